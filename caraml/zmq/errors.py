@@ -1,0 +1,48 @@
+"""Exceptions raised by caraml.zmq.
+
+Each error also derives from the closest built-in exception, so callers that
+already catch ``TimeoutError``, ``ValueError`` or ``RuntimeError`` keep working.
+"""
+
+
+class CaramlError(Exception):
+    """Base class of every error caraml raises itself."""
+
+
+class ZmqTimeoutError(CaramlError, TimeoutError):
+    """A send or receive did not complete within the socket's ``timeout``."""
+
+
+class ZmqPairingError(CaramlError, RuntimeError):
+    """A server broke the strict recv() → send() → recv() order of a REP socket."""
+
+
+class ZmqServiceNotFound(CaramlError, ValueError):
+    """A ``service=`` name has no address in the environment Symphony provides."""
+
+
+class ZmqSerializerUnavailable(CaramlError, ImportError):
+    """A serializer was requested whose optional package is not installed."""
+
+
+class ZmqRemoteError(CaramlError):
+    """The server's handler raised; this carries what it raised.
+
+    The server answers with an error reply instead of dying, so the client learns
+    why its request failed and the server goes on serving others.
+
+    Attributes:
+        remote_type: qualified name of the exception type raised remotely,
+            e.g. ``'builtins.KeyError'``.
+        remote_message: ``str()`` of the remote exception.
+        remote_traceback: the formatted remote traceback, for debugging.
+    """
+
+    def __init__(self, remote_type: str, remote_message: str, remote_traceback: str = ""):
+        super().__init__(f"{remote_type}: {remote_message}")
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self):
+        return type(self), (self.remote_type, self.remote_message, self.remote_traceback)

@@ -1,0 +1,205 @@
+"""``Cluster``: where an experiment runs, and the registry of backends.
+
+Each backend is a thin translation of the one model (:mod:`symphony.spec`) into its
+engine's objects, in two steps, as in TorchX's scheduler split:
+
+1. ``plan(exp)`` builds a plan object — what would be created (commands and env,
+   tmux commands, container configs, manifests). ``launch(dry_run=True)`` prints
+   exactly this plan, so a dry run never lies.
+2. ``apply(plan)`` creates it. A failure part-way removes what was created.
+
+Backends are imported lazily by name, so ``symphony ls`` on a laptop never
+imports the Kubernetes client.
+"""
+
+import importlib
+import time
+from dataclasses import dataclass, field
+
+from .errors import ExperimentNotFoundError, SymphonyError, UnknownBackendError
+
+#: canonical name -> "module:Class"; aliases map to canonical names.
+BACKENDS = {
+    "local": "symphony.local.cluster:LocalCluster",
+    "tmux": "symphony.tmux.cluster:TmuxCluster",
+    "docker": "symphony.docker.cluster:DockerCluster",
+    "kube": "symphony.kube.cluster:KubeCluster",
+}
+ALIASES = {
+    "subproc": "local",
+    "kubernetes": "kube",
+    "k8s": "kube",
+}
+
+
+def register_backend(name, target, aliases=()):
+    """Make ``Cluster.new(name)`` build ``target`` ("module:Class"), e.g. for a plug-in backend."""
+    BACKENDS[name.lower()] = target
+    for alias in aliases:
+        ALIASES[alias.lower()] = name.lower()
+
+
+def canonical_backend(name):
+    """Canonical backend name for ``name`` (case-insensitive, aliases allowed)."""
+    if not isinstance(name, str):
+        raise UnknownBackendError(f"backend must be a name such as 'local', got {name!r}")
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in BACKENDS:
+        names = sorted(set(BACKENDS) | set(ALIASES))
+        raise UnknownBackendError(f"unknown backend {name!r}: use one of {', '.join(names)}")
+    return key
+
+
+@dataclass
+class ProcessStatus:
+    """What ``symphony p`` shows for one process, on any backend."""
+
+    key: str
+    group: str
+    name: str
+    state: str              # pending | running | restarting | exited | killed | lost | waiting | terminated
+    ready: bool = False
+    restarts: int = 0
+    exit_code: int = None
+    signal: str = None
+    started: float = None
+    finished: float = None
+    pid: int = None
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def state_text(self, now=None):
+        """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``."""
+        now = now or time.time()
+        if self.state in ("exited",) and self.exit_code is not None:
+            head = f"exited ({self.exit_code})"
+        elif self.state == "killed" and self.signal:
+            head = f"killed ({self.signal})"
+        else:
+            head = self.state
+        if self.detail:
+            head = f"{head}: {self.detail}"
+        since = self.finished if self.state in ("exited", "killed") and self.finished else self.started
+        return f"{head}: {format_age(now - since)}" if since else head
+
+    def to_dict(self):
+        return {"group": self.group, "name": self.name, "key": self.key, "state": self.state,
+                "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
+                "signal": self.signal, "started": self.started, "finished": self.finished,
+                "pid": self.pid, "detail": self.detail}
+
+
+def format_age(seconds):
+    """Short human age as kubectl prints it: 42s, 5m, 2.3h, 4.1d."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+class Cluster:
+    """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
+
+    backend_name = None
+
+    @staticmethod
+    def new(backend, **kwargs):
+        """Create the cluster for ``backend`` (case-insensitive; aliases such as 'subproc', 'kubernetes')."""
+        module_name, class_name = BACKENDS[canonical_backend(backend)].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise SymphonyError(
+                f"backend {backend!r} needs a package that is not installed ({exc.name}): "
+                f"pip install 'symphony[{canonical_backend(backend)}]'") from None
+        return getattr(module, class_name)(**kwargs)
+
+    def __init__(self, preamble_cmds=None):
+        from .spec.model import _string_list
+        self.preamble_cmds = _string_list("cluster preamble_cmds", preamble_cmds)
+
+    # --- declaring ----------------------------------------------------------------
+    def new_experiment(self, name, **kwargs):
+        """A new :class:`~symphony.spec.ExperimentSpec`; the configured username is prefixed."""
+        from .config import SymphonyConfig
+        from .spec.model import ExperimentSpec
+        return ExperimentSpec(SymphonyConfig().experiment_name(name), **kwargs)
+
+    # --- launching ----------------------------------------------------------------
+    def launch(self, exp, force=False, dry_run=False):
+        """Start every process of ``exp``; returns the plan that was applied (or printed)."""
+        exp.validate()
+        if dry_run:
+            plan = self.plan(exp)
+            print(plan.render())
+            return plan
+        from .config import SymphonyConfig
+        spec_path = SymphonyConfig().launched_spec_path(exp, force=force)
+        if force and exp.name in self.list_experiments():
+            self.delete(exp.name)
+        plan = self.apply(exp)
+        SymphonyConfig.save_launched_spec(exp, spec_path)
+        self.set_experiment(exp.name)
+        return plan
+
+    def plan(self, exp):
+        """What ``apply`` would create, as a printable plan object (no side effects)."""
+        raise NotImplementedError
+
+    def apply(self, exp):
+        """Create the experiment; must leave nothing behind if it fails."""
+        raise NotImplementedError
+
+    # --- querying -----------------------------------------------------------------
+    def list_experiments(self):
+        raise NotImplementedError
+
+    def describe_experiment(self, name):
+        """List of :class:`ProcessStatus`, one per process."""
+        raise NotImplementedError
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        """Iterator over the process's output lines."""
+        raise NotImplementedError
+
+    def external_url(self, experiment, service):
+        raise NotImplementedError
+
+    def delete(self, name):
+        raise NotImplementedError
+
+    # --- acting on a process (exec, ssh, scp) -------------------------------------
+    def exec_command(self, experiment, process, argv):
+        """Run ``argv`` in the process's environment (SYMPH_* vars, cwd); return its exit code."""
+        raise SymphonyError(f"exec is not supported on the {self.backend_name} backend")
+
+    def shell(self, experiment, process):
+        """An interactive shell in the process's environment (``symphony ssh``); returns its exit code."""
+        raise SymphonyError(f"ssh is not supported on the {self.backend_name} backend")
+
+    def copy(self, experiment, source, destination):
+        """``symphony scp``: ``source``/``destination`` are ``(process or None, path)``; None is this machine."""
+        raise SymphonyError(f"scp is not supported on the {self.backend_name} backend")
+
+    def require_experiment(self, name):
+        if name not in self.list_experiments():
+            raise ExperimentNotFoundError(
+                f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
+        return name
+
+    # --- the current experiment, remembered per backend ---------------------------
+    def _settings_key(self):
+        return f"current_experiment:{self.backend_name}"
+
+    def current_experiment(self):
+        """The experiment CLI verbs act on when none is named (set by launch and ``symphony exp``)."""
+        from .state import StateStore
+        return StateStore().get_setting(self._settings_key())
+
+    def set_experiment(self, name):
+        from .state import StateStore
+        StateStore().set_setting(self._settings_key(), name)

@@ -1,0 +1,43 @@
+"""exec / ssh / scp for backends whose processes run on this host (local, tmux).
+
+A backend mixing this in provides ``process_environment(experiment, process)``
+returning ``(env, cwd)``; the commands then run with that environment in that
+directory, which is what "inside the process" means when there is no container.
+"""
+
+import os
+import shutil
+import subprocess
+
+from ..errors import SymphonyError
+
+
+class HostProcessActions:
+    def exec_command(self, experiment, process, argv):
+        env, cwd = self.process_environment(experiment, process)
+        try:
+            return subprocess.call(list(argv), env={**os.environ, **env}, cwd=cwd)
+        except FileNotFoundError:
+            raise SymphonyError(f"command not found: {argv[0]!r}") from None
+
+    def shell(self, experiment, process):
+        return self.exec_command(experiment, process, [os.environ.get("SHELL") or "/bin/bash"])
+
+    def _host_path(self, experiment, end):
+        process, path = end
+        path = os.path.expanduser(path)
+        if process is None or os.path.isabs(path):
+            return path
+        return os.path.join(self.process_environment(experiment, process)[1], path)
+
+    def copy(self, experiment, source, destination):
+        src, dst = self._host_path(experiment, source), self._host_path(experiment, destination)
+        if not os.path.exists(src):
+            raise SymphonyError(f"cannot copy {src}: no such file or directory")
+        if os.path.isdir(dst):
+            dst = os.path.join(dst, os.path.basename(src.rstrip(os.sep)))
+        if os.path.isdir(src):
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dst)
+        return dst

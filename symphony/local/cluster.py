@@ -1,0 +1,204 @@
+"""``Cluster.new('local')``: every process a plain child of a per-experiment supervisor.
+
+The default backend: nothing to install, and what runs here runs the same way in
+tmux, Docker or Kubernetes, because all of them share the model, the resolver and
+the command construction.
+"""
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+from ..cluster import Cluster, ProcessStatus
+from ..errors import (ExperimentExistsError, ExperimentNotFoundError, LaunchError,
+                      ProcessNotFoundError, SymphonyError)
+from ..host.actions import HostProcessActions
+from ..host.logs import parse_since, read_log
+from ..host.ports import HostAddressing
+from ..host.processes import RUN_ID_VAR, find_run_processes, stop_run
+from ..state import StateStore, private_dir
+from .plan import LocalPlan, build_plan
+
+READY_TIMEOUT = 120.0
+FINAL_STATES = ("exited", "killed", "lost")
+
+
+class LocalCluster(HostProcessActions, Cluster):
+    """Processes on this machine. ``grace``: seconds between SIGTERM and SIGKILL on delete;
+    ``restart_backoff``: first delay before a restart (doubling up to 30 s)."""
+
+    backend_name = "local"
+
+    def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None):
+        super().__init__(preamble_cmds)
+        self.grace = float(grace)
+        self.restart_backoff = float(restart_backoff)
+        self.shell = shell or shutil.which("bash") or "/bin/sh"
+
+    @property
+    def store(self):
+        # one connection per cluster object, opened on first use (not at import or in dry runs)
+        if not hasattr(self, "_store"):
+            self._store = StateStore()
+        return self._store
+
+    def _log_dir(self, name):
+        return os.path.join(self.store.home, "logs", self.backend_name, name)
+
+    # --- plan / apply -------------------------------------------------------------
+    def plan(self, exp, run_id=None, reserve=False):
+        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
+        return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or _new_run_id(exp.name),
+                          log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
+                          shell=self.shell, restart_backoff=self.restart_backoff, grace=self.grace)
+
+    def apply(self, exp):
+        store = self.store
+        with store.transaction():
+            if store.get_experiment(self.backend_name, exp.name) is not None:
+                raise ExperimentExistsError(
+                    f"experiment {exp.name!r} is already running on the {self.backend_name} backend: "
+                    f"delete it first (`symphony delete {exp.name}`) or launch with force=True")
+            plan = self.plan(exp, reserve=True)
+            store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
+                                    [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
+                                     for p in plan.processes])
+        try:
+            private_dir(self._log_dir(exp.name))
+            self._start_supervisor(plan)
+        except BaseException:
+            self._remove(exp.name, plan.run_id)
+            raise
+        return plan
+
+    def _start_supervisor(self, plan):
+        env = {**os.environ, RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "symphony.local.supervisor", plan.backend, plan.experiment],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
+        launcher.wait()  # the first fork exits at once; the daemon keeps our pipe until it is ready
+        deadline = time.monotonic() + READY_TIMEOUT
+        with launcher.stdout:
+            ready, _, _ = select.select([launcher.stdout], [], [], READY_TIMEOUT)
+            answer = launcher.stdout.readline().decode().strip() if ready else ""
+        if answer != "ok":
+            if answer.startswith("error "):
+                raise LaunchError(f"launch of {plan.experiment!r} failed, nothing was left running: {answer[6:]}")
+            remaining = deadline - time.monotonic()
+            reason = "did not start in time" if remaining <= 0 else "died before starting the processes"
+            raise LaunchError(f"the supervisor of {plan.experiment!r} {reason}; see "
+                              f"{os.path.join(self._log_dir(plan.experiment), 'supervisor.log')}")
+
+    # --- delete -------------------------------------------------------------------
+    def delete(self, name):
+        """Stop every process of the experiment (and anything they spawned), then forget it."""
+        row = self.store.get_experiment(self.backend_name, name)
+        if row is None:
+            raise ExperimentNotFoundError(f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
+        self.store.update_experiment(self.backend_name, name, status="deleting")
+        self._remove(name, row["run_id"])
+        if self.current_experiment() == name:
+            self.set_experiment(None)
+
+    def _remove(self, name, run_id):
+        stop_run(run_id, grace=self.grace)
+        self.store.delete_experiment(self.backend_name, name)
+        shutil.rmtree(self._log_dir(name), ignore_errors=True)
+
+    # --- queries ------------------------------------------------------------------
+    def list_experiments(self):
+        return self.store.experiment_names(self.backend_name)
+
+    def _experiment_row(self, name):
+        row = self.store.get_experiment(self.backend_name, name)
+        if row is None:
+            raise ExperimentNotFoundError(f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
+        return row
+
+    def describe_experiment(self, name):
+        row = self._experiment_row(name)
+        supervised = _alive(row["supervisor_pid"])
+        live = None
+        statuses = []
+        for proc in self.store.processes(self.backend_name, name):
+            state, detail = proc["status"], ""
+            if state in ("running", "restarting", "pending") and not supervised and row["status"] != "starting":
+                if live is None:
+                    live = set(find_run_processes(row["run_id"]))
+                if proc["pid"] in live:
+                    detail = "unsupervised (supervisor died; delete to stop it)"
+                else:
+                    state, detail = "lost", "supervisor died; process gone"
+            statuses.append(ProcessStatus(
+                key=proc["key"], group=proc["grp"], name=proc["name"], state=state,
+                ready=state == "running", restarts=proc["restarts"], exit_code=proc["exit_code"],
+                signal=proc["signal"], started=proc["started"], finished=proc["finished"],
+                pid=proc["pid"], detail=detail))
+        return statuses
+
+    def _process_row(self, name, process):
+        rows = self.store.processes(self.backend_name, self._experiment_row(name)["name"])
+        matches = [r for r in rows if r["key"] == process] or [r for r in rows if r["name"] == process]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {name!r}: use one of "
+                                       f"{', '.join(r['key'] for r in matches)}")
+        raise ProcessNotFoundError(f"experiment {name!r} has no process {process!r}: it has "
+                                   f"{', '.join(r['key'] for r in rows)}")
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        row = self._process_row(experiment, process)
+        key = row["key"]
+
+        def still_running():
+            current = [r for r in self.store.processes(self.backend_name, experiment) if r["key"] == key]
+            exp_row = self.store.get_experiment(self.backend_name, experiment)
+            return bool(current) and current[0]["status"] not in FINAL_STATES and exp_row is not None \
+                and _alive(exp_row["supervisor_pid"])
+        return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
+                        still_running=still_running)
+
+    def external_url(self, experiment, service):
+        self._experiment_row(experiment)
+        port = self.store.db.execute(
+            "SELECT port FROM ports WHERE backend = ? AND experiment = ? AND service = ?",
+            (self.backend_name, experiment, service)).fetchone()
+        if port is None:
+            services = [r[0] for r in self.store.db.execute(
+                "SELECT service FROM ports WHERE backend = ? AND experiment = ?", (self.backend_name, experiment))]
+            raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it has {', '.join(services) or 'none'}")
+        return f"http://127.0.0.1:{port[0]}"
+
+    def process_environment(self, experiment, process):
+        """(env additions, cwd) of a process, for ``symphony exec``/``ssh``."""
+        import json
+        row = self._process_row(experiment, process)
+        plan = LocalPlan.from_dict(json.loads(self._experiment_row(experiment)["plan"]))
+        planned = next(p for p in plan.processes if p.key == row["key"])
+        env = {k: v for k, v in planned.env.items() if k != RUN_ID_VAR}
+        return env, planned.cwd
+
+
+def _new_run_id(name):
+    return f"{name}-{uuid.uuid4().hex[:12]}"
+
+
+def _alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

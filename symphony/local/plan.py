@@ -1,0 +1,107 @@
+"""The local backend's plan: for each process the exact argv, cwd and environment.
+
+The plan is plain data (``to_dict``/``from_dict``) because the launcher stores it
+in the state database and the detached supervisor reads it back from there: the
+supervisor executes exactly what ``--dry-run`` prints.
+"""
+
+import os
+import shlex
+import shutil
+from dataclasses import asdict, dataclass, field
+
+from ..errors import SpecError
+from ..host.processes import RUN_ID_VAR
+from ..networking import resolve
+from ..spec.commands import preamble_lines, process_argv, user_env
+
+
+@dataclass
+class ProcessPlan:
+    key: str
+    group: str
+    name: str
+    argv: list
+    cwd: str
+    env: dict              # added to the launcher's environment; SYMPH_* last, so nothing overrides them
+    restart_policy: str
+    log_path: str
+
+
+@dataclass
+class LocalPlan:
+    backend: str
+    experiment: str
+    run_id: str
+    ports: dict
+    processes: list = field(default_factory=list)
+    restart_backoff: float = 1.0
+    grace: float = 5.0
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data["processes"] = [ProcessPlan(**p) for p in data["processes"]]
+        return cls(**data)
+
+    def render(self):
+        """The plan as a person reads it: what ``apply`` will run, one block per process."""
+        lines = [f"# {self.backend} experiment {self.experiment!r}: {len(self.processes)} processes",
+                 f"# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
+        for process in self.processes:
+            lines.append(f"process {process.key}")
+            lines.append(f"  command: {shlex.join(process.argv)}")
+            lines.append(f"  cwd: {process.cwd}")
+            lines.append(f"  restart: {process.restart_policy}")
+            lines.append(f"  log: {process.log_path}")
+            lines.append("  env:")
+            for name, value in sorted(process.env.items()):
+                if name != RUN_ID_VAR:
+                    lines.append(f"    {name}={shlex.quote(value)}")
+        return "\n".join(lines)
+
+
+def log_path_for(log_dir, key):
+    return os.path.join(log_dir, key.replace("/", "__") + ".log")
+
+
+def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shell="/bin/bash",
+               restart_backoff=1.0, grace=5.0):
+    """Resolve addresses under ``rule`` and turn every process into a :class:`ProcessPlan`."""
+    book = resolve(exp, rule)
+    symph_env = book.env()
+    symph_env.update({RUN_ID_VAR: run_id, "SYMPH_EXPERIMENT": exp.name})
+    processes = []
+    for process in exp.list_all_processes():
+        preamble = preamble_lines(process, cluster_preamble)
+        argv = process_argv(process, preamble, shell)
+        cwd = os.path.abspath(os.path.expanduser(process.cwd or os.getcwd()))
+        if not os.path.isdir(cwd):
+            raise SpecError(f"process {process.key!r}: working directory {cwd} does not exist: create it or fix cwd=")
+        env = user_env(process)
+        env.update(symph_env)
+        env["SYMPH_PROCESS"] = process.key
+        if not preamble and not process.cmds:
+            _check_executable(process, argv[0], cwd, env)
+        processes.append(ProcessPlan(
+            key=process.key, group=process.group.name if process.group else "", name=process.name,
+            argv=argv, cwd=cwd, env=env, restart_policy=process.effective_restart_policy(),
+            log_path=log_path_for(log_dir, process.key)))
+    return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=book.ports(),
+                     processes=processes, restart_backoff=restart_backoff, grace=grace)
+
+
+def _check_executable(process, program, cwd, env):
+    """Catch a misspelt program before anything starts (only for exec form without preamble)."""
+    path = env.get("PATH", os.environ.get("PATH", os.defpath))
+    if os.sep in program:
+        candidate = program if os.path.isabs(program) else os.path.join(cwd, program)
+        found = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+    else:
+        found = shutil.which(program, path=path) is not None
+    if not found:
+        raise SpecError(f"process {process.key!r}: program {program!r} not found or not executable "
+                        f"(PATH and cwd {cwd}): fix command= or give a full path")

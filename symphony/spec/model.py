@@ -1,0 +1,526 @@
+"""The backend-neutral experiment model: experiment, process group, process, services.
+
+There is one model for every backend. A backend never subclasses it; it reads it
+(through :mod:`symphony.networking.resolver` for addresses) and translates it into
+its engine's objects. Settings that only some engines understand (resources, node
+selectors, volumes, ``pod_yml``) live here too, so an experiment declared once
+launches anywhere; engines that cannot honour a setting ignore it.
+
+Settings follow Kubernetes' split, because it is the strictest engine:
+
+* *container-level* settings (command, env, resources, mounts, image) belong to a
+  process; on a group they are defaults for every process in it;
+* *pod-level* settings (restart policy, node selectors, tolerations, labels,
+  image pull secrets, ``pod_yml``) belong to whatever becomes a pod: a process
+  group, or a standalone process. Calling one on a process inside a group is an
+  error that names the group.
+
+Every mistake that can be seen at declaration time raises a
+:class:`~symphony.errors.SpecError` right away.
+"""
+
+import copy
+
+from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictError,
+                      ServiceConflictError, SpecError, UnboundServiceError)
+from . import quantities
+from .names import check_name, check_service_name
+
+RESTART_POLICIES = ("Never", "OnFailure", "Always")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+TOLERATION_KEYS = ("key", "operator", "value", "effect", "toleration_seconds")
+
+
+def _one_of(kind, value, allowed):
+    for option in allowed:
+        if isinstance(value, str) and value.lower() == option.lower():
+            return option
+    raise SpecError(f"unknown {kind} {value!r}: use one of {', '.join(allowed)}")
+
+
+def _string_list(what, value):
+    """Accept a string or a list of strings; always return a new list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise SpecError(f"{what} must be a string or a list of strings, got {value!r}")
+
+
+def _env_dict(what, value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"{what} must be a mapping of names to strings, got {value!r}")
+    env = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise SpecError(f"{what}: invalid variable name {key!r}")
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
+            raise SpecError(f"{what}: value of {key} must be a string or a number, got {val!r}")
+        env[key] = str(val)
+    return env
+
+
+def _check_port(service, port):
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise PortConflictError(f"port {port!r} of service {service!r} is out of range: use a whole number from 1 to 65535")
+    return port
+
+
+def _service_map(what, services):
+    """Normalise the three accepted shapes: 'a', ['a', 'b'], {'a': 6006, 'b': None}."""
+    if isinstance(services, str):
+        services = {services: None}
+    elif isinstance(services, (list, tuple)):
+        if not all(isinstance(s, str) for s in services):
+            raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {services!r}")
+        services = {s: None for s in services}
+    elif not isinstance(services, dict):
+        raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {services!r}")
+    result = {}
+    for name, port in services.items():
+        check_service_name(name)
+        result[name] = None if port is None else _check_port(name, port)
+    return result
+
+
+class _ContainerSettings:
+    """Settings of one container; on a group, defaults for all of its processes."""
+
+    def _init_container_settings(self):
+        self.env = {}
+        self.preamble_cmds = []
+        self.resources = {"requests": {}, "limits": {}}
+        self.mounts = []
+        self.pull_policy = None
+        self.container_yml = {}
+
+    def set_env(self, name, value):
+        """Set one environment variable."""
+        self.env.update(_env_dict(f"{self._what} env", {name: value}))
+        return self
+
+    def set_envs(self, env):
+        """Set several environment variables from a mapping."""
+        self.env.update(_env_dict(f"{self._what} env", env))
+        return self
+
+    def image_pull_policy(self, policy):
+        """When a container backend pulls the image: Always, IfNotPresent or Never."""
+        self.pull_policy = _one_of("image pull policy", policy, PULL_POLICIES)
+        return self
+
+    def resource_request(self, cpu=None, mem=None, memory=None, gpu=None):
+        """Resources the scheduler reserves (Kubernetes requests; Docker reservations)."""
+        self._set_resources("requests", cpu, mem, memory, gpu)
+        return self
+
+    def resource_limit(self, cpu=None, mem=None, memory=None, gpu=None):
+        """Hard caps; ``gpu`` becomes ``nvidia.com/gpu`` on Kubernetes and a device request on Docker."""
+        self._set_resources("limits", cpu, mem, memory, gpu)
+        return self
+
+    def _set_resources(self, kind, cpu, mem, memory, gpu):
+        if mem is not None and memory is not None:
+            raise SpecError(f"resource_{kind[:-1]}() got both mem= and memory=: give one")
+        memory = memory if memory is not None else mem
+        what = f"{self._what} resource_{'request' if kind == 'requests' else 'limit'}"
+        target = self.resources[kind]
+        if cpu is not None:
+            target["cpu"] = quantities.cpu(cpu, f"{what} cpu")
+        if memory is not None:
+            target["memory"] = quantities.memory(memory, f"{what} memory")
+        if gpu is not None:
+            target["gpu"] = quantities.gpu(gpu, f"{what} gpu")
+
+    def _mount(self, volume, mount_path, read_only=False):
+        if not isinstance(mount_path, str) or not mount_path.startswith("/"):
+            raise SpecError(f"{self._what}: mount_path must be an absolute path, got {mount_path!r}")
+        if any(m["mount_path"] == mount_path for m in self.mounts):
+            raise SpecError(f"{self._what}: something is already mounted at {mount_path}")
+        self.mounts.append({"volume": volume, "mount_path": mount_path, "read_only": bool(read_only)})
+        return self
+
+    def mount_nfs(self, server, path, mount_path, read_only=False):
+        """Mount an NFS export (``server:path``) at ``mount_path``."""
+        return self._mount({"nfs": {"server": server, "path": path}}, mount_path, read_only)
+
+    def mount_host_path(self, path, mount_path, read_only=False, type=None):
+        """Mount a directory of the host (the node, on Kubernetes)."""
+        volume = {"host_path": {"path": path}}
+        if type:
+            volume["host_path"]["type"] = type
+        return self._mount(volume, mount_path, read_only)
+
+    def mount_empty_dir(self, mount_path, size_limit=None, medium=None):
+        """A scratch directory that lives as long as the pod/container."""
+        volume = {"empty_dir": {}}
+        if size_limit is not None:
+            volume["empty_dir"]["size_limit"] = quantities.memory(size_limit, "empty_dir size_limit")
+        if medium is not None:
+            volume["empty_dir"]["medium"] = medium
+        return self._mount(volume, mount_path)
+
+    def mount_shared_memory(self, size_limit=None, mount_path="/dev/shm"):
+        """Memory-backed /dev/shm (PyTorch data loaders need more than Docker's 64M)."""
+        return self.mount_empty_dir(mount_path, size_limit=size_limit, medium="Memory")
+
+    def mount_secret(self, secret_name, mount_path, read_only=True):
+        """Mount an existing Kubernetes Secret (container backends only)."""
+        return self._mount({"secret": {"secret_name": secret_name}}, mount_path, read_only)
+
+    def mount_volume(self, volume_dict, mount_path, read_only=False):
+        """Mount any volume given as a Kubernetes volume source dict (without ``name``)."""
+        if not isinstance(volume_dict, dict) or not volume_dict:
+            raise SpecError(f"{self._what}: mount_volume() needs a Kubernetes volume source dict, e.g. {{'nfs': {{...}}}}")
+        return self._mount({"raw": copy.deepcopy(volume_dict)}, mount_path, read_only)
+
+
+class _PodSettings:
+    """Settings of whatever becomes a pod: a process group or a standalone process."""
+
+    def _init_pod_settings(self):
+        self._restart_policy = "Never"
+        self.node_selectors = {}
+        self.tolerations = []
+        self.labels = {}
+        self.image_pull_secrets = []
+        self.pod_yml = {}
+
+    def _pod_level(self, method):
+        """Hook for ProcessSpec: refuse pod-level calls on processes inside a group."""
+
+    def restart_policy(self, policy):
+        """Never (default), OnFailure or Always; restarts back off exponentially."""
+        self._pod_level("restart_policy")
+        self._restart_policy = _one_of("restart policy", policy, RESTART_POLICIES)
+        return self
+
+    def node_selector(self, key, value):
+        """Only schedule on nodes labelled ``key=value`` (Kubernetes)."""
+        self._pod_level("node_selector")
+        self.node_selectors[str(key)] = str(value)
+        return self
+
+    def add_toleration(self, **toleration):
+        """Tolerate a node taint, e.g. ``add_toleration(key='surreal', operator='Exists', effect='NoExecute')``."""
+        self._pod_level("add_toleration")
+        unknown = set(toleration) - set(TOLERATION_KEYS)
+        if unknown:
+            raise SpecError(f"add_toleration() got unknown keys {sorted(unknown)}: use {', '.join(TOLERATION_KEYS)}")
+        self.tolerations.append(dict(toleration))
+        return self
+
+    def add_label(self, key, value):
+        """Add a label to the pod/container (handy for selecting with kubectl or docker ps)."""
+        self._pod_level("add_label")
+        self.labels[str(key)] = str(value)
+        return self
+
+    def add_labels(self, **labels):
+        self._pod_level("add_labels")
+        for key, value in labels.items():
+            self.labels[str(key)] = str(value)
+        return self
+
+    def image_pull_secret(self, name):
+        """Name of a registry credential Secret used to pull private images."""
+        self._pod_level("image_pull_secret")
+        self.image_pull_secrets.append(check_name("image pull secret", name, 253))
+        return self
+
+
+class ProcessSpec(_ContainerSettings, _PodSettings):
+    """One process: a command line plus its services and settings.
+
+    Give either ``cmds`` (shell lines run in order in one shell) or
+    ``command``/``args`` (exec form: arguments arrive verbatim, never re-split).
+    """
+
+    def __init__(self, name, cmds=None, *, command=None, args=None, env=None, cwd=None,
+                 start_dir=None, container_image=None, build_image=None, preamble_cmds=None,
+                 group=None, experiment=None):
+        self.name = check_name("process", name)
+        self._what = f"process {name!r}"
+        self._init_container_settings()
+        self._init_pod_settings()
+        self.group = group
+        self.experiment = experiment
+        if cmds is not None and (command is not None or args is not None):
+            raise SpecError(f"process {name!r}: give either cmds=[...] (shell lines) or command=/args= (exec form), not both")
+        self.cmds = _string_list(f"process {name!r} cmds", cmds)
+        if command is not None and not isinstance(command, str):
+            raise SpecError(f"process {name!r}: command must be a string (the program), put its arguments in args=[...]")
+        self.command = command
+        self.args = _string_list(f"process {name!r} args", args)
+        if cwd is not None and start_dir is not None and cwd != start_dir:
+            raise SpecError(f"process {name!r}: cwd and start_dir are the same setting: give one")
+        self.cwd = cwd if cwd is not None else start_dir
+        if self.cwd is not None and not isinstance(self.cwd, str):
+            raise SpecError(f"process {name!r}: cwd must be a path string, got {self.cwd!r}")
+        self.container_image = container_image
+        self.build_image = build_image
+        self.env = _env_dict(f"process {name!r} env", env)
+        self.preamble_cmds = _string_list(f"process {name!r} preamble_cmds", preamble_cmds)
+        self.bound = {}
+        self.exposed = {}
+        self.connected = []
+
+    @property
+    def key(self):
+        """``group/name`` inside a group, else ``name``: unique in the experiment."""
+        return f"{self.group.name}/{self.name}" if self.group else self.name
+
+    @property
+    def pod_name(self):
+        """Name of the unit that shares a network namespace: the group, or the process itself."""
+        return self.group.name if self.group else self.name
+
+    def _pod_level(self, method):
+        if self.group is not None:
+            raise PodLevelSettingError(
+                f"{method}() is a pod-level setting and process {self.name!r} belongs to process group "
+                f"{self.group.name!r}: call it on the group instead")
+
+    # --- networking -------------------------------------------------------------
+    def binds(self, services):
+        """Provide a service: ``'a'``, ``['a', 'b']`` or ``{'tensorboard': 6006}`` (fixed port)."""
+        services = _service_map("binds", services)
+        self._register_services(services)
+        self.bound.update(services)
+        return self
+
+    def exposes(self, services):
+        """Provide a service that is also reachable from outside the experiment (``symphony visit``)."""
+        services = _service_map("exposes", services)
+        self._register_services(services)
+        self.exposed.update(services)
+        return self
+
+    def connects(self, services):
+        """Declare that this process uses a service; launch fails early if nobody binds it."""
+        for name in _service_map("connects", services):
+            if name not in self.connected:
+                self.connected.append(name)
+        return self
+
+    # The original Symphony spelled these in both forms; seeds use both.
+    bind, expose, connect = binds, exposes, connects
+
+    def _register_services(self, services):
+        for name, port in services.items():
+            if name in self.bound or name in self.exposed:
+                raise ServiceConflictError(f"process {self.name!r} already provides service {name!r}: declare it once")
+        if self.experiment is not None:
+            self.experiment._check_new_services(self, services)
+
+    # --- effective values (group defaults + own) ----------------------------------
+    def effective_env(self):
+        env = dict(self.group.env) if self.group else {}
+        env.update(self.env)
+        return env
+
+    def effective_preamble(self):
+        return (list(self.group.preamble_cmds) if self.group else []) + self.preamble_cmds
+
+    def effective_mounts(self):
+        return (copy.deepcopy(self.group.mounts) if self.group else []) + copy.deepcopy(self.mounts)
+
+    def effective_pull_policy(self):
+        return self.pull_policy or (self.group.pull_policy if self.group else None)
+
+    def effective_restart_policy(self):
+        return (self.group or self)._restart_policy
+
+    def __repr__(self):
+        return f"ProcessSpec({self.key!r})"
+
+
+class ProcessGroupSpec(_ContainerSettings, _PodSettings):
+    """Processes that share a network namespace (a Kubernetes pod, a Docker network namespace)."""
+
+    def __init__(self, name, preamble_cmds=None, env=None, experiment=None):
+        self.name = check_name("process group", name)
+        self._what = f"process group {name!r}"
+        self._init_container_settings()
+        self._init_pod_settings()
+        self.experiment = experiment
+        self.preamble_cmds = _string_list(f"process group {name!r} preamble_cmds", preamble_cmds)
+        self.env = _env_dict(f"process group {name!r} env", env)
+        self.processes = {}
+
+    def new_process(self, name, cmds=None, **kwargs):
+        """Add a process to this group; same arguments as ``ExperimentSpec.new_process``."""
+        if name in self.processes:
+            raise DuplicateNameError(f"process group {self.name!r} already has a process named {name!r}: choose another name")
+        process = ProcessSpec(name, cmds, group=self, experiment=self.experiment, **kwargs)
+        self.processes[name] = process
+        return process
+
+    def get_process(self, name):
+        try:
+            return self.processes[name]
+        except KeyError:
+            raise SpecError(f"process group {self.name!r} has no process {name!r}: it has {', '.join(self.processes) or 'none'}") from None
+
+    def list_processes(self):
+        return list(self.processes.values())
+
+    def __repr__(self):
+        return f"ProcessGroupSpec({self.name!r})"
+
+
+class ExperimentSpec:
+    """An experiment: standalone processes and process groups, plus experiment-wide settings."""
+
+    def __init__(self, name, preamble_cmds=None, env=None, secrets=None):
+        self.name = check_name("experiment", name)
+        self.preamble_cmds = _string_list(f"experiment {name!r} preamble_cmds", preamble_cmds)
+        self.env = _env_dict(f"experiment {name!r} env", env)
+        self.secrets = _string_list(f"experiment {name!r} secrets", secrets)
+        self.processes = {}
+        self.groups = {}
+
+    # --- building -----------------------------------------------------------------
+    def new_process(self, name, cmds=None, **kwargs):
+        """Add a standalone process.
+
+        ``cmds`` (string or list) are shell lines; ``command=`` and ``args=`` are the
+        exec form. Other keywords: env, cwd/start_dir, container_image, build_image,
+        preamble_cmds.
+        """
+        self._check_free_pod_name(name, "process")
+        process = ProcessSpec(name, cmds, experiment=self, **kwargs)
+        self.processes[name] = process
+        return process
+
+    def new_process_group(self, name, **kwargs):
+        """Add a process group; its processes share a network namespace on container backends."""
+        self._check_free_pod_name(name, "process group")
+        group = ProcessGroupSpec(name, experiment=self, **kwargs)
+        self.groups[name] = group
+        return group
+
+    def _check_free_pod_name(self, name, kind):
+        check_name(kind, name)
+        if name in self.processes:
+            raise DuplicateNameError(f"experiment {self.name!r} already has a process named {name!r}: choose another {kind} name")
+        if name in self.groups:
+            raise DuplicateNameError(f"experiment {self.name!r} already has a process group named {name!r}: choose another {kind} name")
+
+    def _check_new_services(self, process, services):
+        """Refuse a service bound twice or a fixed port used twice, at declaration time."""
+        providers = self.service_providers()
+        fixed = {port: name for name, port in self.fixed_ports().items()}
+        for name, port in services.items():
+            other = providers.get(name)
+            if other is not None and other is not process:
+                raise ServiceConflictError(
+                    f"service {name!r} is already bound by process {other.key!r}: a service has one provider; "
+                    f"make {process.key!r} connect to it instead")
+            if port is not None and fixed.get(port, name) != name:
+                raise PortConflictError(
+                    f"port {port} of service {name!r} is already the fixed port of service {fixed[port]!r}: choose another port")
+
+    # --- queries ------------------------------------------------------------------
+    def get_process(self, name):
+        """A standalone process by name, or ``group/process``."""
+        if "/" in name:
+            group_name, process_name = name.split("/", 1)
+            return self.get_process_group(group_name).get_process(process_name)
+        if name in self.processes:
+            return self.processes[name]
+        matches = [p for p in self.list_all_processes() if p.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise SpecError(f"process name {name!r} is ambiguous: use one of {', '.join(p.key for p in matches)}")
+        raise SpecError(f"experiment {self.name!r} has no process {name!r}")
+
+    def get_process_group(self, name):
+        try:
+            return self.groups[name]
+        except KeyError:
+            raise SpecError(f"experiment {self.name!r} has no process group {name!r}: it has {', '.join(self.groups) or 'none'}") from None
+
+    def list_processes(self):
+        """Standalone processes (not in a group)."""
+        return list(self.processes.values())
+
+    def list_process_groups(self):
+        return list(self.groups.values())
+
+    def list_all_processes(self):
+        """Every process: standalone ones first, then each group's, in declaration order."""
+        result = list(self.processes.values())
+        for group in self.groups.values():
+            result.extend(group.processes.values())
+        return result
+
+    def service_providers(self):
+        """service name -> the process that binds or exposes it."""
+        providers = {}
+        for process in self.list_all_processes():
+            for name in list(process.bound) + list(process.exposed):
+                providers[name] = process
+        return providers
+
+    def fixed_ports(self):
+        """service name -> fixed port, for services declared with one."""
+        ports = {}
+        for process in self.list_all_processes():
+            for services in (process.bound, process.exposed):
+                ports.update({name: port for name, port in services.items() if port is not None})
+        return ports
+
+    def exposed_services(self):
+        return [name for p in self.list_all_processes() for name in p.exposed]
+
+    def validate(self):
+        """Checks that need the whole experiment; backends call this before planning."""
+        if not self.processes and not any(g.processes for g in self.groups.values()):
+            raise SpecError(f"experiment {self.name!r} has no processes: add one with exp.new_process(...)")
+        for group in self.groups.values():
+            if not group.processes:
+                raise SpecError(f"process group {group.name!r} has no processes: add one with group.new_process(...) or remove it")
+        providers = self.service_providers()
+        for process in self.list_all_processes():
+            for name in process.connected:
+                if name not in providers:
+                    raise UnboundServiceError(
+                        f"process {process.key!r} connects to service {name!r} but no process binds it: "
+                        f"add <process>.binds({name!r})")
+
+    # --- serialisation ------------------------------------------------------------
+    def to_dict(self):
+        from .serialize import experiment_to_dict
+        return experiment_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        from .serialize import experiment_from_dict
+        return experiment_from_dict(data)
+
+    def dump_yaml(self, stream=None):
+        from .serialize import dump_yaml
+        return dump_yaml(self, stream)
+
+    def dump_json(self, stream=None):
+        from .serialize import dump_json
+        return dump_json(self, stream)
+
+    @classmethod
+    def load_yaml(cls, source):
+        from .serialize import load_yaml
+        return load_yaml(source)
+
+    @classmethod
+    def load_json(cls, source):
+        from .serialize import load_json
+        return load_json(source)
+
+    def __repr__(self):
+        return f"ExperimentSpec({self.name!r}, {len(self.list_all_processes())} processes)"

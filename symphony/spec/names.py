@@ -1,0 +1,56 @@
+"""Name rules shared by every backend.
+
+Names end up as Kubernetes namespaces and pod names, Docker container names, tmux
+session/window names, file names in the state directory and environment variable
+names. The strictest of those is the DNS label (RFC 1123), so every name must be
+one: that guarantees an experiment declared for the laptop also launches on a
+cluster, and that no name can escape a directory or a tmux target.
+"""
+
+import re
+
+from ..errors import InvalidNameError
+
+DNS_LABEL_MAX = 63
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Services become Kubernetes Service names, which must start with a letter (RFC 1035).
+_SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_name(kind, name, max_length=DNS_LABEL_MAX):
+    """Return ``name`` if it is a valid DNS label, else raise a one-line error."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{kind} name must be a string, got {type(name).__name__} {name!r}")
+    if not name:
+        raise InvalidNameError(f"{kind} name is empty: use lowercase letters, digits and '-', e.g. 'learner-0'")
+    if len(name) > max_length:
+        raise InvalidNameError(
+            f"{kind} name {name!r} is {len(name)} characters long: use at most {max_length}")
+    if not _DNS_LABEL.match(name):
+        raise InvalidNameError(
+            f"{kind} name {name!r} is invalid: use lowercase letters, digits and '-', "
+            f"starting and ending with a letter or digit (a DNS label), e.g. {suggest_name(name)!r}")
+    return name
+
+
+def check_service_name(name):
+    """Service names must also start with a letter, as Kubernetes Service names do."""
+    if isinstance(name, str) and name and not _SERVICE_NAME.match(name) and _DNS_LABEL.match(name):
+        raise InvalidNameError(
+            f"service name {name!r} is invalid: it must start with a letter, e.g. 's-{name}'")
+    if isinstance(name, str) and name and not _DNS_LABEL.match(name):
+        raise InvalidNameError(
+            f"service name {name!r} is invalid: use lowercase letters, digits and '-', "
+            f"starting with a letter (a DNS label), e.g. {suggest_name(name)!r}")
+    return check_name("service", name)
+
+
+def suggest_name(name):
+    """A valid DNS label close to ``name``, for error messages."""
+    label = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")
+    return label[:DNS_LABEL_MAX].strip("-") or "my-name"
+
+
+def env_prefix(service):
+    """``replay-server`` -> ``SYMPH_REPLAY_SERVER`` (the prefix of its _HOST/_PORT/_ADDR)."""
+    return "SYMPH_" + service.upper().replace("-", "_")

@@ -1,0 +1,91 @@
+"""Validation of resource amounts (cpu, memory, gpu) at declaration time.
+
+Amounts are kept in Kubernetes quantity notation because that is what the most
+demanding backend needs; Docker converts them (see :func:`memory_bytes`,
+:func:`cpu_cores`). A typo such as ``'2GB'`` is caught here, before launch, with
+the right spelling in the message.
+"""
+
+import re
+
+from ..errors import InvalidQuantityError
+
+_SUFFIX = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 10**-3,
+}
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
+_COMMON_MISTAKES = {"KB": "k", "MB": "M", "GB": "G", "TB": "T", "KIB": "Ki", "MIB": "Mi",
+                    "GIB": "Gi", "TIB": "Ti", "K": "k", "B": ""}
+
+
+def _number_and_suffix(text):
+    match = _QUANTITY.match(text)
+    if not match:
+        return None
+    return float(match.group("num")), match.group("suffix") or ""
+
+
+def memory(value, what="memory"):
+    """Validate a memory amount; returns it as a quantity string ('2G', '512Mi', '1073741824')."""
+    if isinstance(value, bool):
+        raise InvalidQuantityError(f"{what} must be a number of bytes or a string like '2G' or '512Mi', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise InvalidQuantityError(f"{what} must be positive, got {value!r}")
+        return str(int(value))
+    text = str(value).strip()
+    parsed = _number_and_suffix(text)
+    if parsed is None or parsed[1] == "m" or parsed[0] <= 0:
+        raise InvalidQuantityError(f"{what} {value!r} is not a valid amount: {_memory_hint(text)}")
+    return text
+
+
+def _memory_hint(text):
+    match = re.match(r"^([0-9.]+)\s*([A-Za-z]+)$", text)
+    fixed = _COMMON_MISTAKES.get(match.group(2).upper()) if match else None
+    if fixed in ("k", "M", "G", "T"):
+        number, power = match.group(1), {"k": 3, "M": 6, "G": 9, "T": 12}[fixed]
+        binary = "Ki" if fixed == "k" else fixed + "i"
+        return (f"write '{number}{fixed}' ({number}×10^{power} bytes) "
+                f"or '{number}{binary}' ({number}×2^{power // 3 * 10} bytes)")
+    if fixed is not None:
+        return f"write '{match.group(1)}{fixed}'"
+    return ("use a positive number with an optional suffix k, M, G, T (powers of 10) "
+            "or Ki, Mi, Gi, Ti (powers of 2), e.g. '2G'")
+
+
+def cpu(value, what="cpu"):
+    """Validate a cpu amount; returns a float (cores) or a millicore string ('500m')."""
+    if isinstance(value, bool):
+        raise InvalidQuantityError(f"{what} must be a number of cores such as 1.5 or '500m', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise InvalidQuantityError(f"{what} must be a positive number of cores such as 1.5 or '500m', got {value!r}")
+        return value
+    text = str(value).strip()
+    parsed = _number_and_suffix(text)
+    if parsed is None or parsed[1] not in ("", "m") or parsed[0] <= 0:
+        raise InvalidQuantityError(f"{what} {value!r} is not valid: use a positive number of cores such as 1.5 or '500m' (millicores)")
+    return text
+
+
+def gpu(value, what="gpu"):
+    """Validate a gpu count: a non-negative whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise InvalidQuantityError(f"{what} must be a whole number of GPUs such as 1, got {value!r}")
+    return int(value)
+
+
+def memory_bytes(value):
+    """Convert a validated memory quantity to bytes (for Docker)."""
+    number, suffix = _number_and_suffix(str(value))
+    return int(number * _SUFFIX[suffix])
+
+
+def cpu_cores(value):
+    """Convert a validated cpu quantity to cores (for Docker's nano_cpus)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    number, suffix = _number_and_suffix(str(value))
+    return number * _SUFFIX[suffix]

@@ -1,0 +1,308 @@
+"""Experiments as plain data: dict, YAML and JSON, round-trip exact.
+
+The dict form is also the schema of YAML experiment files, so ``symphony launch
+experiment.yml`` and the Python API build the very same model: loading goes
+through the public builder methods (``binds``, ``resource_limit``...), which
+perform the same validation. Defaults are omitted when dumping, so a dumped file
+reads like one a person would write.
+
+Errors name where they are: ``experiment.yml:12: processes.learner.args: ...``.
+"""
+
+import io
+import json
+
+import yaml
+
+from ..errors import SpecError
+from .model import ExperimentSpec
+
+_MOUNT_KINDS = {"nfs", "host_path", "empty_dir", "secret", "raw"}
+
+EXPERIMENT_KEYS = {"name": "str", "preamble_cmds": "list", "env": "dict", "secrets": "list",
+                   "processes": "dict", "groups": "dict"}
+GROUP_KEYS = {"preamble_cmds": "list", "env": "dict", "processes": "dict",
+              "image_pull_policy": "str", "mounts": "list", "container_yml": "dict",
+              "restart_policy": "str", "node_selector": "dict", "tolerations": "list",
+              "labels": "dict", "image_pull_secrets": "list", "pod_yml": "dict"}
+PROCESS_KEYS = {"cmds": "list", "command": "str", "args": "list", "env": "dict", "cwd": "str",
+                "container_image": "str", "build_image": "str", "preamble_cmds": "list",
+                "binds": "services", "exposes": "services", "connects": "list",
+                "resource_request": "dict", "resource_limit": "dict",
+                **{k: v for k, v in GROUP_KEYS.items() if k not in ("processes",)}}
+
+
+class _LineDict(dict):
+    """A mapping loaded from YAML that remembers the line of each key."""
+    lines = None
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        mapping = _LineDict(super().construct_mapping(node, deep=deep))
+        mapping.lines = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
+        return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
+
+
+class _Location:
+    """Where in the document we are, for error messages."""
+
+    def __init__(self, source, path="", line=None):
+        self.source, self.path, self.line = source, path, line
+
+    def child(self, node, key):
+        line = (getattr(node, "lines", None) or {}).get(key, self.line)
+        return _Location(self.source, f"{self.path}.{key}" if self.path else str(key), line)
+
+    def error(self, message, cls=SpecError):
+        where = f"{self.source}:{self.line}: " if self.source and self.line else (f"{self.source}: " if self.source else "")
+        return cls(f"{where}{self.path + ': ' if self.path else ''}{message}")
+
+
+# --- dumping ----------------------------------------------------------------------
+def _container_dict(spec):
+    data = {}
+    if spec.preamble_cmds:
+        data["preamble_cmds"] = list(spec.preamble_cmds)
+    if spec.env:
+        data["env"] = dict(spec.env)
+    if spec.pull_policy:
+        data["image_pull_policy"] = spec.pull_policy
+    if spec.mounts:
+        data["mounts"] = [{**m["volume"], "mount_path": m["mount_path"], "read_only": m["read_only"]}
+                          for m in spec.mounts]
+    if spec.container_yml:
+        data["container_yml"] = dict(spec.container_yml)
+    return data
+
+
+def _pod_dict(spec):
+    data = {}
+    if spec._restart_policy != "Never":
+        data["restart_policy"] = spec._restart_policy
+    for key, value in (("node_selector", spec.node_selectors), ("tolerations", spec.tolerations),
+                       ("labels", spec.labels), ("image_pull_secrets", spec.image_pull_secrets),
+                       ("pod_yml", spec.pod_yml)):
+        if value:
+            data[key] = json.loads(json.dumps(value))
+    return data
+
+
+def _process_dict(process):
+    data = {}
+    if process.cmds:
+        data["cmds"] = list(process.cmds)
+    if process.command is not None:
+        data["command"] = process.command
+    if process.args:
+        data["args"] = list(process.args)
+    if process.cwd is not None:
+        data["cwd"] = process.cwd
+    for key in ("container_image", "build_image"):
+        if getattr(process, key) is not None:
+            data[key] = getattr(process, key)
+    for key, services in (("binds", process.bound), ("exposes", process.exposed)):
+        if services:
+            data[key] = dict(services)
+    if process.connected:
+        data["connects"] = list(process.connected)
+    for key, kind in (("resource_request", "requests"), ("resource_limit", "limits")):
+        if process.resources[kind]:
+            data[key] = dict(process.resources[kind])
+    data.update(_container_dict(process))
+    if process.group is None:
+        data.update(_pod_dict(process))
+    return data
+
+
+def experiment_to_dict(exp):
+    """The experiment as plain data (only non-default values)."""
+    data = {"name": exp.name}
+    if exp.preamble_cmds:
+        data["preamble_cmds"] = list(exp.preamble_cmds)
+    if exp.env:
+        data["env"] = dict(exp.env)
+    if exp.secrets:
+        data["secrets"] = list(exp.secrets)
+    if exp.processes:
+        data["processes"] = {p.name: _process_dict(p) for p in exp.processes.values()}
+    if exp.groups:
+        data["groups"] = {}
+        for group in exp.groups.values():
+            group_data = {**_container_dict(group), **_pod_dict(group)}
+            group_data["processes"] = {p.name: _process_dict(p) for p in group.processes.values()}
+            data["groups"][group.name] = group_data
+    return data
+
+
+def dump_yaml(exp, stream=None):
+    return yaml.safe_dump(experiment_to_dict(exp), stream, sort_keys=False, allow_unicode=True)
+
+
+def dump_json(exp, stream=None):
+    text = json.dumps(experiment_to_dict(exp), indent=2, ensure_ascii=False)
+    if stream is None:
+        return text
+    stream.write(text)
+    return None
+
+
+# --- loading ----------------------------------------------------------------------
+_TYPE_CHECKS = {"str": (str,), "list": (list, str), "dict": (dict,), "services": (dict, list, str)}
+_TYPE_NAMES = {"str": "a string", "list": "a list of strings", "dict": "a mapping",
+               "services": "a name, a list of names or a mapping of names to ports"}
+
+
+def _check_keys(node, allowed, where, what):
+    if not isinstance(node, dict):
+        raise where.error(f"{what} must be a mapping, got {type(node).__name__}")
+    for key, value in node.items():
+        if key not in allowed:
+            raise where.child(node, key).error(
+                f"unknown key {key!r} in {what}: allowed keys are {', '.join(sorted(allowed))}")
+        kind = allowed[key]
+        if value is not None and not isinstance(value, _TYPE_CHECKS[kind]):
+            raise where.child(node, key).error(f"must be {_TYPE_NAMES[kind]}, got {type(value).__name__} {value!r}")
+
+
+def _apply(where, node, key, action):
+    """Run a builder call, re-raising its SpecError at the key's location."""
+    if key not in node or node[key] is None:
+        return
+    try:
+        action(node[key])
+    except SpecError as exc:
+        raise where.child(node, key).error(str(exc), type(exc)) from None
+
+
+def _load_container(target, node, where):
+    _apply(where, node, "env", target.set_envs)
+    _apply(where, node, "image_pull_policy", target.image_pull_policy)
+    _apply(where, node, "container_yml", target.container_yml.update)
+
+    def mounts(items):
+        for item in items:
+            _load_mount(target, item)
+    _apply(where, node, "mounts", mounts)
+
+
+def _load_mount(target, item):
+    if not isinstance(item, dict) or "mount_path" not in item:
+        raise SpecError(f"each mount needs mount_path and one of {', '.join(sorted(_MOUNT_KINDS))}, got {item!r}")
+    kinds = [k for k in item if k in _MOUNT_KINDS]
+    extra = set(item) - _MOUNT_KINDS - {"mount_path", "read_only"}
+    if len(kinds) != 1 or extra:
+        raise SpecError(f"each mount needs mount_path and exactly one of {', '.join(sorted(_MOUNT_KINDS))}, got {item!r}")
+    target._mount({kinds[0]: dict(item[kinds[0]])}, item["mount_path"], item.get("read_only", False))
+
+
+def _load_pod(target, node, where):
+    _apply(where, node, "restart_policy", target.restart_policy)
+    _apply(where, node, "node_selector", lambda sel: [target.node_selector(k, v) for k, v in sel.items()])
+    _apply(where, node, "tolerations", lambda items: [target.add_toleration(**_mapping(t, "toleration")) for t in items])
+    _apply(where, node, "labels", lambda labels: target.add_labels(**labels))
+    _apply(where, node, "image_pull_secrets", lambda names: [target.image_pull_secret(n) for n in names])
+    _apply(where, node, "pod_yml", target.pod_yml.update)
+
+
+def _mapping(value, what):
+    if not isinstance(value, dict):
+        raise SpecError(f"each {what} must be a mapping, got {value!r}")
+    return value
+
+
+def _load_process(parent, name, node, where, in_group):
+    node = node if node is not None else {}
+    allowed = dict(PROCESS_KEYS)
+    if in_group:
+        for key in ("restart_policy", "node_selector", "tolerations", "labels", "image_pull_secrets", "pod_yml"):
+            allowed.pop(key)
+    _check_keys(node, allowed, where, f"process {name!r}" + (" (pod-level keys belong to its group)" if in_group else ""))
+    kwargs = {k: node[k] for k in ("cmds", "command", "args", "cwd", "container_image", "build_image", "preamble_cmds")
+              if node.get(k) is not None}
+    try:
+        process = parent.new_process(name, **kwargs)
+    except SpecError as exc:
+        raise where.error(str(exc), type(exc)) from None
+    _apply(where, node, "binds", process.binds)
+    _apply(where, node, "exposes", process.exposes)
+    _apply(where, node, "connects", process.connects)
+    _apply(where, node, "resource_request", lambda r: process.resource_request(**r))
+    _apply(where, node, "resource_limit", lambda r: process.resource_limit(**r))
+    _load_container(process, {k: v for k, v in node.items() if k != "preamble_cmds"}, where)
+    if not in_group:
+        _load_pod(process, node, where)
+    return process
+
+
+def experiment_from_dict(data, source=None):
+    """Build an :class:`ExperimentSpec` from plain data; errors name the key (and line, from YAML)."""
+    where = _Location(source)
+    _check_keys(data, EXPERIMENT_KEYS, where, "the experiment")
+    if "name" not in data:
+        raise where.error("the experiment needs a name: add 'name: my-experiment'")
+    try:
+        exp = ExperimentSpec(data["name"], preamble_cmds=data.get("preamble_cmds"),
+                             env=data.get("env"), secrets=data.get("secrets"))
+    except SpecError as exc:
+        raise where.child(data, "name").error(str(exc), type(exc)) from None
+    processes = data.get("processes") or {}
+    for name, node in processes.items():
+        _load_process(exp, name, node, where.child(data, "processes").child(processes, name), in_group=False)
+    groups = data.get("groups") or {}
+    for name, node in groups.items():
+        group_where = where.child(data, "groups").child(groups, name)
+        node = node if node is not None else {}
+        _check_keys(node, GROUP_KEYS, group_where, f"process group {name!r}")
+        try:
+            group = exp.new_process_group(name, preamble_cmds=node.get("preamble_cmds"))
+        except SpecError as exc:
+            raise group_where.error(str(exc), type(exc)) from None
+        _load_container(group, {k: v for k, v in node.items() if k != "preamble_cmds"}, group_where)
+        _load_pod(group, node, group_where)
+        members = node.get("processes") or {}
+        for process_name, process_node in members.items():
+            _load_process(group, process_name, process_node,
+                          group_where.child(node, "processes").child(members, process_name), in_group=True)
+    return exp
+
+
+def _read(source):
+    """(text, name) from a path, a file object or a string of YAML/JSON."""
+    if hasattr(source, "read"):
+        return source.read(), getattr(source, "name", None)
+    if isinstance(source, str) and "\n" not in source and (source.endswith((".yml", ".yaml", ".json"))):
+        try:
+            with open(source, encoding="utf-8") as handle:
+                return handle.read(), source
+        except OSError as exc:
+            raise SpecError(f"cannot read experiment file {source}: {exc.strerror}") from None
+    return source, None
+
+
+def load_yaml(source):
+    """Load an experiment from a YAML file path, file object or YAML text."""
+    text, name = _read(source)
+    try:
+        data = yaml.load(io.StringIO(text), Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{name or '<yaml>'}{line}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{name or '<yaml>'}: an experiment file must be a mapping with 'name' and 'processes'")
+    return experiment_from_dict(data, source=name or "<yaml>")
+
+
+def load_json(source):
+    """Load an experiment from a JSON file path, file object or JSON text."""
+    text, name = _read(source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{name or '<json>'}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    return experiment_from_dict(data, source=name)

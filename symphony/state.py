@@ -1,0 +1,183 @@
+"""Local state shared between CLI invocations, supervisors and launches: one SQLite file.
+
+Why SQLite: several processes (a launch, its supervisor, ``symphony p`` in another
+terminal, a concurrent launch from a second terminal) read and write at once.
+SQLite in WAL mode with a busy timeout gives them transactions without a daemon;
+``BEGIN IMMEDIATE`` serialises the few critical sections (port reservation,
+creating an experiment) across processes.
+
+The directory is ``$SYMPHONY_HOME`` (default ``~/.symphony``), created 0700;
+files in it are 0600, since logs and saved specs may hold private data.
+"""
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS experiments (
+    backend TEXT NOT NULL,
+    name TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    supervisor_pid INTEGER,
+    spec TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    PRIMARY KEY (backend, name)
+);
+CREATE TABLE IF NOT EXISTS processes (
+    backend TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    key TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    exit_code INTEGER,
+    signal INTEGER,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    finished REAL,
+    log_path TEXT NOT NULL,
+    PRIMARY KEY (backend, experiment, key)
+);
+CREATE TABLE IF NOT EXISTS ports (
+    port INTEGER PRIMARY KEY,
+    backend TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    service TEXT NOT NULL
+);
+"""
+
+
+def symphony_home():
+    """The state directory: ``$SYMPHONY_HOME`` or ``~/.symphony``, created private."""
+    home = os.path.abspath(os.path.expanduser(os.environ.get("SYMPHONY_HOME") or "~/.symphony"))
+    return private_dir(home)
+
+
+def private_dir(path):
+    """Create ``path`` and any missing parents with mode 0700 and return it."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.isdir(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for directory in reversed(missing):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    return path
+
+
+def open_private(path, mode="a"):
+    """Open a file that only the owner may read (logs, saved specs)."""
+    fd = os.open(path, {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                        "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode], 0o600)
+    return os.fdopen(fd, mode)
+
+
+class StateStore:
+    """Thin access layer over the SQLite file; each method is one short transaction."""
+
+    def __init__(self, home=None):
+        self.home = home or symphony_home()
+        self.path = os.path.join(self.home, "state.db")
+        if not os.path.exists(self.path):
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self._ensure_schema()
+
+    def _ensure_schema(self):
+        try:
+            self.db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass  # another process is switching it at the same moment; WAL is persistent
+        self.db.executescript(SCHEMA)
+
+    def close(self):
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """``BEGIN IMMEDIATE``: take the write lock now, so check-then-write is atomic."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # --- settings (current experiment per backend, ...) ---------------------------
+    def get_setting(self, key, default=None):
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key, value):
+        with self.transaction():
+            if value is None:
+                self.db.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                self.db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    # --- experiments --------------------------------------------------------------
+    def experiment_names(self, backend):
+        rows = self.db.execute("SELECT name FROM experiments WHERE backend = ? ORDER BY created", (backend,))
+        return [row[0] for row in rows]
+
+    def get_experiment(self, backend, name):
+        return self.db.execute("SELECT * FROM experiments WHERE backend = ? AND name = ?", (backend, name)).fetchone()
+
+    def insert_experiment(self, backend, name, run_id, spec, plan, processes):
+        """Record a new experiment and its processes; caller holds a transaction."""
+        self.db.execute(
+            "INSERT INTO experiments (backend, name, run_id, created, status, spec, plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (backend, name, run_id, time.time(), "starting", json.dumps(spec), json.dumps(plan)))
+        self.db.executemany(
+            "INSERT INTO processes (backend, experiment, key, grp, name, position, status, log_path) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+            [(backend, name, p["key"], p["group"] or "", p["name"], i, p["log_path"]) for i, p in enumerate(processes)])
+
+    def update_experiment(self, backend, name, **fields):
+        self._update("experiments", "backend = ? AND name = ?", (backend, name), fields)
+
+    def delete_experiment(self, backend, name):
+        with self.transaction():
+            for table, column in (("processes", "experiment"), ("ports", "experiment"), ("experiments", "name")):
+                self.db.execute(f"DELETE FROM {table} WHERE backend = ? AND {column} = ?", (backend, name))
+
+    # --- processes ----------------------------------------------------------------
+    def processes(self, backend, experiment):
+        return self.db.execute(
+            "SELECT * FROM processes WHERE backend = ? AND experiment = ? ORDER BY position",
+            (backend, experiment)).fetchall()
+
+    def update_process(self, backend, experiment, key, **fields):
+        self._update("processes", "backend = ? AND experiment = ? AND key = ?", (backend, experiment, key), fields)
+
+    def _update(self, table, where, params, fields):
+        if not fields:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        with self.transaction():
+            self.db.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*fields.values(), *params))
+
+    # --- ports --------------------------------------------------------------------
+    def reserved_ports(self):
+        return {row[0] for row in self.db.execute("SELECT port FROM ports")}
+
+    def reserve_ports(self, backend, experiment, ports):
+        """Record service -> port for an experiment; caller holds a transaction."""
+        self.db.executemany("INSERT INTO ports (port, backend, experiment, service) VALUES (?, ?, ?, ?)",
+                            [(port, backend, experiment, service) for service, port in ports.items()])
