@@ -1,0 +1,73 @@
+"""One member of a socket ring: receive from the previous member, send to the next.
+
+Uses nothing but the SYMPH_* variables Symphony provides: it listens on its own
+service (``ring-<i>``) and connects to the next member's (``ring-<i+1>``). Each
+member sends ``hello<i> <k>`` for k in 0..N-1, prints every message it receives,
+and exits 0 once it has sent and received N messages.
+"""
+
+import argparse
+import os
+import socket
+import sys
+import threading
+import time
+
+
+def service_address(service):
+    prefix = "SYMPH_" + service.upper().replace("-", "_")
+    return os.environ[prefix + "_HOST"], int(os.environ[prefix + "_PORT"])
+
+
+def connect(address, timeout=60.0):
+    """Connect, retrying while the next member is still starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(address, timeout=5)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--size", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=5)
+    args = parser.parse_args()
+
+    _, my_port = service_address(f"ring-{args.index}")
+    bind_host = os.environ.get("SYMPH_BIND_HOST", "127.0.0.1")
+    server = socket.create_server((bind_host, my_port))
+    received = []
+
+    def receive():
+        connection, _ = server.accept()
+        with connection, connection.makefile("r") as lines:
+            for line in lines:
+                received.append(line.strip())
+                print(f"p{args.index} got: {line.strip()}", flush=True)
+                if len(received) == args.messages:
+                    return
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    nxt = (args.index + 1) % args.size
+    with connect(service_address(f"ring-{nxt}")) as sock:
+        for k in range(args.messages):
+            sock.sendall(f"hello{args.index} {k}\n".encode())
+        print(f"p{args.index} sent {args.messages} messages to p{nxt}", flush=True)
+        receiver.join(timeout=120)
+    server.close()
+    expected = [f"hello{(args.index - 1) % args.size} {k}" for k in range(args.messages)]
+    if received != expected:
+        print(f"p{args.index} expected {expected}, got {received}", file=sys.stderr, flush=True)
+        return 1
+    print(f"p{args.index} done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
