@@ -46,3 +46,7 @@ class ZmqRemoteError(CaramlError):
 
     def __reduce__(self):
         return type(self), (self.remote_type, self.remote_message, self.remote_traceback)
+
+
+class ZmqProxyStartError(CaramlError, RuntimeError):
+    """A proxy could not bind its sockets, or its thread or process died before it could."""

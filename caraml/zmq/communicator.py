@@ -1,0 +1,436 @@
+"""Messaging endpoints over ZeroMQ: client/server, push/pull and pub/sub.
+
+=====================  ===========  =====================================================
+class                  default      what it does
+=====================  ===========  =====================================================
+:class:`ZmqClient`     connects     ``request(msg)`` → reply; ``timeout=`` raises
+                                    :class:`ZmqTimeoutError` and leaves the client usable
+:class:`ZmqServer`     binds        ``recv()``/``send()`` in strict pairs, or
+                                    ``start_loop(handler)``; handler errors reach the
+                                    client as :class:`ZmqRemoteError`
+:class:`ZmqPush`       connects     ``push(data)``
+:class:`ZmqPull`       binds        ``pull()`` → data
+:class:`ZmqPub`        binds        ``pub(topic, data)``
+:class:`ZmqSub`        connects     ``recv()`` → ``(topic, data)``; prefix-matched topics
+=====================  ===========  =====================================================
+
+Where a socket goes
+-------------------
+Give exactly one of ``address='tcp://host:port'``, ``port=`` (with ``host=``,
+default ``127.0.0.1``; ``'localhost'`` is accepted) or ``service='name'``.
+``bind=True/False`` overrides the role's default. A binding socket given
+``port=0`` gets a free port from the OS; read it back from ``.port`` or
+``.address``.
+
+``service='replay-server'`` reads ``SYMPH_REPLAY_SERVER_HOST`` and
+``SYMPH_REPLAY_SERVER_PORT`` (service name upper-cased, ``-`` → ``_``), which
+Symphony sets in the processes of an experiment. Binding roles listen on
+``tcp://$SYMPH_BIND_HOST:$SYMPH_REPLAY_SERVER_PORT`` instead: Symphony sets
+``SYMPH_BIND_HOST`` to ``127.0.0.1`` on the local and tmux backends and to
+``0.0.0.0`` inside containers; without it they bind the ``_HOST`` value. A
+missing variable raises :class:`ZmqServiceNotFound` (a ``ValueError``) naming
+the service and the variables looked for.
+
+Messages
+--------
+``serializer=`` picks the wire format (see :mod:`caraml.zmq.serializers`):
+``'pickle'`` (default, zero-copy for numpy arrays), ``'json'``, ``'msgpack'``,
+``'str'``, ``'raw'`` or a callable pair ``serializer=``/``deserializer=``.
+Pickle runs code chosen by the sender when loading: use it only between trusted
+processes of one experiment. Sending is zero-copy for large buffers, so do not
+modify an array in place right after sending it: zmq may still be reading it.
+Received numpy arrays are backed by the received zmq frame.
+
+Lifetime
+--------
+All sockets share the process's ``zmq.Context.instance()``. Every class is a
+context manager and has ``close()``; sockets set ``LINGER`` (``linger=``
+seconds, default 1) so that unsent messages never keep a process from exiting,
+and server loop threads are daemons.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from typing import Any, Callable
+
+import zmq
+
+from caraml.zmq.addressing import resolve_address
+from caraml.zmq.errors import ZmqPairingError, ZmqRemoteError, ZmqTimeoutError
+from caraml.zmq.serializers import Frames, SerializerSpec, get_decoder, get_encoder
+
+DEFAULT_LINGER_SECONDS = 1.0
+
+# How often a server loop wakes up to notice stop() when no request comes.
+STOP_CHECK_INTERVAL_MS = 50
+
+_REPLY_OK = b"\x00"
+_REPLY_ERROR = b"\x01"
+
+_SNDMORE = zmq.SNDMORE
+_RCVMORE = zmq.RCVMORE
+
+
+def _send_frames(sock: zmq.Socket, frames: Frames) -> None:
+    """Send ``frames`` as one message; pyzmq still copies frames under its copy threshold."""
+    last = len(frames) - 1
+    for index, frame in enumerate(frames):
+        sock.send(frame, _SNDMORE if index < last else 0, copy=False)
+
+
+def _recv_frames(sock: zmq.Socket) -> Frames:
+    """Receive the rest of a message: the first frame as bytes, later ones as zero-copy memoryviews."""
+    first = sock.recv()
+    if not sock.get(_RCVMORE):
+        return [first]
+    return [first, *(frame.buffer for frame in sock.recv_multipart(copy=False))]
+
+
+class _ZmqSocket:
+    """One zmq socket placed where the user asked, with timeouts, HWM and a clean close."""
+
+    _socket_type: int
+    _binds_by_default: bool
+
+    def __init__(
+        self,
+        *,
+        host: str | None = None,
+        port: int | str | None = None,
+        address: str | None = None,
+        service: str | None = None,
+        bind: bool | None = None,
+        hwm: int | None = None,
+        timeout: float | None = None,
+        linger: float = DEFAULT_LINGER_SECONDS,
+    ):
+        """
+        Args:
+            host, port, address, service: where the socket goes; see the module docstring.
+            bind: bind (listen) or connect; None picks the role's default.
+            hwm: high-water mark (messages queued per peer) for sending and receiving;
+                None keeps zmq's default of 1000.
+            timeout: seconds a send or receive may take before ZmqTimeoutError;
+                None waits forever.
+            linger: seconds unsent messages are kept after close().
+        """
+        self.bind = self._binds_by_default if bind is None else bind
+        self.timeout = timeout
+        self._hwm = hwm
+        self._linger_ms = int(linger * 1000)
+        self._requested_address = resolve_address(host=host, port=port, address=address, service=service, bind=self.bind)
+        self.address = self._requested_address
+        self._socket = self._open_socket()
+
+    def _open_socket(self) -> zmq.Socket:
+        sock = zmq.Context.instance().socket(self._socket_type)
+        try:
+            sock.linger = self._linger_ms
+            if self._hwm is not None:
+                sock.sndhwm = sock.rcvhwm = self._hwm
+            if self.timeout is not None:
+                sock.sndtimeo = sock.rcvtimeo = int(self.timeout * 1000)
+            self._configure(sock)
+            if self.bind:
+                sock.bind(self._requested_address)
+                self.address = sock.last_endpoint.decode()
+            else:
+                sock.connect(self._requested_address)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        return sock
+
+    def _configure(self, sock: zmq.Socket) -> None:
+        """Set role-specific options before bind/connect (subscriptions, for instance)."""
+
+    @property
+    def port(self) -> int:
+        """The TCP port bound or connected to (the OS's choice after binding port 0)."""
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def closed(self) -> bool:
+        return self._socket.closed
+
+    def close(self) -> None:
+        """Close the socket; unsent messages are kept for ``linger`` seconds, then dropped."""
+        self._socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _timeout_error(self, action: str) -> ZmqTimeoutError:
+        return ZmqTimeoutError(f"{type(self).__name__} at {self.address}: {action} timed out after {self.timeout} s")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(address={self.address!r}, bind={self.bind})"
+
+
+class ZmqClient(_ZmqSocket):
+    """Sends requests to a :class:`ZmqServer` (or a router–dealer proxy) and waits for replies.
+
+    A REQ socket refuses a second request while one is unanswered, so after a
+    timeout (or any interrupted request) the socket is thrown away and a fresh
+    one connected: the client stays usable and a late reply is dropped.
+    """
+
+    _socket_type = zmq.REQ
+    _binds_by_default = False
+
+    def __init__(self, *, serializer: SerializerSpec = None, deserializer: SerializerSpec = None, **socket_options):
+        """``serializer``/``deserializer``: see :mod:`caraml.zmq.serializers`; others: see ``_ZmqSocket``."""
+        self._encode = get_encoder(serializer)
+        self._decode = get_decoder(serializer, deserializer)
+        super().__init__(**socket_options)
+
+    def request(self, msg: Any) -> Any:
+        """Send ``msg`` and return the server's reply.
+
+        Raises:
+            ZmqTimeoutError: no reply within ``timeout`` seconds.
+            ZmqRemoteError: the server's handler raised.
+        """
+        frames = self._encode(msg)
+        sock = self._socket
+        try:
+            _send_frames(sock, frames)
+            status = sock.recv()
+            reply = _recv_frames(sock)
+        except BaseException as exc:
+            self._socket.close(linger=0)
+            self._socket = self._open_socket()
+            if isinstance(exc, zmq.Again):
+                raise self._timeout_error("request") from None
+            raise
+        if status != _REPLY_OK:
+            raise ZmqRemoteError(**json.loads(reply[0]))
+        return self._decode(reply)
+
+
+class ZmqServer(_ZmqSocket):
+    """Answers :class:`ZmqClient` requests, by hand or with a handler loop.
+
+    By hand, ``recv()`` and ``send()`` must alternate (a REP socket's rule);
+    breaking the order raises :class:`ZmqPairingError` instead of zmq's cryptic
+    EFSM. ``start_loop(handler)`` replies with ``handler(request)``; if the
+    handler raises, the client gets a :class:`ZmqRemoteError` and the loop goes on.
+    """
+
+    _socket_type = zmq.REP
+    _binds_by_default = True
+
+    def __init__(self, *, serializer: SerializerSpec = None, deserializer: SerializerSpec = None, **socket_options):
+        """``serializer``/``deserializer``: see :mod:`caraml.zmq.serializers`; others: see ``_ZmqSocket``."""
+        self._encode = get_encoder(serializer)
+        self._decode = get_decoder(serializer, deserializer)
+        self._awaiting_reply = False
+        self._stop_requested = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+        super().__init__(**socket_options)
+
+    def recv(self) -> Any:
+        """Wait for the next request and return it; answer it with :meth:`send` before the next recv().
+
+        If the request cannot be decoded, the error is raised here and the
+        request still awaits an answer (:meth:`send_error` tells the client).
+        """
+        self._check_no_request_pending("recv()")
+        try:
+            frames = _recv_frames(self._socket)
+        except zmq.Again:
+            raise self._timeout_error("recv") from None
+        self._awaiting_reply = True
+        return self._decode(frames)
+
+    def send(self, msg: Any) -> None:
+        """Reply ``msg`` to the request returned by the last :meth:`recv`."""
+        self._check_request_pending()
+        frames = self._encode(msg)  # fails before sending anything, so send() can be retried
+        self._socket.send(_REPLY_OK, _SNDMORE)
+        _send_frames(self._socket, frames)
+        self._awaiting_reply = False
+
+    def send_error(self, error: BaseException) -> None:
+        """Reply to the pending request with ``error``; the client raises it as ZmqRemoteError."""
+        self._check_request_pending()
+        error_type = type(error)
+        payload = {
+            "remote_type": f"{error_type.__module__}.{error_type.__qualname__}",
+            "remote_message": str(error),
+            "remote_traceback": "".join(traceback.format_exception(error)),
+        }
+        self._socket.send_multipart([_REPLY_ERROR, json.dumps(payload).encode()])
+        self._awaiting_reply = False
+
+    def _check_no_request_pending(self, action: str) -> None:
+        if self._awaiting_reply:
+            raise ZmqPairingError(f"{action} called while a request awaits its reply: call send() first")
+
+    def _check_request_pending(self) -> None:
+        if not self._awaiting_reply:
+            raise ZmqPairingError("send() called without a pending request: call recv() first")
+
+    def start_loop(self, handler: Callable[[Any], Any], blocking: bool = False) -> threading.Thread | None:
+        """Serve ``handler(request) -> reply`` until :meth:`stop`.
+
+        Returns the started daemon thread, or None once a ``blocking`` loop ends.
+        Do not call recv()/send() yourself while the loop runs.
+        """
+        if self._loop_thread is not None and self._loop_thread.is_alive():
+            raise RuntimeError("this server's loop is already running")
+        self._check_no_request_pending("start_loop()")
+        self._stop_requested.clear()
+        if blocking:
+            self._serve(handler)
+            return None
+        self._loop_thread = threading.Thread(
+            target=self._serve, args=(handler,), daemon=True, name=f"caraml-server {self.address}"
+        )
+        self._loop_thread.start()
+        return self._loop_thread
+
+    def _serve(self, handler: Callable[[Any], Any]) -> None:
+        sock = self._socket
+        user_timeout = sock.rcvtimeo
+        sock.rcvtimeo = STOP_CHECK_INTERVAL_MS
+        try:
+            while not self._stop_requested.is_set():
+                try:
+                    request = self.recv()
+                except ZmqTimeoutError:
+                    continue
+                except Exception as error:  # undecodable request
+                    self.send_error(error)
+                    continue
+                try:
+                    self.send(handler(request))
+                except Exception as error:  # the handler or encoding its reply failed
+                    self.send_error(error)
+        finally:
+            if not sock.closed:
+                sock.rcvtimeo = user_timeout
+
+    def stop(self) -> None:
+        """Stop the loop (within ~50 ms) and wait for its thread; callable from the handler too."""
+        self._stop_requested.set()
+        thread = self._loop_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+            self._loop_thread = None
+
+    def close(self) -> None:
+        """Stop the loop if it runs, then close the socket."""
+        self.stop()
+        super().close()
+
+
+class ZmqPush(_ZmqSocket):
+    """Sends data to :class:`ZmqPull` sockets, round-robin over connected pullers."""
+
+    _socket_type = zmq.PUSH
+    _binds_by_default = False
+
+    def __init__(self, *, serializer: SerializerSpec = None, **socket_options):
+        self._encode = get_encoder(serializer)
+        super().__init__(**socket_options)
+
+    def push(self, data: Any) -> None:
+        """Queue ``data`` for sending; blocks (up to ``timeout``) only when the HWM is reached."""
+        frames = self._encode(data)
+        try:
+            _send_frames(self._socket, frames)
+        except zmq.Again:
+            raise self._timeout_error("push") from None
+
+
+class ZmqPull(_ZmqSocket):
+    """Receives data from :class:`ZmqPush` sockets, fairly queued across pushers."""
+
+    _socket_type = zmq.PULL
+    _binds_by_default = True
+
+    def __init__(self, *, serializer: SerializerSpec = None, deserializer: SerializerSpec = None, **socket_options):
+        self._decode = get_decoder(serializer, deserializer)
+        super().__init__(**socket_options)
+
+    def pull(self) -> Any:
+        """Wait (up to ``timeout``) for the next message and return it."""
+        try:
+            frames = _recv_frames(self._socket)
+        except zmq.Again:
+            raise self._timeout_error("pull") from None
+        return self._decode(frames)
+
+
+class ZmqPub(_ZmqSocket):
+    """Publishes data under a topic to every subscribed :class:`ZmqSub`."""
+
+    _socket_type = zmq.PUB
+    _binds_by_default = True
+
+    def __init__(self, *, serializer: SerializerSpec = None, **socket_options):
+        self._encode = get_encoder(serializer)
+        super().__init__(**socket_options)
+
+    def pub(self, topic: str, data: Any) -> None:
+        """Publish ``data`` under ``topic``; dropped if no subscriber matches (zmq PUB semantics)."""
+        frames = self._encode(data)
+        try:
+            self._socket.send(topic.encode(), _SNDMORE)
+            _send_frames(self._socket, frames)
+        except zmq.Again:
+            raise self._timeout_error("pub") from None
+
+
+class ZmqSub(_ZmqSocket):
+    """Receives what :class:`ZmqPub` publishes under the subscribed topics.
+
+    Topics match by prefix, as in zmq: subscribing to ``'obs'`` also receives
+    ``'obs/agent-1'``; the default ``''`` receives everything. A new subscription
+    takes a moment to reach the publisher; messages published before are lost.
+    """
+
+    _socket_type = zmq.SUB
+    _binds_by_default = False
+
+    def __init__(
+        self,
+        *,
+        topic: str | list[str] = "",
+        serializer: SerializerSpec = None,
+        deserializer: SerializerSpec = None,
+        **socket_options,
+    ):
+        self._decode = get_decoder(serializer, deserializer)
+        self._initial_topics = [topic] if isinstance(topic, str) else list(topic)
+        super().__init__(**socket_options)
+
+    def _configure(self, sock: zmq.Socket) -> None:
+        for topic in self._initial_topics:
+            sock.subscribe(topic.encode())
+
+    def subscribe(self, topic: str) -> None:
+        self._socket.subscribe(topic.encode())
+
+    def unsubscribe(self, topic: str) -> None:
+        self._socket.unsubscribe(topic.encode())
+
+    def recv(self) -> tuple[str, Any]:
+        """Wait (up to ``timeout``) for the next message; return ``(topic, data)``."""
+        try:
+            topic = self._socket.recv()
+            frames = _recv_frames(self._socket)
+        except zmq.Again:
+            raise self._timeout_error("recv") from None
+        return topic.decode(), self._decode(frames)
+
+
+ZmqPusher = ZmqPush
+ZmqPuller = ZmqPull

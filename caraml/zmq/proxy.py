@@ -1,0 +1,192 @@
+"""A ZeroMQ proxy: one stable address in the middle of many-to-many traffic.
+
+Both sides of the proxy bind; everything else connects to it, so neither side
+needs to know the other's addresses and either can come and go.
+
+==================  =========================  ==========================================
+pattern             frontend (who connects)    backend (who connects)
+==================  =========================  ==========================================
+``router-dealer``   ZmqClient                  ZmqServer(bind=False); requests are
+                                               spread over servers, replies routed back
+``xsub-xpub``       ZmqPub(bind=False)         ZmqSub; subscriptions flow upstream
+``pull-push``       ZmqPush                    ZmqPull(bind=False); round-robin
+==================  =========================  ==========================================
+
+Run it in a thread (``start()``), cheap and enough when the proxy is not the
+bottleneck, or in its own process (``start(in_process=True)`` or
+``start_in_process()``), which does not share the GIL with your code. ``stop()``
+ends it cleanly through a control socket. The process is started with the
+``spawn`` method (safe with threads), so scripts that start one need the usual
+``if __name__ == '__main__':`` guard.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+import uuid
+
+import zmq
+
+from caraml.zmq.addressing import resolve_address
+from caraml.zmq.errors import ZmqProxyStartError
+
+PATTERNS = {
+    "router-dealer": (zmq.ROUTER, zmq.DEALER),
+    "xsub-xpub": (zmq.XSUB, zmq.XPUB),
+    "pull-push": (zmq.PULL, zmq.PUSH),
+}
+
+# Long enough for a spawned interpreter to import zmq on a loaded machine.
+STARTUP_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 5
+
+
+class ZmqProxy:
+    """Forwards messages between a bound frontend and a bound backend socket.
+
+    ``frontend``/``backend`` are each an address (``'tcp://host:port'``,
+    ``'host:port'``) or a port number (on 127.0.0.1; 0 picks a free port),
+    or name a Symphony service with ``frontend_service=``/``backend_service=``.
+    After :meth:`start`, ``frontend_address`` and ``backend_address`` hold the
+    addresses actually bound.
+    """
+
+    def __init__(
+        self,
+        frontend: str | int | None = None,
+        backend: str | int | None = None,
+        *,
+        frontend_service: str | None = None,
+        backend_service: str | None = None,
+        pattern: str = "router-dealer",
+        hwm: int | None = None,
+    ):
+        if pattern not in PATTERNS:
+            raise ValueError(f"unknown proxy pattern {pattern!r}: use one of {sorted(PATTERNS)}")
+        self.pattern = pattern
+        self.hwm = hwm
+        self.frontend_address = _bind_address(frontend, frontend_service, "frontend")
+        self.backend_address = _bind_address(backend, backend_service, "backend")
+        self._runner: threading.Thread | multiprocessing.Process | None = None
+        self._control_address: str | None = None
+
+    def start(self, in_process: bool = False) -> threading.Thread | multiprocessing.Process:
+        """Bind both sides and start forwarding; returns once bound (errors are raised here).
+
+        Returns the daemon thread or process that runs the proxy.
+        """
+        if self._runner is not None:
+            raise RuntimeError("this proxy is already started")
+        if in_process:
+            spawn = multiprocessing.get_context("spawn")
+            report = spawn.Queue()
+            control = "tcp://127.0.0.1:0"
+            runner = spawn.Process(target=_run_proxy, args=(self._settings(control), report), daemon=True)
+        else:
+            report = queue.Queue()
+            control = f"inproc://caraml-proxy-control-{uuid.uuid4().hex}"
+            runner = threading.Thread(target=_run_proxy, args=(self._settings(control), report), daemon=True)
+        runner.name = f"caraml-proxy {self.pattern} {self.frontend_address} -> {self.backend_address}"
+        runner.start()
+        outcome = _wait_for_report(runner, report)
+        if outcome[0] == "error":
+            runner.join(STOP_TIMEOUT_SECONDS)
+            raise ZmqProxyStartError(f"{runner.name}: {outcome[1]}")
+        _, self.frontend_address, self.backend_address, self._control_address = outcome
+        self._runner = runner
+        return runner
+
+    def start_in_process(self) -> multiprocessing.Process:
+        """Same as ``start(in_process=True)``."""
+        return self.start(in_process=True)
+
+    def _settings(self, control_address: str) -> dict:
+        return {
+            "pattern": self.pattern,
+            "frontend": self.frontend_address,
+            "backend": self.backend_address,
+            "control": control_address,
+            "hwm": self.hwm,
+        }
+
+    def stop(self) -> None:
+        """Tell the proxy to terminate and wait for it; a process that ignores it is killed."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        control = zmq.Context.instance().socket(zmq.PAIR)
+        control.linger = STOP_TIMEOUT_SECONDS * 1000
+        control.connect(self._control_address)
+        control.send(b"TERMINATE")
+        control.close()
+        runner.join(STOP_TIMEOUT_SECONDS)
+        if isinstance(runner, multiprocessing.process.BaseProcess) and runner.is_alive():
+            runner.kill()
+            runner.join()
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None and self._runner.is_alive()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ZmqProxy({self.pattern}, frontend={self.frontend_address!r}, backend={self.backend_address!r})"
+
+
+def _bind_address(address: str | int | None, service: str | None, side: str) -> str:
+    if (address is None) == (service is None):
+        raise ValueError(f"give the proxy's {side} either as an address/port or as {side}_service=")
+    if isinstance(address, int):
+        return resolve_address(port=address, bind=True)
+    return resolve_address(address=address, service=service, bind=True)
+
+
+def _wait_for_report(runner: threading.Thread | multiprocessing.Process, report) -> tuple:
+    """Wait for the runner's first report, giving up early if it dies without one."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            return report.get(timeout=0.1)
+        except queue.Empty:
+            if not runner.is_alive():
+                return ("error", "exited before binding its sockets")
+    return ("error", f"not bound after {STARTUP_TIMEOUT_SECONDS} s")
+
+
+def _run_proxy(settings: dict, report) -> None:
+    """Body of the proxy thread or process: bind, report the bound addresses, forward until TERMINATE."""
+    context = zmq.Context.instance()
+    frontend_type, backend_type = PATTERNS[settings["pattern"]]
+    sockets = []
+    try:
+        for socket_type, address in (
+            (frontend_type, settings["frontend"]),
+            (backend_type, settings["backend"]),
+            (zmq.PAIR, settings["control"]),
+        ):
+            sock = context.socket(socket_type)
+            sockets.append(sock)
+            sock.linger = 0
+            if settings["hwm"] is not None:
+                sock.sndhwm = sock.rcvhwm = settings["hwm"]
+            sock.bind(address)
+    except zmq.ZMQError as error:
+        report.put(("error", f"cannot bind {address}: {error}"))
+        for sock in sockets:
+            sock.close()
+        return
+    frontend, backend, control = sockets
+    report.put(("ready", *(sock.last_endpoint.decode() for sock in sockets)))
+    try:
+        zmq.proxy_steerable(frontend, backend, None, control)
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -1,0 +1,176 @@
+"""Turn Python objects into ZeroMQ frames and back.
+
+An *encoder* maps an object to a list of frames (bytes-like objects); a
+*decoder* maps the received frames back, where the first frame is ``bytes``
+and any further frames are writable memoryviews over the received zmq frames.
+
+Built-in formats, chosen by name with ``serializer=``:
+
+``'pickle'`` (default)
+    Pickle protocol 5. Buffers of at least :data:`OUT_OF_BAND_MIN_BYTES`
+    (numpy arrays, bytearrays, PickleBuffers and large ``bytes``) travel out of
+    band, as extra frames sent with ``copy=False``: they are never copied into
+    the pickle stream nor into zmq. On receive, numpy arrays are rebuilt on top
+    of the received frames without a copy (they stay valid for as long as the
+    array lives); ``bytes`` are copied once, because a bytes object must own its
+    memory. Smaller buffers stay inside the pickle stream: one frame is cheaper
+    than several for small messages. **Unpickling runs arbitrary code chosen by
+    the sender: use pickle only between trusted processes of one experiment.**
+``'json'``
+    UTF-8 JSON; portable, no arrays.
+``'msgpack'``
+    Needs the optional ``msgpack`` package (``pip install msgpack``).
+``'str'``
+    A ``str`` sent as UTF-8.
+``'raw'``
+    Bytes-like objects in, ``bytes`` out; large buffers are sent without copy.
+
+Or pass your own pair, ``serializer=obj -> bytes`` and ``deserializer=bytes -> obj``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from typing import Any, Callable, Union
+
+from caraml.zmq.errors import ZmqSerializerUnavailable
+
+Frames = list
+Encoder = Callable[[Any], Frames]
+Decoder = Callable[[Frames], Any]
+SerializerSpec = Union[str, Callable[[Any], Any], None]
+
+DEFAULT_SERIALIZER = "pickle"
+
+# Below this size a buffer is cheaper to copy than to send as its own frame;
+# it matches pyzmq's own COPY_THRESHOLD, under which copy=False copies anyway.
+OUT_OF_BAND_MIN_BYTES = 65536
+
+
+class _OutOfBandPickler(pickle.Pickler):
+    """Pickler that also sends large ``bytes`` out of band.
+
+    Protocol 5 offers out-of-band transfer only to objects that ask for it
+    (numpy arrays, bytearray, PickleBuffer); ``bytes`` would otherwise be copied
+    into the pickle stream.
+    """
+
+    def reducer_override(self, obj):
+        if type(obj) is bytes and len(obj) >= OUT_OF_BAND_MIN_BYTES:
+            return bytes, (pickle.PickleBuffer(obj),)
+        return NotImplemented
+
+
+def _pickle_encode(obj: Any) -> Frames:
+    out_of_band = []
+
+    def keep_small_buffers_in_band(buffer: pickle.PickleBuffer) -> bool:
+        if buffer.raw().nbytes < OUT_OF_BAND_MIN_BYTES:
+            return True
+        out_of_band.append(buffer.raw())
+        return False
+
+    stream = io.BytesIO()
+    _OutOfBandPickler(stream, protocol=5, buffer_callback=keep_small_buffers_in_band).dump(obj)
+    return [stream.getvalue(), *out_of_band]
+
+
+def _pickle_decode(frames: Frames) -> Any:
+    return pickle.loads(frames[0], buffers=frames[1:])
+
+
+def _json_encode(obj: Any) -> Frames:
+    return [json.dumps(obj).encode()]
+
+
+def _json_decode(frames: Frames) -> Any:
+    return json.loads(frames[0])
+
+
+def _str_encode(obj: Any) -> Frames:
+    if not isinstance(obj, str):
+        raise TypeError(f"serializer='str' sends str only, got {type(obj).__name__}")
+    return [obj.encode()]
+
+
+def _str_decode(frames: Frames) -> Any:
+    return frames[0].decode()
+
+
+def _raw_encode(obj: Any) -> Frames:
+    try:
+        memoryview(obj)
+    except TypeError:
+        raise TypeError(f"serializer='raw' sends bytes-like objects only, got {type(obj).__name__}") from None
+    return [obj]
+
+
+def _raw_decode(frames: Frames) -> Any:
+    return frames[0]
+
+
+def _msgpack():
+    try:
+        import msgpack
+    except ImportError:
+        raise ZmqSerializerUnavailable(
+            "serializer='msgpack' needs the msgpack package: pip install msgpack (or symphony[msgpack])"
+        ) from None
+    return msgpack
+
+
+def _msgpack_encode(obj: Any) -> Frames:
+    return [_msgpack().packb(obj)]
+
+
+def _msgpack_decode(frames: Frames) -> Any:
+    return _msgpack().unpackb(frames[0])
+
+
+_FORMATS: dict[str, tuple[Encoder, Decoder]] = {
+    "pickle": (_pickle_encode, _pickle_decode),
+    "json": (_json_encode, _json_decode),
+    "msgpack": (_msgpack_encode, _msgpack_decode),
+    "str": (_str_encode, _str_decode),
+    "raw": (_raw_encode, _raw_decode),
+}
+
+
+def _format(name: str) -> tuple[Encoder, Decoder]:
+    try:
+        codec = _FORMATS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown serializer {name!r}: use one of {sorted(_FORMATS)} or a callable"
+        ) from None
+    if name == "msgpack":
+        _msgpack()  # fail now, where the socket is made, not at the first message
+    return codec
+
+
+def get_encoder(serializer: SerializerSpec) -> Encoder:
+    """Encoder for ``serializer``: a format name, a callable ``obj -> bytes`` or None (pickle)."""
+    if serializer is None:
+        serializer = DEFAULT_SERIALIZER
+    if isinstance(serializer, str):
+        return _format(serializer)[0]
+    if not callable(serializer):
+        raise TypeError(f"serializer must be a format name or a callable, got {serializer!r}")
+    return lambda obj: [serializer(obj)]
+
+
+def get_decoder(serializer: SerializerSpec, deserializer: SerializerSpec) -> Decoder:
+    """Decoder matching the wire format: ``deserializer`` if given, else the format ``serializer`` names."""
+    if deserializer is None:
+        if serializer is None:
+            serializer = DEFAULT_SERIALIZER
+        if not isinstance(serializer, str):
+            raise ValueError("serializer= is a callable, so deserializer= (bytes -> object) is needed too")
+        deserializer = serializer
+    if isinstance(deserializer, str):
+        return _format(deserializer)[1]
+    if not callable(deserializer):
+        raise TypeError(f"deserializer must be a format name or a callable, got {deserializer!r}")
+    return lambda frames: deserializer(frames[0])
