@@ -1,0 +1,318 @@
+"""The local backend with real processes, real sockets and a real supervisor."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from symphony import Cluster
+from symphony.errors import (ExperimentExistsError, ExperimentNotFoundError, PortUnavailableError,
+                             SpecError, UnboundServiceError)
+from symphony.host.processes import find_run_processes
+
+pytestmark = pytest.mark.slow
+
+PROBE = ("import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': dict(os.environ), 'cwd': os.getcwd()}, "
+         "open(os.environ['PROBE_OUT'] + '.' + os.environ['SYMPH_PROCESS'].replace('/', '_'), 'w'))")
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+def finished(cluster, name):
+    return lambda: all(s.state in ("exited", "killed") for s in cluster.describe_experiment(name))
+
+
+def status(cluster, name, key):
+    return next(s for s in cluster.describe_experiment(name) if s.key == key)
+
+
+def read_probe(tmp_path, key):
+    path = tmp_path / f"probe.{key.replace('/', '_')}"
+    wait_for(lambda: path.exists() and path.stat().st_size > 0)
+    time.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+def test_every_process_gets_every_service_variable(local_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "probe"))
+    monkeypatch.setenv("SYMPH_REPLAY_SERVER_PORT", "1")  # the parent environment must not win
+    exp = local_cluster.new_experiment("wiring")
+    learner = exp.new_process("learner", command=sys.executable, args=["-c", PROBE])
+    learner.binds(["replay-server", "parameter-server"]).exposes({"tensorboard-x": 23456})
+    group = exp.new_process_group("agents")
+    agent = group.new_process("agent-0", command=sys.executable, args=["-c", PROBE])
+    agent.connects("replay-server")
+    local_cluster.launch(exp)
+    wait_for(finished(local_cluster, "wiring"))
+    envs = {key: read_probe(tmp_path, key)["env"] for key in ("learner", "agents/agent-0")}
+    ports = set()
+    for key, env in envs.items():
+        for service in ("REPLAY_SERVER", "PARAMETER_SERVER", "TENSORBOARD_X"):
+            host, port = env[f"SYMPH_{service}_HOST"], env[f"SYMPH_{service}_PORT"]
+            assert host == "127.0.0.1"
+            assert env[f"SYMPH_{service}_ADDR"] == f"{host}:{port}"
+            ports.add((service, port))
+        assert env["SYMPH_BIND_HOST"] == "127.0.0.1"
+        assert env["SYMPH_PROCESS"] == key
+        assert env["SYMPH_EXPERIMENT"] == "wiring"
+    assert len(ports) == 3, "both processes see the same three addresses"
+    assert ("TENSORBOARD_X", "23456") in ports
+    assert envs["learner"]["SYMPH_REPLAY_SERVER_PORT"] != "1"
+
+
+def test_exec_form_arguments_arrive_verbatim_and_cmds_run_in_one_shell(local_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "probe"))
+    nasty = ["with space", "it's", 'say "hi"', "$HOME", "a;b", "x|y&z", "new\nline", "ünï", "*", ""]
+    exp = local_cluster.new_experiment("forms")
+    exp.new_process("exec", command=sys.executable, args=["-c", PROBE, *nasty])
+    exp.new_process("exec-preamble", command=sys.executable, args=["-c", PROBE, *nasty],
+                    preamble_cmds=["export FROM_PREAMBLE=yes"])
+    exp.new_process("shell", cmds=["export STEP=one", "cd /", f"{sys.executable} -c \"{PROBE}\" \"$STEP\""])
+    local_cluster.launch(exp)
+    wait_for(finished(local_cluster, "forms"))
+    assert read_probe(tmp_path, "exec")["argv"] == nasty
+    with_preamble = read_probe(tmp_path, "exec-preamble")
+    assert with_preamble["argv"] == nasty
+    assert with_preamble["env"]["FROM_PREAMBLE"] == "yes"
+    shell = read_probe(tmp_path, "shell")
+    assert shell["argv"] == ["one"] and shell["cwd"] == "/"
+
+
+def test_preamble_order_env_precedence_and_cwd(tmp_path):
+    cluster = Cluster.new("local", preamble_cmds=["echo cluster"], grace=1)
+    exp = cluster.new_experiment("pre", preamble_cmds=["echo experiment"], env={"LEVEL": "exp", "ONLY_EXP": "1"})
+    group = exp.new_process_group("g", preamble_cmds=["echo group"], env={"LEVEL": "group"})
+    group.new_process("p", cmds=["echo process-cmd", "echo $LEVEL $ONLY_EXP $(pwd)"],
+                      preamble_cmds=["echo process"], env={"LEVEL": "process"}, cwd=str(tmp_path))
+    cluster.launch(exp)
+    wait_for(finished(cluster, "pre"))
+    lines = list(cluster.get_log("pre", "g/p"))
+    assert lines == ["cluster", "experiment", "group", "process", "process-cmd", f"process 1 {tmp_path}"]
+
+
+def test_exit_codes_and_signals_are_reported(local_cluster):
+    exp = local_cluster.new_experiment("endings")
+    exp.new_process("ok", "exit 0")
+    exp.new_process("fails", "exit 3")
+    exp.new_process("killed", "kill -9 $$")
+    exp.new_process("runs", "sleep 60")
+    local_cluster.launch(exp)
+    wait_for(lambda: all(status(local_cluster, "endings", k).state != "running" for k in ("ok", "fails", "killed")))
+    assert status(local_cluster, "endings", "ok").state_text().startswith("exited (0)")
+    assert status(local_cluster, "endings", "fails").exit_code == 3
+    killed = status(local_cluster, "endings", "killed")
+    assert killed.state == "killed" and killed.signal == "SIGKILL"
+    assert killed.state_text().startswith("killed (SIGKILL)")
+    running = status(local_cluster, "endings", "runs")
+    assert running.state == "running" and running.ready and psutil.pid_exists(running.pid)
+    assert running.state_text().startswith("running: ")
+
+
+def test_restart_policies_and_counts(local_cluster):
+    exp = local_cluster.new_experiment("restarts")
+    exp.new_process("never", "exit 1")
+    exp.new_process("on-failure", "exit 1").restart_policy("OnFailure")
+    exp.new_process("on-failure-ok", "exit 0").restart_policy("OnFailure")
+    exp.new_process("always", "exit 0").restart_policy("Always")
+    group = exp.new_process_group("g")
+    group.restart_policy("OnFailure")
+    group.new_process("member", "exit 2")
+    local_cluster.launch(exp)
+    wait_for(lambda: all(status(local_cluster, "restarts", k).restarts >= 2
+                         for k in ("on-failure", "always", "g/member")), timeout=30)
+    assert status(local_cluster, "restarts", "never").restarts == 0
+    assert status(local_cluster, "restarts", "on-failure-ok").restarts == 0
+    assert status(local_cluster, "restarts", "on-failure-ok").exit_code == 0
+
+
+def test_processes_outlive_the_launcher_and_delete_leaves_nothing(tmp_path):
+    script = (
+        "import sys; from symphony import Cluster\n"
+        "c = Cluster.new('local', grace=1)\n"
+        "e = c.new_experiment('detached')\n"
+        "e.new_process('plain', 'sleep 300')\n"
+        "e.new_process('stubborn', ['trap \"\" TERM HUP', 'sleep 300 & wait; sleep 300'])\n"
+        "e.new_process('daemon', command=sys.executable, args=['-c', "
+        "'import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\nif os.fork(): os._exit(0)\\ntime.sleep(300)'])\n"
+        "c.launch(e)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    cluster = Cluster.new("local", grace=1)
+    assert cluster.list_experiments() == ["detached"]
+    wait_for(lambda: status(cluster, "detached", "daemon").state == "exited")
+    run_id = cluster.store.get_experiment("local", "detached")["run_id"]
+    pids = find_run_processes(run_id)
+    assert len(pids) >= 4, "supervisor, plain, stubborn (+ child) and the daemonised grandchild"
+    for pid in pids:  # each process leads its own session, away from the launcher's terminal
+        assert os.getsid(pid) != os.getsid(0)
+    cluster.delete("detached")
+    assert find_run_processes(run_id) == []
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    assert cluster.list_experiments() == []
+    with pytest.raises(ExperimentNotFoundError):
+        cluster.delete("detached")
+
+
+def test_launching_an_existing_name_needs_force(local_cluster):
+    def make():
+        exp = local_cluster.new_experiment("twice")
+        exp.new_process("a", "sleep 60")
+        return exp
+    local_cluster.launch(make())
+    first = status(local_cluster, "twice", "a").pid
+    with pytest.raises(ExperimentExistsError, match="force=True"):
+        local_cluster.launch(make())
+    local_cluster.launch(make(), force=True)
+    assert status(local_cluster, "twice", "a").pid != first
+    assert not psutil.pid_exists(first)
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(local_cluster, capsys, tmp_path):
+    marker = tmp_path / "started"
+    exp = local_cluster.new_experiment("dry")
+    exp.new_process("a", command="touch", args=[str(marker)]).binds("svc")
+    exp.new_process("b", f"touch {marker}").connects("svc")
+    plan = local_cluster.launch(exp, dry_run=True)
+    out = capsys.readouterr().out
+    assert f"command: touch {marker}" in out
+    assert "SYMPH_SVC_ADDR=127.0.0.1:" in out and "cwd: " in out
+    assert out.strip() == plan.render().strip()
+    time.sleep(0.5)
+    assert not marker.exists()
+    assert local_cluster.list_experiments() == []
+
+
+def test_failed_launch_leaves_no_state(local_cluster, tmp_path):
+    exp = local_cluster.new_experiment("broken")
+    exp.new_process("a", "sleep 60")
+    exp.new_process("b", command="definitely-not-a-program-xyz")
+    with pytest.raises(SpecError, match="not found"):
+        local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == []
+
+    # a fixed port that something else holds
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        exp = local_cluster.new_experiment("taken")
+        exp.new_process("a", "sleep 60").binds({"web": port})
+        with pytest.raises(PortUnavailableError, match=f"fixed port {port}"):
+            local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == []
+    assert local_cluster.store.reserved_ports() == set()
+
+    # a program that exists but cannot be executed: fails inside the supervisor
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\n")
+    exp = local_cluster.new_experiment("noexec")
+    exp.new_process("first", "sleep 60")
+    exp.new_process("second", command=sys.executable, args=["-c", "pass"], preamble_cmds=[])
+    exp.new_process("third", command=str(script))
+    with pytest.raises(SpecError, match="not executable"):
+        local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == []
+
+
+def test_supervisor_start_failure_stops_what_started(local_cluster, tmp_path, monkeypatch):
+    """An exec error found only at start (the file vanished after planning) rolls back."""
+    script = tmp_path / "vanishing.sh"
+    script.write_text("#!/bin/sh\nsleep 60\n")
+    script.chmod(0o755)
+    exp = local_cluster.new_experiment("vanish")
+    exp.new_process("first", "sleep 60")
+    exp.new_process("second", command=str(script))
+    from symphony.local import cluster as local_module
+    real_start = local_module.LocalCluster._start_supervisor
+
+    def start_after_removal(self, plan):
+        script.unlink()
+        return real_start(self, plan)
+    monkeypatch.setattr(local_module.LocalCluster, "_start_supervisor", start_after_removal)
+    with pytest.raises(Exception, match="nothing was left running"):
+        local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == []
+    run_ids = [p.info["environ"].get("SYMPH_EXPERIMENT") for p in psutil.process_iter(["environ"])
+               if p.info["environ"]]
+    assert "vanish" not in run_ids
+
+
+def test_connect_without_binder_is_refused_before_anything_starts(local_cluster):
+    exp = local_cluster.new_experiment("unbound")
+    exp.new_process("agent", "sleep 60").connects("replay-server")
+    with pytest.raises(UnboundServiceError):
+        local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == []
+
+
+def test_logs_tail_since_and_follow(local_cluster):
+    exp = local_cluster.new_experiment("logs")
+    exp.new_process("talker", ["for i in 1 2 3; do echo early-$i; done", "sleep 1.5",
+                               "for i in 1 2 3; do echo late-$i; done", "sleep 0.5", "echo last"])
+    local_cluster.launch(exp)
+    wait_for(lambda: "late-3" in list(local_cluster.get_log("logs", "talker")), timeout=10)
+    assert list(local_cluster.get_log("logs", "talker", tail=2)) == ["late-2", "late-3"]
+    assert list(local_cluster.get_log("logs", "talker", since="1s"))[:1] == ["late-1"]
+    followed = list(local_cluster.get_log("logs", "talker", follow=True))
+    assert followed == ["early-1", "early-2", "early-3", "late-1", "late-2", "late-3", "last"]
+    assert list(local_cluster.get_log("logs", "talker", tail=-1)) == followed
+    with pytest.raises(Exception, match="invalid --since"):
+        list(local_cluster.get_log("logs", "talker", since="yesterday"))
+
+
+def test_state_is_private(local_cluster, symphony_home):
+    exp = local_cluster.new_experiment("private")
+    exp.new_process("a", "echo secret")
+    local_cluster.launch(exp)
+    wait_for(finished(local_cluster, "private"))
+    assert stat.S_IMODE(os.stat(symphony_home).st_mode) == 0o700
+    for root, dirs, files in os.walk(symphony_home):
+        for name in dirs:
+            assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o700, name
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) & 0o077 == 0, name
+
+
+def test_query_api(local_cluster):
+    exp = local_cluster.new_experiment("query")
+    exp.new_process("web", "sleep 60").exposes("dashboard")
+    local_cluster.launch(exp)
+    assert local_cluster.current_experiment() == "query"
+    assert local_cluster.list_experiments() == ["query"]
+    url = local_cluster.external_url("query", "dashboard")
+    assert url.startswith("http://127.0.0.1:")
+    (web,) = local_cluster.describe_experiment("query")
+    assert (web.group, web.name, web.restarts, web.state) == ("", "web", 0, "running")
+    local_cluster.set_experiment("other")
+    assert local_cluster.current_experiment() == "other"
+    env, cwd = local_cluster.process_environment("query", "web")
+    assert env["SYMPH_DASHBOARD_ADDR"] == url[len("http://"):]
+
+
+def test_killed_supervisor_is_reported_and_delete_still_cleans_up(local_cluster):
+    exp = local_cluster.new_experiment("orphans")
+    exp.new_process("a", "sleep 300")
+    exp.new_process("b", "sleep 0.2")
+    local_cluster.launch(exp)
+    wait_for(lambda: status(local_cluster, "orphans", "b").state == "exited")
+    row = local_cluster.store.get_experiment("local", "orphans")
+    os.kill(row["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: "unsupervised" in status(local_cluster, "orphans", "a").detail)
+    os.kill(status(local_cluster, "orphans", "a").pid, signal.SIGKILL)
+    wait_for(lambda: status(local_cluster, "orphans", "a").state == "lost")
+    local_cluster.delete("orphans")
+    assert find_run_processes(row["run_id"]) == []

@@ -1,0 +1,157 @@
+"""Declaration-time validation of the model: every mistake is one clear SpecError."""
+
+import pytest
+
+from symphony import Cluster, ExperimentSpec
+from symphony.errors import (DuplicateNameError, InvalidNameError, InvalidQuantityError,
+                             PodLevelSettingError, PortConflictError, ServiceConflictError,
+                             SpecError, UnboundServiceError, UnknownBackendError)
+
+
+@pytest.mark.parametrize("name", ["", "Learner", "learner_0", "-a", "a-", "a.b", "a/b", "x" * 64, "../x", "ä"])
+def test_invalid_names_are_refused_with_the_allowed_form(name):
+    exp = ExperimentSpec("ok")
+    with pytest.raises(InvalidNameError) as info:
+        exp.new_process(name, "true")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "lowercase letters, digits and '-'" in message or "empty" in message or "at most 63" in message
+
+
+@pytest.mark.parametrize("name", ["", "Rl", "rl experiment", None, 3])
+def test_invalid_experiment_names(name):
+    with pytest.raises(InvalidNameError):
+        ExperimentSpec(name)
+
+
+def test_valid_names_and_queries():
+    exp = ExperimentSpec("rl")
+    learner = exp.new_process("learner", command="python", args=["learner.py"])
+    group = exp.new_process_group("agents")
+    a0 = group.new_process("agent-0", "python agent.py")
+    assert exp.name == "rl"
+    assert exp.get_process("learner") is learner
+    assert exp.get_process("agents/agent-0") is a0
+    assert exp.get_process("agent-0") is a0
+    assert exp.get_process_group("agents") is group
+    assert exp.list_processes() == [learner]
+    assert exp.list_process_groups() == [group]
+    assert exp.list_all_processes() == [learner, a0]
+    assert a0.key == "agents/agent-0" and a0.pod_name == "agents"
+    assert a0.cmds == ["python agent.py"]
+    assert learner.command == "python" and learner.args == ["learner.py"]
+
+
+def test_duplicate_names():
+    exp = ExperimentSpec("rl")
+    exp.new_process("a", "true")
+    with pytest.raises(DuplicateNameError):
+        exp.new_process("a", "true")
+    with pytest.raises(DuplicateNameError):
+        exp.new_process_group("a")
+    group = exp.new_process_group("g")
+    with pytest.raises(DuplicateNameError):
+        exp.new_process("g", "true")
+    group.new_process("x", "true")
+    with pytest.raises(DuplicateNameError):
+        group.new_process("x", "true")
+    # the same process name in two different groups is fine (addressed as group/process)
+    exp.new_process_group("h").new_process("x", "true")
+    with pytest.raises(SpecError, match="ambiguous"):
+        exp.get_process("x")
+
+
+def test_service_shapes_and_conflicts():
+    exp = ExperimentSpec("rl")
+    a, b = exp.new_process("a", "true"), exp.new_process("b", "true")
+    a.binds("one")
+    a.binds(["two", "three"])
+    a.binds({"tensorboard": 6006})
+    b.exposes({"web": 8080})
+    b.connects(["one", "two"])
+    b.connects("three")
+    assert a.bound == {"one": None, "two": None, "three": None, "tensorboard": 6006}
+    assert exp.fixed_ports() == {"tensorboard": 6006, "web": 8080}
+    with pytest.raises(ServiceConflictError, match="already bound by process 'a'"):
+        b.binds("one")
+    with pytest.raises(PortConflictError, match="6006"):
+        b.binds({"other": 6006})
+    with pytest.raises(PortConflictError, match="out of range"):
+        b.binds({"big": 70000})
+    with pytest.raises(InvalidNameError):
+        b.binds("Bad_Name")
+    with pytest.raises(InvalidNameError, match="start with a letter"):
+        b.binds("0svc")
+    with pytest.raises(SpecError):
+        b.binds(42)
+
+
+def test_connect_without_binder_fails_at_validation():
+    exp = ExperimentSpec("rl")
+    exp.new_process("agent", "true").connects("replay-server")
+    with pytest.raises(UnboundServiceError, match="binds\\('replay-server'\\)"):
+        exp.validate()
+
+
+def test_empty_experiment_and_group_are_refused():
+    exp = ExperimentSpec("rl")
+    with pytest.raises(SpecError, match="no processes"):
+        exp.validate()
+    exp.new_process("a", "true")
+    exp.new_process_group("g")
+    with pytest.raises(SpecError, match="process group 'g' has no processes"):
+        exp.validate()
+
+
+def test_command_forms_are_exclusive():
+    exp = ExperimentSpec("rl")
+    with pytest.raises(SpecError, match="not both"):
+        exp.new_process("a", ["echo hi"], command="python")
+    with pytest.raises(SpecError, match="cmds"):
+        exp.new_process("b", cmds=42)
+    with pytest.raises(SpecError, match="args"):
+        exp.new_process("c", command="python", args="x y".split() + [3])
+
+
+def test_pod_level_settings_on_a_grouped_process_name_the_group():
+    exp = ExperimentSpec("rl")
+    group = exp.new_process_group("nonagent")
+    learner = group.new_process("learner", "true")
+    for call in (lambda: learner.node_selector("k", "v"), lambda: learner.add_toleration(key="x"),
+                 lambda: learner.restart_policy("Always"), lambda: learner.add_label("a", "b")):
+        with pytest.raises(PodLevelSettingError, match="call it on the group instead") as info:
+            call()
+        assert "'nonagent'" in str(info.value)
+    group.node_selector("surreal-node", "nonagent-cpu").restart_policy("OnFailure")
+    assert learner.effective_restart_policy() == "OnFailure"
+    # container-level settings work on grouped processes and on the group (defaults)
+    learner.resource_limit(cpu=1.5, mem="2G", gpu=1).set_env("A", "1").mount_nfs("srv", "/data", "/mnt")
+    group.image_pull_policy("Always")
+    assert learner.effective_pull_policy() == "Always"
+    assert learner.resources["limits"] == {"cpu": 1.5, "memory": "2G", "gpu": 1}
+
+
+@pytest.mark.parametrize("kwargs, fix", [
+    ({"mem": "2GB"}, "'2G'"), ({"memory": "512MB"}, "'512M'"), ({"cpu": -1}, "positive"),
+    ({"cpu": "2 cores"}, "500m"), ({"gpu": 1.5}, "whole number"), ({"gpu": "one"}, "whole number"),
+])
+def test_invalid_quantities(kwargs, fix):
+    process = ExperimentSpec("rl").new_process("a", "true")
+    with pytest.raises(InvalidQuantityError, match=fix):
+        process.resource_request(**kwargs)
+
+
+def test_unknown_policies():
+    process = ExperimentSpec("rl").new_process("a", "true")
+    with pytest.raises(SpecError, match="Never, OnFailure, Always"):
+        process.restart_policy("Sometimes")
+    with pytest.raises(SpecError, match="Always, IfNotPresent, Never"):
+        process.image_pull_policy("Often")
+    assert process.restart_policy("onfailure").effective_restart_policy() == "OnFailure"
+
+
+def test_cluster_registry():
+    assert Cluster.new("LOCAL").backend_name == "local"
+    assert Cluster.new("subproc").backend_name == "local"
+    with pytest.raises(UnknownBackendError, match="use one of .*local"):
+        Cluster.new("slurm")
