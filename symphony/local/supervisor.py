@@ -61,7 +61,8 @@ class Supervisor:
         self.stopping = False
 
     # --- starting -----------------------------------------------------------------
-    def start(self, child):
+    def start(self, child, record=True):
+        """Start one process; ``record=False`` leaves the state update to the caller (batching)."""
         spec = child.plan
         with open_private(spec.log_path, "a") as log:
             popen = subprocess.Popen(
@@ -70,13 +71,19 @@ class Supervisor:
         popen.returncode = 0  # we reap with waitpid(-1); keep Popen from reaping or warning
         child.pid, child.started, child.restart_at = popen.pid, time.time(), None
         self.by_pid[popen.pid] = child
-        self.store.update_process(self.plan.backend, self.plan.experiment, spec.key, status="running",
-                                  pid=popen.pid, started=child.started, exit_code=None, signal=None,
-                                  finished=None, restarts=child.restarts)
+        if record:
+            self.store.update_process(self.plan.backend, self.plan.experiment, spec.key, **self._running_fields(child))
+
+    @staticmethod
+    def _running_fields(child):
+        return dict(status="running", pid=child.pid, started=child.started, exit_code=None, signal=None,
+                    finished=None, restarts=child.restarts)
 
     def start_all(self):
         for child in self.children:
-            self.start(child)
+            self.start(child, record=False)
+        self.store.update_processes(self.plan.backend, self.plan.experiment,
+                                    {c.plan.key: self._running_fields(c) for c in self.children})
         self.store.update_experiment(self.plan.backend, self.plan.experiment, status="running")
 
     # --- reaping and restarting ---------------------------------------------------
