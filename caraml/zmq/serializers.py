@@ -7,14 +7,17 @@ and any further frames are writable memoryviews over the received zmq frames.
 Built-in formats, chosen by name with ``serializer=``:
 
 ``'pickle'`` (default)
-    Pickle protocol 5. Buffers of at least :data:`OUT_OF_BAND_MIN_BYTES`
-    (numpy arrays, bytearrays, PickleBuffers and large ``bytes``) travel out of
-    band, as extra frames sent with ``copy=False``: they are never copied into
-    the pickle stream nor into zmq. On receive, numpy arrays are rebuilt on top
-    of the received frames without a copy (they stay valid for as long as the
-    array lives); ``bytes`` are copied once, because a bytes object must own its
-    memory. Smaller buffers stay inside the pickle stream: one frame is cheaper
-    than several for small messages. **Unpickling runs arbitrary code chosen by
+    Pickle protocol 5. Buffers of at least :data:`OUT_OF_BAND_MIN_BYTES` travel
+    out of band, as extra frames sent with ``copy=False``, so they are copied
+    neither into the pickle stream nor into zmq: numpy arrays and
+    ``pickle.PickleBuffer`` anywhere in the message, ``bytes`` and ``bytearray``
+    when they are the message or a value of a message ``dict`` (deeper ones are
+    pickled in-band, copied once). On receive, numpy arrays are rebuilt on top of the
+    received frames without a copy (writable; the frame lives as long as the
+    array); ``bytes`` and ``bytearray`` are copied once, as they must own their
+    memory, and a ``PickleBuffer`` comes back as a memoryview over the frame.
+    Smaller buffers stay in the pickle stream: one frame is cheaper than
+    several for small messages. **Unpickling runs arbitrary code chosen by
     the sender: use pickle only between trusted processes of one experiment.**
 ``'json'``
     UTF-8 JSON; portable, no arrays.
@@ -30,7 +33,6 @@ Or pass your own pair, ``serializer=obj -> bytes`` and ``deserializer=bytes -> o
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 from typing import Any, Callable, Union
@@ -49,32 +51,52 @@ DEFAULT_SERIALIZER = "pickle"
 OUT_OF_BAND_MIN_BYTES = 65536
 
 
-class _OutOfBandPickler(pickle.Pickler):
-    """Pickler that also sends large ``bytes`` out of band.
+class _OutOfBandBytes:
+    """Stand-in that makes pickle offer a ``bytes``/``bytearray``'s memory out of band.
 
-    Protocol 5 offers out-of-band transfer only to objects that ask for it
-    (numpy arrays, bytearray, PickleBuffer); ``bytes`` would otherwise be copied
-    into the pickle stream.
+    Protocol 5 sends out of band only objects whose reduction yields a
+    PickleBuffer (numpy arrays, PickleBuffer itself); the C pickler saves
+    ``bytes`` and ``bytearray`` into the stream without consulting any hook, so
+    large ones are wrapped before pickling.
     """
 
-    def reducer_override(self, obj):
-        if type(obj) is bytes and len(obj) >= OUT_OF_BAND_MIN_BYTES:
-            return bytes, (pickle.PickleBuffer(obj),)
-        return NotImplemented
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce_ex__(self, protocol):
+        return type(self.data), (pickle.PickleBuffer(self.data),)
+
+
+def _is_large_bytes(obj: Any) -> bool:
+    return (type(obj) is bytes or type(obj) is bytearray) and len(obj) >= OUT_OF_BAND_MIN_BYTES
+
+
+def _wrap_large_bytes(obj: Any) -> Any:
+    """Wrap large bytes/bytearrays that are the message, or a value of a message dict (the common shapes).
+
+    Looking deeper would cost a Python-level walk over every message.
+    """
+    if _is_large_bytes(obj):
+        return _OutOfBandBytes(obj)
+    if type(obj) is dict and any(_is_large_bytes(value) for value in obj.values()):
+        return {key: _OutOfBandBytes(value) if _is_large_bytes(value) else value for key, value in obj.items()}
+    return obj
 
 
 def _pickle_encode(obj: Any) -> Frames:
     out_of_band = []
 
     def keep_small_buffers_in_band(buffer: pickle.PickleBuffer) -> bool:
-        if buffer.raw().nbytes < OUT_OF_BAND_MIN_BYTES:
+        memory = buffer.raw()
+        if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
             return True
-        out_of_band.append(buffer.raw())
+        out_of_band.append(memory)
         return False
 
-    stream = io.BytesIO()
-    _OutOfBandPickler(stream, protocol=5, buffer_callback=keep_small_buffers_in_band).dump(obj)
-    return [stream.getvalue(), *out_of_band]
+    stream = pickle.dumps(_wrap_large_bytes(obj), protocol=5, buffer_callback=keep_small_buffers_in_band)
+    return [stream, *out_of_band]
 
 
 def _pickle_decode(frames: Frames) -> Any:
