@@ -1,0 +1,483 @@
+"""``Cluster.new('kube')`` (alias 'kubernetes', 'k8s'): an experiment is a namespace.
+
+``plan`` (see :mod:`symphony.kube.manifests`) turns the experiment into manifests
+without contacting anything; ``apply`` sends exactly those objects with the official
+``kubernetes`` client — Namespace, then the Secret and Services, then the Pods, each
+step's objects concurrently — and deletes the namespace again if any step fails.
+Everything afterwards (``symphony p``, logs, exec, delete) finds the experiment from
+the cluster itself through Symphony's labels, so it works from any machine.
+
+The ``kubernetes`` package is imported only when a cluster is contacted, so
+``symphony ls`` on another backend never pays for it.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from functools import partial
+
+from ..cluster import Cluster, ProcessStatus
+from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
+                      LaunchError, ProcessNotFoundError, SpecError, SymphonyError)
+from ..host.logs import parse_since
+from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
+                        MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
+
+SYMPHONY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+KUBECTL_MISSING = ("this needs kubectl, which is not on PATH: install it "
+                   "(https://kubernetes.io/docs/tasks/tools/) and try again")
+
+
+class KubeCluster(Cluster):
+    """A Kubernetes cluster reached through a kubeconfig (or the in-cluster service account).
+
+    ``context``/``kubeconfig``: which cluster (default: kubectl's current context);
+    ``exposed_service_type``: ``'LoadBalancer'`` or ``'NodePort'`` (clusters without a load
+    balancer); ``grace``: pods' terminationGracePeriodSeconds (None: Kubernetes' 30 s);
+    ``workers``: concurrent API requests while launching; ``timeout``: seconds to wait for
+    a namespace to disappear.
+    """
+
+    backend_name = "kube"
+
+    def __init__(self, context=None, kubeconfig=None, preamble_cmds=None, exposed_service_type="LoadBalancer",
+                 shell="/bin/sh", grace=None, workers=16, timeout=300.0):
+        super().__init__(preamble_cmds)
+        if exposed_service_type not in EXPOSED_SERVICE_TYPES:
+            raise SpecError(f"exposed_service_type {exposed_service_type!r} is not supported: "
+                            f"use one of {', '.join(EXPOSED_SERVICE_TYPES)}")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
+            raise SpecError(f"grace must be a number of seconds >= 0, got {grace!r}")
+        self.context = context
+        self.kubeconfig = os.path.expanduser(kubeconfig) if kubeconfig else None
+        self.exposed_service_type = exposed_service_type
+        self.shell = shell
+        self.grace = grace
+        self.workers = max(1, int(workers))
+        self.timeout = float(timeout)
+        #: Test hook: called as ``fault_hook(kind, obj)`` before each object is created;
+        #: raising aborts the launch at that step (failure injection).
+        self.fault_hook = None
+        self._client_lock = threading.Lock()
+
+    # --- the API client (lazy) ------------------------------------------------------
+    @property
+    def core(self):
+        """``kubernetes.client.CoreV1Api`` for this cluster, created on first use."""
+        with self._client_lock:
+            if not hasattr(self, "_core"):
+                from kubernetes import client
+                self._core = client.CoreV1Api(self._api_client())
+            return self._core
+
+    def _api_client(self):
+        from kubernetes import client, config
+        configuration = client.Configuration()
+        configuration.connection_pool_maxsize = self.workers
+        try:
+            if self.kubeconfig or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                config.load_kube_config(config_file=self.kubeconfig, context=self.context,
+                                        client_configuration=configuration, persist_config=False)
+            else:
+                config.load_incluster_config(client_configuration=configuration)
+        except (config.ConfigException, OSError) as exc:
+            raise BackendUnavailableError(
+                f"no usable Kubernetes configuration ({exc}): point KUBECONFIG at a kubeconfig, or pass "
+                f"Cluster.new('kube', kubeconfig=..., context=...)") from None
+        return client.ApiClient(configuration)
+
+    def _call(self, what, function, *args, **kwargs):
+        """Call the API, turning its exceptions into one-line Symphony errors."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+        try:
+            return function(*args, **kwargs)
+        except ApiException as exc:
+            raise KubeApiError(what, exc) from None
+        except HTTPError as exc:
+            raise BackendUnavailableError(f"cannot reach the Kubernetes API server to {what}: {exc}") from None
+
+    # --- plan / apply ---------------------------------------------------------------
+    def plan(self, exp):
+        return build_plan(exp, cluster_preamble=self.preamble_cmds, shell=self.shell,
+                          exposed_service_type=self.exposed_service_type, grace=self.grace)
+
+    def apply(self, exp):
+        plan = self.plan(exp)
+        self._wait_until_free(plan.namespace)
+        namespace, *rest = plan.objects
+        created = False
+        try:
+            self._create(namespace)
+            created = True
+            self._concurrently([partial(self._create, obj) for obj in rest if obj["kind"] in ("Secret", "Service")]
+                               + [partial(self._wait_for_default_service_account, plan.namespace)])
+            self._concurrently([partial(self._create, obj) for obj in rest if obj["kind"] == "Pod"])
+        except BaseException as exc:
+            cleanup = ", nothing was left running"
+            if created:
+                try:
+                    self._delete_namespace(plan.namespace, wait=True)
+                except SymphonyError as error:
+                    cleanup = f" and removing namespace {plan.namespace!r} failed too ({error}): delete it by hand"
+            if isinstance(exc, KubeApiError) or (isinstance(exc, Exception) and not isinstance(exc, SymphonyError)):
+                raise LaunchError(f"launch of {exp.name!r} failed{cleanup}: {exc}") from exc
+            raise
+        return plan
+
+    def _wait_until_free(self, name):
+        """Refuse a running experiment; wait for one being deleted (``force=True``) to be gone."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            existing = self._read_namespace(name)
+            if existing is None:
+                return
+            if (existing.metadata.labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
+                raise ExperimentExistsError(
+                    f"namespace {name!r} already exists and is not a Symphony experiment: choose another experiment name")
+            if existing.status.phase != "Terminating":
+                raise ExperimentExistsError(
+                    f"experiment {name!r} is already running on the kube backend: delete it first "
+                    f"(`symphony delete {name}`) or launch with force=True")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"experiment {name!r} is still being deleted after {self.timeout:.0f}s: "
+                                  f"check `kubectl get all -n {name}` and try again")
+            time.sleep(0.5)
+
+    def _create(self, obj):
+        if self.fault_hook is not None:
+            self.fault_hook(obj["kind"], obj)
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        what = f"create {kind} {name!r}"
+        if kind == "Namespace":
+            return self._call(what, self.core.create_namespace, obj)
+        create = {"Secret": self.core.create_namespaced_secret, "Service": self.core.create_namespaced_service,
+                  "Pod": self.core.create_namespaced_pod}[kind]
+        return self._call(what, create, obj["metadata"]["namespace"], obj)
+
+    def _concurrently(self, steps):
+        """Run independent steps (API calls) concurrently; the first failure cancels those not started."""
+        if not steps:
+            return
+        with futures.ThreadPoolExecutor(max_workers=min(self.workers, len(steps))) as pool:
+            submitted = [pool.submit(step) for step in steps]
+            done, _ = futures.wait(submitted, return_when=futures.FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                for future in submitted:
+                    future.cancel()
+                raise failed[0].exception()
+
+    def _wait_for_default_service_account(self, namespace):
+        """Pods are refused until the namespace's default service account exists (a fraction of a second)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self._call("read the default service account", self.core.read_namespaced_service_account,
+                           "default", namespace)
+                return
+            except KubeApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+    # --- delete ---------------------------------------------------------------------
+    def delete(self, name, wait=False):
+        """Delete the experiment's namespace (everything in it goes with it); ``wait`` until gone."""
+        self._experiment_namespace(name)
+        self._stop_port_forwards(name)
+        self._delete_namespace(name, wait=wait)
+        if self.current_experiment() == name:
+            self.set_experiment(None)
+
+    def _delete_namespace(self, name, wait):
+        try:
+            self._call(f"delete namespace {name!r}", self.core.delete_namespace, name)
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+        deadline = time.monotonic() + self.timeout
+        while wait and self._read_namespace(name) is not None:
+            if time.monotonic() > deadline:
+                raise SymphonyError(f"namespace {name!r} is still terminating after {self.timeout:.0f}s: "
+                                    f"check `kubectl get all -n {name}`")
+            time.sleep(0.5)
+
+    # --- queries --------------------------------------------------------------------
+    def list_experiments(self):
+        namespaces = self._call("list namespaces", self.core.list_namespace, label_selector=SYMPHONY_SELECTOR)
+        return sorted(ns.metadata.name for ns in namespaces.items if ns.status.phase != "Terminating")
+
+    def _read_namespace(self, name):
+        try:
+            return self._call(f"read namespace {name!r}", self.core.read_namespace, name)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _experiment_namespace(self, name):
+        namespace = self._read_namespace(name)
+        if namespace is None or (namespace.metadata.labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
+            raise ExperimentNotFoundError(f"no experiment {name!r} on the kube backend: `symphony ls` lists them")
+        return namespace
+
+    def _pods(self, name):
+        self._experiment_namespace(name)
+        pods = self._call(f"list the pods of {name!r}", self.core.list_namespaced_pod, name,
+                          label_selector=f"{EXPERIMENT_LABEL}={name}").items
+        return sorted(pods, key=lambda pod: int((pod.metadata.annotations or {}).get(ORDER_ANNOTATION, 0)))
+
+    def describe_experiment(self, name):
+        return [status for pod in self._pods(name) for status in pod_statuses(pod)]
+
+    def _locate(self, experiment, process):
+        """(pod name, container name, key) of ``process`` (its key, or a name unique in the experiment)."""
+        entries = [(pod.metadata.name, container.name, container_key(pod, container.name))
+                   for pod in self._pods(experiment) for container in pod.spec.containers]
+        matches = [e for e in entries if e[2] == process] or [e for e in entries if e[1] == process]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {experiment!r}: use one of "
+                                       f"{', '.join(e[2] for e in matches)}")
+        raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has "
+                                   f"{', '.join(e[2] for e in entries) or 'none'}")
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        pod, container, key = self._locate(experiment, process)
+        since = parse_since(since)
+        options = {"container": container, "follow": bool(follow), "_preload_content": False}
+        if since is not None:
+            options["since_seconds"] = max(1, int(-(-since // 1)))
+        if tail is not None and tail >= 0:
+            options["tail_lines"] = int(tail)
+        response = self._call(f"read the log of {key!r}", self.core.read_namespaced_pod_log, pod, experiment, **options)
+        return _lines(response)
+
+    def external_url(self, experiment, service):
+        """The LoadBalancer's address; otherwise a ``kubectl port-forward`` on 127.0.0.1 (kept running)."""
+        self._experiment_namespace(experiment)
+        try:
+            svc = self._call(f"read service {service!r}", self.core.read_namespaced_service, service, experiment)
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+            names = [s.metadata.name for s in self._call("list services", self.core.list_namespaced_service,
+                                                         experiment).items]
+            raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: "
+                                f"it has {', '.join(names) or 'none'}") from None
+        port = svc.spec.ports[0].port
+        ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
+        for entry in ingress:
+            if entry.ip or entry.hostname:
+                return f"http://{entry.ip or entry.hostname}:{port}"
+        return self._port_forward(experiment, service, port)
+
+    # --- acting on a process --------------------------------------------------------
+    def exec_command(self, experiment, process, argv):
+        """Run ``argv`` in the process's container (its env and working directory); return the exit code."""
+        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import ERROR_CHANNEL
+        pod, container, key = self._locate(experiment, process)
+        response = self._call(f"exec in {key!r}", stream, self.core.connect_get_namespaced_pod_exec, pod,
+                              experiment, container=container, command=list(argv), stdin=False, stdout=True,
+                              stderr=True, tty=False, _preload_content=False)
+        try:
+            while response.is_open():
+                response.update(timeout=1)
+                for peek, read, out in ((response.peek_stdout, response.read_stdout, sys.stdout),
+                                        (response.peek_stderr, response.read_stderr, sys.stderr)):
+                    if peek():
+                        out.write(read())
+                        out.flush()
+            error = response.read_channel(ERROR_CHANNEL)
+        finally:
+            response.close()
+        return _exit_code(error, key, argv)
+
+    def shell(self, experiment, process):
+        pod, container, _ = self._locate(experiment, process)
+        return subprocess.call(self._kubectl("exec", "-it", "-n", experiment, pod, "-c", container, "--",
+                                             "/bin/sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"))
+
+    def copy(self, experiment, source, destination):
+        """``kubectl cp`` between this machine and a process's container (one side must be local)."""
+        if (source[0] is None) == (destination[0] is None):
+            raise SymphonyError("scp copies between this machine and one process: give exactly one side as "
+                                "<process>:<path>")
+        ends, container = [], None
+        for process, path in (source, destination):
+            if process is None:
+                ends.append(os.path.expanduser(path))
+            else:
+                pod, container, _ = self._locate(experiment, process)
+                ends.append(f"{experiment}/{pod}:{path}")
+        code = subprocess.call(self._kubectl("cp", "-c", container, *ends))
+        if code != 0:
+            raise SymphonyError(f"kubectl cp {' '.join(ends)} failed (exit {code})")
+        return ends[1]
+
+    def _kubectl(self, *args):
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise SymphonyError(KUBECTL_MISSING)
+        options = []
+        if self.kubeconfig:
+            options += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            options += ["--context", self.context]
+        return [kubectl, *options, *args]
+
+    # --- port-forwards for `symphony visit` ------------------------------------------
+    def _forward_dir(self, experiment):
+        from ..state import private_dir, symphony_home
+        return private_dir(os.path.join(symphony_home(), "kube-port-forwards", experiment))
+
+    def _port_forward(self, experiment, service, port, timeout=30.0):
+        """Start (or reuse) ``kubectl port-forward`` to the service; return its local URL."""
+        record = os.path.join(self._forward_dir(experiment), f"{service}.json")
+        previous = _read_json(record)
+        if previous and _forward_running(previous["pid"]):
+            return previous["url"]
+        log_path = record[:-5] + ".log"
+        with open(log_path, "wb") as log:
+            forward = subprocess.Popen(
+                self._kubectl("port-forward", "-n", experiment, "--address", "127.0.0.1", f"service/{service}",
+                              f":{port}"),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(log_path, errors="replace") as log:
+                text = log.read()
+            for line in text.splitlines():
+                if line.startswith("Forwarding from 127.0.0.1:"):
+                    local_port = line.split("127.0.0.1:", 1)[1].split()[0]
+                    url = f"http://127.0.0.1:{local_port}"
+                    with open(record, "w") as handle:
+                        json.dump({"pid": forward.pid, "url": url}, handle)
+                    return url
+            if forward.poll() is not None:
+                raise SymphonyError(f"kubectl port-forward to {service!r} failed: {text.strip()[-300:]}")
+            time.sleep(0.1)
+        forward.kill()
+        forward.wait()
+        raise SymphonyError(f"kubectl port-forward to {service!r} did not start in {timeout:.0f}s")
+
+    def _stop_port_forwards(self, experiment):
+        directory = self._forward_dir(experiment)
+        for entry in os.listdir(directory):
+            record = _read_json(os.path.join(directory, entry)) if entry.endswith(".json") else None
+            if record and _forward_running(record["pid"]):
+                os.kill(record["pid"], signal.SIGTERM)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class KubeApiError(SymphonyError):
+    """The API server refused a request; the message is the server's own reason."""
+
+    def __init__(self, what, exc):
+        self.status = exc.status
+        message = exc.reason
+        try:
+            message = json.loads(exc.body).get("message") or message
+        except (TypeError, ValueError):
+            pass
+        super().__init__(f"cannot {what}: {message} (HTTP {exc.status})")
+
+
+def container_key(pod, container_name):
+    """The process key of a container: ``group/name`` in a group's pod, else its name."""
+    group = (pod.metadata.labels or {}).get(GROUP_LABEL)
+    return f"{group}/{container_name}" if group else container_name
+
+
+def pod_statuses(pod):
+    """One :class:`ProcessStatus` per container of ``pod`` (a ``V1Pod``), as ``symphony p`` shows them."""
+    group = (pod.metadata.labels or {}).get(GROUP_LABEL) or ""
+    statuses = {s.name: s for s in (pod.status.container_statuses or [])} if pod.status else {}
+    unschedulable = _unschedulable(pod)
+    result = []
+    for container in pod.spec.containers:
+        status = ProcessStatus(key=container_key(pod, container.name), group=group, name=container.name,
+                               state="pending", detail=unschedulable or "")
+        observed = statuses.get(container.name)
+        if observed is not None:
+            status.ready = bool(observed.ready)
+            status.restarts = observed.restart_count or 0
+            state = observed.state
+            if state.running is not None:
+                status.state, status.detail = "running", ""
+                status.started = _timestamp(state.running.started_at)
+            elif state.terminated is not None:
+                # no age: `terminated: Error (1)`; the times stay available in started/finished
+                end = state.terminated
+                status.state, status.exit_code = "terminated", end.exit_code
+                status.detail = f"{end.reason or 'Terminated'} ({end.exit_code})"
+                status.finished = _timestamp(end.finished_at)
+            elif state.waiting is not None:
+                status.state, status.detail = "waiting", state.waiting.reason or ""
+        result.append(status)
+    return result
+
+
+def _unschedulable(pod):
+    for condition in (pod.status.conditions or []) if pod.status else []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return f"{condition.reason or 'Unschedulable'} — {condition.message or ''}".rstrip(" —")
+    return None
+
+
+def _timestamp(value):
+    return value.timestamp() if value is not None else None
+
+
+def _lines(response):
+    """Yield the decoded lines (without newline) of a streamed log response."""
+    pending = b""
+    try:
+        for chunk in response.stream(8192, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace")
+        if pending:
+            yield pending.decode(errors="replace")
+    finally:
+        response.release_conn()
+
+
+def _exit_code(error, key, argv):
+    """Exit code from the exec error channel (a v1 Status: Success, or NonZeroExitCode with ExitCode)."""
+    import yaml
+    status = yaml.safe_load(error) if error else None
+    if not status or status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause["message"])
+    raise SymphonyError(f"cannot run {argv[0]!r} in {key!r}: {status.get('message', status)}")
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _forward_running(pid):
+    """Is ``pid`` still our kubectl port-forward (and not a reused pid)?"""
+    import psutil
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and "port-forward" in process.cmdline()
+    except psutil.Error:
+        return False

@@ -1,0 +1,325 @@
+"""The Kubernetes backend's plan: an experiment translated into manifests (plain dicts).
+
+Translation, in one pass over the model:
+
+* the experiment becomes a Namespace labelled as Symphony's;
+* ``secrets=[...]`` files become one Secret, mounted read-only at ``/etc/secrets`` in
+  every container;
+* every bound or exposed service becomes a Service selecting the pod of the process
+  that provides it (ClusterIP when bound, LoadBalancer or NodePort when exposed); its
+  DNS name is ``SYMPH_<SERVICE>_HOST``;
+* a standalone process becomes a Pod with one container, a process group one Pod
+  with a container per process (they share localhost, so ports are distinct across
+  the experiment).
+
+The objects are plain dicts in the API's own (camelCase) shape. They are what
+``apply`` sends and what ``render()`` prints, so a dry run shows exactly what would be
+created; the only difference is that Secret values are redacted when printed.
+``pod_yml`` and ``container_yml`` are deep-merged over the generated objects last
+(see :func:`deep_merge`), so anything the model has no method for can still be set.
+"""
+
+import base64
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+
+from ..errors import SpecError
+from ..networking import ContainerAddressing, resolve
+from ..spec.commands import preamble_lines, process_argv, user_env
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "symphony"
+EXPERIMENT_LABEL = "symphony/experiment"
+POD_LABEL = "symphony/pod"
+GROUP_LABEL = "symphony/group"
+ORDER_ANNOTATION = "symphony/order"
+RESERVED_LABEL_PREFIX = "symphony/"
+
+SECRET_NAME = "symphony-secrets"
+SECRET_MOUNT_PATH = "/etc/secrets"
+SECRET_MAX_BYTES = 1024 * 1024  # the API server refuses larger Secrets
+REDACTED = "<redacted>"  # not base64, so `kubectl apply` of a redacted dry run fails loudly
+EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+GPU_RESOURCE = "nvidia.com/gpu"
+
+_VOLUME_KINDS = {  # model mount kind -> (volume source key, volume name prefix)
+    "nfs": ("nfs", "nfs"),
+    "host_path": ("hostPath", "host-path"),
+    "empty_dir": ("emptyDir", "empty-dir"),
+    "secret": ("secret", "secret"),
+}
+_FIELD_NAMES = {"size_limit": "sizeLimit", "secret_name": "secretName",
+                "toleration_seconds": "tolerationSeconds"}
+
+
+@dataclass
+class KubePlan:
+    """Everything ``apply`` creates, in creation order: Namespace, Secret, Services, Pods."""
+
+    experiment: str
+    ports: dict
+    objects: list = field(default_factory=list)
+
+    @property
+    def namespace(self):
+        return self.experiment
+
+    def of_kind(self, kind):
+        return [obj for obj in self.objects if obj["kind"] == kind]
+
+    def render(self, show_secrets=False):
+        """Multi-document YAML that ``kubectl apply -f -`` accepts.
+
+        Secret values are replaced by ``<redacted>`` (which is not base64, so applying the
+        redacted text fails instead of creating a wrong Secret) unless ``show_secrets``.
+        """
+        import yaml
+        pods, services = self.of_kind("Pod"), self.of_kind("Service")
+        header = [f"# kube experiment {self.experiment!r}: {len(pods)} pods, {len(services)} services",
+                  "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
+        documents = []
+        for obj in self.objects:
+            comment = ""
+            if obj["kind"] == "Secret" and not show_secrets:
+                obj = {**obj, "data": {key: REDACTED for key in obj["data"]}}
+                comment = "# Secret values redacted (keys only); launch sends the files' bytes\n"
+            documents.append(comment + yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
+        return "\n".join(header) + "\n---\n" + "---\n".join(documents)
+
+
+def deep_merge(base, overlay):
+    """Merge ``overlay`` into ``base`` in place (how ``pod_yml``/``container_yml`` apply).
+
+    Mappings merge key by key; a ``None`` value removes the key; lists whose items all
+    carry a ``name`` (containers, env, volumes, volumeMounts, ports) merge item by item
+    matched on ``name``, new names appended — as ``kubectl``'s strategic merge does;
+    any other value replaces the generated one.
+    """
+    for key, value in overlay.items():
+        current = base.get(key)
+        if value is None:
+            base.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current, dict):
+            deep_merge(current, value)
+        elif isinstance(value, list) and isinstance(current, list) and _named(value) and _named(current):
+            by_name = {item["name"]: item for item in current}
+            for item in value:
+                if item["name"] in by_name:
+                    deep_merge(by_name[item["name"]], item)
+                else:
+                    current.append(copy.deepcopy(item))
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _named(items):
+    return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_type="LoadBalancer",
+               grace=None):
+    """Translate ``exp`` into a :class:`KubePlan`; every mistake is a SpecError, nothing is contacted."""
+    _check_namespace_name(exp.name)
+    providers = exp.service_providers()
+    book = resolve(exp, ContainerAddressing(host_for=lambda service, process: service))
+    symph_env = book.env()
+    symph_env["SYMPH_EXPERIMENT"] = exp.name
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, EXPERIMENT_LABEL: exp.name}
+
+    objects = [{"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": exp.name, "labels": dict(labels)}}]
+    secret_keys = []
+    if exp.secrets:
+        secret = _secret(exp, labels)
+        secret_keys = list(secret["data"])
+        objects.append(secret)
+
+    exposed = set(exp.exposed_services())
+    for service, process in providers.items():
+        service_type = exposed_service_type if service in exposed else "ClusterIP"
+        objects.append(_service(service, book[service].port, process.pod_name, service_type, labels))
+
+    units = [(process.name, None, [process]) for process in exp.list_processes()]
+    units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
+    for order, (pod_name, group, processes) in enumerate(units):
+        volumes = _pod_volumes(processes)
+        containers = [_container(process, book, symph_env, cluster_preamble, shell, volumes, bool(secret_keys))
+                      for process in processes]
+        objects.append(_pod(pod_name, group or processes[0], group, containers, volumes, labels,
+                            order, bool(secret_keys), grace))
+    return KubePlan(experiment=exp.name, ports=book.ports(), objects=objects)
+
+
+def _check_namespace_name(name):
+    if name == "default" or name.startswith("kube-"):
+        raise SpecError(f"experiment name {name!r} is reserved by Kubernetes (it becomes the namespace): "
+                        f"choose another name, e.g. 'exp-{name}'")
+
+
+def _secret(exp, labels):
+    data, sources, total = {}, {}, 0
+    for entry in exp.secrets:
+        path = os.path.abspath(os.path.expanduser(entry))
+        key = os.path.basename(path)
+        if key in sources:
+            raise SpecError(f"secrets {sources[key]!r} and {entry!r} have the same file name {key!r}: "
+                            f"both would be /etc/secrets/{key}; rename one")
+        try:
+            with open(path, "rb") as handle:
+                content = handle.read()
+        except IsADirectoryError:
+            raise SpecError(f"secret {entry!r} is a directory: list the files in it instead") from None
+        except OSError as exc:
+            raise SpecError(f"secret file {entry!r} cannot be read ({exc.strerror}): "
+                            f"fix the path or its permissions") from None
+        total += len(content)
+        sources[key] = entry
+        data[key] = base64.b64encode(content).decode("ascii")
+    if total > SECRET_MAX_BYTES:
+        raise SpecError(f"secrets of experiment {exp.name!r} total {total} bytes: Kubernetes allows 1 MiB; "
+                        f"mount large files another way (mount_nfs, mount_volume)")
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": SECRET_NAME, "namespace": exp.name, "labels": dict(labels)},
+            "data": data}
+
+
+def _service(name, port, pod_name, service_type, labels):
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": labels[EXPERIMENT_LABEL], "labels": dict(labels)},
+            "spec": {"type": service_type,
+                     "selector": {EXPERIMENT_LABEL: labels[EXPERIMENT_LABEL], POD_LABEL: pod_name},
+                     "ports": [{"name": "tcp", "protocol": "TCP", "port": port, "targetPort": port}],
+                     # reachable as soon as the pod has an address, not only while every
+                     # container of its pod is ready (one finished group member would cut all)
+                     "publishNotReadyAddresses": True}}
+
+
+def _container(process, book, symph_env, cluster_preamble, shell, volumes, with_secrets):
+    if not process.container_image:
+        raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
+                        f"(Kubernetes runs every process in a container)")
+    container = {"name": process.name, "image": process.container_image}
+    container.update(_command(process, preamble_lines(process, cluster_preamble), shell))
+    if process.cwd:
+        container["workingDir"] = process.cwd
+    env = user_env(process)
+    env.update(symph_env)
+    env["SYMPH_PROCESS"] = process.key
+    container["env"] = [{"name": name, "value": value} for name, value in env.items()]
+    ports = [book[service].port for service in list(process.bound) + list(process.exposed)]
+    if ports:
+        container["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in ports]
+    resources = _resources(process)
+    if resources:
+        container["resources"] = resources
+    pull_policy = process.effective_pull_policy()
+    if pull_policy:
+        container["imagePullPolicy"] = pull_policy
+    mounts = [{"name": volumes[_signature(m["volume"])]["name"], "mountPath": m["mount_path"],
+               "readOnly": m["read_only"]} for m in process.effective_mounts()]
+    if with_secrets:
+        if any(m["mountPath"] == SECRET_MOUNT_PATH for m in mounts):
+            raise SpecError(f"process {process.key!r} mounts something at {SECRET_MOUNT_PATH}, where the "
+                            f"experiment's secrets go: choose another mount_path")
+        mounts.append({"name": SECRET_NAME, "mountPath": SECRET_MOUNT_PATH, "readOnly": True})
+    if mounts:
+        container["volumeMounts"] = mounts
+    if process.group is not None and process.group.container_yml:
+        deep_merge(container, process.group.container_yml)
+    if process.container_yml:
+        deep_merge(container, process.container_yml)
+    return container
+
+
+def _command(process, preamble, shell):
+    """Container command/args: exec form verbatim; ``args`` alone keep the image's entrypoint."""
+    if not process.cmds and process.command is None:
+        if preamble:
+            raise SpecError(f"process {process.key!r} gives args without command, which keeps the image's "
+                            f"entrypoint, so preamble_cmds cannot run first: give command= as well")
+        return {"args": list(process.args)} if process.args else {}
+    if process.cmds or preamble:
+        return {"command": process_argv(process, preamble, shell)}
+    return {"command": [process.command], "args": list(process.args)}
+
+
+def _resources(process):
+    """Requests/limits in quantity notation; a group's resources are defaults for its processes."""
+    result = {}
+    for kind in ("requests", "limits"):
+        amounts = dict(process.group.resources[kind]) if process.group is not None else {}
+        amounts.update(process.resources[kind])
+        if amounts:
+            result[kind] = {(GPU_RESOURCE if name == "gpu" else name): str(value) for name, value in amounts.items()}
+    requested_gpu = result.get("requests", {}).get(GPU_RESOURCE)
+    if requested_gpu is not None:
+        limit = result.setdefault("limits", {}).setdefault(GPU_RESOURCE, requested_gpu)
+        if limit != requested_gpu:
+            raise SpecError(f"process {process.key!r} requests {requested_gpu} GPUs but limits them to {limit}: "
+                            f"Kubernetes needs GPU request and limit equal; give only resource_limit(gpu=...)")
+    return result
+
+
+def _volume_source(volume):
+    (kind, settings), = volume.items()
+    if kind == "raw":
+        return copy.deepcopy(settings)
+    source_key = _VOLUME_KINDS[kind][0]
+    return {source_key: {_FIELD_NAMES.get(name, name): value for name, value in settings.items()}}
+
+
+def _signature(volume):
+    return json.dumps(volume, sort_keys=True)
+
+
+def _pod_volumes(processes):
+    """Volumes of one pod, keyed by the model's volume: identical ones (an NFS share every
+    container mounts) become a single volume."""
+    volumes = {}
+    for process in processes:
+        for mount in process.effective_mounts():
+            signature = _signature(mount["volume"])
+            if signature not in volumes:
+                (kind, _), = mount["volume"].items()
+                prefix = _VOLUME_KINDS[kind][1] if kind in _VOLUME_KINDS else "volume"
+                volumes[signature] = {"name": f"{prefix}-{len(volumes)}", **_volume_source(mount["volume"])}
+    return volumes
+
+
+def _pod(name, owner, group, containers, volumes, labels, order, with_secrets, grace):
+    """One pod: a standalone process's (``owner`` is the process) or a group's (``owner`` is the group)."""
+    volumes = list(volumes.values())
+    if with_secrets:
+        volumes.append({"name": SECRET_NAME, "secret": {"secretName": SECRET_NAME}})
+    for key in owner.labels:
+        if key.startswith(RESERVED_LABEL_PREFIX) or key == MANAGED_BY_LABEL:
+            raise SpecError(f"label {key!r} on {name!r} is reserved for Symphony's own bookkeeping: "
+                            f"choose a key without the {RESERVED_LABEL_PREFIX!r} prefix")
+    pod_labels = {**owner.labels, **labels, POD_LABEL: name}
+    if group is not None:
+        pod_labels[GROUP_LABEL] = name
+    spec = {"restartPolicy": owner._restart_policy,
+            # a namespace holds only this experiment; Docker-link style variables for every
+            # Service would only add noise (and thousands of variables in big experiments)
+            "enableServiceLinks": False,
+            "containers": containers}
+    if volumes:
+        spec["volumes"] = volumes
+    if owner.node_selectors:
+        spec["nodeSelector"] = dict(owner.node_selectors)
+    if owner.tolerations:
+        spec["tolerations"] = [{_FIELD_NAMES.get(k, k): v for k, v in t.items()} for t in owner.tolerations]
+    if owner.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": secret} for secret in owner.image_pull_secrets]
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = int(grace)
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": labels[EXPERIMENT_LABEL], "labels": pod_labels,
+                        "annotations": {ORDER_ANNOTATION: str(order)}},
+           "spec": spec}
+    if owner.pod_yml:
+        deep_merge(pod, owner.pod_yml)
+    return pod
