@@ -15,7 +15,7 @@ pattern             frontend (who connects)    backend (who connects)
 Run it in a thread (``start()``), cheap and enough when the proxy is not the
 bottleneck, or in its own process (``start(in_process=True)`` or
 ``start_in_process()``), which does not share the GIL with your code. ``stop()``
-ends it cleanly through a control socket. The process is started with the
+ends it cleanly through a control socket on a loopback port. The process is started with the
 ``spawn`` method (safe with threads), so scripts that start one need the usual
 ``if __name__ == '__main__':`` guard.
 """
@@ -26,7 +26,6 @@ import multiprocessing
 import queue
 import threading
 import time
-import uuid
 
 import zmq
 
@@ -42,6 +41,8 @@ PATTERNS = {
 # Long enough for a spawned interpreter to import zmq on a loaded machine.
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 5
+# Where a proxy listens for stop(): loopback only, on a port the OS picks.
+CONTROL_ADDRESS = "tcp://127.0.0.1:0"
 
 
 class ZmqProxy:
@@ -80,15 +81,14 @@ class ZmqProxy:
         """
         if self._runner is not None:
             raise RuntimeError("this proxy is already started")
+        settings = {"pattern": self.pattern, "frontend": self.frontend_address, "backend": self.backend_address, "hwm": self.hwm}
         if in_process:
             spawn = multiprocessing.get_context("spawn")
             report = spawn.Queue()
-            control = "tcp://127.0.0.1:0"
-            runner = spawn.Process(target=_run_proxy, args=(self._settings(control), report), daemon=True)
+            runner = spawn.Process(target=_run_proxy, args=(settings, report), daemon=True)
         else:
             report = queue.Queue()
-            control = f"inproc://caraml-proxy-control-{uuid.uuid4().hex}"
-            runner = threading.Thread(target=_run_proxy, args=(self._settings(control), report), daemon=True)
+            runner = threading.Thread(target=_run_proxy, args=(settings, report), daemon=True)
         runner.name = f"caraml-proxy {self.pattern} {self.frontend_address} -> {self.backend_address}"
         runner.start()
         outcome = _wait_for_report(runner, report)
@@ -103,15 +103,6 @@ class ZmqProxy:
         """Same as ``start(in_process=True)``."""
         return self.start(in_process=True)
 
-    def _settings(self, control_address: str) -> dict:
-        return {
-            "pattern": self.pattern,
-            "frontend": self.frontend_address,
-            "backend": self.backend_address,
-            "control": control_address,
-            "hwm": self.hwm,
-        }
-
     def stop(self) -> None:
         """Tell the proxy to terminate and wait for it; a process that ignores it is killed."""
         runner, self._runner = self._runner, None
@@ -120,7 +111,7 @@ class ZmqProxy:
         control = zmq.Context.instance().socket(zmq.PAIR)
         control.linger = STOP_TIMEOUT_SECONDS * 1000
         control.connect(self._control_address)
-        control.send(b"TERMINATE")
+        control.send(b"stop")
         control.close()
         runner.join(STOP_TIMEOUT_SECONDS)
         if isinstance(runner, multiprocessing.process.BaseProcess) and runner.is_alive():
@@ -162,15 +153,21 @@ def _wait_for_report(runner: threading.Thread | multiprocessing.Process, report)
 
 
 def _run_proxy(settings: dict, report) -> None:
-    """Body of the proxy thread or process: bind, report the bound addresses, forward until TERMINATE."""
-    context = zmq.Context.instance()
+    """Body of the proxy thread or process: bind, report the bound addresses, forward until told to stop.
+
+    The proxy gets a context of its own: terminating that context is the one
+    reliable way to end a running ``zmq.proxy`` (libzmq 4.3's steerable proxy
+    ignores TERMINATE with some socket types). A watcher thread does so when
+    anything arrives on the control socket.
+    """
+    context = zmq.Context()
     frontend_type, backend_type = PATTERNS[settings["pattern"]]
     sockets = []
     try:
         for socket_type, address in (
             (frontend_type, settings["frontend"]),
             (backend_type, settings["backend"]),
-            (zmq.PAIR, settings["control"]),
+            (zmq.PAIR, CONTROL_ADDRESS),
         ):
             sock = context.socket(socket_type)
             sockets.append(sock)
@@ -182,11 +179,23 @@ def _run_proxy(settings: dict, report) -> None:
         report.put(("error", f"cannot bind {address}: {error}"))
         for sock in sockets:
             sock.close()
+        context.term()
         return
     frontend, backend, control = sockets
     report.put(("ready", *(sock.last_endpoint.decode() for sock in sockets)))
+    watcher = threading.Thread(target=_terminate_when_told, args=(control, context), daemon=True)
+    watcher.start()
     try:
-        zmq.proxy_steerable(frontend, backend, None, control)
+        zmq.proxy(frontend, backend)
+    except zmq.ContextTerminated:
+        pass
     finally:
-        for sock in sockets:
-            sock.close()
+        frontend.close()
+        backend.close()
+    watcher.join()
+
+
+def _terminate_when_told(control: zmq.Socket, context: zmq.Context) -> None:
+    control.recv()
+    control.close()
+    context.term()  # the proxy returns, closes its sockets, and then term() completes
