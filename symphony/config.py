@@ -3,12 +3,75 @@
 ``set_username('sarah')`` prefixes every new experiment's name (``sarah-rl``), so
 people sharing a cluster do not collide; ``set_experiment_folder(dir)`` keeps a
 copy of every launched spec under ``dir/<experiment>/``.
+
+The same settings can live in a YAML file, so they need not be repeated in every
+script. The first file found wins (files are not merged, so what applies is always
+one file you can open):
+
+1. ``./.symphony.yml`` (the project you are in),
+2. the file named by ``$SYMPH_GLOBAL_CONFIG``,
+3. ``~/.symphony.yml``.
+
+::
+
+    username: sarah
+    experiment_folder: ~/experiments
+    backend: tmux                 # default for `symphony` and Cluster.new via the CLI
+    backends:                     # keyword arguments per backend
+      local: {grace: 2.0}
+    docker_build_settings:        # read by symphony.addons.DockerBuilder (seed format)
+      - name: cpu-image
+        dockerfile: ~/project/DockerfileCPU
+        temp_directory: ~/symph_temp/cpu
+        context_directories:
+          - {name: project, path: ~/project, force_update: true}
+
+An unknown key is an error naming the file and line, never silently ignored: a
+misspelt ``usename`` would otherwise quietly launch unprefixed experiments. The
+file is read lazily, on first use, so importing Symphony never touches the disk
+and ``symphony ls`` pays for YAML only when a config file exists. Calls such as
+``set_username`` always win over the file.
 """
 
 import os
 
 from .errors import SymphonyError
-from .spec.names import check_name
+
+CONFIG_FILENAME = ".symphony.yml"
+GLOBAL_CONFIG_VAR = "SYMPH_GLOBAL_CONFIG"
+
+CONFIG_KEYS = ("username", "experiment_folder", "backend", "backends", "docker_build_settings")
+BUILD_SETTING_KEYS = ("name", "dockerfile", "temp_directory", "verbose", "context_directories")
+CONTEXT_DIRECTORY_KEYS = ("name", "path", "force_update")
+
+
+class ConfigError(SymphonyError):
+    """A Symphony config file (``.symphony.yml``) is invalid."""
+
+
+class BuildSettings(dict):
+    """``docker_build_settings`` by name; a missing name is an error listing the ones there are."""
+
+    def __missing__(self, name):
+        known = ", ".join(sorted(self)) or "none"
+        raise ConfigError(f"no docker_build_settings entry named {name!r} (configured: {known}): "
+                          f"add one with 'name: {name}' to docker_build_settings in your {CONFIG_FILENAME}")
+
+
+def config_file_candidates():
+    """Where the config file is looked for, in order; the first existing one is used."""
+    candidates = [os.path.abspath(CONFIG_FILENAME)]
+    if os.environ.get(GLOBAL_CONFIG_VAR):
+        candidates.append(os.path.abspath(os.path.expanduser(os.environ[GLOBAL_CONFIG_VAR])))
+    candidates.append(os.path.join(os.path.expanduser("~"), CONFIG_FILENAME))
+    return candidates
+
+
+def find_config_file():
+    for path in config_file_candidates():
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 class SymphonyConfig:
@@ -24,21 +87,81 @@ class SymphonyConfig:
         return cls._instance
 
     def _reset(self):
-        self.username = None
-        self.experiment_folder = None
+        """Back to the state of a fresh process: nothing set, the config file not read yet."""
+        self._settings = {"username": None, "experiment_folder": None, "backend": None,
+                          "backends": {}, "docker_build_settings": BuildSettings()}
+        self._loaded = False
+        self.source = None
+
+    # --- the config file ----------------------------------------------------------
+    def _ensure_loaded(self):
+        if not self._loaded:
+            path = find_config_file()
+            if path is not None:
+                self.load_file(path)
+            self._loaded = True
+
+    def load_file(self, path):
+        """Apply the settings of one config file (normally found automatically).
+
+        All or nothing: an invalid file changes no setting, and is reported again
+        on the next use rather than half-applied.
+        """
+        data, lines = _read_yaml_mapping(path)
+        previous = self._settings
+        self._settings = {**previous, "backends": dict(previous["backends"])}
+        try:
+            for key, value in data.items():
+                where = f"{path}:{lines.get(key, 1)}"
+                if key not in CONFIG_KEYS:
+                    raise ConfigError(f"{where}: unknown key {key!r} in the Symphony config: "
+                                      f"allowed keys are {', '.join(CONFIG_KEYS)}")
+                if value is not None:
+                    try:
+                        getattr(self, f"_set_{key}")(value)
+                    except SymphonyError as exc:
+                        raise ConfigError(f"{where}: {key}: {exc}") from None
+        except BaseException:
+            self._settings = previous
+            raise
+        self._loaded = True
+        self.source = path
+
+    # --- username and experiment folder -------------------------------------------
+    @property
+    def username(self):
+        self._ensure_loaded()
+        return self._settings["username"]
+
+    @property
+    def experiment_folder(self):
+        self._ensure_loaded()
+        return self._settings["experiment_folder"]
 
     def set_username(self, name):
         """Prefix every new experiment name with ``name-``."""
-        self.username = None if name is None else check_name("username", name)
+        self._ensure_loaded()
+        self._set_username(name)
+
+    def _set_username(self, name):
+        from .spec.names import check_name
+        self._settings["username"] = None if name is None else check_name("username", name)
 
     def set_experiment_folder(self, folder):
         """Save a copy of every launched experiment's spec under ``folder/<experiment>/``."""
-        self.experiment_folder = None if folder is None else os.path.abspath(os.path.expanduser(folder))
+        self._ensure_loaded()
+        self._set_experiment_folder(folder)
+
+    def _set_experiment_folder(self, folder):
+        if folder is not None and not isinstance(folder, str):
+            raise ConfigError(f"experiment_folder must be a directory path, got {folder!r}")
+        self._settings["experiment_folder"] = None if folder is None else os.path.abspath(os.path.expanduser(folder))
 
     def experiment_name(self, name):
         """The name an experiment really gets: ``<username>-<name>`` when a username is set."""
-        if self.username and not str(name).startswith(self.username + "-"):
-            return f"{self.username}-{name}"
+        username = self.username
+        if username and not str(name).startswith(username + "-"):
+            return f"{username}-{name}"
         return name
 
     def launched_spec_path(self, exp, force=False):
@@ -61,3 +184,112 @@ class SymphonyConfig:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             exp.dump_yaml(handle)
+
+    # --- default backend and its keyword arguments --------------------------------
+    @property
+    def backend(self):
+        """The configured default backend (canonical name), or None."""
+        self._ensure_loaded()
+        return self._settings["backend"]
+
+    def set_backend(self, name):
+        """Make ``name`` the default backend of the ``symphony`` command."""
+        self._ensure_loaded()
+        self._set_backend(name)
+
+    def _set_backend(self, name):
+        from .cluster import canonical_backend
+        self._settings["backend"] = None if name is None else canonical_backend(name)
+
+    def backend_kwargs(self, backend):
+        """Keyword arguments for ``Cluster.new(backend, ...)`` from the ``backends`` section."""
+        from .cluster import canonical_backend
+        self._ensure_loaded()
+        return dict(self._settings["backends"].get(canonical_backend(backend), {}))
+
+    def set_backend_kwargs(self, backend, **kwargs):
+        self._ensure_loaded()
+        self._set_backends({backend: kwargs})
+
+    def _set_backends(self, backends):
+        from .cluster import canonical_backend
+        if not isinstance(backends, dict):
+            raise ConfigError("must map backend names to keyword arguments, e.g. {local: {grace: 2.0}}")
+        for name, kwargs in backends.items():
+            if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+                raise ConfigError(f"{name}: must be a mapping of keyword arguments, got {kwargs!r}")
+            self._settings["backends"][canonical_backend(name)] = dict(kwargs)
+
+    # --- docker build settings (seed 000 format) ----------------------------------
+    @property
+    def docker_build_settings(self):
+        """``name -> settings dict`` (each dict keeps its ``name``), as DockerBuilder.from_dict takes it."""
+        self._ensure_loaded()
+        return self._settings["docker_build_settings"]
+
+    def get_docker_build_setting(self, name):
+        """The build settings called ``name``; a clear error if there is none."""
+        return self.docker_build_settings[name]
+
+    def set_docker_build_settings(self, settings):
+        """Replace the build settings: a list of dicts with ``name``, or a dict keyed by name."""
+        self._ensure_loaded()
+        self._set_docker_build_settings(settings)
+
+    def _set_docker_build_settings(self, settings):
+        if isinstance(settings, dict):
+            settings = [{"name": name, **(entry or {})} if isinstance(entry, dict) or entry is None else entry
+                        for name, entry in settings.items()]
+        if not isinstance(settings, list):
+            raise ConfigError("must be a list of build settings, each with a name and a dockerfile")
+        result = BuildSettings()
+        for entry in settings:
+            entry = _check_build_setting(entry)
+            if entry["name"] in result:
+                raise ConfigError(f"two entries are named {entry['name']!r}: give each a unique name")
+            result[entry["name"]] = entry
+        self._settings["docker_build_settings"] = result
+
+
+def _check_build_setting(entry):
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f"each entry needs a name, e.g. '- name: cpu-image', got {entry!r}")
+    label = f"entry {entry['name']!r}"
+    unknown = sorted(set(entry) - set(BUILD_SETTING_KEYS))
+    if unknown:
+        raise ConfigError(f"{label}: unknown key {unknown[0]!r}: allowed keys are {', '.join(BUILD_SETTING_KEYS)}")
+    if not isinstance(entry.get("dockerfile"), str):
+        raise ConfigError(f"{label}: needs 'dockerfile: <path to the Dockerfile>'")
+    directories = entry.get("context_directories") or []
+    if not isinstance(directories, list):
+        raise ConfigError(f"{label}: context_directories must be a list of {{name, path, force_update}}")
+    for directory in directories:
+        if not isinstance(directory, dict) or not isinstance(directory.get("name"), str) \
+                or not isinstance(directory.get("path"), str):
+            raise ConfigError(f"{label}: each context directory needs a name and a path, got {directory!r}")
+        unknown = sorted(set(directory) - set(CONTEXT_DIRECTORY_KEYS))
+        if unknown:
+            raise ConfigError(f"{label}: context directory {directory['name']!r}: unknown key {unknown[0]!r}: "
+                              f"allowed keys are {', '.join(CONTEXT_DIRECTORY_KEYS)}")
+    return {**entry, "context_directories": [dict(d) for d in directories]}
+
+
+def _read_yaml_mapping(path):
+    """(data, key -> line) of a YAML file holding one mapping; errors name the file and line."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as handle:
+            node = yaml.compose(handle, Loader=yaml.SafeLoader)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the Symphony config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError(f"{where}: invalid YAML in the Symphony config: {getattr(exc, 'problem', None) or exc}") from None
+    if node is None:
+        return {}, {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}: the Symphony config must be a mapping of settings, e.g. 'username: sarah'")
+    data = yaml.SafeLoader("").construct_document(node)
+    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
+    return data, lines

@@ -1,0 +1,44 @@
+"""The ``symphony`` console command: a :class:`SymphonyParser` whose backend is chosen at run time.
+
+The backend is ``-b/--backend``, else ``$SYMPHONY_BACKEND``, else ``backend:`` in
+the config file (:mod:`symphony.config`), else ``local``; its keyword arguments
+come from the config file's ``backends:`` section.
+"""
+
+import argparse
+import os
+
+from .parser import SymphonyParser
+
+BACKEND_VAR = "SYMPHONY_BACKEND"
+DEFAULT_BACKEND = "local"
+
+
+def selected_backend(option=None):
+    """The backend name the command acts on (see the module docstring for the order)."""
+    if option:
+        return option
+    if os.environ.get(BACKEND_VAR):
+        return os.environ[BACKEND_VAR]
+    from ..config import SymphonyConfig
+    return SymphonyConfig().backend or DEFAULT_BACKEND
+
+
+class SymphonyCommand(SymphonyParser):
+    """Run and inspect Symphony experiments on local processes, tmux, Docker or Kubernetes."""
+
+    def add_common_arguments(self, parser):
+        parser.add_argument("-b", "--backend", default=argparse.SUPPRESS,
+                            help=f"local, tmux, docker or kube (default: ${BACKEND_VAR}, the config file, "
+                                 f"else {DEFAULT_BACKEND})")
+
+    def create_cluster(self):
+        from ..cluster import Cluster
+        from ..config import SymphonyConfig
+        backend = selected_backend(getattr(self.args, "backend", None))
+        return Cluster.new(backend, **SymphonyConfig().backend_kwargs(backend))
+
+
+def main(argv=None):
+    """Entry point of the ``symphony`` script; ``main([...])`` returns the exit code instead of exiting."""
+    return SymphonyCommand(prog="symphony").main(argv)

@@ -1,0 +1,104 @@
+"""Fuzzy matching of experiment and process names, as the original Symphony did it.
+
+Typing ``symphony logs ag`` instead of ``symphony logs agent-0`` is the common case
+at a terminal, so a name is looked up in tiers and the first tier that matches
+anything wins: exact, then ``<username>-<name>`` exact, then prefix, suffix and
+substring. One candidate is used (with a note on stderr, so nobody is surprised);
+several give a numbered chooser on a terminal and, in scripts, an error listing
+them — a script must never act on a guess.
+"""
+
+import sys
+
+from ..errors import ExperimentNotFoundError, ProcessNotFoundError, SymphonyError
+
+
+class AmbiguousNameError(SymphonyError):
+    """A name matches several experiments or processes and nobody can choose (no terminal)."""
+
+
+def candidate_tiers(query, names, username=None):
+    """The tiers of ``names`` matching ``query``, best first; each tier is a list (maybe empty)."""
+    names = list(names)
+    prefixed = f"{username}-{query}" if username and not query.startswith(f"{username}-") else None
+    return [
+        [n for n in names if n == query],
+        [n for n in names if n == prefixed],
+        [n for n in names if n.startswith(query) and n != query],
+        [n for n in names if n.endswith(query) and not n.startswith(query)],
+        [n for n in names if query in n and not n.startswith(query) and not n.endswith(query)],
+    ]
+
+
+def best_candidates(query, names, username=None):
+    """``(exact, candidates)``: the first non-empty tier, and whether it is an exact name."""
+    for rank, tier in enumerate(candidate_tiers(query, names, username)):
+        if tier:
+            return rank < 2, tier
+    return False, []
+
+
+def is_interactive():
+    """A person is there to answer: both stdin and stderr are terminals."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def choose(query, kind, candidates, exact, listing_hint, not_found_error):
+    """Pick one of ``candidates`` for ``query`` (see the module docstring for the rules)."""
+    if not candidates:
+        raise not_found_error(f"no {kind} matches {query!r}: {listing_hint}")
+    if len(candidates) == 1:
+        if not exact:
+            print(f"using {kind} {candidates[0]!r} for {query!r}", file=sys.stderr)
+        return candidates[0]
+    if not is_interactive():
+        raise AmbiguousNameError(f"{query!r} matches several {_plural(kind)}: {', '.join(candidates)}; give the full name")
+    return _numbered_choice(query, kind, candidates)
+
+
+def _numbered_choice(query, kind, candidates):
+    lines = [f"{query!r} matches several {_plural(kind)}:"]
+    lines += [f"  {number}) {name}" for number, name in enumerate(candidates, 1)]
+    sys.stderr.write("\n".join(lines) + "\n")
+    while True:
+        sys.stderr.write(f"choose 1-{len(candidates)} (Enter for 1, q to quit): ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+        if not answer or answer.strip().lower() in ("q", "quit"):
+            raise SymphonyError(f"no {kind} chosen for {query!r}: give the full name")
+        answer = answer.strip() or "1"
+        if answer.isdigit() and 1 <= int(answer) <= len(candidates):
+            return candidates[int(answer) - 1]
+        sys.stderr.write(f"{answer!r} is not a number from 1 to {len(candidates)}\n")
+
+
+def _plural(kind):
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
+def match_experiment(query, names, username=None, backend="the"):
+    """The experiment named (fuzzily) by ``query`` among ``names``."""
+    exact, candidates = best_candidates(query, names, username)
+    return choose(query, "experiment", candidates, exact,
+                  f"`symphony ls` lists the experiments on the {backend} backend", ExperimentNotFoundError)
+
+
+def match_process(query, experiment, keys):
+    """The process key named by ``query`` among an experiment's process ``keys``.
+
+    ``group/process`` is exact. A bare name is tried as a key, then as the name of a
+    process inside any group, then fuzzily against the keys.
+    """
+    keys = list(keys)
+    hint = f"experiment {experiment!r} has processes {', '.join(keys) or 'none'}"
+    if "/" in query:
+        if query in keys:
+            return query
+        raise ProcessNotFoundError(f"no process {query!r} (group/process names are exact): {hint}")
+    if query in keys:
+        return query
+    same_name = [key for key in keys if key.rsplit("/", 1)[-1] == query]
+    if same_name:
+        return choose(query, "process", same_name, len(same_name) == 1, hint, ProcessNotFoundError)
+    exact, candidates = best_candidates(query, keys)
+    return choose(query, "process", candidates, exact, hint, ProcessNotFoundError)

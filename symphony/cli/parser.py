@@ -1,0 +1,482 @@
+"""``SymphonyParser``: the verbs of the ``symphony`` command, as a base for project CLIs.
+
+A project builds its own command on it, as Surreal's ``kurreal`` did (seed 003)::
+
+    class MyProjectParser(SymphonyParser):
+        def create_cluster(self):
+            return Cluster.new('kube')
+
+        def setup(self):
+            super().setup()                      # list-experiments, p, logs, delete, ...
+            parser = self.add_subparser('create', aliases=['c'])
+            parser.add_argument('name')
+
+        def action_create(self, args):           # `create` maps to action_create
+            exp = self.cluster.new_experiment(args.name)
+            ...
+            self.cluster.launch(exp)
+
+    if __name__ == '__main__':
+        MyProjectParser().main()
+
+Every verb talks to the backend only through the :class:`~symphony.cluster.Cluster`
+API, so the same command works on local, tmux, Docker and Kubernetes. The cluster
+is created on first use (``self.cluster``), after the command line is parsed, so
+``--help`` and argument errors never touch a backend.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+from ..errors import SymphonyError
+from . import matching, output
+
+
+class UsageError(SymphonyError):
+    """The command line itself is wrong (unknown option, missing argument...)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming ``--help`` and exit code 1 (not usage + 2)."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+#: ``[group/]process:path`` on either side of ``scp``; anything else is a path here.
+_REMOTE_PATH = re.compile(r"^([a-z0-9][-a-z0-9]*(?:/[a-z0-9][-a-z0-9]*)?):(.*)$")
+
+
+class SymphonyParser:
+    """Command-line front end; subclasses implement :meth:`create_cluster` and may add verbs."""
+
+    def __init__(self, prog=None, description=None):
+        self.prog = prog or os.path.basename(sys.argv[0]) or "symphony"
+        self.master_parser = _ArgumentParser(prog=self.prog, description=description or self.__doc__)
+        self.add_common_arguments(self.master_parser)
+        self.subparsers = self.master_parser.add_subparsers(dest="verb", metavar="<command>")
+        self.subparsers.required = True
+        self._verbs = {}
+        self.args = None
+        self.setup()
+
+    # --- what subclasses provide --------------------------------------------------
+    def create_cluster(self):
+        """Return the :class:`~symphony.cluster.Cluster` the verbs act on, e.g. ``Cluster.new('kube')``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement create_cluster() returning Cluster.new(...)")
+
+    def add_common_arguments(self, parser):
+        """Options accepted before and after every verb (none here; ``symphony`` adds ``-b``).
+
+        Give them ``default=argparse.SUPPRESS`` so a value given before the verb survives.
+        """
+
+    def setup(self):
+        """Add the verbs; subclasses call ``super().setup()`` and then ``add_subparser`` their own."""
+        self._setup_list_experiments()
+        self._setup_list_processes()
+        self._setup_logs()
+        self._setup_delete()
+        self._setup_delete_batch()
+        self._setup_switch_experiment()
+        self._setup_visit()
+        self._setup_exec()
+        self._setup_ssh()
+        self._setup_scp()
+        self._setup_launch()
+
+    # --- building the command line ------------------------------------------------
+    def add_subparser(self, name, aliases=(), **kwargs):
+        """Add verb ``name`` (and ``aliases``); running it calls ``self.action_<name>(args)``.
+
+        Dashes become underscores (``create-dev`` -> ``action_create_dev``); the
+        method's docstring is the verb's help. Returns the argparse parser, for
+        ``add_argument``.
+        """
+        method_name = "action_" + name.replace("-", "_")
+        action = getattr(self, method_name, None)
+        if not callable(action):
+            raise TypeError(f"{type(self).__name__}.add_subparser({name!r}) needs a method "
+                            f"{method_name}(self, args): define it")
+        summary = (action.__doc__ or "").strip().split("\n")[0]
+        kwargs.setdefault("help", summary)
+        kwargs.setdefault("description", summary)
+        parser = self.subparsers.add_parser(name, aliases=list(aliases), **kwargs)
+        self.add_common_arguments(parser)
+        parser.set_defaults(_action=action, _takes_command=False)
+        for verb in (name, *aliases):
+            self._verbs[verb] = parser
+        return parser
+
+    def get_subparser(self, name):
+        """The argparse parser of verb ``name`` (or one of its aliases), to add arguments to it."""
+        try:
+            return self._verbs[name]
+        except KeyError:
+            raise KeyError(f"{self.prog} has no verb {name!r}: it has {', '.join(sorted(self._verbs))}") from None
+
+    def _experiment_argument(self, parser, help_text="experiment (default: the current one)"):
+        parser.add_argument("experiment", nargs="?", help=help_text).completer = self._complete_experiments
+
+    def _process_argument(self, parser):
+        parser.add_argument("process", help="[group/]process; fuzzy-matched").completer = self._complete_processes
+
+    def _output_argument(self, parser):
+        parser.add_argument("-o", "--output", choices=output.OUTPUT_FORMATS, default="table",
+                            help="table (default), json or yaml")
+
+    # --- running ------------------------------------------------------------------
+    def main(self, argv=None):
+        """Parse ``argv`` and run the verb.
+
+        With ``argv=None`` this is the program (``sys.argv``): the interpreter exits with
+        the verb's exit code. With a list it returns the exit code, for tests and callers.
+        """
+        code = self.run(sys.argv[1:] if argv is None else argv)
+        if argv is None:
+            sys.exit(code)
+        return code
+
+    def run(self, argv):
+        """Run one command line; every :class:`SymphonyError` becomes one line on stderr and exit code 1."""
+        argv = [str(arg) for arg in argv]
+        try:
+            self._autocomplete()
+            args = self._parse(argv)
+            self.args = args
+            result = args._action(args)
+            return result if isinstance(result, int) else 0
+        except SymphonyError as exc:
+            print(f"{self.prog}: error: {exc}", file=sys.stderr)
+            return 1
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # `symphony logs x | head`: the reader left; stop quietly like any Unix tool
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+
+    def _parse(self, argv):
+        """Parse, keeping what follows ``--`` as ``args.command_argv`` for verbs that run a command."""
+        if "--" in argv:
+            split = argv.index("--")
+            args, extra = self.master_parser.parse_known_args(argv[:split])
+            if args._takes_command and not extra:
+                args.command_argv = argv[split + 1:]
+                return args
+        args, extra = self.master_parser.parse_known_args(argv)
+        if extra and args._takes_command:
+            raise UsageError(f"put the command after --: `{self.prog} {args.verb} PROCESS [EXPERIMENT] -- CMD ARGS...`")
+        if extra:
+            self.master_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.command_argv = None
+        return args
+
+    def _autocomplete(self):
+        """Shell completion through argcomplete, imported only when the shell asks for it."""
+        if "_ARGCOMPLETE" in os.environ:
+            import argcomplete
+            argcomplete.autocomplete(self.master_parser)
+
+    def _complete_experiments(self, prefix, parsed_args, **_):
+        self.args = parsed_args
+        try:
+            return [name for name in self.cluster.list_experiments() if name.startswith(prefix)]
+        except SymphonyError:
+            return []
+
+    def _complete_processes(self, prefix, parsed_args, **_):
+        self.args = parsed_args
+        try:
+            experiment = getattr(parsed_args, "experiment", None) or self.cluster.current_experiment()
+            keys = [status.key for status in self.cluster.describe_experiment(experiment)]
+        except SymphonyError:
+            return []
+        return [key for key in keys if key.startswith(prefix) or key.rsplit("/", 1)[-1].startswith(prefix)]
+
+    # --- shared helpers for verbs -------------------------------------------------
+    @property
+    def cluster(self):
+        """The cluster, created by :meth:`create_cluster` on first use."""
+        if getattr(self, "_cluster", None) is None:
+            self._cluster = self.create_cluster()
+        return self._cluster
+
+    @cluster.setter
+    def cluster(self, cluster):
+        self._cluster = cluster
+
+    @property
+    def backend_name(self):
+        return self.cluster.backend_name or type(self.cluster).__name__
+
+    def resolve_experiment(self, name=None, fuzzy=True):
+        """The experiment verbs act on: ``name`` (fuzzy-matched) or the current experiment."""
+        names = self.cluster.list_experiments()
+        if name is None:
+            current = self.cluster.current_experiment()
+            if current is None:
+                raise SymphonyError(f"no current experiment on the {self.backend_name} backend: name one, "
+                                    f"or make one current with `{self.prog} exp NAME` (`{self.prog} ls` lists them)")
+            if current not in names:
+                raise SymphonyError(f"the current experiment {current!r} does not exist on the {self.backend_name} "
+                                    f"backend: switch with `{self.prog} exp NAME` (`{self.prog} ls` lists them)")
+            return current
+        from ..config import SymphonyConfig
+        username = SymphonyConfig().username
+        if not fuzzy:
+            exact = [n for n in names if n in (name, f"{username}-{name}")]
+            if not exact:
+                raise SymphonyError(f"no experiment named exactly {name!r} on the {self.backend_name} backend "
+                                    f"(--force turns fuzzy matching off): give the full name from `{self.prog} ls`")
+            return exact[0]
+        return matching.match_experiment(name, names, username, self.backend_name)
+
+    def resolve_process(self, experiment, name):
+        """The key (``[group/]name``) of the process ``name`` fuzzy-matches in ``experiment``."""
+        keys = [status.key for status in self.cluster.describe_experiment(experiment)]
+        return matching.match_process(name, experiment, keys)
+
+    def confirm(self, question, force=False):
+        """Ask a yes/no question on the terminal; without one, ``--force`` is required."""
+        if force:
+            return True
+        if not matching.is_interactive():
+            raise SymphonyError(f"{question.rstrip('?')}: not asking without a terminal; pass -f/--force")
+        sys.stderr.write(f"{question} [y/N] ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    # --- list-experiments ---------------------------------------------------------
+    def _setup_list_experiments(self):
+        parser = self.add_subparser("list-experiments", aliases=["ls", "lse"])
+        self._output_argument(parser)
+
+    def action_list_experiments(self, args):
+        """List all experiments on the backend."""
+        names = self.cluster.list_experiments()
+        current = self.cluster.current_experiment()
+        if args.output != "table":
+            output.print_data([{"name": name, "current": name == current} for name in names], args.output)
+        elif sys.stdout.isatty():
+            if not names:
+                print(f"no experiments on the {self.backend_name} backend", file=sys.stderr)
+                return
+            output.print_table(["Name", ""], [[name, "current" if name == current else ""] for name in names],
+                               styles=["bold" if name == current else None for name in names])
+        else:
+            sys.stdout.write("".join(f"{name}\n" for name in names))
+
+    # --- list-processes -----------------------------------------------------------
+    def _setup_list_processes(self):
+        parser = self.add_subparser("list-processes", aliases=["p", "lsp", "process"])
+        self._experiment_argument(parser)
+        self._output_argument(parser)
+
+    def action_list_processes(self, args):
+        """List the processes of an experiment: group, name, ready, restarts, state."""
+        experiment = self.resolve_experiment(args.experiment)
+        statuses = self.cluster.describe_experiment(experiment)
+        if args.output != "table":
+            processes = [{**status.to_dict(), "state_text": status.state_text()} for status in statuses]
+            output.print_data({"experiment": experiment, "backend": self.backend_name, "processes": processes},
+                              args.output)
+            return
+        rows = [[status.group or "", status.name, "1" if status.ready else "0", str(status.restarts),
+                 status.state_text()] for status in statuses]
+        styles = [output.STATE_STYLES.get(status.state) if not (status.state == "exited" and status.exit_code)
+                  else "red" for status in statuses]
+        output.print_table(["Group", "Name", "Ready", "Restarts", "State"], rows, styles)
+
+    # --- logs ---------------------------------------------------------------------
+    def _setup_logs(self):
+        parser = self.add_subparser("logs", aliases=["log", "l"])
+        self._process_argument(parser)
+        self._experiment_argument(parser)
+        parser.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+        parser.add_argument("-s", "--since", help="only output newer than this: 5s, 2m, 3h, 1d")
+        parser.add_argument("-t", "--tail", type=int, default=-1, help="only the last N lines (-1: all, default)")
+
+    def action_logs(self, args):
+        """Print the output of a process."""
+        from ..host.logs import parse_since
+        since = parse_since(args.since)
+        if args.tail < -1:
+            raise UsageError(f"invalid --tail {args.tail}: give a line count, or -1 for everything")
+        experiment = self.resolve_experiment(args.experiment)
+        process = self.resolve_process(experiment, args.process)
+        lines = self.cluster.get_log(experiment, process, follow=args.follow, since=since,
+                                     tail=None if args.tail == -1 else args.tail)
+        for line in lines:
+            sys.stdout.write(line + "\n")
+            if args.follow:
+                sys.stdout.flush()
+
+    # --- delete, delete-batch -----------------------------------------------------
+    def _setup_delete(self):
+        parser = self.add_subparser("delete", aliases=["d"])
+        self._experiment_argument(parser)
+        parser.add_argument("-f", "--force", action="store_true", help="do not ask; names must then be exact")
+        parser.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+
+    def action_delete(self, args):
+        """Stop and delete an experiment (the current one if none is named)."""
+        experiment = self.resolve_experiment(args.experiment, fuzzy=not args.force)
+        if args.dry_run:
+            print(f"would delete experiment {experiment} ({self.backend_name} backend)")
+            return 0
+        if not self.confirm(f"delete experiment {experiment!r} on the {self.backend_name} backend?", args.force):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+        self.cluster.delete(experiment)
+        print(f"deleted {experiment}")
+        return 0
+
+    def _setup_delete_batch(self):
+        parser = self.add_subparser("delete-batch", aliases=["db"])
+        parser.add_argument("patterns", nargs="+", metavar="pattern",
+                            help="part of a name, or a glob such as 'sarah-*'").completer = self._complete_experiments
+        parser.add_argument("-f", "--force", action="store_true", help="do not ask")
+        parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+
+    def action_delete_batch(self, args):
+        """Delete every experiment matching any of the patterns (the list is shown first)."""
+        import fnmatch
+        names = self.cluster.list_experiments()
+        matches = [name for name in names if any(
+            fnmatch.fnmatchcase(name, pattern) if any(c in pattern for c in "*?[") else pattern in name
+            for pattern in args.patterns)]
+        if not matches:
+            raise SymphonyError(f"no experiment on the {self.backend_name} backend matches "
+                                f"{' '.join(args.patterns)}: `{self.prog} ls` lists them")
+        print("\n".join(matches))
+        if args.dry_run:
+            print(f"would delete {len(matches)} experiment(s) ({self.backend_name} backend)")
+            return 0
+        if not self.confirm(f"delete these {len(matches)} experiment(s) on the {self.backend_name} backend?",
+                            args.force):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+        for name in matches:
+            self.cluster.delete(name)
+            print(f"deleted {name}")
+        return 0
+
+    # --- switch-experiment --------------------------------------------------------
+    def _setup_switch_experiment(self):
+        parser = self.add_subparser("switch-experiment", aliases=["exp", "e", "se"])
+        self._experiment_argument(parser, "experiment to make current (default: print the current one)")
+        parser.add_argument("-f", "--force", action="store_true", help="switch even if it does not exist (yet)")
+
+    def action_switch_experiment(self, args):
+        """Print the current experiment, or make another one current."""
+        if args.experiment is None:
+            current = self.cluster.current_experiment()
+            if current is None:
+                raise SymphonyError(f"no current experiment on the {self.backend_name} backend: "
+                                    f"`{self.prog} exp NAME` sets one")
+            print(current)
+            return 0
+        if args.force:
+            from ..spec.names import check_name
+            experiment = check_name("experiment", args.experiment)
+        else:
+            experiment = self.resolve_experiment(args.experiment)
+        self.cluster.set_experiment(experiment)
+        print(f"current experiment on the {self.backend_name} backend: {experiment}", file=sys.stderr)
+        return 0
+
+    # --- visit --------------------------------------------------------------------
+    def _setup_visit(self):
+        parser = self.add_subparser("visit", aliases=["vi"])
+        parser.add_argument("service", help="an exposed service, e.g. tensorboard")
+        self._experiment_argument(parser)
+        parser.add_argument("-u", "--url-only", action="store_true", help="print the URL instead of opening it")
+
+    def action_visit(self, args):
+        """Open an exposed service in a web browser."""
+        experiment = self.resolve_experiment(args.experiment)
+        url = self.cluster.external_url(experiment, args.service)
+        if args.url_only:
+            print(url)
+            return 0
+        import webbrowser
+        if not webbrowser.open(url):
+            print(f"no web browser found here: open {url}", file=sys.stderr)
+            print(url)
+            return 0
+        print(f"opened {url}", file=sys.stderr)
+        return 0
+
+    # --- exec, ssh, scp -----------------------------------------------------------
+    def _setup_exec(self):
+        parser = self.add_subparser("exec", aliases=["x"], usage=f"{self.prog} exec [-h] process [experiment] -- cmd [args ...]")
+        self._process_argument(parser)
+        self._experiment_argument(parser)
+        parser.set_defaults(_takes_command=True)
+
+    def action_exec(self, args):
+        """Run a command in a process's environment (its SYMPH_* variables and directory)."""
+        if not args.command_argv:
+            raise UsageError(f"put the command after --: `{self.prog} exec PROCESS [EXPERIMENT] -- CMD ARGS...`")
+        experiment = self.resolve_experiment(args.experiment)
+        process = self.resolve_process(experiment, args.process)
+        return self.cluster.exec_command(experiment, process, args.command_argv)
+
+    def _setup_ssh(self):
+        parser = self.add_subparser("ssh")
+        self._process_argument(parser)
+        self._experiment_argument(parser)
+
+    def action_ssh(self, args):
+        """Open an interactive shell in a process's environment."""
+        experiment = self.resolve_experiment(args.experiment)
+        return self.cluster.shell(experiment, self.resolve_process(experiment, args.process))
+
+    def _setup_scp(self):
+        parser = self.add_subparser("scp", aliases=["cp"])
+        parser.add_argument("source", help="[[group/]process:]path")
+        parser.add_argument("destination", help="[[group/]process:]path")
+        self._experiment_argument(parser)
+
+    def action_scp(self, args):
+        """Copy files between this machine and a process (PROCESS:PATH on either side)."""
+        experiment = self.resolve_experiment(args.experiment)
+        source = self._copy_endpoint(experiment, args.source)
+        destination = self._copy_endpoint(experiment, args.destination)
+        if source[0] is None and destination[0] is None:
+            raise UsageError("one side of scp must be PROCESS:PATH, e.g. "
+                             f"`{self.prog} scp agent-0:out.txt .` (write ./a:b for a local path with a colon)")
+        self.cluster.copy(experiment, source, destination)
+        print(f"copied {args.source} -> {args.destination}", file=sys.stderr)
+        return 0
+
+    def _copy_endpoint(self, experiment, text):
+        match = _REMOTE_PATH.match(text)
+        if not match:
+            return (None, text)
+        return (self.resolve_process(experiment, match.group(1)), match.group(2) or ".")
+
+    # --- launch -------------------------------------------------------------------
+    def _setup_launch(self):
+        parser = self.add_subparser("launch")
+        parser.add_argument("file", help="experiment file: .yml, .yaml, .json, or .py defining "
+                                         "`experiment` or `build(cluster)`")
+        parser.add_argument("--force", action="store_true", help="replace a running experiment of the same name")
+        parser.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
+
+    def action_launch(self, args):
+        """Launch an experiment declared in a YAML, JSON or Python file."""
+        from .experiment_files import load_experiment_file
+        exp = load_experiment_file(args.file, self.cluster)
+        self.cluster.launch(exp, force=args.force, dry_run=args.dry_run)
+        if not args.dry_run:
+            count = len(exp.list_all_processes())
+            print(f"launched {exp.name} on the {self.backend_name} backend ({count} processes): "
+                  f"`{self.prog} p` lists them", file=sys.stderr)
+        return 0

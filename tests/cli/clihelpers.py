@@ -1,0 +1,40 @@
+"""Helpers shared by the CLI tests (importable by name: pytest puts tests/cli on sys.path)."""
+
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cli_env(**extra):
+    """Environment for running `symphony` as a real process (same SYMPHONY_HOME, HOME and cwd rules)."""
+    env = {**os.environ, **extra}
+    env.pop("_ARGCOMPLETE", None)
+    return env
+
+
+def symphony_process(*argv, **kwargs):
+    """Run the `symphony` command in a subprocess (for stdin, ttys and exit codes of the real script)."""
+    return subprocess.run([sys.executable, "-m", "symphony.cli", *argv], capture_output=True, text=True,
+                          timeout=60, env=kwargs.pop("env", cli_env()), **kwargs)
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def parse_table(text):
+    """Rows of a plain `symphony p` table as dicts, cut at the header's column starts."""
+    header, *lines = text.splitlines()
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    ends = starts[1:] + [None]
+    return [{name: line[start:end].strip() for name, start, end in zip(names, starts, ends)} for line in lines]
