@@ -1,0 +1,183 @@
+"""``Cluster.new('tmux')``: every process in its own window of a private tmux server.
+
+People watch their processes live while developing: experiment = tmux session,
+process = window ``process`` (or ``group:process``), on a server of its own
+(``tmux -L __symphony__``) so the user's own sessions are never touched.
+
+The tmux backend *is* the local backend with tmux as the supervisor: the plan
+(argv, cwd, environment, ports reserved in SQLite), the state rows, ``exec``,
+``scp``, ``visit`` and the kill-everything ``delete`` are the local backend's. What
+differs is who starts and watches the processes:
+
+* launch: one ``tmux source-file`` call builds the whole session (see
+  :mod:`symphony.tmux.script`);
+* exit status: panes stay after their process ends (``remain-on-exit``), so tmux
+  itself reports ``pane_dead_status``/``pane_dead_signal``;
+* restart policy: a ``pane-died`` hook (:mod:`symphony.tmux.pane_died`) records the
+  exit, counts restarts in the state database and respawns the pane with backoff;
+* logs: ``pipe-pane`` appends each window's output to its log file, and a small
+  indexer (:mod:`symphony.tmux.log_index`) keeps the ``--since`` index.
+
+libtmux (used for every query) is imported only when a query runs, so loading this
+module costs nothing for ``symphony ls``.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from ..errors import ExperimentExistsError, ExperimentNotFoundError, LaunchError, SpecError, SymphonyError
+from ..host.logs import parse_since, read_log
+from ..host.processes import RUN_ID_VAR, signal_name
+from ..local.cluster import LocalCluster
+from ..cluster import ProcessStatus
+from ..state import private_dir
+from .client import BACKEND, run_tmux, source_script, tmux_binary
+from .script import TmuxPlan, window_name
+
+DEFAULT_SERVER = "__symphony__"
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+#: tmux's own variables, which must not leak from a launching shell that runs inside tmux
+TMUX_VARS = ("TMUX", "TMUX_PANE")
+
+
+def check_server_name(name):
+    if not isinstance(name, str) or not _SERVER_NAME.match(name):
+        raise SpecError(f"tmux server_name {name!r} is invalid: use 1-100 letters, digits, '_', '.' or '-', "
+                        f"e.g. {DEFAULT_SERVER!r}")
+    return name
+
+
+class TmuxCluster(LocalCluster):
+    """Processes in windows of a private tmux server (``tmux -L <server_name>``).
+
+    ``preamble_cmds`` run first in every window's shell; ``grace``: seconds between
+    SIGTERM and SIGKILL on delete; ``restart_backoff``: first delay before a restart
+    (doubling up to 30 s); ``shell`` runs ``cmds`` and preambles (default bash).
+    """
+
+    backend_name = BACKEND
+
+    def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None):
+        super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell)
+        self.server_name = check_server_name(server_name)
+
+    # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---
+    def plan(self, exp, run_id=None, reserve=False):
+        local = super().plan(exp, run_id=run_id, reserve=reserve)
+        return TmuxPlan(local, self.server_name, sys.executable, self.store.home)
+
+    def _start_supervisor(self, plan):
+        """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""
+        tmux_binary()
+        log_dir = private_dir(self._log_dir(plan.experiment))
+        launch_env = {name: value for name, value in os.environ.items() if name not in TMUX_VARS}
+        result = source_script(self.server_name, os.path.join(log_dir, "launch.tmux"),
+                               plan.script(plan.launch_commands(launch_env)))
+        if result.returncode != 0:
+            error = result.stderr.strip() or f"tmux exited with status {result.returncode}"
+            if error.startswith("duplicate session"):
+                raise ExperimentExistsError(
+                    f"tmux server {self.server_name!r} already has a session {plan.experiment!r} that Symphony did "
+                    f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
+            raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
+        started = time.time()
+        self.store.update_processes(self.backend_name, plan.experiment,
+                                    {p.key: {"status": "running", "started": started} for p in plan.processes})
+        self.store.update_experiment(self.backend_name, plan.experiment, status="running")
+        print(f"{plan.experiment}: {len(plan.processes)} processes in tmux; attach with: {plan.attach_command()}")
+
+    # --- delete -------------------------------------------------------------------
+    def _remove(self, name, run_id):
+        """Close the session (if it is the one this run created), then stop every marked process."""
+        if shutil.which("tmux"):
+            marker = run_tmux(self.server_name, "show-environment", "-t", f"={name}", RUN_ID_VAR)
+            if marker.returncode == 0 and marker.stdout.strip() == f"{RUN_ID_VAR}={run_id}":
+                run_tmux(self.server_name, "kill-session", "-t", f"={name}")
+        super()._remove(name, run_id)
+
+    # --- queries ------------------------------------------------------------------
+    def _server(self):
+        import libtmux
+        return libtmux.Server(socket_name=self.server_name)
+
+    def _session(self, name):
+        """``(libtmux session, None)``, or ``(None, why it is gone)``."""
+        import libtmux.exc
+        try:
+            server = self._server()
+            if not shutil.which("tmux") or not server.is_alive():
+                return None, (f"tmux server {self.server_name!r} is not running (killed outside Symphony?); "
+                              f"`symphony delete {name}` cleans up")
+            session = server.sessions.get(session_name=name, default=None)
+        except (libtmux.exc.LibTmuxException, OSError) as exc:
+            return None, f"cannot query tmux server {self.server_name!r}: {exc}"
+        if session is None:
+            return None, f"tmux session {name!r} was closed outside Symphony; `symphony delete {name}` cleans up"
+        return session, None
+
+    def _panes(self, name):
+        """``({window name: libtmux pane}, None)``, or ``(None, why they are gone)``."""
+        import libtmux.exc
+        session, gone = self._session(name)
+        if session is None:
+            return None, gone
+        try:
+            return {pane.window_name: pane for pane in session.panes}, None
+        except libtmux.exc.LibTmuxException as exc:
+            return None, f"tmux session {name!r} disappeared while querying it: {exc}"
+
+    def describe_experiment(self, name):
+        row = self._experiment_row(name)
+        panes, gone = self._panes(name)
+        return [self._status(proc, row, panes, gone) for proc in self.store.processes(self.backend_name, name)]
+
+    @staticmethod
+    def _status(proc, row, panes, gone):
+        common = dict(key=proc["key"], group=proc["grp"], name=proc["name"], restarts=proc["restarts"],
+                      started=proc["started"])
+        if panes is None:
+            if row["status"] == "starting":
+                return ProcessStatus(state="pending", **common)
+            return ProcessStatus(state="lost", detail=gone, finished=proc["finished"], **common)
+        pane = panes.get(window_name(proc["key"]))
+        if pane is None:
+            return ProcessStatus(state="lost", detail="its window was closed outside Symphony", **common)
+        if pane.pane_dead != "1":
+            return ProcessStatus(state="running", ready=True, pid=int(pane.pane_pid), **common)
+        if proc["status"] == "restarting":
+            return ProcessStatus(state="restarting", finished=proc["finished"], **common)
+        exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
+        killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
+        finished = proc["finished"] or (float(pane.pane_dead_time) if pane.pane_dead_time else None)
+        return ProcessStatus(state="killed" if killed_by else "exited", exit_code=exit_code, signal=killed_by,
+                             finished=finished, **common)
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        key = self._process_row(experiment, process)["key"]
+
+        def still_running():
+            try:
+                states = {s.key: s.state for s in self.describe_experiment(experiment)}
+            except ExperimentNotFoundError:
+                return False
+            return states.get(key) in ("pending", "running", "restarting")
+        return read_log(self._process_row(experiment, process)["log_path"], follow=follow,
+                        since=parse_since(since), tail=tail, still_running=still_running)
+
+    # --- ssh: attach to the process's window ----------------------------------------
+    def shell(self, experiment, process):
+        """Attach this terminal to the process's window (``symphony ssh``); returns tmux's exit code."""
+        key = self._process_row(experiment, process)["key"]
+        session, gone = self._session(experiment)
+        if session is None:
+            raise SymphonyError(f"cannot attach to {key!r}: {gone}")
+        window = session.windows.get(window_name=window_name(key), default=None)
+        if window is None:
+            raise SymphonyError(f"cannot attach to {key!r}: its window was closed outside Symphony")
+        env = {name: value for name, value in os.environ.items() if name not in TMUX_VARS}
+        return subprocess.call([tmux_binary(), "-L", self.server_name, "select-window", "-t", window.window_id,
+                                ";", "attach-session", "-t", f"={experiment}"], env=env)

@@ -1,0 +1,193 @@
+"""The tmux backend's plan: the local plan plus the tmux commands that realise it.
+
+What each process runs (argv, cwd, environment, log file) is decided once by
+:func:`symphony.local.plan.build_plan`, exactly as for the local backend. This module
+only translates that plan into tmux's command language, so that the whole session
+(every window, its environment, its log pipe and its exit hook) is built by **one**
+``tmux source-file`` call instead of a round trip per window.
+
+Why a script file rather than a long ``tmux a \\; b`` argv: the tmux client sends
+its argv to the server in a single message of at most 16 KiB, which a hundred windows
+with their environments exceed. The script is one line of commands joined by ``;``,
+which tmux treats as one command sequence: if any command fails, the rest is skipped,
+so a failed launch never adds windows to someone else's session.
+
+Quoting: every argument is written as a double-quoted tmux string with ``\\``, ``"``,
+``$`` (environment expansion) and ``~`` (home expansion) escaped and control
+characters written as escapes, so it parses back to exactly the original text.
+Arguments that tmux additionally expands as *formats* (``-c``, ``pipe-pane``,
+``run-shell``) get ``#`` doubled as well.
+"""
+
+import os
+import shlex
+from dataclasses import dataclass
+
+from ..host.processes import RUN_ID_VAR
+from ..local.plan import LocalPlan
+
+#: the window ``new-session`` must create; it is closed once the process windows exist
+LAUNCH_WINDOW = "__symphony__"
+#: window user option counting quick consecutive failures (restart backoff), read by the hook
+FAILURES_OPTION = "@symphony-failures"
+#: hook and log-index output (never shown in a pane)
+HOOK_LOG = "tmux-hooks.log"
+
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
+
+
+def quote(text):
+    """``text`` as a tmux double-quoted string that parses back to exactly ``text``."""
+    parts = ['"']
+    for char in text:
+        if char in '\\"$~':
+            parts.append("\\" + char)
+        elif char in _CONTROL_ESCAPES:
+            parts.append(_CONTROL_ESCAPES[char])
+        elif ord(char) < 0x20 or char == "\x7f":
+            parts.append(f"\\{ord(char):03o}")
+        else:
+            parts.append(char)
+    parts.append('"')
+    return "".join(parts)
+
+
+def format_literal(text):
+    """Protect ``text`` from tmux format expansion (``#{...}``, ``#S``): double every ``#``."""
+    return text.replace("#", "##")
+
+
+def window_name(key):
+    """Window of a process: ``process``, or ``group:process`` inside a group."""
+    return key.replace("/", ":")
+
+
+def window_argv(argv):
+    """The argv to give tmux so that it is executed directly.
+
+    tmux hands a *single* argument to ``$SHELL -c``, which would re-split a program
+    path containing spaces; wrapping it in ``sh -c 'exec "$0"'`` keeps it verbatim.
+    Two or more arguments are executed as they are.
+    """
+    if len(argv) == 1:
+        return ["/bin/sh", "-c", 'exec "$0"', argv[0]]
+    return list(argv)
+
+
+def package_root():
+    """Directory holding the ``symphony`` package, so hooks run by tmux can import it."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclass
+class TmuxPlan:
+    """A :class:`~symphony.local.plan.LocalPlan` plus where and how tmux runs it.
+
+    Stored in the state database as the local plan's dict (``to_dict``), so the exit
+    hook, the log indexer and ``symphony exec`` read back exactly what was launched.
+    """
+
+    local: LocalPlan
+    server_name: str
+    python: str          # interpreter that runs the exit hook and the log indexer
+    home: str            # SYMPHONY_HOME of the launch, handed to them
+
+    @property
+    def experiment(self):
+        return self.local.experiment
+
+    @property
+    def run_id(self):
+        return self.local.run_id
+
+    @property
+    def processes(self):
+        return self.local.processes
+
+    def to_dict(self):
+        return self.local.to_dict()
+
+    def attach_command(self):
+        return f"tmux -L {shlex.quote(self.server_name)} attach -t {shlex.quote(self.experiment)}"
+
+    def hook_log(self):
+        return os.path.join(os.path.dirname(self.processes[0].log_path), HOOK_LOG)
+
+    # --- the pieces of the script ---------------------------------------------------
+    def _run_shell(self, module, *args, formats=()):
+        """``run-shell -b`` of ``python -m module args`` with Symphony importable and the run marker set.
+
+        ``formats`` are tmux formats (``#{pane_id}``) that run-shell fills in as extra arguments.
+        The marker (SYMPH_RUN_ID) lets ``delete`` find and stop a hook still waiting to restart a process.
+        """
+        env = {"SYMPHONY_HOME": self.home, RUN_ID_VAR: self.run_id, "PYTHONPATH": package_root()}
+        assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+        words = " ".join(shlex.quote(str(arg)) for arg in args)
+        command = format_literal(f"{assignments} exec {shlex.quote(self.python)} -m {module} {words}")
+        command += "".join(f" '{fmt}'" for fmt in formats)
+        command += format_literal(f" >> {shlex.quote(self.hook_log())} 2>&1")
+        return f"run-shell -b {quote(command)}"
+
+    def _process_options(self, process):
+        """``-c cwd -e NAME=value ... -- argv``: shared by ``new-window`` and ``respawn-pane``."""
+        words = ["-c", quote(format_literal(process.cwd))]
+        for name, value in process.env.items():
+            words += ["-e", quote(f"{name}={value}")]
+        words.append("--")
+        words += [quote(arg) for arg in window_argv(process.argv)]
+        return " ".join(words)
+
+    def _pane_died_hook(self, process):
+        """Runs :mod:`symphony.tmux.pane_died` with the dead pane's id, exit status and failure count."""
+        return self._run_shell("symphony.tmux.pane_died", self.server_name, self.experiment, process.key,
+                               self.run_id, formats=("#{pane_id}", "#{pane_dead_status}", "#{pane_dead_signal}",
+                                                     f"#{{{FAILURES_OPTION}}}"))
+
+    def _log_pipe(self, process):
+        """Pane output appended to the log; the pty's CR LF line ends become LF."""
+        return format_literal(f"umask 077; exec sed -u 's/\\r$//' >> {shlex.quote(process.log_path)}")
+
+    def window_commands(self, index, process):
+        target = quote(f"={self.experiment}:{index}")
+        return [
+            f"new-window -d -t {target} -n {quote(window_name(process.key))} {self._process_options(process)}",
+            f"set-option -w -t {target} remain-on-exit on",
+            f"set-hook -w -t {target} pane-died {quote(self._pane_died_hook(process))}",
+            f"pipe-pane -t {target} {quote(self._log_pipe(process))}",
+        ]
+
+    def respawn_commands(self, process, pane_id, failures):
+        """Restart a dead pane with the planned command and environment (its log pipe stays)."""
+        return [f"respawn-pane -t {quote(pane_id)} {self._process_options(process)}",
+                f"set-option -w -t {quote(pane_id)} {FAILURES_OPTION} {int(failures)}"]
+
+    def launch_commands(self, session_env):
+        """Every command that builds the session, in order.
+
+        ``session_env`` becomes the session's environment (the launching shell's, so
+        processes see the same PATH, virtualenv, ... as on the local backend); each
+        window adds its own SYMPH_* and user variables with ``-e``.
+        """
+        env = {**session_env, RUN_ID_VAR: self.run_id}
+        session_options = " ".join(f"-e {quote(f'{name}={value}')}" for name, value in env.items())
+        commands = [f"new-session -d -s {quote(self.experiment)} -n {LAUNCH_WINDOW} {session_options} "
+                    f"-- {' '.join(quote(arg) for arg in window_argv(['true']))}"]
+        for index, process in enumerate(self.processes, start=1):
+            commands += self.window_commands(index, process)
+        commands.append(f"kill-window -t {quote(f'={self.experiment}:{LAUNCH_WINDOW}')}")
+        commands.append(self._run_shell("symphony.tmux.log_index", self.server_name, self.experiment, self.run_id))
+        return commands
+
+    @staticmethod
+    def script(commands):
+        """One line, so tmux runs it as one sequence that stops at the first error."""
+        return " ; ".join(commands) + "\n"
+
+    def render(self):
+        """The local plan (commands, env per process) and the tmux commands that start it."""
+        lines = [self.local.render(),
+                 f"# tmux server {self.server_name!r}, session {self.experiment!r}; attach with: {self.attach_command()}",
+                 f"# one `tmux -L {self.server_name} source-file` runs these commands as one sequence",
+                 "# (new-session also gets -e NAME=value for every variable of the launching environment):"]
+        lines += self.launch_commands({})
+        return "\n".join(lines)
