@@ -1,0 +1,61 @@
+"""``clean_images``: remove local images by ``repo:tag`` pattern and report the space freed.
+
+Building on every launch (one tag per experiment) piles up images; this is the
+broom. Space freed is measured by the engine itself (``docker system df`` layer
+total before and after), so layers still shared with kept images are not counted.
+"""
+
+import fnmatch
+
+from ..docker.engine import docker_client, docker_sdk
+
+
+def matching_tags(client, patterns):
+    """Every local ``repo:tag`` matching one of the fnmatch ``patterns``, sorted."""
+    tags = set()
+    for image in client.images.list():
+        for tag in image.tags:
+            if any(fnmatch.fnmatchcase(tag, pattern) for pattern in patterns):
+                tags.add(tag)
+    return sorted(tags)
+
+
+def clean_images(patterns, force=False, confirm=input, client=None):
+    """Delete local images whose ``repo:tag`` matches ``patterns`` (a pattern or a list).
+
+    Lists them and asks before deleting unless ``force``; returns
+    ``{'removed': [tags], 'freed_bytes': n}``. ``confirm`` is the yes/no prompt
+    (``input`` by default).
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    client = client or docker_client()
+    tags = matching_tags(client, list(patterns))
+    if not tags:
+        print(f"no images match {', '.join(patterns)}")
+        return {"removed": [], "freed_bytes": 0}
+    print("images to delete:")
+    for tag in tags:
+        print(f"  {tag}")
+    if not force and confirm(f"delete these {len(tags)} images? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing deleted")
+        return {"removed": [], "freed_bytes": 0}
+    before = client.df().get("LayersSize", 0)
+    removed = []
+    errors = docker_sdk().errors
+    for tag in tags:
+        try:
+            client.images.remove(tag, force=force)
+            removed.append(tag)
+        except errors.APIError as exc:
+            print(f"  kept {tag}: {exc.explanation or exc}")
+    freed = max(0, before - client.df().get("LayersSize", 0))
+    print(f"deleted {len(removed)} images, freed {_human_size(freed)}")
+    return {"removed": removed, "freed_bytes": freed}
+
+
+def _human_size(size):
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000

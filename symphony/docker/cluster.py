@@ -1,0 +1,361 @@
+"""``Cluster.new('docker')``: every process a container on one Docker engine.
+
+The engine is the only state: containers, the network and NFS volumes carry the
+label ``symphony.experiment=<name>``, so ``symphony ls``/``p``/``delete`` work from any
+terminal and nothing is kept on the side that could go stale. See
+:mod:`symphony.docker.plan` for how the model maps onto Docker objects.
+"""
+
+import calendar
+import io
+import json
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
+from ..cluster import Cluster, ProcessStatus
+from ..errors import (ExperimentExistsError, ExperimentNotFoundError, LaunchError,
+                      ProcessNotFoundError, SymphonyError)
+from ..host.logs import parse_since
+from .engine import docker_client, docker_sdk, split_image
+from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, build_plan
+
+#: Go's os.ModeDir bit, as the engine reports it in archive stat headers.
+_GO_MODE_DIR = 1 << 31
+#: Exit code 128+N means the main process died of signal N, as in a shell.
+_SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
+
+
+class DockerCluster(Cluster):
+    """Containers on the engine of ``DOCKER_HOST`` (or the local socket).
+
+    ``internal_network=True`` creates experiment networks with no route out of the
+    machine; Docker cannot publish ports from such a network, so ``visit`` then
+    gives the container's address on the bridge, which this host reaches directly.
+    ``build_settings``: docker build settings (seed 000's list, or name -> settings)
+    for processes declared with ``build_image=``; by default they come from the
+    Symphony config file. ``push_built_images``: also push what is built on launch
+    (for engines that pull from a registry). ``stop_timeout``: seconds between
+    SIGTERM and SIGKILL on delete.
+    """
+
+    backend_name = "docker"
+
+    def __init__(self, preamble_cmds=None, internal_network=False, build_settings=None,
+                 push_built_images=False, stop_timeout=5):
+        super().__init__(preamble_cmds)
+        self.internal_network = bool(internal_network)
+        self.build_settings = settings_lookup(build_settings)
+        self.push_built_images = bool(push_built_images)
+        self.stop_timeout = int(stop_timeout)
+        self._client = None
+
+    @property
+    def client(self):
+        # connected on first use: a dry run needs no engine
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    # --- plan / apply -------------------------------------------------------------
+    def plan(self, exp):
+        builds, images = plan_builds(exp, self.build_settings)
+        return build_plan(exp, images=images, cluster_preamble=self.preamble_cmds,
+                          internal=self.internal_network,
+                          builds=[b.describe(self.push_built_images) for b in builds.values()])
+
+    def apply(self, exp):
+        builds, _ = plan_builds(exp, self.build_settings)
+        plan = self.plan(exp)
+        if self._containers(exp.name) or self._networks(exp.name):
+            raise ExperimentExistsError(
+                f"experiment {exp.name!r} is already running on the docker backend: "
+                f"delete it first (`symphony delete {exp.name}`) or launch with force=True")
+        run_builds(builds, push=self.push_built_images)
+        built = {image for b in builds.values() for image in b.images}
+        self._ensure_images([c for c in plan.containers if c.image not in built])
+        errors = docker_sdk().errors
+        try:
+            self.client.networks.create(plan.network["name"], driver=plan.network["driver"],
+                                        internal=plan.network["internal"], labels=plan.network["labels"],
+                                        check_duplicate=True)
+            for container in plan.containers:
+                self.client.containers.create(**container.create_kwargs(self.client)).start()
+        except BaseException as exc:
+            self._remove(exp.name)
+            if isinstance(exc, errors.APIError):
+                raise LaunchError(f"launch of {exp.name!r} failed, nothing was left running: "
+                                  f"{exc.explanation or exc}") from None
+            raise
+        return plan
+
+    def _ensure_images(self, containers):
+        """Pull what each pull policy asks for, before anything is created."""
+        errors = docker_sdk().errors
+        for image, policy in {(c.image, c.pull_policy) for c in containers}:
+            try:
+                self.client.images.get(image)
+                present = True
+            except errors.ImageNotFound:
+                present = False
+            if policy == "Never" and not present:
+                raise LaunchError(f"image {image!r} is not on the Docker engine and its pull policy is Never: "
+                                  f"build or pull it first, or use image_pull_policy('IfNotPresent')")
+            if policy == "Always" or not present:
+                repo, tag = split_image(image)
+                try:
+                    self.client.images.pull(repo, tag=tag or "latest")
+                except errors.APIError as exc:
+                    raise LaunchError(f"cannot pull image {image!r}: {exc.explanation or exc}: "
+                                      f"check the name, or build it locally first") from None
+
+    # --- delete -------------------------------------------------------------------
+    def delete(self, name):
+        """Remove the experiment's containers, network and volumes; nothing is left."""
+        self.require_experiment(name)
+        self._remove(name)
+        if self.current_experiment() == name:
+            self.set_experiment(None)
+
+    def _remove(self, name):
+        errors = docker_sdk().errors
+        containers = self._containers(name)
+        # processes that joined a namespace go first, then the owners of the namespaces
+        for container in sorted(containers, key=lambda c: not c.attrs["HostConfig"]["NetworkMode"].startswith("container:")):
+            try:
+                container.stop(timeout=self.stop_timeout)
+            except errors.APIError:
+                pass  # already gone or stopped
+        for container in containers:
+            try:
+                container.remove(force=True)
+            except errors.NotFound:
+                pass
+        for network in self._networks(name):
+            network.remove()
+        for volume in self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"}):
+            volume.remove(force=True)
+
+    # --- queries ------------------------------------------------------------------
+    def _containers(self, name):
+        """The experiment's containers in declaration order."""
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+        containers.sort(key=lambda c: int(c.labels.get(LABEL_POSITION, 0)))
+        return containers
+
+    def _networks(self, name):
+        return self.client.networks.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+
+    def list_experiments(self):
+        names = {n.attrs["Labels"][LABEL_EXPERIMENT] for n in self.client.networks.list(filters={"label": LABEL_EXPERIMENT})}
+        names |= {c.labels[LABEL_EXPERIMENT] for c in self.client.containers.list(all=True, filters={"label": LABEL_EXPERIMENT})}
+        return sorted(names)
+
+    def describe_experiment(self, name):
+        self.require_experiment(name)
+        return [_status(container) for container in self._containers(name)]
+
+    def _container(self, experiment, process):
+        containers = self._containers(self.require_experiment(experiment))
+        matches = [c for c in containers if c.labels[LABEL_PROCESS] == process] or \
+                  [c for c in containers if c.labels[LABEL_PROCESS].split("/")[-1] == process]
+        if len(matches) == 1:
+            return matches[0]
+        keys = [c.labels[LABEL_PROCESS] for c in (matches or containers)]
+        if matches:
+            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {experiment!r}: use one of {', '.join(keys)}")
+        raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has {', '.join(keys)}")
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        container = self._container(experiment, process)
+        options = {"stream": True, "follow": bool(follow), "tail": "all" if tail is None or tail < 0 else int(tail)}
+        seconds = parse_since(since)
+        if seconds is not None:
+            options["since"] = time.time() - seconds
+        return _lines(container.logs(**options))
+
+    def external_url(self, experiment, service):
+        containers = self._containers(self.require_experiment(experiment))
+        exposed = {}
+        for container in containers:
+            for name, port in _exposed(container).items():
+                exposed[name] = (container, port)
+        if service not in exposed:
+            raise SymphonyError(f"experiment {experiment!r} exposes no service {service!r}: "
+                                f"it exposes {', '.join(sorted(exposed)) or 'none'}")
+        container, port = exposed[service]
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+        if bindings:
+            return f"http://{bindings[0]['HostIp'] or '127.0.0.1'}:{bindings[0]['HostPort']}"
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        address = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), None)
+        if address is None:
+            raise SymphonyError(f"service {service!r} of {experiment!r} is not reachable: its container "
+                                f"{container.name} is not running (`symphony p` shows why)")
+        return f"http://{address}:{port}"
+
+    # --- exec / ssh / scp -----------------------------------------------------------
+    def exec_command(self, experiment, process, argv):
+        """Run ``argv`` in the process's container (its env and working directory); its exit code."""
+        container = self._running(experiment, process)
+        api = self.client.api
+        exec_id = api.exec_create(container.id, list(argv), stdout=True, stderr=True)["Id"]
+        for out, err in api.exec_start(exec_id, stream=True, demux=True):
+            if out:
+                sys.stdout.write(out.decode(errors="replace"))
+                sys.stdout.flush()
+            if err:
+                sys.stderr.write(err.decode(errors="replace"))
+                sys.stderr.flush()
+        return api.exec_inspect(exec_id)["ExitCode"]
+
+    def shell(self, experiment, process):
+        """An interactive shell in the container (bash when the image has it), via the docker CLI."""
+        container = self._running(experiment, process)
+        docker = shutil.which("docker")
+        if docker is None:
+            raise SymphonyError("symphony ssh on Docker needs the docker command line client: install it "
+                                "(Debian: apt-get install docker.io), or use `symphony exec`")
+        flags = "-it" if sys.stdin.isatty() else "-i"
+        return subprocess.call([docker, "exec", flags, container.id, "/bin/sh", "-c",
+                                "command -v bash >/dev/null && exec bash || exec sh"])
+
+    def _running(self, experiment, process):
+        container = self._container(experiment, process)
+        if container.status != "running":
+            raise SymphonyError(f"process {container.labels[LABEL_PROCESS]!r} is {container.status}, not running: "
+                                f"`symphony logs {container.labels[LABEL_PROCESS]}` shows why")
+        return container
+
+    def copy(self, experiment, source, destination):
+        """``docker cp`` semantics through the engine's archive API: either end may be a container.
+
+        Copying onto an existing directory puts the source inside it; otherwise the
+        destination is the copy's new name. Returns the destination path.
+        """
+        source_tar, source_name = self._read(experiment, *source)
+        directory, final_name = self._destination(experiment, *destination, source_name)
+        renamed = _renamed_tar(source_tar, source_name, final_name)
+        process, _ = destination
+        if process is None:
+            with tarfile.open(fileobj=renamed) as archive:
+                archive.extractall(directory, filter="data")
+            return os.path.join(directory, final_name)
+        self._container(experiment, process).put_archive(directory, renamed.getvalue())
+        return posixpath.join(directory, final_name)
+
+    def _container_path(self, container, path):
+        return path if posixpath.isabs(path) else posixpath.join(container.attrs["Config"]["WorkingDir"] or "/", path)
+
+    def _read(self, experiment, process, path):
+        """(tar of ``path`` whose top entry is its base name, that base name)."""
+        if process is None:
+            path = os.path.abspath(os.path.expanduser(path))
+            if not os.path.exists(path):
+                raise SymphonyError(f"cannot copy {path}: no such file or directory")
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                archive.add(path, arcname=os.path.basename(path.rstrip(os.sep)))
+            buffer.seek(0)
+            return buffer, os.path.basename(path.rstrip(os.sep))
+        container = self._container(experiment, process)
+        path = self._container_path(container, path)
+        try:
+            chunks, stat = container.get_archive(path)
+        except docker_sdk().errors.NotFound:
+            raise SymphonyError(f"cannot copy {process}:{path}: no such file or directory") from None
+        return io.BytesIO(b"".join(chunks)), stat["name"]
+
+    def _destination(self, experiment, process, path, source_name):
+        """(directory to unpack into, name the copy gets there)."""
+        if process is None:
+            path = os.path.abspath(os.path.expanduser(path))
+            if os.path.isdir(path):
+                return path, source_name
+            if not os.path.isdir(os.path.dirname(path)):
+                raise SymphonyError(f"cannot copy to {path}: directory {os.path.dirname(path)} does not exist")
+            return os.path.dirname(path), os.path.basename(path)
+        container = self._container(experiment, process)
+        path = self._container_path(container, path)
+        errors = docker_sdk().errors
+        try:
+            chunks, stat = container.get_archive(path)
+            chunks.close()
+            if stat["mode"] & _GO_MODE_DIR:
+                return path, source_name
+        except errors.NotFound:
+            pass
+        return posixpath.dirname(path.rstrip("/")) or "/", posixpath.basename(path.rstrip("/"))
+
+
+def _renamed_tar(source, old_name, new_name):
+    """The tar ``source`` with its top entry ``old_name`` renamed to ``new_name``."""
+    if old_name == new_name:
+        return source
+    output = io.BytesIO()
+    with tarfile.open(fileobj=source) as reader, tarfile.open(fileobj=output, mode="w") as writer:
+        for member in reader:
+            if member.name == old_name or member.name.startswith(old_name + "/"):
+                member.name = new_name + member.name[len(old_name):]
+            writer.addfile(member, reader.extractfile(member) if member.isfile() else None)
+    output.seek(0)
+    return output
+
+
+def _lines(chunks):
+    """Docker streams log bytes in arbitrary chunks; yield whole lines without newline."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode(errors="replace")
+    if pending:
+        yield pending.decode(errors="replace")
+
+
+def _exposed(container):
+    return json.loads(container.labels.get(LABEL_EXPOSES, "{}"))
+
+
+def _timestamp(text):
+    """Docker's RFC 3339 time (nanoseconds, 'Z') -> unix time; None for the zero time."""
+    if not text or text.startswith("0001-"):
+        return None
+    seconds, _, fraction = text.rstrip("Z").partition(".")
+    value = calendar.timegm(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S"))
+    return value + float(f"0.{fraction[:6]}") if fraction else value
+
+
+def _status(container):
+    state = container.attrs["State"]
+    key = container.labels[LABEL_PROCESS]
+    group, _, name = key.rpartition("/")
+    status = ProcessStatus(key=key, group=group, name=name, state=state["Status"],
+                           restarts=container.attrs.get("RestartCount", 0),
+                           started=_timestamp(state.get("StartedAt")), finished=_timestamp(state.get("FinishedAt")),
+                           pid=state.get("Pid") or None, extra={"container": container.name, "image": container.attrs["Config"]["Image"]})
+    if state["Status"] == "created":
+        status.state = "pending"
+    elif state["Status"] == "running":
+        status.ready = True
+    elif state["Status"] == "exited":
+        status.exit_code = state.get("ExitCode")
+        if state.get("OOMKilled"):
+            status.state, status.signal, status.detail = "killed", "SIGKILL", "OOMKilled"
+        elif status.exit_code and status.exit_code - 128 in _SIGNAL_NAMES:
+            status.state, status.signal = "killed", _SIGNAL_NAMES[status.exit_code - 128]
+    elif state["Status"] in ("dead", "removing"):
+        status.state = "lost"
+    if state.get("Error"):
+        status.detail = state["Error"]
+    if status.state not in ("exited", "killed"):
+        status.finished = None  # FinishedAt of a restarted container is its previous run's
+    return status

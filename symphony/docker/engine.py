@@ -1,0 +1,42 @@
+"""Connecting to the Docker engine, shared by the backend and the image builder.
+
+The ``docker`` SDK is imported here, on first use, never at module import: the CLI
+loads backends by name and must start fast on machines without Docker.
+"""
+
+from ..errors import BackendUnavailableError, SymphonyError
+
+
+def docker_sdk():
+    """The ``docker`` package, or a one-line error naming the install command."""
+    try:
+        import docker
+    except ImportError:
+        raise SymphonyError("the Docker backend needs the docker package: pip install 'symphony[docker]'") from None
+    return docker
+
+
+def docker_client():
+    """A client for the engine of ``DOCKER_HOST`` (or the local socket), checked to answer."""
+    docker = docker_sdk()
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise BackendUnavailableError(
+            f"cannot reach the Docker engine ({exc}): start dockerd or point DOCKER_HOST at a running engine") from None
+    return client
+
+
+def split_image(image):
+    """``'host:5000/repo:tag'`` -> ``('host:5000/repo', 'tag')``; the tag is None when absent.
+
+    A colon only separates a tag after the last '/', since registry hosts may carry a port.
+    """
+    name, _, digest = image.partition("@")
+    if digest:
+        return name, None
+    repo, colon, tag = name.rpartition(":")
+    if colon and repo and "/" not in tag:
+        return repo, tag
+    return name, None

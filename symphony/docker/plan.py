@@ -1,0 +1,225 @@
+"""The Docker backend's plan: one network and one container config per process, as plain data.
+
+``launch(dry_run=True)`` prints exactly this, and ``apply`` creates exactly this.
+
+* Experiment = a user-defined bridge network named ``symphony-<experiment>``; every
+  object carries the label ``symphony.experiment=<experiment>``, which is how
+  ``list``/``delete`` find them (the engine is the only state).
+* Process group = one network namespace, like a pod: the group's first container
+  joins the network under the group's name and owns the namespace, the others run
+  with ``network_mode=container:<owner>`` and reach each other on localhost.
+* Services resolve to that DNS name (the group's, or a standalone process's own);
+  exposed ones are also published on ``127.0.0.1`` of the host on a port Docker
+  picks, so nothing collides.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+import yaml
+
+from ..errors import SpecError
+from ..networking import ContainerAddressing, resolve
+from ..spec import quantities
+from ..spec.commands import preamble_lines, process_argv, user_env
+
+LABEL_EXPERIMENT = "symphony.experiment"
+LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
+LABEL_POSITION = "symphony.position"      # declaration order, for `symphony p`
+LABEL_EXPOSES = "symphony.exposes"        # JSON {service: container port} on the namespace owner
+SHELL = "/bin/sh"
+
+#: Symphony's restart policies (Kubernetes' words) in Docker's terms.
+RESTART_POLICIES = {
+    "Never": {"Name": "no"},
+    "OnFailure": {"Name": "on-failure", "MaximumRetryCount": 0},
+    "Always": {"Name": "always"},
+}
+
+
+@dataclass
+class ContainerPlan:
+    key: str
+    group: str
+    name: str
+    container_name: str
+    image: str
+    entrypoint: list           # None keeps the image's ENTRYPOINT (args-only processes, as on Kubernetes)
+    command: list
+    environment: dict
+    working_dir: str
+    labels: dict
+    restart_policy: dict
+    pull_policy: str
+    network: str = None        # set on namespace owners
+    aliases: list = field(default_factory=list)
+    hostname: str = None
+    network_mode: str = None   # "container:<owner>" for the other processes of a group
+    ports: dict = field(default_factory=dict)    # "7000/tcp" -> ["127.0.0.1", None]: Docker picks the host port
+    resources: dict = field(default_factory=dict)
+    gpus: int = 0
+    mounts: list = field(default_factory=list)
+
+    def create_kwargs(self, client):
+        """Keyword arguments for ``client.containers.create``."""
+        from docker.types import DeviceRequest, DriverConfig, Mount
+        kwargs = dict(image=self.image, name=self.container_name, command=self.command,
+                      environment=self.environment, labels=self.labels,
+                      restart_policy=self.restart_policy, detach=True, **self.resources)
+        if self.entrypoint is not None:
+            kwargs["entrypoint"] = self.entrypoint
+        if self.working_dir:
+            kwargs["working_dir"] = self.working_dir
+        if self.network_mode:
+            kwargs["network_mode"] = self.network_mode
+        else:
+            kwargs.update(network=self.network, hostname=self.hostname,
+                          networking_config={self.network: client.api.create_endpoint_config(aliases=self.aliases)},
+                          ports={port: tuple(binding) for port, binding in self.ports.items()})
+        if self.gpus:
+            kwargs["device_requests"] = [DeviceRequest(count=self.gpus, capabilities=[["gpu"]])]
+        mounts = []
+        for mount in self.mounts:
+            options = dict(target=mount["target"], source=mount.get("source"), type=mount["type"],
+                           read_only=mount.get("read_only", False))
+            if mount["type"] == "tmpfs":
+                options.update(source=None, tmpfs_size=mount.get("tmpfs_size"))
+            if mount["type"] == "volume":
+                options.update(labels=mount["labels"], driver_config=DriverConfig("local", mount["driver_opts"]))
+            mounts.append(Mount(**options))
+        if mounts:
+            kwargs["mounts"] = mounts
+        return kwargs
+
+
+@dataclass
+class DockerPlan:
+    experiment: str
+    network: dict
+    containers: list
+    ports: dict
+    builds: list = field(default_factory=list)
+
+    def render(self):
+        """What ``apply`` creates, as YAML a person can read (``launch --dry-run``)."""
+        document = {"experiment": self.experiment, "network": self.network,
+                    "ports": dict(sorted(self.ports.items()))}
+        if self.builds:
+            document["images to build"] = self.builds
+        document["containers"] = {c.container_name: {k: v for k, v in asdict(c).items()
+                                                      if v not in (None, {}, [], 0) and k != "container_name"}
+                                  for c in self.containers}
+        return f"# docker experiment {self.experiment!r}: {len(self.containers)} containers\n" + \
+            yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
+
+
+def network_name(experiment):
+    return f"symphony-{experiment}"
+
+
+def container_name(experiment, key):
+    # names are DNS labels, so '.' separates experiment, group and process unambiguously
+    return f"{experiment}.{key.replace('/', '.')}"
+
+
+def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=False):
+    """Resolve addresses and turn every process into a :class:`ContainerPlan`.
+
+    ``images`` maps process keys to the tag built for them (build on launch).
+    """
+    images = images or {}
+    book = resolve(exp, ContainerAddressing(host_for=lambda service, process: process.pod_name))
+    symph_env = {**book.env(), "SYMPH_EXPERIMENT": exp.name}
+    network = network_name(exp.name)
+    containers = []
+    owners = {}
+    for position, process in enumerate(exp.list_all_processes()):
+        image = images.get(process.key) or process.container_image
+        if not image:
+            raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
+                            f"(or build_image='<docker build setting>') to run it on Docker")
+        pod = process.group or process
+        labels = {**pod.labels, LABEL_EXPERIMENT: exp.name, LABEL_PROCESS: process.key,
+                  LABEL_POSITION: str(position)}
+        preamble = preamble_lines(process, cluster_preamble)
+        argv = process_argv(process, preamble, SHELL)
+        keeps_entrypoint = not process.cmds and not process.command and not preamble
+        env = {**user_env(process), **symph_env, "SYMPH_PROCESS": process.key}
+        plan = ContainerPlan(
+            key=process.key, group=process.group.name if process.group else "", name=process.name,
+            container_name=container_name(exp.name, process.key), image=image,
+            entrypoint=None if keeps_entrypoint else argv[:1], command=argv if keeps_entrypoint else argv[1:],
+            environment=env, working_dir=process.cwd, labels=labels,
+            restart_policy=dict(RESTART_POLICIES[process.effective_restart_policy()]),
+            pull_policy=process.effective_pull_policy() or "IfNotPresent",
+            resources=_resources(process.resources), gpus=_gpus(process.resources),
+            mounts=_mounts(exp.name, process))
+        owner = owners.get(process.pod_name)
+        if owner is None:
+            owners[process.pod_name] = plan
+            plan.network, plan.aliases, plan.hostname = network, [process.pod_name], process.pod_name
+        else:
+            plan.network_mode = f"container:{owner.container_name}"
+        publisher = owners[process.pod_name]
+        for service in process.exposed:
+            port = book[service].port
+            publisher.ports[f"{port}/tcp"] = ["127.0.0.1", None]
+            exposed = json.loads(publisher.labels.get(LABEL_EXPOSES, "{}"))
+            exposed[service] = port
+            publisher.labels[LABEL_EXPOSES] = json.dumps(exposed, sort_keys=True)
+        containers.append(plan)
+    return DockerPlan(
+        experiment=exp.name,
+        network={"name": network, "driver": "bridge", "internal": bool(internal),
+                 "labels": {LABEL_EXPERIMENT: exp.name}},
+        containers=containers, ports=book.ports(), builds=list(builds))
+
+
+def _resources(resources):
+    """Requests and limits in Docker's terms: limits are hard caps, requests reservations/weights."""
+    limits, requests = resources.get("limits", {}), resources.get("requests", {})
+    docker = {}
+    if "cpu" in limits:
+        docker["nano_cpus"] = int(quantities.cpu_cores(limits["cpu"]) * 1e9)
+    if "memory" in limits:
+        docker["mem_limit"] = quantities.memory_bytes(limits["memory"])
+    if "cpu" in requests:
+        # Docker has no cpu reservation; cpu_shares is the relative weight under contention (1024 = 1 core)
+        docker["cpu_shares"] = max(2, int(quantities.cpu_cores(requests["cpu"]) * 1024))
+    if "memory" in requests:
+        docker["mem_reservation"] = quantities.memory_bytes(requests["memory"])
+    return docker
+
+
+def _gpus(resources):
+    return max(resources.get("limits", {}).get("gpu", 0), resources.get("requests", {}).get("gpu", 0))
+
+
+def _mounts(experiment, process):
+    mounts = []
+    for mount in process.effective_mounts():
+        (kind, options), = mount["volume"].items()
+        target, read_only = mount["mount_path"], mount["read_only"]
+        if kind == "host_path":
+            mounts.append({"type": "bind", "source": os.path.abspath(os.path.expanduser(options["path"])),
+                           "target": target, "read_only": read_only})
+        elif kind == "empty_dir":
+            size = options.get("size_limit")
+            mounts.append({"type": "tmpfs", "target": target,
+                           "tmpfs_size": quantities.memory_bytes(size) if size else None})
+        elif kind == "nfs":
+            export = f"{options['server']}:{options['path']}"
+            mounts.append({"type": "volume", "target": target, "read_only": read_only,
+                           "source": f"symphony-{experiment}-nfs-{hashlib.sha1(export.encode()).hexdigest()[:10]}",
+                           "labels": {LABEL_EXPERIMENT: experiment},
+                           "driver_opts": {"type": "nfs", "o": f"addr={options['server']}",
+                                           "device": f":{options['path']}"}})
+        elif kind == "secret":
+            raise SpecError(f"process {process.key!r} mounts Kubernetes secret {options['secret_name']!r}, "
+                            f"which Docker cannot provide: mount the files with mount_host_path() instead")
+        else:
+            raise SpecError(f"process {process.key!r} mounts a raw Kubernetes volume at {target}, which Docker "
+                            f"cannot interpret: use mount_host_path(), mount_empty_dir() or mount_nfs()")
+    return mounts
