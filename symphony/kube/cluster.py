@@ -45,6 +45,8 @@ class KubeCluster(Cluster):
     """
 
     backend_name = "kube"
+    #: seconds between checks while waiting for a namespace to disappear
+    poll_interval = 0.5
 
     def __init__(self, context=None, kubeconfig=None, preamble_cmds=None, exposed_service_type="LoadBalancer",
                  shell="/bin/sh", grace=None, workers=16, timeout=300.0):
@@ -57,7 +59,7 @@ class KubeCluster(Cluster):
         self.context = context
         self.kubeconfig = os.path.expanduser(kubeconfig) if kubeconfig else None
         self.exposed_service_type = exposed_service_type
-        self.shell = shell
+        self.command_shell = shell
         self.grace = grace
         self.workers = max(1, int(workers))
         self.timeout = float(timeout)
@@ -105,7 +107,7 @@ class KubeCluster(Cluster):
 
     # --- plan / apply ---------------------------------------------------------------
     def plan(self, exp):
-        return build_plan(exp, cluster_preamble=self.preamble_cmds, shell=self.shell,
+        return build_plan(exp, cluster_preamble=self.preamble_cmds, shell=self.command_shell,
                           exposed_service_type=self.exposed_service_type, grace=self.grace)
 
     def apply(self, exp):
@@ -148,7 +150,7 @@ class KubeCluster(Cluster):
             if time.monotonic() > deadline:
                 raise LaunchError(f"experiment {name!r} is still being deleted after {self.timeout:.0f}s: "
                                   f"check `kubectl get all -n {name}` and try again")
-            time.sleep(0.5)
+            time.sleep(self.poll_interval)
 
     def _create(self, obj):
         if self.fault_hook is not None:
@@ -207,7 +209,7 @@ class KubeCluster(Cluster):
             if time.monotonic() > deadline:
                 raise SymphonyError(f"namespace {name!r} is still terminating after {self.timeout:.0f}s: "
                                     f"check `kubectl get all -n {name}`")
-            time.sleep(0.5)
+            time.sleep(self.poll_interval)
 
     # --- queries --------------------------------------------------------------------
     def list_experiments(self):
