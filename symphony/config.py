@@ -145,7 +145,7 @@ class SymphonyConfig:
 
     def _set_username(self, name):
         from .spec.names import check_name
-        self._settings["username"] = None if name is None else check_name("username", name)
+        self._settings["username"] = None if name is None else check_name("user", name)
 
     def set_experiment_folder(self, folder):
         """Save a copy of every launched experiment's spec under ``folder/<experiment>/``."""

@@ -28,15 +28,21 @@ class SymphonyCommand(SymphonyParser):
     """Run and inspect Symphony experiments on local processes, tmux, Docker or Kubernetes."""
 
     def add_common_arguments(self, parser):
-        parser.add_argument("-b", "--backend", default=argparse.SUPPRESS,
-                            help=f"local, tmux, docker or kube (default: ${BACKEND_VAR}, the config file, "
-                                 f"else {DEFAULT_BACKEND})")
+        option = parser.add_argument(
+            "-b", "--backend", default=argparse.SUPPRESS,
+            help=f"local, tmux, docker or kube (default: ${BACKEND_VAR}, the config file, else {DEFAULT_BACKEND})")
+        option.completer = _complete_backends
 
     def create_cluster(self):
         from ..cluster import Cluster
         from ..config import SymphonyConfig
         backend = selected_backend(getattr(self.args, "backend", None))
         return Cluster.new(backend, **SymphonyConfig().backend_kwargs(backend))
+
+
+def _complete_backends(prefix, **_):
+    from ..cluster import ALIASES, BACKENDS
+    return [name for name in sorted({*BACKENDS, *ALIASES}) if name.startswith(prefix)]
 
 
 def main(argv=None):

@@ -197,7 +197,9 @@ class SymphonyParser:
             keys = [status.key for status in self.cluster.describe_experiment(experiment)]
         except SymphonyError:
             return []
-        return [key for key in keys if key.startswith(prefix) or key.rsplit("/", 1)[-1].startswith(prefix)]
+        # a bare process name is enough when it is unique, so offer names inside groups too
+        return [key if key.startswith(prefix) else key.rsplit("/", 1)[-1] for key in keys
+                if key.startswith(prefix) or key.rsplit("/", 1)[-1].startswith(prefix)]
 
     # --- shared helpers for verbs -------------------------------------------------
     @property

@@ -5,13 +5,15 @@ import subprocess
 import sys
 import time
 
+from symphony.local import LocalCluster
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cli_env(**extra):
     """Environment for running `symphony` as a real process (same SYMPHONY_HOME, HOME and cwd rules)."""
-    env = {**os.environ, **extra}
-    env.pop("_ARGCOMPLETE", None)
+    env = {name: value for name, value in os.environ.items() if name != "_ARGCOMPLETE"}
+    env.update(extra)
     return env
 
 
@@ -38,3 +40,10 @@ def parse_table(text):
     starts = [header.index(name) for name in names]
     ends = starts[1:] + [None]
     return [{name: line[start:end].strip() for name, start, end in zip(names, starts, ends)} for line in lines]
+
+
+class OtherLocalCluster(LocalCluster):
+    """A second host backend (``monkeypatch.setitem(BACKENDS, 'other', 'clihelpers:OtherLocalCluster')``),
+    to check that the backend choice and the current experiment are per backend."""
+
+    backend_name = "other"

@@ -10,7 +10,6 @@ import yaml
 
 from symphony import Cluster
 from symphony.cluster import BACKENDS
-from symphony.local import LocalCluster
 
 from clihelpers import cli_env, parse_table, symphony_process, wait_for
 
@@ -228,14 +227,8 @@ def test_delete_batch_and_alias(run, local_cluster, verb):
     assert code == 1 and "no experiment on the local backend matches" in one_line_error(err)
 
 
-class OtherLocalCluster(LocalCluster):
-    """A second host backend, to check that the current experiment is remembered per backend."""
-
-    backend_name = "other"
-
-
 def test_backend_choice_and_current_experiment_per_backend(run, monkeypatch, local_cluster):
-    monkeypatch.setitem(BACKENDS, "other", f"{__name__}:OtherLocalCluster")
+    monkeypatch.setitem(BACKENDS, "other", "clihelpers:OtherLocalCluster")
     exp = local_cluster.new_experiment("on-local")
     exp.new_process("p", "sleep 60")
     local_cluster.launch(exp)

@@ -1,0 +1,117 @@
+"""SymphonyParser as projects use it (seeds 002/003): a project CLI with its own `create` verb."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from symphony.cli.main import SymphonyCommand
+from symphony.commandline import SymphonyParser
+
+from clihelpers import cli_env, parse_table, wait_for
+
+MYPROJECT = textwrap.dedent('''
+    """myproject: launch and watch our experiments."""
+    from symphony.commandline import SymphonyParser
+    from symphony.engine import SymphonyConfig, Cluster
+
+
+    class MyProjectParser(SymphonyParser):
+        def create_cluster(self):
+            return Cluster.new('local', grace=1.0)
+
+        def setup(self):
+            super().setup()
+            parser = self.add_subparser('create', aliases=['c'])
+            parser.add_argument('experiment_name')
+            parser.add_argument('--agents', type=int, default=2)
+            parser.add_argument('--dry-run', action='store_true')
+            self.get_subparser('p').add_argument('--wide', action='store_true')
+
+        def action_create(self, args):
+            """Create an experiment: one learner and N agents."""
+            exp = self.cluster.new_experiment(args.experiment_name)
+            learner = exp.new_process('learner', cmds=['echo learner on $SYMPH_REPLAY_SERVER_PORT', 'sleep 60'])
+            learner.binds('replay-server')
+            learner.exposes('tensorboard')
+            for i in range(args.agents):
+                agent = exp.new_process('agent-{}'.format(i), command='sleep', args=['60'])
+                agent.connects('replay-server')
+            self.cluster.launch(exp, dry_run=args.dry_run)
+
+
+    if __name__ == '__main__':
+        SymphonyConfig().set_username('sarah')
+        MyProjectParser().main()
+''')
+
+
+def myproject(path, *argv):
+    return subprocess.run([sys.executable, str(path), *argv], capture_output=True, text=True, timeout=60,
+                          env=cli_env())
+
+
+@pytest.mark.slow
+def test_seed_myproject_parser_end_to_end(tmp_path):
+    script = tmp_path / "myproject.py"
+    script.write_text(MYPROJECT)
+    result = myproject(script, "--help")
+    assert result.returncode == 0 and "create (c)" in result.stdout and "Create an experiment" in result.stdout
+
+    result = myproject(script, "create", "rl", "--dry-run")
+    assert result.returncode == 0 and "process agent-1" in result.stdout
+    assert myproject(script, "ls").stdout == ""
+
+    result = myproject(script, "create", "rl", "--agents", "3")
+    assert result.returncode == 0, result.stderr
+    assert myproject(script, "ls").stdout.split() == ["sarah-rl"]
+    result = myproject(script, "p", "--wide")
+    assert result.returncode == 0, result.stderr
+    assert [row["Name"] for row in parse_table(result.stdout)] == ["learner", "agent-0", "agent-1", "agent-2"]
+    assert wait_for(lambda: "learner on " in myproject(script, "logs", "learner").stdout)
+    assert myproject(script, "vi", "tensorboard", "-u").stdout.startswith("http://127.0.0.1:")
+
+    result = myproject(script, "c", "rl")  # the alias; the experiment is already running
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "myproject.py: error: experiment 'sarah-rl' is already running on the local backend: "
+        "delete it first (`symphony delete sarah-rl`) or launch with force=True"]
+    assert myproject(script, "delete", "-f", "sarah-rl").stdout.strip() == "deleted sarah-rl"
+    assert myproject(script, "ls").stdout == ""
+
+
+def test_add_subparser_needs_the_action_method():
+    class Forgetful(SymphonyParser):
+        def create_cluster(self):
+            raise AssertionError("not needed to build the command line")
+
+        def setup(self):
+            super().setup()
+            self.add_subparser("create-dev", aliases=["cd"])
+
+    with pytest.raises(TypeError, match=r"add_subparser\('create-dev'\) needs a method action_create_dev\(self, args\)"):
+        Forgetful()
+
+
+def test_verbs_aliases_and_lazy_cluster():
+    command = SymphonyCommand(prog="symphony")
+    verbs = {"list-experiments": ["ls", "lse"], "list-processes": ["p", "lsp", "process"],
+             "logs": ["log", "l"], "delete": ["d"], "delete-batch": ["db"],
+             "switch-experiment": ["exp", "e", "se"], "visit": ["vi"], "exec": ["x"], "ssh": [],
+             "scp": ["cp"], "launch": []}
+    for verb, aliases in verbs.items():
+        for name in (verb, *aliases):
+            assert command.get_subparser(name) is command.get_subparser(verb)
+    with pytest.raises(KeyError, match="has no verb 'create'"):
+        command.get_subparser("create")
+    assert command.main(["p", "--help"]) == 0
+    assert getattr(command, "_cluster", None) is None  # help never touched a backend
+
+
+def test_create_cluster_is_abstract(capsys):
+    class NoCluster(SymphonyParser):
+        pass
+
+    with pytest.raises(NotImplementedError, match="NoCluster must implement create_cluster"):
+        NoCluster(prog="noc").main(["ls"])
