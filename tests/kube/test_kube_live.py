@@ -1,0 +1,199 @@
+"""Live tests against a real Kubernetes cluster: the whole lifecycle, end to end.
+
+Run with ``SYMPHONY_TEST_KUBE=1`` and a kubeconfig (``$KUBECONFIG`` or ~/.kube/config)
+pointing at a cluster, and ``SYMPHONY_TEST_IMAGE`` naming an image with python3 and
+pyzmq that the cluster can pull or already has (pull policy IfNotPresent, so an image
+loaded into kind/minikube works). Exposed services are checked through ``symphony
+visit``'s URL (a LoadBalancer address, else a kubectl port-forward), so kubectl must be
+on PATH. Otherwise every test here is skipped with the reason.
+"""
+
+import os
+import shutil
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from symphony import Cluster
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HELLO = os.path.join(HERE, "..", "..", "examples", "hello")
+IMAGE = os.environ.get("SYMPHONY_TEST_IMAGE")
+KUBECONFIG = os.path.expanduser(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config")
+
+
+def _skip_reason():
+    if os.environ.get("SYMPHONY_TEST_KUBE") != "1":
+        return "live Kubernetes tests need SYMPHONY_TEST_KUBE=1 and a kubeconfig pointing at a cluster"
+    if not os.path.exists(KUBECONFIG):
+        return f"live Kubernetes tests need a kubeconfig: {KUBECONFIG} does not exist (set KUBECONFIG)"
+    if not IMAGE:
+        return "live Kubernetes tests need SYMPHONY_TEST_IMAGE (an image with python3 and pyzmq)"
+    return None
+
+
+pytestmark = [pytest.mark.kube, pytest.mark.slow, pytest.mark.timeout(600),
+              pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")]
+
+TIMEOUT = 240.0
+
+
+@pytest.fixture
+def launched():
+    """Names of the experiments a test launches; whatever is left is deleted afterwards."""
+    return []
+
+
+@pytest.fixture
+def kube(launched):
+    cluster = Cluster.new("kube", grace=1)
+    yield cluster
+    for name in launched:
+        if name in cluster.list_experiments():
+            cluster.delete(name, wait=True)
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def wait_for(predicate, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(1.0)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def states(kube, name):
+    return {s.key: s for s in kube.describe_experiment(name)}
+
+
+def test_hello_ring_runs_to_completion_and_delete_leaves_nothing(kube, launched):
+    sys.path.insert(0, HELLO)
+    try:
+        from launch import build
+    finally:
+        sys.path.remove(HELLO)
+    name = unique("hello")
+    # ring.py reaches the containers as an experiment secret: /etc/secrets/ring.py
+    exp = build(kube, messages=5, name=name, image=IMAGE, workdir="/etc/secrets")
+    exp.secrets.append(os.path.join(HELLO, "ring.py"))
+    for process in exp.list_all_processes():
+        process.image_pull_policy("IfNotPresent")
+    launched.append(name)
+    kube.launch(exp)
+    assert name in kube.list_experiments()
+
+    done = wait_for(lambda: (lambda s: s if all(x.state == "terminated" for x in s.values()) else None)(
+        states(kube, name)), "every ring member to finish")
+    assert {key: s.state_text() for key, s in done.items()} == {f"p{i}": "terminated: Completed (0)" for i in range(3)}
+    log = list(kube.get_log(name, "p1"))
+    assert [line for line in log if "got:" in line] == [f"p1 got: hello0 {k}" for k in range(5)]
+    assert log[-1] == "p1 done"
+    assert list(kube.get_log(name, "p1", tail=1)) == ["p1 done"]
+
+    kube.delete(name, wait=True)
+    assert name not in kube.list_experiments()
+    assert kube._read_namespace(name) is None  # the namespace and everything in it are gone
+
+
+SERVER = """
+import os, socket
+s = socket.create_server((os.environ['SYMPH_BIND_HOST'], int(os.environ['SYMPH_ECHO_PORT'])))
+print('listening', flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'echo from server\\n')
+    c.close()
+"""
+CLIENT = """
+import os, socket, time
+while True:
+    try:
+        c = socket.create_connection(('127.0.0.1', int(os.environ['SYMPH_ECHO_PORT'])), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.2)
+print('localhost ok:', c.makefile().readline().strip(), flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def test_running_experiment_logs_exec_secrets_localhost_exposed_service_and_copy(kube, launched, tmp_path, capfd):
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is needed for the exposed-service and scp checks")
+    (tmp_path / "token").write_text("live-secret-token")
+    name = unique("live")
+    exp = kube.new_experiment(name, secrets=[str(tmp_path / "token")])
+    pair = exp.new_process_group("pair")
+    pair.image_pull_policy("IfNotPresent")
+    pair.new_process("server", container_image=IMAGE, command="python3", args=["-c", SERVER]).binds("echo")
+    pair.new_process("client", container_image=IMAGE, command="python3", args=["-c", CLIENT]).connects("echo")
+    web = exp.new_process("web", ["cd /tmp && echo web-page > index.html",
+                                  "exec python3 -m http.server $SYMPH_WEB_PORT --bind $SYMPH_BIND_HOST"],
+                          container_image=IMAGE)
+    web.exposes("web").image_pull_policy("IfNotPresent")
+    launched.append(name)
+    kube.launch(exp)
+
+    wait_for(lambda: all(s.state == "running" and s.ready for s in states(kube, name).values()),
+             "every container to be running and ready")
+    assert all(s.state_text().startswith("running: ") for s in states(kube, name).values())
+    wait_for(lambda: any("localhost ok: echo from server" in line for line in kube.get_log(name, "client")),
+             "the client to reach the server over the pod's localhost")
+    assert list(kube.get_log(name, "pair/server", tail=1)) == ["listening"]
+
+    capfd.readouterr()
+    assert kube.exec_command(name, "client", ["cat", "/etc/secrets/token"]) == 0
+    assert capfd.readouterr().out == "live-secret-token"
+    assert kube.exec_command(name, "web", ["sh", "-c", "touch /etc/secrets/new"]) != 0  # read-only
+    assert kube.exec_command(name, "web", ["sh", "-c", 'test "$SYMPH_ECHO_HOST" = echo && exit 7']) == 7
+
+    url = kube.external_url(name, "web")
+    page = wait_for(lambda: _fetch(url + "/index.html"), f"the exposed service at {url}", timeout=120)
+    assert page.strip() == "web-page"
+
+    local = tmp_path / "upload.txt"
+    local.write_text("copied in")
+    kube.copy(name, (None, str(local)), ("web", "/tmp/upload.txt"))
+    capfd.readouterr()
+    assert kube.exec_command(name, "web", ["cat", "/tmp/upload.txt"]) == 0
+    assert capfd.readouterr().out == "copied in"
+    kube.copy(name, ("web", "/tmp/index.html"), (None, str(tmp_path / "back.html")))
+    assert (tmp_path / "back.html").read_text().strip() == "web-page"
+
+    kube.delete(name, wait=True)
+    assert kube._read_namespace(name) is None
+
+
+def _fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def test_unschedulable_pod_and_bad_image_show_why(kube, launched):
+    name = unique("why")
+    exp = kube.new_experiment(name)
+    exp.new_process("greedy", container_image=IMAGE, command="python3", args=["-c", "pass"]) \
+        .resource_request(cpu=10000).image_pull_policy("IfNotPresent")
+    exp.new_process("missing", container_image="symphony.invalid/no-such-image:0", command="true")
+    launched.append(name)
+    kube.launch(exp)
+    greedy = wait_for(lambda: (lambda s: s if s.detail.startswith("Unschedulable") else None)(
+        states(kube, name)["greedy"]), "the scheduler to refuse 'greedy'")
+    assert greedy.state_text().startswith("pending: Unschedulable — ")
+    assert "cpu" in greedy.state_text()
+    missing = wait_for(lambda: (lambda s: s if s.detail in ("ErrImagePull", "ImagePullBackOff") else None)(
+        states(kube, name)["missing"]), "the image pull to fail")
+    assert missing.state_text() in ("waiting: ErrImagePull", "waiting: ImagePullBackOff")
