@@ -32,15 +32,18 @@ import time
 from ..errors import ExperimentExistsError, ExperimentNotFoundError, LaunchError, SpecError, SymphonyError
 from ..host.logs import parse_since, read_log
 from ..host.processes import RUN_ID_VAR, signal_name
-from ..local.cluster import LocalCluster
-from ..cluster import ProcessStatus
-from ..state import private_dir
+from ..cluster import Cluster, ProcessStatus
+from ..host.ports import HostAddressing
+from ..local.cluster import LocalCluster, _new_run_id as new_run_id
+from ..local.plan import build_plan
+from ..state import open_private, private_dir
 from .client import BACKEND, run_tmux, source_script, tmux_binary
 from .script import TmuxPlan, window_name
 
 DEFAULT_SERVER = "__symphony__"
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-#: tmux's own variables, which must not leak from a launching shell that runs inside tmux
+#: tmux's own variables, which must not leak from a launching shell that runs inside tmux (nor do the
+#: launching shell's SYMPH_* variables: the session's are this experiment's)
 TMUX_VARS = ("TMUX", "TMUX_PANE")
 
 
@@ -62,19 +65,31 @@ class TmuxCluster(LocalCluster):
     backend_name = BACKEND
 
     def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None):
-        super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell)
+        # Not LocalCluster.__init__: it stores the shell path as ``self.shell``, which would hide
+        # the ``shell()`` method that ``symphony ssh`` calls.
+        Cluster.__init__(self, preamble_cmds)
+        self.grace = float(grace)
+        self.restart_backoff = float(restart_backoff)
+        self.shell_path = shell or shutil.which("bash") or "/bin/sh"
         self.server_name = check_server_name(server_name)
 
     # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---
     def plan(self, exp, run_id=None, reserve=False):
-        local = super().plan(exp, run_id=run_id, reserve=reserve)
+        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
+        local = build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
+                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
+                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
         return TmuxPlan(local, self.server_name, sys.executable, self.store.home)
 
     def _start_supervisor(self, plan):
         """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""
         tmux_binary()
         log_dir = private_dir(self._log_dir(plan.experiment))
-        launch_env = {name: value for name, value in os.environ.items() if name not in TMUX_VARS}
+        launch_env = {name: value for name, value in os.environ.items()
+                      if name not in TMUX_VARS and not name.startswith("SYMPH_")}
+        for process in plan.processes:  # exist (private) from the start, so `logs --follow` can wait on them
+            open_private(process.log_path, "a").close()
+        started = time.time()  # the processes start during the call
         result = source_script(self.server_name, os.path.join(log_dir, "launch.tmux"),
                                plan.script(plan.launch_commands(launch_env)))
         if result.returncode != 0:
@@ -84,7 +99,6 @@ class TmuxCluster(LocalCluster):
                     f"tmux server {self.server_name!r} already has a session {plan.experiment!r} that Symphony did "
                     f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
             raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
-        started = time.time()
         self.store.update_processes(self.backend_name, plan.experiment,
                                     {p.key: {"status": "running", "started": started} for p in plan.processes})
         self.store.update_experiment(self.backend_name, plan.experiment, status="running")
@@ -152,7 +166,9 @@ class TmuxCluster(LocalCluster):
             return ProcessStatus(state="restarting", finished=proc["finished"], **common)
         exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
         killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
-        finished = proc["finished"] or (float(pane.pane_dead_time) if pane.pane_dead_time else None)
+        finished = proc["finished"]  # recorded by the pane-died hook; until then tmux's whole-second time
+        if finished is None and pane.pane_dead_time:
+            finished = max(float(pane.pane_dead_time), proc["started"] or 0.0)
         return ProcessStatus(state="killed" if killed_by else "exited", exit_code=exit_code, signal=killed_by,
                              finished=finished, **common)
 

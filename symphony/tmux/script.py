@@ -145,7 +145,7 @@ class TmuxPlan:
 
     def _log_pipe(self, process):
         """Pane output appended to the log; the pty's CR LF line ends become LF."""
-        return format_literal(f"umask 077; exec sed -u 's/\\r$//' >> {shlex.quote(process.log_path)}")
+        return format_literal(f"exec sed -u 's/\\r$//' >> {shlex.quote(process.log_path)}")
 
     def window_commands(self, index, process):
         target = quote(f"={self.experiment}:{index}")

@@ -1,0 +1,23 @@
+"""Real tmux servers on private sockets, one per test, killed at the end."""
+
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from symphony import Cluster
+
+
+@pytest.fixture
+def server_name():
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (apt-get install tmux); the tmux tests need a real tmux")
+    name = f"symph-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tmux_cluster(server_name):
+    return Cluster.new("tmux", server_name=server_name, grace=1.0, restart_backoff=0.1)

@@ -1,0 +1,303 @@
+"""The tmux backend against real tmux servers (private sockets), real processes and real logs."""
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from symphony import Cluster
+from symphony.errors import ExperimentExistsError, LaunchError, SpecError
+from symphony.host.processes import find_run_processes
+from symphony.tmux import TmuxCluster
+from symphony.tmux.script import TmuxPlan
+
+pytestmark = [pytest.mark.tmux, pytest.mark.slow]
+
+PROBE = ("import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': dict(os.environ), 'cwd': os.getcwd()}, "
+         "open(os.environ['PROBE_OUT'] + '.' + os.environ['SYMPH_PROCESS'].replace('/', '_'), 'w'))")
+NASTY = ["with space", "it's", 'say "hi"', "$HOME", "${PATH}", "a;b", ";", "end;", "x|y&z", "new\nline",
+         "~", "#{pane_id}", "#S", "back\\slash", "tab\there", "ünï", "*", ""]
+
+
+def tmux(server_name, *args):
+    return subprocess.run(["tmux", "-L", server_name, *args], capture_output=True, text=True)
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+def statuses(cluster, name):
+    return {s.key: s for s in cluster.describe_experiment(name)}
+
+
+def read_probe(tmp_path, key):
+    path = tmp_path / f"probe.{key.replace('/', '_')}"
+    wait_for(lambda: path.exists() and path.stat().st_size > 0)
+    time.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+def alive(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_bad_server_name_is_refused_when_the_cluster_is_declared():
+    with pytest.raises(SpecError, match="server_name 'my/server' is invalid"):
+        Cluster.new("tmux", server_name="my/server")
+
+
+def test_dry_run_prints_the_tmux_commands_and_starts_nothing(tmux_cluster, server_name, capsys):
+    exp = tmux_cluster.new_experiment("dry")
+    exp.new_process("a", command="sleep", args=["30"])
+    tmux_cluster.launch(exp, dry_run=True)
+    out = capsys.readouterr().out
+    assert f"tmux -L {server_name} attach -t dry" in out
+    assert 'new-window -d -t "=dry:1" -n "a"' in out
+    assert tmux(server_name, "list-sessions").returncode != 0, "no tmux server may be started"
+    assert tmux_cluster.list_experiments() == []
+
+
+def test_arguments_env_and_cwd_arrive_verbatim_in_both_command_forms(tmux_cluster, server_name, tmp_path,
+                                                                    monkeypatch, capsys):
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "probe"))   # the launching environment reaches windows
+    monkeypatch.setenv("SYMPH_SVC_PORT", "1")                  # ... but never overrides SYMPH_*
+    workdir = tmp_path / "work dir #1"
+    workdir.mkdir()
+    exp = tmux_cluster.new_experiment("verbatim", env={"SHARED": "exp", "QUOTED": "it's \"$x\"; `y`\nz"})
+    exec_form = exp.new_process("exec-form", command=sys.executable, args=["-c", PROBE, *NASTY],
+                                env={"SHARED": "process"}, cwd=str(workdir))
+    exec_form.binds("svc")
+    group = exp.new_process_group("grp")
+    shell_form = group.new_process("shell-form", cmds=[
+        "NOTE='quotes \" and $dollar; semicolon'",
+        f"{sys.executable} -c \"$PROBE_CODE\" \"$NOTE\" 'single $not-expanded'"],
+        env={"PROBE_CODE": PROBE})
+    shell_form.connects("svc")
+    tmux_cluster.launch(exp)
+    assert f"attach with: tmux -L {server_name} attach -t verbatim" in capsys.readouterr().out
+
+    probe = read_probe(tmp_path, "exec-form")
+    assert probe["argv"] == NASTY
+    assert probe["cwd"] == str(workdir)
+    env = probe["env"]
+    assert env["SHARED"] == "process" and env["QUOTED"] == "it's \"$x\"; `y`\nz"
+    assert env["SYMPH_SVC_PORT"] != "1" and env["SYMPH_SVC_ADDR"] == f"127.0.0.1:{env['SYMPH_SVC_PORT']}"
+    assert env["SYMPH_PROCESS"] == "exec-form" and env["SYMPH_EXPERIMENT"] == "verbatim"
+    assert env["PROBE_OUT"] == str(tmp_path / "probe")
+
+    shell_probe = read_probe(tmp_path, "grp/shell-form")
+    assert shell_probe["argv"] == ['quotes " and $dollar; semicolon', "single $not-expanded"]
+    assert shell_probe["env"]["SYMPH_SVC_ADDR"] == env["SYMPH_SVC_ADDR"]
+    assert shell_probe["env"]["SHARED"] == "exp"
+
+    windows = tmux(server_name, "list-windows", "-t", "=verbatim", "-F", "#{window_name}").stdout.split()
+    assert windows == ["exec-form", "grp:shell-form"]
+    env_of_session = tmux(server_name, "show-environment", "-t", "=verbatim").stdout
+    assert "SYMPH_PROCESS" not in env_of_session, "per-process variables are set per window, not per session"
+    assert "SYMPH_SVC_PORT=1" not in env_of_session, "nor does the launching shell's stale SYMPH_* reach the session"
+
+
+def test_single_argument_program_with_spaces_runs_verbatim(tmux_cluster, tmp_path):
+    program = tmp_path / "my program"
+    marker = tmp_path / "ran"
+    program.write_text(f"#!/bin/sh\necho \"$0\" > '{marker}'\n")
+    program.chmod(0o755)
+    exp = tmux_cluster.new_experiment("single")
+    exp.new_process("p", command=str(program))
+    tmux_cluster.launch(exp)
+    wait_for(lambda: marker.exists() and marker.read_text())
+    assert marker.read_text().strip() == str(program)
+
+
+def test_preamble_runs_first_in_the_windows_shell_in_order(server_name, tmp_path):
+    cluster = Cluster.new("tmux", server_name=server_name, preamble_cmds=["echo cluster", "export FROM_PREAMBLE=yes"])
+    exp = cluster.new_experiment("preamble", preamble_cmds=["echo experiment"])
+    group = exp.new_process_group("g", preamble_cmds=["echo group"])
+    group.new_process("p", command="sh", args=["-c", "echo process $FROM_PREAMBLE \"$0\"", "arg with space"],
+                      preamble_cmds=["echo own"])
+    cluster.launch(exp)
+    wait_for(lambda: statuses(cluster, "preamble")["g/p"].state == "exited")
+    lines = wait_for(lambda: list(cluster.get_log("preamble", "p")) if len(list(cluster.get_log("preamble", "p"))) >= 5 else None)
+    assert lines == ["cluster", "experiment", "group", "own", "process yes arg with space"]
+
+
+def test_status_shows_running_exit_codes_signals_and_age(tmux_cluster):
+    exp = tmux_cluster.new_experiment("status")
+    exp.new_process("runs", command="sleep", args=["60"])
+    exp.new_process("fails", cmds=["exit 3"])
+    exp.new_process("killed", cmds=["kill -9 $$"])
+    tmux_cluster.launch(exp)
+    wait_for(lambda: {s.state for k, s in statuses(tmux_cluster, "status").items() if k != "runs"} <= {"exited", "killed"})
+    found = statuses(tmux_cluster, "status")
+    assert found["runs"].state == "running" and found["runs"].ready and alive(found["runs"].pid)
+    assert found["runs"].state_text().startswith("running: ")
+    assert (found["fails"].state, found["fails"].exit_code) == ("exited", 3)
+    assert found["fails"].state_text().startswith("exited (3): ")
+    assert (found["killed"].state, found["killed"].signal) == ("killed", "SIGKILL")
+    assert all(s.restarts == 0 for s in found.values())
+    assert found["runs"].started <= time.time() and found["fails"].finished >= found["fails"].started
+
+
+def test_restart_policy_is_honoured_and_counted(tmux_cluster):
+    exp = tmux_cluster.new_experiment("restarts")
+    exp.new_process("on-failure", cmds=["echo attempt", "exit 1"]).restart_policy("OnFailure")
+    exp.new_process("succeeds", cmds=["echo once", "exit 0"]).restart_policy("OnFailure")
+    exp.new_process("always", cmds=["echo again", "exit 0"]).restart_policy("Always")
+    exp.new_process("never", cmds=["exit 1"])
+    tmux_cluster.launch(exp)
+    wait_for(lambda: all(statuses(tmux_cluster, "restarts")[k].restarts >= 3 for k in ("on-failure", "always")))
+    found = statuses(tmux_cluster, "restarts")
+    assert (found["succeeds"].state, found["succeeds"].exit_code, found["succeeds"].restarts) == ("exited", 0, 0)
+    assert (found["never"].state, found["never"].exit_code, found["never"].restarts) == ("exited", 1, 0)
+    attempts = list(tmux_cluster.get_log("restarts", "on-failure"))
+    assert attempts.count("attempt") >= 3, "the log keeps the output of every run (pipe survives respawn)"
+    assert list(tmux_cluster.get_log("restarts", "succeeds")) == ["once"]
+
+
+def test_logs_tail_since_and_follow(tmux_cluster):
+    exp = tmux_cluster.new_experiment("logs")
+    exp.new_process("talker", cmds=["echo early-1", "echo early-2", "sleep 2.5", "echo late", "sleep 1.5", "echo last"])
+    tmux_cluster.launch(exp)
+    follow = tmux_cluster.get_log("logs", "talker", follow=True)
+    assert next(follow) == "early-1"
+    wait_for(lambda: "late" in list(tmux_cluster.get_log("logs", "talker")))
+    time.sleep(0.7)  # let the index record the offset after "late"
+    assert list(tmux_cluster.get_log("logs", "talker", since="1s")) == ["late"]
+    assert list(tmux_cluster.get_log("logs", "talker", since=3600)) == ["early-1", "early-2", "late"]
+    assert list(tmux_cluster.get_log("logs", "talker", tail=1)) == ["late"]
+    assert list(follow) == ["early-2", "late", "last"], "follow ends when the process has exited"
+    log_files = os.listdir(os.path.dirname(tmux_cluster._process_row("logs", "talker")["log_path"]))
+    assert "talker.log.idx" in log_files
+
+
+def test_delete_kills_the_session_and_every_process_it_started(tmux_cluster, server_name, tmp_path):
+    daemon_pid_file = tmp_path / "daemon.pid"
+    daemonise = ("import os, signal, time\n"
+                 "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"  # as nohup does: the pane's exit hangs up
+                 "if os.fork(): os._exit(0)\n"
+                 "os.setsid()\n"
+                 "if os.fork(): os._exit(0)\n"
+                 f"open({str(daemon_pid_file)!r}, 'w').write(str(os.getpid()))\n"
+                 "time.sleep(600)\n")
+    exp = tmux_cluster.new_experiment("doomed")
+    exp.new_process("stubborn", cmds=["trap '' HUP TERM", "sleep 600 & wait"])
+    exp.new_process("daemon", command=sys.executable, args=["-c", daemonise])
+    exp.new_process("plain", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    run_id = tmux_cluster.store.get_experiment("tmux", "doomed")["run_id"]
+    daemon_pid = int(wait_for(lambda: daemon_pid_file.exists() and daemon_pid_file.read_text()))
+    started = wait_for(lambda: (pids := find_run_processes(run_id)) and len(pids) >= 5 and pids)
+    assert daemon_pid in started
+    tmux_cluster.delete("doomed")
+    assert not any(alive(pid) for pid in started), "nothing started by the experiment survives delete"
+    assert find_run_processes(run_id) == []
+    assert tmux(server_name, "has-session", "-t", "=doomed").returncode != 0
+    assert tmux_cluster.list_experiments() == []
+
+
+def test_server_killed_externally_shows_processes_as_lost(tmux_cluster, server_name):
+    exp = tmux_cluster.new_experiment("orphaned")
+    exp.new_process("a", cmds=["echo hello", "sleep 600"])
+    exp.new_process_group("g").new_process("b", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    wait_for(lambda: list(tmux_cluster.get_log("orphaned", "a")) == ["hello"])
+    assert tmux(server_name, "kill-server").returncode == 0
+    found = statuses(tmux_cluster, "orphaned")
+    assert {s.state for s in found.values()} == {"lost"}
+    assert f"tmux server {server_name!r} is not running" in found["g/b"].state_text()
+    assert list(tmux_cluster.get_log("orphaned", "a", follow=True)) == ["hello"], "logs outlive the server"
+    tmux_cluster.delete("orphaned")
+    assert tmux_cluster.list_experiments() == []
+
+
+def test_session_closed_by_hand_is_lost_too(tmux_cluster, server_name):
+    for name in ("closed", "kept"):
+        exp = tmux_cluster.new_experiment(name)
+        exp.new_process("a", command="sleep", args=["600"])
+        tmux_cluster.launch(exp)
+    tmux(server_name, "kill-session", "-t", "=closed")
+    assert statuses(tmux_cluster, "closed")["a"].state == "lost"
+    assert "closed outside Symphony" in statuses(tmux_cluster, "closed")["a"].detail
+    assert statuses(tmux_cluster, "kept")["a"].state == "running"
+
+
+def test_a_foreign_session_of_the_same_name_is_refused_and_left_alone(tmux_cluster, server_name):
+    assert tmux(server_name, "-f", os.devnull, "new-session", "-d", "-s", "taken", "sleep", "600").returncode == 0
+    exp = tmux_cluster.new_experiment("taken")
+    exp.new_process("a", command="sleep", args=["600"])
+    with pytest.raises(ExperimentExistsError, match="kill-session -t taken"):
+        tmux_cluster.launch(exp)
+    assert tmux(server_name, "list-windows", "-t", "=taken", "-F", "#{window_name}").stdout.split() == ["sleep"]
+    assert tmux_cluster.list_experiments() == []
+
+
+def test_a_launch_failing_half_way_leaves_nothing_running(tmux_cluster, server_name, monkeypatch):
+    original_commands, original_start = TmuxPlan.window_commands, TmuxCluster._start_supervisor
+    run_ids = []
+
+    def second_window_fails(plan, index, process):
+        commands = original_commands(plan, index, process)
+        return commands if index == 1 else ["select-window -t no-such-window"] + commands
+
+    def recording_start(cluster, plan):
+        run_ids.append(plan.run_id)
+        return original_start(cluster, plan)
+    monkeypatch.setattr(TmuxPlan, "window_commands", second_window_fails)
+    monkeypatch.setattr(TmuxCluster, "_start_supervisor", recording_start)
+    exp = tmux_cluster.new_experiment("half")
+    exp.new_process("first", command="sleep", args=["600"])
+    exp.new_process("second", command="sleep", args=["600"])
+    with pytest.raises(LaunchError, match="nothing was left running: can't find window"):
+        tmux_cluster.launch(exp)
+    assert tmux(server_name, "has-session", "-t", "=half").returncode != 0
+    assert tmux_cluster.list_experiments() == []
+    assert run_ids and find_run_processes(run_ids[0]) == [], "the first window's process was stopped"
+
+
+def test_exec_ssh_and_visit(tmux_cluster, server_name, tmp_path):
+    exp = tmux_cluster.new_experiment("acts")
+    exp.new_process("web", command="sleep", args=["600"]).exposes({"dashboard": None})
+    exp.new_process_group("g").new_process("b", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    out = tmp_path / "exec.out"
+    code = tmux_cluster.exec_command("acts", "b", ["sh", "-c", f"echo $SYMPH_PROCESS $SYMPH_DASHBOARD_PORT > '{out}'; exit 7"])
+    assert code == 7
+    process, port = out.read_text().split()
+    assert process == "g/b" and tmux_cluster.external_url("acts", "dashboard") == f"http://127.0.0.1:{port}"
+
+    # `symphony ssh b` attaches a real terminal to b's window
+    leader, follower = pty.openpty()
+    attach = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from symphony import Cluster; "
+         f"sys.exit(Cluster.new('tmux', server_name={server_name!r}).shell('acts', 'b'))"],
+        stdin=follower, stdout=follower, stderr=follower, env={**os.environ, "TERM": "xterm"}, start_new_session=True)
+    os.close(follower)
+    try:
+        clients = wait_for(lambda: tmux(server_name, "list-clients", "-F", "#{session_name} #{window_name}").stdout.split())
+        assert clients == ["acts", "g:b"]
+        tmux(server_name, "detach-client", "-s", "=acts")
+        assert attach.wait(timeout=10) == 0
+    finally:
+        if attach.poll() is None:
+            os.killpg(attach.pid, signal.SIGKILL)
+        os.close(leader)
+
+
+def test_tmux_cluster_is_what_the_registry_builds(server_name):
+    assert isinstance(Cluster.new("tmux", server_name=server_name), TmuxCluster)
