@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, ProcessStatus
@@ -126,13 +127,18 @@ class DockerCluster(Cluster):
     def _remove(self, name):
         errors = docker_sdk().errors
         containers = self._containers(name)
-        # processes that joined a namespace go first, then the owners of the namespaces
-        for container in sorted(containers, key=lambda c: not c.attrs["HostConfig"]["NetworkMode"].startswith("container:")):
+
+        def stop(container):
             try:
                 container.stop(timeout=self.stop_timeout)
             except errors.APIError:
-                pass  # already gone or stopped
-        for container in containers:
+                pass  # already stopped or gone
+
+        # all at once, so deleting takes one grace period however many processes there are
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(stop, containers))
+        # joined containers before the owners of their network namespaces
+        for container in sorted(containers, key=lambda c: not c.attrs["HostConfig"]["NetworkMode"].startswith("container:")):
             try:
                 container.remove(force=True)
             except errors.NotFound:
@@ -252,7 +258,7 @@ class DockerCluster(Cluster):
         return posixpath.join(directory, final_name)
 
     def _container_path(self, container, path):
-        return path if posixpath.isabs(path) else posixpath.join(container.attrs["Config"]["WorkingDir"] or "/", path)
+        return posixpath.normpath(posixpath.join(container.attrs["Config"]["WorkingDir"] or "/", path))
 
     def _read(self, experiment, process, path):
         """(tar of ``path`` whose top entry is its base name, that base name)."""

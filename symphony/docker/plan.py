@@ -65,8 +65,10 @@ class ContainerPlan:
     def create_kwargs(self, client):
         """Keyword arguments for ``client.containers.create``."""
         from docker.types import DeviceRequest, DriverConfig, Mount
+        # init=True: Docker's tiny init is PID 1, so SIGTERM reaches the process (a program
+        # running as PID 1 ignores it unless it installs a handler) and zombies are reaped.
         kwargs = dict(image=self.image, name=self.container_name, command=self.command,
-                      environment=self.environment, labels=self.labels,
+                      environment=self.environment, labels=self.labels, init=True,
                       restart_policy=self.restart_policy, detach=True, **self.resources)
         if self.entrypoint is not None:
             kwargs["entrypoint"] = self.entrypoint

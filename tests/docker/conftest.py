@@ -1,0 +1,55 @@
+"""Fixtures for tests on a real Docker engine (started by .ci/docker-up).
+
+Engine tests skip, with the reason, only when no engine answers or the base image
+is missing. Every test uses fresh experiment names and image repositories and
+removes everything it created, even when it fails.
+"""
+
+import pytest
+
+from dockerhelpers import CI_STATE, docker_cluster, engine, registry_address, unique
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client, reason = engine()
+    if client is None:
+        pytest.skip(reason)
+    return client
+
+
+@pytest.fixture(scope="session")
+def registry(docker_client):
+    address = registry_address()
+    if not address:
+        pytest.skip(f"no local registry: run .ci/docker-up (it writes {CI_STATE}) or set SYMPHONY_TEST_REGISTRY")
+    return address
+
+
+@pytest.fixture
+def cluster(docker_client):
+    return docker_cluster()
+
+
+@pytest.fixture
+def new_name(docker_client):
+    """``new_name()`` -> a fresh experiment name; whatever carries it is removed after the test."""
+    names = []
+
+    def make():
+        names.append(unique("t"))
+        return names[-1]
+    yield make
+    for name in names:
+        docker_cluster()._remove(name)
+
+
+@pytest.fixture
+def image_repos(docker_client):
+    """Register image repositories a test creates; all their tags are removed afterwards."""
+    repos = []
+    yield repos
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if any(tag.startswith(repo + ":") for repo in repos):
+                docker_client.images.remove(tag, force=True)
