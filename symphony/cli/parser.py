@@ -144,6 +144,9 @@ class SymphonyParser:
         argv = [str(arg) for arg in argv]
         try:
             self._autocomplete()
+            if not argv:  # a bare `symphony` asks what it can do
+                self.master_parser.print_help()
+                return 1
             args = self._parse(argv)
             self.args = args
             result = args._action(args)
@@ -160,6 +163,10 @@ class SymphonyParser:
             # `symphony logs x | head`: the reader left; stop quietly like any Unix tool
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except OSError as exc:  # a path the user gave cannot be read or written (scp, launch)
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"{self.prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return 1
 
     def _parse(self, argv):
         """Parse, keeping what follows ``--`` as ``args.command_argv`` for verbs that run a command."""

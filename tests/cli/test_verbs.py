@@ -128,6 +128,11 @@ def test_user_mistakes_are_one_line_and_exit_1(run, demo):
         assert message in one_line_error(err), (argv, err)
 
 
+def test_bare_command_prints_help(run):
+    code, out, _ = run()
+    assert code == 1 and "list-processes (p, lsp, process)" in out
+
+
 @pytest.mark.parametrize("verb", ["exec", "x"])
 def test_exec_runs_in_the_process_environment(run, demo, verb):
     code, out, _ = run(verb, "server", "--", "sh", "-c", 'echo "$SYMPH_SVC_PORT $SYMPH_PROCESS $(pwd)"; exit 7')
@@ -156,6 +161,9 @@ def test_scp_copies_relative_to_the_process_directory(run, demo, tmp_path, verb)
     local.write_text("to the process\n")
     code, _, _ = run(verb, str(local), "workers/agent-0:uploaded.txt", "demo")
     assert code == 0 and (demo / "uploaded.txt").read_text() == "to the process\n"
+    code, _, err = run(verb, "server:result.txt", tmp_path / "no-such-dir" / "x.txt")
+    assert code == 1
+    assert one_line_error(err) == f"symphony: error: No such file or directory: {tmp_path}/no-such-dir/x.txt"
 
 
 @pytest.mark.parametrize("verb", ["visit", "vi"])
