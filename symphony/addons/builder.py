@@ -227,7 +227,7 @@ def _sync_file(source, target):
     """Copy ``source`` over ``target`` unless both have the same size and mtime; 1 if copied."""
     try:
         src, dst = os.stat(source), os.stat(target, follow_symlinks=False)
-        if src.st_size == dst.st_size and int(src.st_mtime) == int(dst.st_mtime):
+        if src.st_size == dst.st_size and src.st_mtime_ns == dst.st_mtime_ns:  # copy2 keeps the ns mtime
             return 0
     except FileNotFoundError:
         pass
