@@ -1,5 +1,6 @@
 """Real tmux servers on private sockets, one per test, killed at the end."""
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -16,6 +17,9 @@ def server_name():
     name = f"symph-test-{uuid.uuid4().hex[:10]}"
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    socket = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", name)
+    if os.path.exists(socket):  # tmux leaves its socket file behind
+        os.unlink(socket)
 
 
 @pytest.fixture

@@ -238,12 +238,12 @@ def test_session_closed_by_hand_is_lost_too(tmux_cluster, server_name):
 
 
 def test_a_foreign_session_of_the_same_name_is_refused_and_left_alone(tmux_cluster, server_name):
-    assert tmux(server_name, "-f", os.devnull, "new-session", "-d", "-s", "taken", "sleep", "600").returncode == 0
+    assert tmux(server_name, "-f", os.devnull, "new-session", "-d", "-s", "taken", "-n", "theirs", "sleep", "600").returncode == 0
     exp = tmux_cluster.new_experiment("taken")
     exp.new_process("a", command="sleep", args=["600"])
     with pytest.raises(ExperimentExistsError, match="kill-session -t taken"):
         tmux_cluster.launch(exp)
-    assert tmux(server_name, "list-windows", "-t", "=taken", "-F", "#{window_name}").stdout.split() == ["sleep"]
+    assert tmux(server_name, "list-windows", "-t", "=taken", "-F", "#{window_name}").stdout.split() == ["theirs"]
     assert tmux_cluster.list_experiments() == []
 
 
