@@ -1,0 +1,163 @@
+"""The Docker plan: how the model maps onto containers and networks. No engine needed."""
+
+import pytest
+
+from symphony import Cluster, ExperimentSpec
+from symphony.errors import SpecError
+
+IMAGE = "registry.example:5000/team/app:1.0"
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """Dry runs and plans must work with no Docker engine at all."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+
+
+def containers(plan):
+    return {c.key: c for c in plan.containers}
+
+
+def test_dry_run_prints_network_and_containers_without_an_engine(no_engine, capsys):
+    cluster = Cluster.new("docker")
+    exp = cluster.new_experiment("rl")
+    learner = exp.new_process("learner", container_image=IMAGE, command="python", args=["learner.py", "--lr", "1e-3 x"])
+    agent = exp.new_process("agent", container_image=IMAGE, cmds=["cd /app", "python agent.py"])
+    learner.binds(["replay-server", "parameter-server"]).exposes({"tensorboard": 6006})
+    agent.connects(["replay-server", "parameter-server"])
+    plan = cluster.launch(exp, dry_run=True)
+    printed = capsys.readouterr().out
+    assert printed.startswith("# docker experiment 'rl': 2 containers\n")
+    assert "name: symphony-rl" in printed and "rl.learner:" in printed and "- 1e-3 x" in printed
+    by_key = containers(plan)
+    assert (by_key["learner"].entrypoint, by_key["learner"].command) == (["python"], ["learner.py", "--lr", "1e-3 x"])
+    assert (by_key["agent"].entrypoint, by_key["agent"].command) == (["/bin/sh"], ["-c", "cd /app\npython agent.py"])
+    env = by_key["agent"].environment
+    assert env["SYMPH_REPLAY_SERVER_HOST"] == "learner" and env["SYMPH_BIND_HOST"] == "0.0.0.0"
+    assert env["SYMPH_TENSORBOARD_ADDR"] == "learner:6006" and env["SYMPH_PROCESS"] == "agent"
+    assert len({env["SYMPH_REPLAY_SERVER_PORT"], env["SYMPH_PARAMETER_SERVER_PORT"], "6006"}) == 3
+    assert by_key["learner"].ports == {"6006/tcp": ["127.0.0.1", None]}
+    assert by_key["learner"].labels["symphony.exposes"] == '{"tensorboard": 6006}'
+
+
+def test_group_shares_the_first_containers_namespace_and_publishes_there(no_engine):
+    exp = ExperimentSpec("exp")
+    group = exp.new_process_group("nonagent")
+    group.new_process("learner", container_image=IMAGE, cmds=["learn"]).binds("sampler")
+    group.new_process("tensorboard", container_image=IMAGE, cmds=["tb"]).exposes({"tensorboard": 6006})
+    exp.new_process("agent", container_image=IMAGE, cmds=["act"]).connects("sampler")
+    group.restart_policy("OnFailure").add_label("team", "rl")
+    by_key = containers(Cluster.new("docker").plan(exp))
+    owner, member = by_key["nonagent/learner"], by_key["nonagent/tensorboard"]
+    assert (owner.network, owner.aliases, owner.hostname, owner.network_mode) == ("symphony-exp", ["nonagent"], "nonagent", None)
+    assert (member.network, member.network_mode) == (None, "container:exp.nonagent.learner")
+    assert owner.ports == {"6006/tcp": ["127.0.0.1", None]} and member.ports == {}
+    assert by_key["agent"].environment["SYMPH_SAMPLER_HOST"] == "nonagent"
+    assert member.restart_policy == {"Name": "on-failure", "MaximumRetryCount": 0}
+    assert by_key["agent"].restart_policy == {"Name": "no"}
+    assert member.labels["team"] == "rl" and "team" not in by_key["agent"].labels
+
+
+def test_args_only_keeps_the_image_entrypoint_and_preamble_keeps_args_verbatim(no_engine):
+    exp = ExperimentSpec("exp", preamble_cmds=["source /venv/bin/activate"])
+    exp.new_process("args-only", container_image=IMAGE, args=["--flag", "a b"])
+    plain = ExperimentSpec("plain")
+    plain.new_process("args-only", container_image=IMAGE, args=["--flag", "a b"])
+    with_preamble = containers(Cluster.new("docker").plan(exp))["args-only"]
+    assert with_preamble.entrypoint == ["/bin/sh"]
+    assert with_preamble.command == ["-c", 'source /venv/bin/activate\nexec "$@"', "args-only", "--flag", "a b"]
+    without = containers(Cluster.new("docker").plan(plain))["args-only"]
+    assert (without.entrypoint, without.command) == (None, ["--flag", "a b"])
+
+
+def test_resources_gpus_and_mounts_in_docker_terms(no_engine, tmp_path):
+    exp = ExperimentSpec("exp")
+    proc = exp.new_process("p", container_image=IMAGE, cmds=["run"])
+    proc.resource_request(cpu="500m", mem="1Gi").resource_limit(cpu=1.5, memory="2G", gpu=2)
+    proc.mount_host_path("~/data", "/data", read_only=True).mount_empty_dir("/scratch")
+    proc.mount_shared_memory("1Gi").mount_nfs(server="fs.local", path="/exports/x", mount_path="/fs")
+    plan = Cluster.new("docker").plan(exp)
+    planned = containers(plan)["p"]
+    assert planned.resources == {"nano_cpus": 1_500_000_000, "mem_limit": 2_000_000_000,
+                                 "cpu_shares": 512, "mem_reservation": 2**30}
+    assert planned.gpus == 2
+    kinds = {m["target"]: m for m in planned.mounts}
+    assert kinds["/data"]["type"] == "bind" and kinds["/data"]["read_only"] and not kinds["/data"]["source"].startswith("~")
+    assert kinds["/scratch"] == {"type": "tmpfs", "target": "/scratch", "tmpfs_size": None}
+    assert kinds["/dev/shm"]["tmpfs_size"] == 2**30
+    assert kinds["/fs"]["driver_opts"] == {"type": "nfs", "o": "addr=fs.local", "device": ":/exports/x"}
+    assert kinds["/fs"]["labels"] == {"symphony.experiment": "exp"}
+
+    import docker
+    client = docker.DockerClient(base_url="unix:///nonexistent/docker.sock", version="1.41")
+    kwargs = planned.create_kwargs(client)
+    assert kwargs["device_requests"][0]["Count"] == 2 and kwargs["device_requests"][0]["Capabilities"] == [["gpu"]]
+    assert kwargs["init"] is True and kwargs["nano_cpus"] == 1_500_000_000
+    mounts = {m["Target"]: m for m in kwargs["mounts"]}
+    assert mounts["/fs"]["VolumeOptions"]["DriverConfig"]["Options"]["type"] == "nfs"
+    assert mounts["/dev/shm"]["TmpfsOptions"] == {"SizeBytes": 2**30}
+    assert kwargs["networking_config"]["symphony-exp"]["Aliases"] == ["p"]
+
+
+@pytest.mark.parametrize("declare, message", [
+    (lambda p: p.mount_secret("creds", "/secrets"), "mounts Kubernetes secret 'creds', which Docker cannot provide"),
+    (lambda p: p.mount_volume({"configMap": {"name": "c"}}, "/cfg"), "raw Kubernetes volume at /cfg"),
+])
+def test_kubernetes_only_volumes_are_refused_before_launch(no_engine, declare, message):
+    exp = ExperimentSpec("exp")
+    declare(exp.new_process("p", container_image=IMAGE, cmds=["run"]))
+    with pytest.raises(SpecError, match=message):
+        Cluster.new("docker").launch(exp, dry_run=True)
+
+
+def test_a_process_without_an_image_is_a_declaration_error(no_engine):
+    exp = ExperimentSpec("exp")
+    exp.new_process("p", cmds=["run"])
+    with pytest.raises(SpecError, match="process 'p' has no container image: give container_image="):
+        Cluster.new("docker").plan(exp)
+
+
+def test_build_image_from_yaml_is_planned_with_the_experiment_tag(no_engine, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "src").mkdir()
+    exp = ExperimentSpec.load_yaml(
+        "name: exp-1\n"
+        "processes:\n"
+        "  agent:\n"
+        "    container_image: us.gcr.io/proj/surreal-cpu:latest\n"
+        "    build_image: cpu-image\n"
+        "    args: [agent]\n")
+    settings = {"cpu-image": {"temp_directory": str(tmp_path / "temp"), "dockerfile": str(tmp_path / "Dockerfile"),
+                              "context_directories": [{"name": "surreal", "path": str(tmp_path / "src"),
+                                                       "force_update": True}]}}
+    plan = Cluster.new("docker", build_settings=settings).plan(exp)
+    assert containers(plan)["agent"].image == "us.gcr.io/proj/surreal-cpu:exp-1"
+    (build,) = plan.builds
+    assert build["tags"] == ["us.gcr.io/proj/surreal-cpu:exp-1"] and build["used_by"] == ["agent"]
+    assert build["context_directories"] == {"surreal": str(tmp_path / "src")} and build["push"] is False
+    assert not (tmp_path / "temp").exists()  # planning copies nothing
+
+
+def test_build_settings_come_from_the_config_when_not_given(no_engine, tmp_path, monkeypatch):
+    from symphony.config import SymphonyConfig
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    asked = []
+
+    def get_docker_build_setting(self, name):
+        asked.append(name)
+        return {"name": name, "temp_directory": str(tmp_path / "t"), "dockerfile": str(tmp_path / "Dockerfile")}
+    monkeypatch.setattr(SymphonyConfig, "get_docker_build_setting", get_docker_build_setting, raising=False)
+    exp = ExperimentSpec("exp")
+    exp.new_process("a", build_image="gpu-image", cmds=["run"])
+    exp.new_process("b", build_image="gpu-image", cmds=["run"])
+    plan = Cluster.new("docker").plan(exp)
+    assert asked == ["gpu-image"]
+    assert {c.image for c in plan.containers} == {"gpu-image:exp"}
+
+
+def test_importing_the_backend_does_not_import_the_docker_sdk():
+    import subprocess
+    import sys
+    code = ("import sys; from symphony import Cluster; import symphony.addons; Cluster.new('docker'); "
+            "print('docker' in sys.modules, 'rich' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False", "False"]
