@@ -221,6 +221,12 @@ class SymphonyParser:
         self._cluster = cluster
 
     @property
+    def docker_build_settings(self):
+        """The config's build settings by name, as seed 003's ``self.docker_build_settings[name]`` reads them."""
+        from ..config import SymphonyConfig
+        return SymphonyConfig().docker_build_settings
+
+    @property
     def backend_name(self):
         return self.cluster.backend_name or type(self.cluster).__name__
 

@@ -32,6 +32,7 @@ MYPROJECT = textwrap.dedent('''
         def action_create(self, args):
             """Create an experiment: one learner and N agents."""
             exp = self.cluster.new_experiment(args.experiment_name)
+            print('would build from', self.docker_build_settings['cpu-image']['dockerfile'])  # as seed 003
             learner = exp.new_process('learner', cmds=['echo learner on $SYMPH_REPLAY_SERVER_PORT', 'sleep 60'])
             learner.binds('replay-server')
             learner.exposes('tensorboard')
@@ -53,14 +54,17 @@ def myproject(path, *argv):
 
 
 @pytest.mark.slow
-def test_seed_myproject_parser_end_to_end(tmp_path):
+def test_seed_myproject_parser_end_to_end(tmp_path, isolated_config):
     script = tmp_path / "myproject.py"
     script.write_text(MYPROJECT)
+    (isolated_config / ".symphony.yml").write_text(
+        "docker_build_settings:\n  - name: cpu-image\n    dockerfile: ~/project/DockerfileCPU\n")
     result = myproject(script, "--help")
     assert result.returncode == 0 and "create (c)" in result.stdout and "Create an experiment" in result.stdout
 
     result = myproject(script, "create", "rl", "--dry-run")
     assert result.returncode == 0 and "process agent-1" in result.stdout
+    assert "would build from ~/project/DockerfileCPU" in result.stdout
     assert myproject(script, "ls").stdout == ""
 
     result = myproject(script, "create", "rl", "--agents", "3")
