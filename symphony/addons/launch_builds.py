@@ -47,8 +47,9 @@ def settings_lookup(build_settings=None):
     """A function ``name -> settings dict`` over explicit settings or the Symphony config file.
 
     ``build_settings`` may be seed 000's list of settings (each with ``name``) or a
-    mapping ``name -> settings``. Without it, ``SymphonyConfig().get_docker_build_setting``
-    is asked.
+    mapping ``name -> settings``. Without it, the Symphony config file's
+    ``docker_build_settings`` are used (``SymphonyConfig().get_docker_build_setting``,
+    which names the configured settings when one is missing).
     """
     explicit = None
     if build_settings is not None:
@@ -64,8 +65,7 @@ def settings_lookup(build_settings=None):
         if explicit is not None:
             return explicit.get(name)
         from ..config import SymphonyConfig
-        getter = getattr(SymphonyConfig(), "get_docker_build_setting", None)
-        return getter(name) if getter is not None else None
+        return SymphonyConfig().get_docker_build_setting(name)
     return lookup
 
 
