@@ -306,7 +306,7 @@ class KubeCluster(Cluster):
 
     def shell(self, experiment, process):
         pod, container, _ = self._locate(experiment, process)
-        return subprocess.call(self._kubectl("exec", "-it", "-n", experiment, pod, "-c", container, "--",
+        return subprocess.call(self.kubectl_command("exec", "-it", "-n", experiment, pod, "-c", container, "--",
                                              "/bin/sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"))
 
     def copy(self, experiment, source, destination):
@@ -321,12 +321,13 @@ class KubeCluster(Cluster):
             else:
                 pod, container, _ = self._locate(experiment, process)
                 ends.append(f"{experiment}/{pod}:{path}")
-        code = subprocess.call(self._kubectl("cp", "-c", container, *ends))
+        code = subprocess.call(self.kubectl_command("cp", "-c", container, *ends))
         if code != 0:
             raise SymphonyError(f"kubectl cp {' '.join(ends)} failed (exit {code})")
         return ends[1]
 
-    def _kubectl(self, *args):
+    def kubectl_command(self, *args):
+        """kubectl argv for this cluster (its kubeconfig and context); a clear error without kubectl."""
         kubectl = shutil.which("kubectl")
         if kubectl is None:
             raise SymphonyError(KUBECTL_MISSING)
@@ -351,7 +352,7 @@ class KubeCluster(Cluster):
         log_path = record[:-5] + ".log"
         with open(log_path, "wb") as log:
             forward = subprocess.Popen(
-                self._kubectl("port-forward", "-n", experiment, "--address", "127.0.0.1", f"service/{service}",
+                self.kubectl_command("port-forward", "-n", experiment, "--address", "127.0.0.1", f"service/{service}",
                               f":{port}"),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
