@@ -15,7 +15,7 @@ one file you can open):
 ::
 
     username: sarah
-    experiment_folder: ~/experiments
+    experiment_folder: ~/experiments   # a relative path is relative to this file
     backend: tmux                 # default for `symphony` and Cluster.new via the CLI
     backends:                     # keyword arguments per backend
       local: {grace: 2.0}
@@ -116,6 +116,9 @@ class SymphonyConfig:
                 if key not in CONFIG_KEYS:
                     raise ConfigError(f"{where}: unknown key {key!r} in the Symphony config: "
                                       f"allowed keys are {', '.join(CONFIG_KEYS)}")
+                if key == "experiment_folder" and isinstance(value, str):
+                    # relative to the file, so ~/.symphony.yml means the same from any directory
+                    value = os.path.join(os.path.dirname(path), os.path.expanduser(value))
                 if value is not None:
                     try:
                         getattr(self, f"_set_{key}")(value)

@@ -46,7 +46,9 @@ def test_config_file_precedence(isolated_config, tmp_path, monkeypatch):
 
     SymphonyConfig()._reset()
     monkeypatch.setenv("SYMPH_GLOBAL_CONFIG", str(global_file))
+    global_file.write_text("username: from-global\nexperiment_folder: runs\n")
     assert SymphonyConfig().username == "from-global"
+    assert SymphonyConfig().experiment_folder == str(tmp_path / "runs")  # relative to the file
 
     SymphonyConfig()._reset()
     write(isolated_config / ".symphony.yml", "experiment_folder: here\n")
