@@ -306,8 +306,9 @@ class KubeCluster(Cluster):
 
     def shell(self, experiment, process):
         pod, container, _ = self._locate(experiment, process)
-        return subprocess.call(self.kubectl_command("exec", "-it", "-n", experiment, pod, "-c", container, "--",
-                                             "/bin/sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"))
+        return subprocess.call(self.kubectl_command(
+            "exec", "-it", "-n", experiment, pod, "-c", container, "--",
+            "/bin/sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"))
 
     def copy(self, experiment, source, destination):
         """``kubectl cp`` between this machine and a process's container (one side must be local)."""

@@ -235,3 +235,14 @@ def test_unreachable_api_server_is_a_clear_error(tmp_path):
     with pytest.raises(SymphonyError, match="cannot reach the Kubernetes API server to list namespaces"):
         kube.list_experiments()
     assert time.monotonic() - started < 30
+
+
+def test_exec_exit_code_comes_from_the_status_on_the_error_channel():
+    from symphony.kube.cluster import _exit_code
+    assert _exit_code('{"metadata":{},"status":"Success"}', "p", ["true"]) == 0
+    assert _exit_code('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code",'
+                      '"reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}',
+                      "p", ["sh"]) == 7
+    with pytest.raises(SymphonyError, match="cannot run 'nosuch' in 'p': .*executable file not found"):
+        _exit_code('{"metadata":{},"status":"Failure","message":"exec: \\"nosuch\\": executable file not found '
+                   'in $PATH"}', "p", ["nosuch"])
