@@ -245,11 +245,11 @@ class SymphonyParser:
         from ..config import SymphonyConfig
         username = SymphonyConfig().username
         if not fuzzy:
-            exact = [n for n in names if n in (name, f"{username}-{name}")]
+            exact, candidates = matching.best_candidates(name, names, username)
             if not exact:
                 raise SymphonyError(f"no experiment named exactly {name!r} on the {self.backend_name} backend "
                                     f"(--force turns fuzzy matching off): give the full name from `{self.prog} ls`")
-            return exact[0]
+            return candidates[0]
         return matching.match_experiment(name, names, username, self.backend_name)
 
     def resolve_process(self, experiment, name):

@@ -272,3 +272,16 @@ def test_launch_yaml_then_inspect(run, tmp_path):
     assert code == 1 and "already running" in one_line_error(err)
     assert run("launch", spec, "--force")[0] == 0
     assert run("d", "-f", "from-yaml")[0] == 0
+
+
+def test_username_prefixed_names_are_exact_enough_for_force(run, local_cluster):
+    from symphony.config import SymphonyConfig
+    SymphonyConfig().set_username("sarah")
+    for name in ("rl", "rl-2"):
+        exp = local_cluster.new_experiment(name)
+        exp.new_process("p", "sleep 60")
+        local_cluster.launch(exp)
+    assert local_cluster.list_experiments() == ["sarah-rl", "sarah-rl-2"]
+    code, out, _ = run("d", "-f", "rl")
+    assert code == 0 and out.strip() == "deleted sarah-rl"
+    assert local_cluster.list_experiments() == ["sarah-rl-2"]
