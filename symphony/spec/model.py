@@ -64,6 +64,12 @@ def _env_dict(what, value):
     return env
 
 
+def _non_empty_string(what, value):
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
 def _check_port(service, port):
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise PortConflictError(f"port {port!r} of service {service!r} is out of range: use a whole number from 1 to 65535")
@@ -100,6 +106,8 @@ class _ContainerSettings:
 
     def set_env(self, name, value):
         """Set one environment variable."""
+        if not isinstance(name, str):
+            raise SpecError(f"{self._what}: environment variable name must be a string, got {name!r}")
         self.env.update(_env_dict(f"{self._what} env", {name: value}))
         return self
 
@@ -146,10 +154,13 @@ class _ContainerSettings:
 
     def mount_nfs(self, server, path, mount_path, read_only=False):
         """Mount an NFS export (``server:path``) at ``mount_path``."""
+        _non_empty_string(f"{self._what} mount_nfs server", server)
+        _non_empty_string(f"{self._what} mount_nfs path", path)
         return self._mount({"nfs": {"server": server, "path": path}}, mount_path, read_only)
 
     def mount_host_path(self, path, mount_path, read_only=False, type=None):
         """Mount a directory of the host (the node, on Kubernetes)."""
+        _non_empty_string(f"{self._what} mount_host_path path", path)
         volume = {"host_path": {"path": path}}
         if type:
             volume["host_path"]["type"] = type
@@ -170,6 +181,7 @@ class _ContainerSettings:
 
     def mount_secret(self, secret_name, mount_path, read_only=True):
         """Mount an existing Kubernetes Secret (container backends only)."""
+        check_name("secret", secret_name, 253)
         return self._mount({"secret": {"secret_name": secret_name}}, mount_path, read_only)
 
     def mount_volume(self, volume_dict, mount_path, read_only=False):

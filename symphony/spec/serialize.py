@@ -15,7 +15,9 @@ import json
 import yaml
 
 from ..errors import SpecError
-from .model import ExperimentSpec
+from .model import TOLERATION_KEYS, ExperimentSpec
+
+RESOURCE_KEYS = ("cpu", "mem", "memory", "gpu")
 
 _MOUNT_KINDS = {"nfs", "host_path", "empty_dir", "secret", "raw"}
 
@@ -199,18 +201,29 @@ def _load_mount(target, item):
     target._mount({kinds[0]: dict(item[kinds[0]])}, item["mount_path"], item.get("read_only", False))
 
 
+def _as_list(value, what):
+    if not isinstance(value, list):
+        raise SpecError(f"{what} must be a list, got {value!r}")
+    return value
+
+
 def _load_pod(target, node, where):
     _apply(where, node, "restart_policy", target.restart_policy)
     _apply(where, node, "node_selector", lambda sel: [target.node_selector(k, v) for k, v in sel.items()])
-    _apply(where, node, "tolerations", lambda items: [target.add_toleration(**_mapping(t, "toleration")) for t in items])
-    _apply(where, node, "labels", lambda labels: target.add_labels(**labels))
+    _apply(where, node, "tolerations", lambda items: [target.add_toleration(**_mapping(t, "toleration", TOLERATION_KEYS))
+                                                      for t in _as_list(items, "tolerations")])
+    _apply(where, node, "labels", lambda labels: target.add_labels(**_mapping(labels, "label")))
     _apply(where, node, "image_pull_secrets", lambda names: [target.image_pull_secret(n) for n in names])
     _apply(where, node, "pod_yml", target.pod_yml.update)
 
 
-def _mapping(value, what):
+def _mapping(value, what, allowed=None):
+    """``value`` as keyword arguments: a mapping with string keys (from ``allowed`` if given)."""
     if not isinstance(value, dict):
         raise SpecError(f"each {what} must be a mapping, got {value!r}")
+    for key in value:
+        if not isinstance(key, str) or (allowed is not None and key not in allowed):
+            raise SpecError(f"unknown {what} key {key!r}: use {', '.join(allowed or ['string keys'])}")
     return value
 
 
@@ -230,8 +243,8 @@ def _load_process(parent, name, node, where, in_group):
     _apply(where, node, "binds", process.binds)
     _apply(where, node, "exposes", process.exposes)
     _apply(where, node, "connects", process.connects)
-    _apply(where, node, "resource_request", lambda r: process.resource_request(**r))
-    _apply(where, node, "resource_limit", lambda r: process.resource_limit(**r))
+    _apply(where, node, "resource_request", lambda r: process.resource_request(**_mapping(r, "resource", RESOURCE_KEYS)))
+    _apply(where, node, "resource_limit", lambda r: process.resource_limit(**_mapping(r, "resource", RESOURCE_KEYS)))
     _load_container(process, {k: v for k, v in node.items() if k != "preamble_cmds"}, where)
     if not in_group:
         _load_pod(process, node, where)
