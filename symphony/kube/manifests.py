@@ -24,6 +24,7 @@ import copy
 import gc
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
@@ -51,6 +52,10 @@ _VOLUME_KINDS = {  # model mount kind -> (volume source key, volume name prefix)
     "empty_dir": ("emptyDir", "empty-dir"),
     "secret": ("secret", "secret"),
 }
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _FIELD_NAMES = {"size_limit": "sizeLimit", "secret_name": "secretName",
                 "toleration_seconds": "tolerationSeconds"}
 
@@ -173,6 +178,29 @@ def _check_namespace_name(name):
     if name == "default" or name.startswith("kube-"):
         raise SpecError(f"experiment name {name!r} is reserved by Kubernetes (it becomes the namespace): "
                         f"choose another name, e.g. 'exp-{name}'")
+
+
+def _check_labels(owner, what, labels):
+    """Label keys and values as the API server checks them, so a typo fails before launch."""
+    for key, value in labels.items():
+        prefix, _, label = key.rpartition("/")
+        if not _LABEL_NAME.match(label) or (prefix and not _LABEL_PREFIX.match(prefix)):
+            raise SpecError(f"{what} key {key!r} on {owner!r} is invalid: use up to 63 letters, digits, '-', '_' "
+                            f"or '.', starting and ending with a letter or digit, optionally after 'domain/'")
+        if value and not _LABEL_NAME.match(value):
+            raise SpecError(f"{what} value {value!r} of {key!r} on {owner!r} is invalid: use up to 63 letters, "
+                            f"digits, '-', '_' or '.', starting and ending with a letter or digit")
+
+
+def _check_toleration(owner, toleration):
+    operator, effect = toleration.get("operator"), toleration.get("effect")
+    if operator is not None and operator not in TOLERATION_OPERATORS:
+        raise SpecError(f"toleration operator {operator!r} on {owner!r} is invalid: use Exists or Equal")
+    if effect not in (None, "") and effect not in TOLERATION_EFFECTS:
+        raise SpecError(f"toleration effect {effect!r} on {owner!r} is invalid: use one of "
+                        f"{', '.join(TOLERATION_EFFECTS)}")
+    if operator == "Exists" and toleration.get("value"):
+        raise SpecError(f"toleration on {owner!r} has operator Exists and a value: drop value= or use operator='Equal'")
 
 
 def _secret(exp, labels):
@@ -314,6 +342,10 @@ def _pod(name, owner, group, containers, volumes, labels, order, with_secrets, g
         if key.startswith(RESERVED_LABEL_PREFIX) or key == MANAGED_BY_LABEL:
             raise SpecError(f"label {key!r} on {name!r} is reserved for Symphony's own bookkeeping: "
                             f"choose a key without the {RESERVED_LABEL_PREFIX!r} prefix")
+    _check_labels(name, "label", owner.labels)
+    _check_labels(name, "node_selector", owner.node_selectors)
+    for toleration in owner.tolerations:
+        _check_toleration(name, toleration)
     pod_labels = {**owner.labels, **labels, POD_LABEL: name}
     if group is not None:
         pod_labels[GROUP_LABEL] = name

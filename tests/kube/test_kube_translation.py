@@ -411,3 +411,25 @@ def test_planning_needs_no_cluster_but_contacting_one_without_config_says_how_to
     assert kube.plan(exp).of_kind("Pod")
     with pytest.raises(BackendUnavailableError, match="point KUBECONFIG at a kubeconfig"):
         kube.list_experiments()
+
+
+@pytest.mark.parametrize("declare, message", [
+    (lambda p: p.add_label("team", "rl team"), "label value 'rl team' of 'team' on 'p' is invalid"),
+    (lambda p: p.add_label("-bad", "x"), "label key '-bad' on 'p' is invalid"),
+    (lambda p: p.node_selector("surreal-node", "agent/cpu"), "node_selector value 'agent/cpu'"),
+    (lambda p: p.add_toleration(key="k", operator="Exist"), "operator 'Exist' on 'p' is invalid: use Exists or Equal"),
+    (lambda p: p.add_toleration(key="k", operator="Exists", effect="NoExec"), "effect 'NoExec'.*NoExecute"),
+    (lambda p: p.add_toleration(key="k", operator="Exists", value="v"), "drop value= or use operator='Equal'"),
+])
+def test_labels_selectors_and_tolerations_the_api_would_refuse_fail_at_plan_time(kube, declare, message):
+    exp = kube.new_experiment("checks")
+    declare(exp.new_process("p", container_image=IMAGE, command="python"))
+    with pytest.raises(SpecError, match=message):
+        kube.plan(exp)
+
+
+def test_valid_prefixed_labels_pass(kube, validate_all):
+    exp = kube.new_experiment("checks")
+    proc = exp.new_process("p", container_image=IMAGE, command="python")
+    proc.add_label("example.com/team", "rl_team.v1").node_selector("cloud.google.com/gke-nodepool", "pool-1")
+    validate_all(kube.plan(exp).objects)
