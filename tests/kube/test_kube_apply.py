@@ -4,6 +4,7 @@ See fake_apiserver.py for why (no cluster can run here) and what it keeps faithf
 """
 
 import datetime
+import os
 import time
 
 import pytest
@@ -246,3 +247,60 @@ def test_exec_exit_code_comes_from_the_status_on_the_error_channel():
     with pytest.raises(SymphonyError, match="cannot run 'nosuch' in 'p': .*executable file not found"):
         _exit_code('{"metadata":{},"status":"Failure","message":"exec: \\"nosuch\\": executable file not found '
                    'in $PATH"}', "p", ["nosuch"])
+
+
+FAKE_KUBECTL = """#!/bin/sh
+echo "$@" >> "$KUBECTL_LOG"
+case " $* " in
+  *" port-forward "*)
+    echo "Forwarding from 127.0.0.1:5555 -> 6006"
+    trap 'kill $child; exit 0' TERM
+    sleep 300 & child=$!
+    wait $child;;
+esac
+exit "${KUBECTL_EXIT:-0}"
+"""
+
+
+@pytest.fixture
+def kubectl_log(tmp_path, monkeypatch):
+    """A stand-in kubectl on PATH that records its arguments (and port-forwards like kubectl prints)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(FAKE_KUBECTL)
+    (bin_dir / "kubectl").chmod(0o755)
+    log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("KUBECTL_LOG", str(log))
+    return log
+
+
+def test_ssh_and_scp_run_kubectl_for_the_right_pod_and_container(api, kube, kubectl_log, monkeypatch, tmp_path):
+    kube.launch(experiment(kube))
+    config = kube.kubeconfig
+    assert kube.shell("exp", "replay") == 0
+    kube.copy("exp", (None, str(tmp_path / "local.txt")), ("agent-1", "/tmp/x"))
+    kube.copy("exp", ("nonagent/learner", "/fs/ckpt"), (None, "~/ckpt"))
+    monkeypatch.setenv("KUBECTL_EXIT", "1")
+    with pytest.raises(SymphonyError, match="kubectl cp .* failed"):
+        kube.copy("exp", ("replay", "/nope"), (None, str(tmp_path)))
+    calls = kubectl_log.read_text().splitlines()
+    assert calls[0] == (f"--kubeconfig {config} exec -it -n exp nonagent -c replay -- /bin/sh -c "
+                        f"command -v bash >/dev/null && exec bash || exec sh")
+    assert calls[1] == f"--kubeconfig {config} cp -c agent-1 {tmp_path / 'local.txt'} exp/agent-1:/tmp/x"
+    assert calls[2] == f"--kubeconfig {config} cp -c learner exp/nonagent:/fs/ckpt {os.path.expanduser('~/ckpt')}"
+
+
+def test_visit_without_a_load_balancer_port_forwards_reuses_it_and_delete_stops_it(api, kube, kubectl_log):
+    import psutil
+    kube.launch(experiment(kube))
+    assert kube.external_url("exp", "tensorboard") == "http://127.0.0.1:5555"
+    assert kube.external_url("exp", "tensorboard") == "http://127.0.0.1:5555"
+    forwards = [line for line in kubectl_log.read_text().splitlines() if "port-forward" in line]
+    assert forwards == [f"--kubeconfig {kube.kubeconfig} port-forward -n exp --address 127.0.0.1 "
+                        f"service/tensorboard :6006"]  # started once, then reused
+    running = [p for p in psutil.process_iter(["cmdline"]) if "service/tensorboard" in (p.info["cmdline"] or [])]
+    assert len(running) == 1
+    kube.delete("exp")
+    psutil.wait_procs(running, timeout=10)
+    assert not running[0].is_running()
