@@ -53,3 +53,20 @@ def image_repos(docker_client):
         for tag in image.tags:
             if any(tag.startswith(repo + ":") for repo in repos):
                 docker_client.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def dangling_images_removed():
+    """Remove untagged images a test leaves (e.g. the steps a failed build committed)."""
+    docker_client, _ = engine()
+    if docker_client is None:  # tests that need no engine still run
+        yield
+        return
+    before = {image.id for image in docker_client.images.list(all=True)}
+    yield
+    for image in docker_client.images.list(all=True, filters={"dangling": True}):
+        if image.id not in before:
+            try:
+                docker_client.images.remove(image.id, force=True)
+            except Exception:  # already removed with a child image
+                pass

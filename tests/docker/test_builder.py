@@ -10,7 +10,7 @@ from symphony.errors import LaunchError, SpecError
 
 from dockerhelpers import BASE_IMAGE, docker_cluster, leftovers, unique
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("dangling_images_removed")]
 
 DOCKERFILE = f"""FROM {BASE_IMAGE}
 COPY code /app/code
