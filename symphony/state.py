@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     created REAL NOT NULL,
     status TEXT NOT NULL,
     supervisor_pid INTEGER,
+    adoptions INTEGER NOT NULL DEFAULT 0,
     spec TEXT NOT NULL,
     plan TEXT NOT NULL,
     PRIMARY KEY (backend, name)

@@ -12,6 +12,11 @@ def symphony_home(tmp_path, monkeypatch):
     """A private state directory per test, so tests never see each other's experiments."""
     home = tmp_path / "symphony-home"
     monkeypatch.setenv("SYMPHONY_HOME", str(home))
+    # a developer's own ~/.symphony.yml or $SYMPH_GLOBAL_CONFIG must not leak into tests
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.delenv("SYMPH_GLOBAL_CONFIG", raising=False)
     monkeypatch.delenv("SYMPHONY_BACKEND", raising=False)
     SymphonyConfig()._reset()
     yield home

@@ -5,6 +5,7 @@ tmux, Docker or Kubernetes, because all of them share the model, the resolver an
 the command construction.
 """
 
+import json
 import os
 import select
 import shutil
@@ -19,7 +20,7 @@ from ..errors import (ExperimentExistsError, ExperimentNotFoundError, LaunchErro
 from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
-from ..host.processes import RUN_ID_VAR, find_run_processes, stop_run
+from ..host.processes import RUN_ID_VAR, stop_run
 from ..state import StateStore, private_dir
 from .plan import LocalPlan, build_plan
 
@@ -37,7 +38,7 @@ class LocalCluster(HostProcessActions, Cluster):
         super().__init__(preamble_cmds)
         self.grace = float(grace)
         self.restart_backoff = float(restart_backoff)
-        self.shell = shell or shutil.which("bash") or "/bin/sh"
+        self.shell_path = shell or shutil.which("bash") or "/bin/sh"
 
     @property
     def store(self):
@@ -54,7 +55,7 @@ class LocalCluster(HostProcessActions, Cluster):
         rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
         return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or _new_run_id(exp.name),
                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
-                          shell=self.shell, restart_backoff=self.restart_backoff, grace=self.grace)
+                          shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
 
     def apply(self, exp):
         store = self.store
@@ -75,10 +76,11 @@ class LocalCluster(HostProcessActions, Cluster):
             raise
         return plan
 
-    def _start_supervisor(self, plan):
+    def _start_supervisor(self, plan, adopt=False):
         env = {**os.environ, RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "symphony.local.supervisor", plan.backend, plan.experiment],
+            [sys.executable, "-m", "symphony.local.supervisor", plan.backend, plan.experiment]
+            + (["--adopt"] if adopt else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
         launcher.wait()  # the first fork exits at once; the daemon keeps our pipe until it is ready
         deadline = time.monotonic() + READY_TIMEOUT
@@ -119,25 +121,32 @@ class LocalCluster(HostProcessActions, Cluster):
             raise ExperimentNotFoundError(f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
         return row
 
+    def _ensure_supervised(self, row):
+        """Re-adopt a running experiment whose supervisor died; returns the current row.
+
+        Only one caller wins the claim (an UPDATE conditioned on the dead pid), so two
+        concurrent ``symphony p`` never start two supervisors.
+        """
+        if row["status"] != "running" or _alive(row["supervisor_pid"]):
+            return row
+        with self.store.transaction() as db:
+            claimed = db.execute("UPDATE experiments SET supervisor_pid = NULL WHERE backend = ? AND name = ? "
+                                 "AND supervisor_pid IS ?", (self.backend_name, row["name"], row["supervisor_pid"]))
+        if claimed.rowcount == 1:
+            self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"])), adopt=True)
+        return self._experiment_row(row["name"])
+
     def describe_experiment(self, name):
-        row = self._experiment_row(name)
-        supervised = _alive(row["supervisor_pid"])
-        live = None
+        row = self._ensure_supervised(self._experiment_row(name))
+        adopted = f"re-adopted after its supervisor died ({row['adoptions']}×)" if row["adoptions"] else ""
         statuses = []
         for proc in self.store.processes(self.backend_name, name):
-            state, detail = proc["status"], ""
-            if state in ("running", "restarting", "pending") and not supervised and row["status"] != "starting":
-                if live is None:
-                    live = set(find_run_processes(row["run_id"]))
-                if proc["pid"] in live:
-                    detail = "unsupervised (supervisor died; delete to stop it)"
-                else:
-                    state, detail = "lost", "supervisor died; process gone"
+            state = proc["status"]
             statuses.append(ProcessStatus(
                 key=proc["key"], group=proc["grp"], name=proc["name"], state=state,
                 ready=state == "running", restarts=proc["restarts"], exit_code=proc["exit_code"],
                 signal=proc["signal"], started=proc["started"], finished=proc["finished"],
-                pid=proc["pid"], detail=detail))
+                pid=proc["pid"], detail=adopted if state == "running" else ""))
         return statuses
 
     def _process_row(self, name, process):
@@ -154,6 +163,7 @@ class LocalCluster(HostProcessActions, Cluster):
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         row = self._process_row(experiment, process)
         key = row["key"]
+        self._ensure_supervised(self._experiment_row(experiment))
 
         def still_running():
             current = [r for r in self.store.processes(self.backend_name, experiment) if r["key"] == key]
@@ -176,7 +186,6 @@ class LocalCluster(HostProcessActions, Cluster):
 
     def process_environment(self, experiment, process):
         """(env additions, cwd) of a process, for ``symphony exec``/``ssh``."""
-        import json
         row = self._process_row(experiment, process)
         plan = LocalPlan.from_dict(json.loads(self._experiment_row(experiment)["plan"]))
         planned = next(p for p in plan.processes if p.key == row["key"])

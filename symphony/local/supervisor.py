@@ -11,6 +11,10 @@ the plan is read from the state database. It reports readiness on its stdout
 (a pipe to the launcher): ``ok`` once every process has started, or
 ``error <message>`` after stopping whatever it had started.
 
+If a supervisor dies (``kill -9``, the OOM killer), the next query of the
+experiment (``symphony p``, ``logs``) starts a new one with ``--adopt``, which
+takes the running processes over; ``symphony p`` then says so.
+
 It is also a *child subreaper*: processes that daemonise are re-parented to it
 rather than to init, so it reaps them too.
 """
@@ -25,7 +29,7 @@ import sys
 import time
 
 from ..host.logs import IndexWriter
-from ..host.processes import signal_name, stop_run
+from ..host.processes import find_run_processes, signal_name, stop_run
 from ..state import StateStore, open_private
 from .plan import LocalPlan
 
@@ -45,6 +49,7 @@ class Supervised:
         self.restarts = 0
         self.failures_in_a_row = 0
         self.restart_at = None
+        self.adopted = False  # started by a previous supervisor: not our child, so polled, not reaped
         self.index = IndexWriter(plan.log_path)
 
     @property
@@ -69,7 +74,7 @@ class Supervisor:
                 spec.argv, cwd=spec.cwd, env={**os.environ, **spec.env}, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         popen.returncode = 0  # we reap with waitpid(-1); keep Popen from reaping or warning
-        child.pid, child.started, child.restart_at = popen.pid, time.time(), None
+        child.pid, child.started, child.restart_at, child.adopted = popen.pid, time.time(), None, False
         self.by_pid[popen.pid] = child
         if record:
             self.store.update_process(self.plan.backend, self.plan.experiment, spec.key, **self._running_fields(child))
@@ -99,13 +104,43 @@ class Supervisor:
             if child is not None:
                 self.finished(child, status)
 
+    def adopt(self, rows, run_id):
+        """Take over the processes of a supervisor that died (killed, OOM...).
+
+        Live processes are adopted and polled; their exit code is unknown to us (they
+        are not our children), so an adopted process that ends counts as a failure for
+        the restart policy. Processes waiting for a restart are restarted now.
+        """
+        live = set(find_run_processes(run_id))
+        rows = {row["key"]: row for row in rows}
+        for child in self.children:
+            row = rows[child.plan.key]
+            child.restarts, child.started = row["restarts"], row["started"] or time.time()
+            if row["status"] == "running" and row["pid"] in live:
+                child.pid, child.adopted = row["pid"], True
+                self.by_pid[child.pid] = child
+            elif row["status"] in ("running", "restarting"):
+                child.restart_at = time.time() if row["status"] == "restarting" else None
+                if row["status"] == "running":  # died while nobody watched
+                    self.finished(child, None)
+
+    def poll_adopted(self):
+        for child in [c for c in self.children if c.adopted and c.pid is not None]:
+            if not _running(child.pid):
+                self.by_pid.pop(child.pid, None)
+                self.finished(child, None)
+
     def finished(self, child, status):
+        """Record how ``child`` ended (``status`` from waitpid, None if unknown) and maybe restart it."""
         now = time.time()
         child.index.update(now, force=True)
-        code = os.waitstatus_to_exitcode(status)
-        exit_code, killed_by = (code, None) if code >= 0 else (None, signal_name(-code))
+        code = os.waitstatus_to_exitcode(status) if status is not None else None
+        if code is None:
+            exit_code, killed_by = None, None
+        else:
+            exit_code, killed_by = (code, None) if code >= 0 else (None, signal_name(-code))
         ran_for = now - child.started
-        child.pid = None
+        child.pid, child.adopted = None, False
         failed = code != 0
         policy = child.plan.restart_policy
         restart = not self.stopping and (policy == "Always" or (policy == "OnFailure" and failed))
@@ -157,6 +192,7 @@ class Supervisor:
                 except BlockingIOError:
                     pass
             self.reap()
+            self.poll_adopted()
             if self.stopping:
                 break
             self.restart_due()
@@ -166,6 +202,15 @@ class Supervisor:
                 self.store.update_experiment(self.plan.backend, self.plan.experiment, status="finished")
                 return
         self.stop_all()
+
+
+def _running(pid):
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _become_subreaper():
@@ -185,7 +230,10 @@ def _detach_stdio(log_path):
 
 
 def main(argv=None):
-    backend, experiment = (argv or sys.argv[1:])[:2]
+    """``<backend> <experiment> [--adopt]``: start the plan's processes, or adopt the running ones."""
+    argv = argv or sys.argv[1:]
+    backend, experiment = argv[:2]
+    adopting = "--adopt" in argv[2:]
     if os.fork() > 0:
         os._exit(0)  # first fork's parent: the launcher reaps it at once
     os.setsid()
@@ -208,6 +256,12 @@ def main(argv=None):
         signal.signal(sig, request_stop)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     store.update_experiment(backend, experiment, supervisor_pid=os.getpid())
+    if adopting:
+        supervisor.adopt(store.processes(backend, experiment), plan.run_id)
+        store.update_experiment(backend, experiment, adoptions=row["adoptions"] + 1)
+        _report("ok")
+        supervisor.run(read_fd)
+        return 0
 
     try:
         supervisor.start_all()

@@ -142,8 +142,6 @@ def test_exec_runs_in_the_process_environment(run, demo, verb):
     assert port == Cluster.new("local").process_environment("demo", "client")[0]["SYMPH_SVC_PORT"]
 
 
-@pytest.mark.xfail(strict=True, reason="LocalCluster.__init__ sets self.shell (a path), which hides "
-                   "Cluster.shell(); rename the attribute in symphony/local/cluster.py")
 def test_ssh_opens_a_shell_in_the_process_environment(demo, tmp_path):
     result = symphony_process("ssh", "cli", input='echo "in $SYMPH_PROCESS at $(pwd)"\nexit 4\n',
                               env=cli_env(SHELL="/bin/sh"))

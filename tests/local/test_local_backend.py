@@ -303,16 +303,26 @@ def test_query_api(local_cluster):
     assert env["SYMPH_DASHBOARD_ADDR"] == url[len("http://"):]
 
 
-def test_killed_supervisor_is_reported_and_delete_still_cleans_up(local_cluster):
+def test_killed_supervisor_is_replaced_and_its_processes_adopted(local_cluster):
     exp = local_cluster.new_experiment("orphans")
     exp.new_process("a", "sleep 300")
     exp.new_process("b", "sleep 0.2")
+    exp.new_process("c", "sleep 1; exit 4").restart_policy("OnFailure")
     local_cluster.launch(exp)
     wait_for(lambda: status(local_cluster, "orphans", "b").state == "exited")
     row = local_cluster.store.get_experiment("local", "orphans")
     os.kill(row["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: "unsupervised" in status(local_cluster, "orphans", "a").detail)
-    os.kill(status(local_cluster, "orphans", "a").pid, signal.SIGKILL)
-    wait_for(lambda: status(local_cluster, "orphans", "a").state == "lost")
+    wait_for(lambda: not psutil.pid_exists(row["supervisor_pid"])
+             or psutil.Process(row["supervisor_pid"]).status() == psutil.STATUS_ZOMBIE)
+    a = status(local_cluster, "orphans", "a")  # this query re-adopts
+    new_supervisor = local_cluster.store.get_experiment("local", "orphans")["supervisor_pid"]
+    assert new_supervisor and new_supervisor != row["supervisor_pid"] and psutil.pid_exists(new_supervisor)
+    assert a.state == "running" and "re-adopted" in a.detail and psutil.pid_exists(a.pid)
+    # the new supervisor applies the restart policy and notices deaths of adopted processes
+    restarts = status(local_cluster, "orphans", "c").restarts
+    wait_for(lambda: status(local_cluster, "orphans", "c").restarts > restarts, timeout=15)
+    os.kill(a.pid, signal.SIGKILL)
+    wait_for(lambda: status(local_cluster, "orphans", "a").state == "exited")
+    assert status(local_cluster, "orphans", "b").exit_code == 0
     local_cluster.delete("orphans")
     assert find_run_processes(row["run_id"]) == []
