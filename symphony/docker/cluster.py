@@ -66,14 +66,18 @@ class DockerCluster(Cluster):
 
     # --- plan / apply -------------------------------------------------------------
     def plan(self, exp):
+        return self._plan_with_builds(exp)[0]
+
+    def _plan_with_builds(self, exp):
+        """(plan, builds to run): the images built on launch are part of the plan."""
         builds, images = plan_builds(exp, self.build_settings)
-        return build_plan(exp, images=images, cluster_preamble=self.preamble_cmds,
+        plan = build_plan(exp, images=images, cluster_preamble=self.preamble_cmds,
                           internal=self.internal_network,
                           builds=[b.describe(self.push_built_images) for b in builds.values()])
+        return plan, builds
 
     def apply(self, exp):
-        builds, _ = plan_builds(exp, self.build_settings)
-        plan = self.plan(exp)
+        plan, builds = self._plan_with_builds(exp)
         if self._containers(exp.name) or self._networks(exp.name):
             raise ExperimentExistsError(
                 f"experiment {exp.name!r} is already running on the docker backend: "
