@@ -1,0 +1,175 @@
+"""The bad-input catalogue: every user mistake is one clear line, and nothing starts.
+
+Table-driven across the Python API, YAML files and the CLI. Each case checks:
+the error is a SymphonyError (CLI: exit code 1, one line on stderr, no traceback),
+its message names a fix, and afterwards no experiment exists on the backend.
+"""
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+from symphony import Cluster, ExperimentSpec
+from symphony.cli.main import main as symphony
+from symphony.errors import SymphonyError
+
+pytestmark = pytest.mark.slow
+
+
+def exp_with(*steps, name="bad"):
+    """An experiment with one process 'p', then ``steps`` applied to it."""
+    exp = ExperimentSpec(name)
+    process = exp.new_process("p", "sleep 30")
+    for step in steps:
+        step(exp, process)
+    return exp
+
+
+def launch(exp, backend="local"):
+    Cluster.new(backend, grace=1).launch(exp) if backend == "local" else Cluster.new(backend).plan(exp)
+
+
+def grouped(exp, process):
+    return exp.new_process_group("g").new_process("q", "true")
+
+
+API_CASES = {
+    "empty process name": (lambda: ExperimentSpec("x").new_process("", "true"), "lowercase"),
+    "uppercase process name": (lambda: ExperimentSpec("x").new_process("Learner", "true"), "e.g. 'learner'"),
+    "underscore in name": (lambda: ExperimentSpec("x").new_process("agent_0", "true"), "e.g. 'agent-0'"),
+    "name too long": (lambda: ExperimentSpec("x").new_process("a" * 64, "true"), "at most 63"),
+    "experiment name with space": (lambda: ExperimentSpec("my exp"), "e.g. 'my-exp'"),
+    "name escaping a directory": (lambda: ExperimentSpec("../../etc"), "DNS label"),
+    "duplicate process": (lambda: exp_with(lambda e, p: e.new_process("p", "true")), "choose another"),
+    "duplicate group": (lambda: exp_with(lambda e, p: e.new_process_group("g"), lambda e, p: e.new_process_group("g")),
+                        "choose another"),
+    "group named like a process": (lambda: exp_with(lambda e, p: e.new_process_group("p")), "choose another"),
+    "service bound twice": (lambda: exp_with(lambda e, p: p.binds("s"), lambda e, p: e.new_process("o", "true").binds("s")),
+                            "connect to it instead"),
+    "fixed port clash": (lambda: exp_with(lambda e, p: p.binds({"a": 7000}), lambda e, p: p.exposes({"b": 7000})),
+                         "choose another port"),
+    "port out of range": (lambda: exp_with(lambda e, p: p.binds({"a": 70000})), "1 to 65535"),
+    "port zero": (lambda: exp_with(lambda e, p: p.binds({"a": 0})), "1 to 65535"),
+    "service name with a digit first": (lambda: exp_with(lambda e, p: p.binds("1st")), "start with a letter"),
+    "memory 2GB": (lambda: exp_with(lambda e, p: p.resource_limit(mem="2GB")), "'2G'"),
+    "negative cpu": (lambda: exp_with(lambda e, p: p.resource_request(cpu=-1)), "positive"),
+    "fractional gpu": (lambda: exp_with(lambda e, p: p.resource_limit(gpu=1.5)), "whole number"),
+    "mem and memory both": (lambda: exp_with(lambda e, p: p.resource_limit(mem="1G", memory="1G")), "give one"),
+    "unknown restart policy": (lambda: exp_with(lambda e, p: p.restart_policy("Sometimes")), "OnFailure"),
+    "unknown pull policy": (lambda: exp_with(lambda e, p: p.image_pull_policy("Often")), "IfNotPresent"),
+    "cmds and command": (lambda: ExperimentSpec("x").new_process("p", "ls", command="ls"), "not both"),
+    "pod-level call in a group": (lambda: exp_with(lambda e, p: grouped(e, p).node_selector("a", "b")),
+                                  "call it on the group"),
+    "unknown toleration key": (lambda: exp_with(lambda e, p: p.add_toleration(kye="x")), "use key"),
+    "relative mount path": (lambda: exp_with(lambda e, p: p.mount_nfs("srv", "/x", "data")), "absolute path"),
+    "env value not a string": (lambda: exp_with(lambda e, p: p.set_env("A", {"b": 1})), "string or a number"),
+    "connect to unbound service": (lambda: launch(exp_with(lambda e, p: p.connects("replay"))), "binds('replay')"),
+    "nothing to run": (lambda: launch(exp_with(lambda e, p: e.new_process("empty"))), "nothing to run"),
+    "misspelt program": (lambda: launch(exp_with(lambda e, p: e.new_process("x", command="pyhton3"))), "fix command="),
+    "missing cwd": (lambda: launch(exp_with(lambda e, p: e.new_process("x", "true", cwd="/no/such/dir"))), "does not exist"),
+    "empty group": (lambda: launch(exp_with(lambda e, p: e.new_process_group("g"))), "add one"),
+    "unknown backend": (lambda: Cluster.new("slurm"), "use one of"),
+    "missing image on kube": (lambda: launch(exp_with(), backend="kube"), "container_image="),
+    "unreadable secret on kube": (lambda: launch(exp_with(lambda e, p: e.secrets.append("/no/such/secret"),
+                                                          lambda e, p: setattr(p, "container_image", "img")),
+                                                 backend="kube"), "/no/such/secret"),
+}
+
+YAML_CASES = {
+    "malformed yaml": ("name: x\nprocesses:\n  p: [unclosed\n", ":4: invalid YAML"),
+    "unknown top-level key": ("name: x\nproceses: {}\n", ":2: proceses: unknown key"),
+    "unknown process key": ("name: x\nprocesses:\n  p:\n    comand: ls\n", ":4: processes.p.comand"),
+    "args not a list": ("name: x\nprocesses:\n  p:\n    command: ls\n    args: {a: 1}\n", ":5: processes.p.args"),
+    "quantity typo": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    resource_limit: {mem: 4GB}\n", "'4G'"),
+    "missing name": ("processes:\n  p: {cmds: [ls]}\n", "needs a name"),
+    "pod-level key on grouped process": ("name: x\ngroups:\n  g:\n    processes:\n      p:\n        cmds: [ls]\n"
+                                         "        node_selector: {a: b}\n", "pod-level keys belong to its group"),
+    "bad name in yaml": ("name: X_Y\nprocesses:\n  p: {cmds: [ls]}\n", ":1: name"),
+    "not a mapping": ("- a\n- b\n", "must be a mapping"),
+    "port out of range in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    binds: {a: 99999}\n", ":5:"),
+}
+
+
+def assert_one_line(message, needle):
+    assert "\n" not in message.strip(), message
+    assert "Traceback" not in message
+    assert needle in message, message
+
+
+def assert_nothing_started(allowed=()):
+    assert sorted(Cluster.new("local").list_experiments()) == sorted(allowed)
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_python_api(case):
+    action, needle = API_CASES[case]
+    with pytest.raises(SymphonyError) as info:
+        action()
+    assert_one_line(str(info.value), needle)
+    assert_nothing_started()
+
+
+@pytest.mark.parametrize("case", sorted(YAML_CASES))
+def test_yaml_files(case, tmp_path, capsys):
+    text, needle = YAML_CASES[case]
+    path = tmp_path / "experiment.yml"
+    path.write_text(text)
+    assert symphony(["launch", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert_one_line(captured.err, needle)
+    assert_nothing_started()
+
+
+@pytest.fixture
+def running(local_cluster):
+    exp = local_cluster.new_experiment("base")
+    exp.new_process("worker", "sleep 60").exposes("web")
+    local_cluster.launch(exp)
+    return exp
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+CLI_CASES = {
+    "unknown experiment in p": (["p", "nosuch"], "symphony ls"),
+    "unknown process in logs": (["logs", "nosuch", "base"], "worker"),
+    "bad --since": (["logs", "worker", "base", "--since", "yesterday"], "5s, 2m, 3h"),
+    "bad --tail": (["logs", "worker", "base", "--tail", "many"], "tail"),
+    "exec without --": (["exec", "worker", "base", "ls"], "--"),
+    "unknown backend option": (["-b", "slurm", "ls"], "use one of"),
+    "delete unknown experiment": (["delete", "-f", "nosuch"], "nosuch"),
+    "visit unknown service": (["visit", "nosuch", "base", "-u"], "web"),
+    "launch a missing file": (["launch", "/no/such/experiment.yml"], "/no/such/experiment.yml"),
+    "launch an unknown file type": (["launch", "{tmp}/experiment.txt"], ".yml"),
+    "python file without experiment": (["launch", "{tmp}/empty.py"], "build(cluster)"),
+    "scp missing source": (["scp", "worker:no-such-file", "{tmp}/x", "base"], "no-such-file"),
+    "unknown verb": (["lunch"], "launch"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli(case, running, tmp_path, capsys):
+    write(tmp_path, "experiment.txt", "name: x\n")
+    write(tmp_path, "empty.py", "x = 1\n")
+    argv = [arg.format(tmp=tmp_path) for arg in CLI_CASES[case][0]]
+    assert symphony(argv) == 1
+    captured = capsys.readouterr()
+    assert_one_line(captured.err, CLI_CASES[case][1])
+    assert_nothing_started(["base"])
+
+
+def test_unknown_config_key_is_reported(tmp_path, monkeypatch, capsys):
+    config = write(tmp_path, "config.yml", "usrname: sarah\n")
+    monkeypatch.setenv("SYMPH_GLOBAL_CONFIG", config)
+    assert symphony(["ls"]) == 1
+    assert_one_line(capsys.readouterr().err, "usrname")
+
+
+def test_catalogue_size():
+    assert len(API_CASES) + len(YAML_CASES) + len(CLI_CASES) + 1 >= 40
