@@ -7,18 +7,10 @@ and any further frames are writable memoryviews over the received zmq frames.
 Built-in formats, chosen by name with ``serializer=``:
 
 ``'pickle'`` (default)
-    Pickle protocol 5. Buffers of at least :data:`OUT_OF_BAND_MIN_BYTES` travel
-    out of band, as extra frames sent with ``copy=False``, so they are copied
-    neither into the pickle stream nor into zmq: numpy arrays and
-    ``pickle.PickleBuffer`` anywhere in the message, ``bytes`` and ``bytearray``
-    when they are the message or a value of a message ``dict`` (deeper ones are
-    pickled in-band, copied once). On receive, numpy arrays are rebuilt on top of the
-    received frames without a copy (writable; the frame lives as long as the
-    array); ``bytes`` and ``bytearray`` are copied once, as they must own their
-    memory, and a ``PickleBuffer`` comes back as a memoryview over the frame.
-    Smaller buffers stay in the pickle stream: one frame is cheaper than
-    several for small messages. **Unpickling runs arbitrary code chosen by
-    the sender: use pickle only between trusted processes of one experiment.**
+    Pickle protocol 5, with numpy arrays and other large buffers sent as frames
+    of their own without copying, and received arrays backed by the received
+    frames; see :mod:`caraml.zmq.pickle_codec`. **Unpickling runs code chosen
+    by the sender: use pickle only between trusted processes of one experiment.**
 ``'json'``
     UTF-8 JSON; portable, no arrays.
 ``'msgpack'``
@@ -34,9 +26,9 @@ Or pass your own pair, ``serializer=obj -> bytes`` and ``deserializer=bytes -> o
 from __future__ import annotations
 
 import json
-import pickle
 from typing import Any, Callable, Union
 
+from caraml.zmq import pickle_codec
 from caraml.zmq.errors import ZmqSerializerUnavailable
 
 Frames = list
@@ -45,62 +37,6 @@ Decoder = Callable[[Frames], Any]
 SerializerSpec = Union[str, Callable[[Any], Any], None]
 
 DEFAULT_SERIALIZER = "pickle"
-
-# Below this size a buffer is cheaper to copy than to send as its own frame;
-# it matches pyzmq's own COPY_THRESHOLD, under which copy=False copies anyway.
-OUT_OF_BAND_MIN_BYTES = 65536
-
-
-class _OutOfBandBytes:
-    """Stand-in that makes pickle offer a ``bytes``/``bytearray``'s memory out of band.
-
-    Protocol 5 sends out of band only objects whose reduction yields a
-    PickleBuffer (numpy arrays, PickleBuffer itself); the C pickler saves
-    ``bytes`` and ``bytearray`` into the stream without consulting any hook, so
-    large ones are wrapped before pickling.
-    """
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __reduce_ex__(self, protocol):
-        return type(self.data), (pickle.PickleBuffer(self.data),)
-
-
-def _is_large_bytes(obj: Any) -> bool:
-    return (type(obj) is bytes or type(obj) is bytearray) and len(obj) >= OUT_OF_BAND_MIN_BYTES
-
-
-def _wrap_large_bytes(obj: Any) -> Any:
-    """Wrap large bytes/bytearrays that are the message, or a value of a message dict (the common shapes).
-
-    Looking deeper would cost a Python-level walk over every message.
-    """
-    if _is_large_bytes(obj):
-        return _OutOfBandBytes(obj)
-    if type(obj) is dict and any(_is_large_bytes(value) for value in obj.values()):
-        return {key: _OutOfBandBytes(value) if _is_large_bytes(value) else value for key, value in obj.items()}
-    return obj
-
-
-def _pickle_encode(obj: Any) -> Frames:
-    out_of_band = []
-
-    def keep_small_buffers_in_band(buffer: pickle.PickleBuffer) -> bool:
-        memory = buffer.raw()
-        if memory.nbytes < OUT_OF_BAND_MIN_BYTES:
-            return True
-        out_of_band.append(memory)
-        return False
-
-    stream = pickle.dumps(_wrap_large_bytes(obj), protocol=5, buffer_callback=keep_small_buffers_in_band)
-    return [stream, *out_of_band]
-
-
-def _pickle_decode(frames: Frames) -> Any:
-    return pickle.loads(frames[0], buffers=frames[1:])
 
 
 def _json_encode(obj: Any) -> Frames:
@@ -152,7 +88,7 @@ def _msgpack_decode(frames: Frames) -> Any:
 
 
 _FORMATS: dict[str, tuple[Encoder, Decoder]] = {
-    "pickle": (_pickle_encode, _pickle_decode),
+    "pickle": (pickle_codec.encode, pickle_codec.decode),
     "json": (_json_encode, _json_decode),
     "msgpack": (_msgpack_encode, _msgpack_decode),
     "str": (_str_encode, _str_decode),

@@ -6,7 +6,8 @@ import pytest
 import zmq
 
 from caraml.zmq import ZmqClient, ZmqPull, ZmqPush, ZmqSerializerUnavailable, ZmqServer
-from caraml.zmq.serializers import OUT_OF_BAND_MIN_BYTES, get_decoder, get_encoder
+from caraml.zmq.pickle_codec import OUT_OF_BAND_MIN_BYTES
+from caraml.zmq.serializers import get_decoder, get_encoder
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -89,16 +90,24 @@ def test_raw_returns_bytes_for_any_buffer():
     assert round_trip(np.arange(3, dtype=np.uint8), serializer="raw") == b"\x00\x01\x02"
 
 
-def test_large_array_is_sent_out_of_band_without_copy():
+def test_a_bare_array_is_sent_as_header_and_buffer_without_copy():
     array = np.arange(LARGE, dtype=np.float32)
     frames = get_encoder("pickle")(array)
+    assert len(frames) == 2
+    assert np.shares_memory(np.frombuffer(frames[1], dtype=np.float32), array)
+    assert len(frames[0]) < 100
+
+
+def test_a_large_array_inside_a_message_is_sent_out_of_band_without_copy():
+    array = np.arange(LARGE, dtype=np.float32)
+    frames = get_encoder("pickle")({"obs": array, "step": 3})
     assert len(frames) == 2
     assert np.shares_memory(np.frombuffer(frames[1], dtype=np.float32), array)
     assert len(frames[0]) < 1000  # only the array's description is pickled
 
 
-def test_small_array_stays_in_the_pickle_stream():
-    frames = get_encoder("pickle")(np.arange(10, dtype=np.float32))
+def test_a_small_array_inside_a_message_stays_in_the_pickle_stream():
+    frames = get_encoder("pickle")({"obs": np.arange(10, dtype=np.float32)})
     assert len(frames) == 1
 
 
@@ -129,9 +138,18 @@ def test_pickle_buffer_comes_back_as_a_view_of_the_frame():
     assert bytes(received) == b"z" * OUT_OF_BAND_MIN_BYTES
 
 
-def test_received_array_is_backed_by_the_zmq_frame():
+@pytest.mark.parametrize(
+    "wrap, unwrap",
+    [
+        (lambda array: array, lambda message: message),
+        (lambda array: {"array": array}, lambda message: message["array"]),
+        (lambda array: [1, array], lambda message: message[1]),
+    ],
+    ids=["bare", "in a dict", "in a list"],
+)
+def test_received_array_is_backed_by_the_zmq_frame(wrap, unwrap):
     array = np.random.default_rng(0).standard_normal((64, LARGE // 64)).astype(np.float32)
-    received = round_trip({"array": array})["array"]
+    received = unwrap(round_trip(wrap(array)))
     np.testing.assert_array_equal(received, array)
     frame = backing_frame(received)
     assert frame is not None, "the received array was copied out of the zmq frame"
@@ -139,8 +157,14 @@ def test_received_array_is_backed_by_the_zmq_frame():
     received += 1  # received frames belong to the receiver alone, so arrays may be modified
 
 
-def test_small_array_round_trips_as_a_copy():
+def test_a_small_bare_array_is_backed_by_its_frame_too():
     received = round_trip(np.arange(10, dtype=np.int64))
+    np.testing.assert_array_equal(received, np.arange(10))
+    assert backing_frame(received) is not None
+
+
+def test_a_small_array_inside_a_message_arrives_as_a_copy():
+    received = round_trip({"obs": np.arange(10, dtype=np.int64)})["obs"]
     np.testing.assert_array_equal(received, np.arange(10))
     assert backing_frame(received) is None
 
@@ -151,13 +175,43 @@ def test_small_array_round_trips_as_a_copy():
         np.asfortranarray(np.arange(LARGE, dtype=np.float64).reshape(256, -1)),
         np.arange(2 * LARGE, dtype=np.float32)[::2],
         np.zeros(LARGE, dtype=[("x", np.float32), ("flag", np.bool_)]),
+        np.array([{"a": 1}, None, "text"], dtype=object),
+        np.array(["2020-01-01", "2021-02-03"], dtype="datetime64[D]"),
+        np.array(["ab", "cde"]),
+        np.arange(5, dtype=">i4"),
+        np.array(3.5),
+        np.zeros((0, 3)),
+        np.arange(4) * 1j,
+        np.ma.array([1, 2, 3], mask=[0, 1, 0]),
     ],
-    ids=["fortran-order", "strided", "structured"],
+    ids=[
+        "fortran-order",
+        "strided",
+        "structured",
+        "object",
+        "datetime",
+        "unicode",
+        "big-endian",
+        "zero-dimensional",
+        "empty",
+        "complex",
+        "masked-subclass",
+    ],
 )
-def test_unusual_arrays_round_trip(array):
-    received = round_trip(array)
-    assert received.dtype == array.dtype
-    np.testing.assert_array_equal(received, array)
+@pytest.mark.parametrize("shape", ["bare", "in a list"])
+def test_unusual_arrays_round_trip(array, shape):
+    received = round_trip(array if shape == "bare" else [array])
+    received = received if shape == "bare" else received[0]
+    assert type(received) is type(array)
+    assert received.dtype == array.dtype and received.shape == array.shape
+    if array.dtype.hasobject:
+        assert list(received) == list(array)
+    else:
+        np.testing.assert_array_equal(received, array)
+    if np.ma.isMaskedArray(array):
+        assert list(received.mask) == list(array.mask)
+    if array.flags.f_contiguous and not array.flags.c_contiguous:
+        assert received.flags.f_contiguous
 
 
 def test_large_bytes_round_trip_as_bytes():
@@ -167,11 +221,3 @@ def test_large_bytes_round_trip_as_bytes():
     assert received == message
     assert type(received["payload"]) is bytes
     assert round_trip(payload) == payload
-
-
-def test_pickle_decoder_accepts_frames_as_received():
-    array = np.arange(LARGE, dtype=np.float32)
-    frames = get_encoder("pickle")(array)
-    received_frames = [bytes(frames[0]), *(memoryview(bytearray(frame)) for frame in frames[1:])]
-    np.testing.assert_array_equal(get_decoder("pickle", None)(received_frames), array)
-    assert pickle.loads(pickle.dumps(array)).shape == array.shape
