@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -80,4 +81,4 @@ def test_example_on_host_backends(backend, example):
         print(f"\n{example} on {backend}: {elapsed:.1f}s")
     finally:
         if backend == "tmux":
-            cluster.kill_server()
+            subprocess.run(["tmux", "-L", cluster.server_name, "kill-server"], capture_output=True)
