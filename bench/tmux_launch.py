@@ -32,7 +32,7 @@ import uuid
 import libtmux
 
 from symphony import Cluster
-from symphony.tmux.script import quote
+from symphony.tmux.script import log_pipe_command, quote
 
 
 def tmux(server, *args):
@@ -55,10 +55,6 @@ def baseline_envs(name, windows, log_dir):
     return shared, [({"SYMPH_PROCESS": f"p{i}"}, os.path.join(log_dir, f"p{i}.log")) for i in range(windows)]
 
 
-def log_pipe(log):
-    return f"exec sed -u 's/\\r$//' >> {shlex.quote(log)}"
-
-
 def run_symphony(cluster, windows, name):
     exp = declare(cluster, name, windows)
     start = time.perf_counter()
@@ -78,7 +74,7 @@ def run_chained(server, windows, name, log_dir):
         commands += [f"new-window -d -t {target} -n p{i} {options} -- sleep 600",
                      f"set-option -w -t {target} remain-on-exit on",
                      f"set-hook -w -t {target} pane-died {quote('run-shell -b true')}",
-                     f"pipe-pane -t {target} {quote(log_pipe(log))}"]
+                     f"pipe-pane -t {target} {quote(log_pipe_command(log))}"]
     commands.append(f"kill-window -t ={name}:launch")
     path = os.path.join(log_dir, f"{name}.tmux")
     with open(path, "w") as handle:
@@ -97,7 +93,7 @@ def run_libtmux(server, windows, name, log_dir):
         window = session.new_window(window_name=f"p{i}", window_shell="sleep 600", environment=env, attach=False)
         window.set_option("remain-on-exit", "on")
         window.cmd("set-hook", "-w", "pane-died", "run-shell -b true")
-        window.active_pane.cmd("pipe-pane", log_pipe(log))
+        window.active_pane.cmd("pipe-pane", log_pipe_command(log))
     session.kill_window("launch")
     elapsed = time.perf_counter() - start
     return elapsed, lambda: tmux(server, "kill-session", "-t", f"={name}")

@@ -9,7 +9,9 @@ server, that environment becomes the server's global one, which every window
 inherits; the launching environment is given to each session explicitly instead.
 """
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 
@@ -21,11 +23,22 @@ CLIENT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_
               "TMUX_TMPDIR")
 
 
+#: pane_dead_signal (telling "killed by a signal" from an exit) and ``new-session -e`` need 3.3
+MINIMUM_VERSION = (3, 3)
+
+
+@functools.lru_cache(maxsize=None)
 def tmux_binary():
+    """Path of a tmux that is recent enough (checked once per process)."""
     path = shutil.which("tmux")
     if path is None:
         raise BackendUnavailableError("tmux is not installed: install it (apt-get install tmux, brew install tmux) "
                                       "or use Cluster.new('local')")
+    version = subprocess.run([path, "-V"], capture_output=True, text=True).stdout.strip()
+    found = re.search(r"(\d+)\.(\d+)", version)
+    if found and tuple(int(part) for part in found.groups()) < MINIMUM_VERSION:
+        raise BackendUnavailableError(f"{version} is too old: the tmux backend needs tmux "
+                                      f"{'.'.join(map(str, MINIMUM_VERSION))} or later")
     return path
 
 

@@ -29,11 +29,12 @@ import subprocess
 import sys
 import time
 
-from ..errors import ExperimentExistsError, ExperimentNotFoundError, LaunchError, SpecError, SymphonyError
-from ..host.logs import parse_since, read_log
-from ..host.processes import RUN_ID_VAR, signal_name
 from ..cluster import Cluster, ProcessStatus
+from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
+                      SpecError, SymphonyError)
+from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
+from ..host.processes import RUN_ID_VAR, signal_name
 from ..local.cluster import LocalCluster, _new_run_id as new_run_id
 from ..local.plan import build_plan
 from ..state import open_private, private_dir
@@ -107,10 +108,12 @@ class TmuxCluster(LocalCluster):
     # --- delete -------------------------------------------------------------------
     def _remove(self, name, run_id):
         """Close the session (if it is the one this run created), then stop every marked process."""
-        if shutil.which("tmux"):
+        try:
             marker = run_tmux(self.server_name, "show-environment", "-t", f"={name}", RUN_ID_VAR)
             if marker.returncode == 0 and marker.stdout.strip() == f"{RUN_ID_VAR}={run_id}":
                 run_tmux(self.server_name, "kill-session", "-t", f"={name}")
+        except BackendUnavailableError:
+            pass  # no usable tmux, so no session to close; the processes are still stopped below
         super()._remove(name, run_id)
 
     # --- queries ------------------------------------------------------------------
@@ -173,16 +176,16 @@ class TmuxCluster(LocalCluster):
                              finished=finished, **common)
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
-        key = self._process_row(experiment, process)["key"]
+        row = self._process_row(experiment, process)
 
         def still_running():
             try:
                 states = {s.key: s.state for s in self.describe_experiment(experiment)}
             except ExperimentNotFoundError:
                 return False
-            return states.get(key) in ("pending", "running", "restarting")
-        return read_log(self._process_row(experiment, process)["log_path"], follow=follow,
-                        since=parse_since(since), tail=tail, still_running=still_running)
+            return states.get(row["key"]) in ("pending", "running", "restarting")
+        return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
+                        still_running=still_running)
 
     # --- ssh: attach to the process's window ----------------------------------------
     def shell(self, experiment, process):

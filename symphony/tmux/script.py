@@ -66,6 +66,18 @@ def window_argv(argv):
     return list(argv)
 
 
+#: the log pipe's filter: CR LF (the terminal's line end) -> LF, streamed chunk by chunk, so a
+#: last line without newline is logged at once (sed would hold it back); a CR that ends a chunk
+#: waits for the next one, in case its LF is there
+_CRLF_FILTER = (r'$|=1; my $cr = ""; while (sysread(STDIN, my $chunk, 65536)) { $chunk = $cr . $chunk; '
+                r'$cr = ($chunk =~ s/\r\z//) ? "\r" : ""; $chunk =~ s/\r\n/\n/g; print $chunk } print $cr')
+
+
+def log_pipe_command(log_path):
+    """Shell command that ``pipe-pane`` runs: the pane's output, with LF line ends, appended to the log."""
+    return f"exec perl -e {shlex.quote(_CRLF_FILTER)} >> {shlex.quote(log_path)}"
+
+
 def package_root():
     """Directory holding the ``symphony`` package, so hooks run by tmux can import it."""
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,8 +162,7 @@ class TmuxPlan:
                                                      f"#{{{FAILURES_OPTION}}}"))
 
     def _log_pipe(self, process):
-        """Pane output appended to the log; the pty's CR LF line ends become LF."""
-        return format_literal(f"exec sed -u 's/\\r$//' >> {shlex.quote(process.log_path)}")
+        return format_literal(log_pipe_command(process.log_path))
 
     def window_commands(self, index, process, shared_env):
         """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``."""

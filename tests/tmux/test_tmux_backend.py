@@ -186,6 +186,17 @@ def test_logs_tail_since_and_follow(tmux_cluster):
     assert "talker.log.idx" in log_files
 
 
+def test_log_has_lf_line_ends_keeps_carriage_returns_and_a_last_line_without_newline(tmux_cluster):
+    exp = tmux_cluster.new_experiment("crlf")
+    exp.new_process("bar", cmds=[r"printf 'step 1\rstep 2\n'", "printf 'no newline at the end'"])
+    tmux_cluster.launch(exp)
+    wait_for(lambda: statuses(tmux_cluster, "crlf")["bar"].state == "exited")
+    expected = b"step 1\rstep 2\nno newline at the end"
+    log_path = tmux_cluster._process_row("crlf", "bar")["log_path"]
+    wait_for(lambda: open(log_path, "rb").read() == expected, timeout=5)
+    assert list(tmux_cluster.get_log("crlf", "bar")) == ["step 1\rstep 2", "no newline at the end"]
+
+
 def test_delete_kills_the_session_and_every_process_it_started(tmux_cluster, server_name, tmp_path):
     daemon_pid_file = tmp_path / "daemon.pid"
     daemonise = ("import os, signal, time\n"
@@ -301,3 +312,27 @@ def test_exec_ssh_and_visit(tmux_cluster, server_name, tmp_path):
 
 def test_tmux_cluster_is_what_the_registry_builds(server_name):
     assert isinstance(Cluster.new("tmux", server_name=server_name), TmuxCluster)
+
+
+def test_missing_or_old_tmux_is_reported_in_one_line_and_nothing_is_recorded(tmux_cluster, tmp_path, monkeypatch):
+    from symphony.errors import BackendUnavailableError
+    from symphony.tmux.client import tmux_binary
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    exp = tmux_cluster.new_experiment("no-tmux")
+    exp.new_process("a", command=sys.executable, args=["-c", "pass"])
+    tmux_binary.cache_clear()
+    try:
+        with pytest.raises(BackendUnavailableError, match="tmux is not installed: install it"):
+            tmux_cluster.launch(exp)
+        assert tmux_cluster.list_experiments() == []
+        old = bin_dir / "tmux"  # no tmux 3.1 to run here: a stand-in that only answers -V
+        old.write_text("#!/bin/sh\necho 'tmux 3.1c'\n")
+        old.chmod(0o755)
+        tmux_binary.cache_clear()
+        with pytest.raises(BackendUnavailableError, match="tmux 3.1c is too old: the tmux backend needs tmux 3.3"):
+            tmux_cluster.launch(exp)
+        assert tmux_cluster.list_experiments() == []
+    finally:
+        tmux_binary.cache_clear()
