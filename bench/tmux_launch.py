@@ -21,7 +21,6 @@ The server is started once beforehand, so no method pays for starting it.
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys

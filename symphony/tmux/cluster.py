@@ -100,9 +100,11 @@ class TmuxCluster(LocalCluster):
                     f"tmux server {self.server_name!r} already has a session {plan.experiment!r} that Symphony did "
                     f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
             raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
-        self.store.update_processes(self.backend_name, plan.experiment,
-                                    {p.key: {"status": "running", "started": started} for p in plan.processes})
-        self.store.update_experiment(self.backend_name, plan.experiment, status="running")
+        with self.store.transaction() as db:  # one statement for all processes
+            db.execute("UPDATE processes SET status = 'running', started = ? WHERE backend = ? AND experiment = ?",
+                       (started, self.backend_name, plan.experiment))
+            db.execute("UPDATE experiments SET status = 'running' WHERE backend = ? AND name = ?",
+                       (self.backend_name, plan.experiment))
         print(f"{plan.experiment}: {len(plan.processes)} processes in tmux; attach with: {plan.attach_command()}")
 
     # --- delete -------------------------------------------------------------------

@@ -140,11 +140,7 @@ class TmuxPlan:
         They are set once on the session rather than once per window: with a hundred
         processes binding a service each, that is 300 variables instead of 30,000 ``-e``.
         """
-        envs = [process.env for process in self.processes]
-        shared = dict(envs[0]) if envs else {}
-        for env in envs[1:]:
-            shared = {name: value for name, value in shared.items() if env.get(name) == value}
-        return shared
+        return dict(sorted(set.intersection(*(set(process.env.items()) for process in self.processes))))
 
     def _process_options(self, process, env):
         """``-c cwd -e NAME=value ... -- argv``: shared by ``new-window`` and ``respawn-pane``."""
@@ -167,7 +163,7 @@ class TmuxPlan:
     def window_commands(self, index, process, shared_env):
         """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``."""
         target = quote(f"={self.experiment}:{index}")
-        own_env = {name: value for name, value in process.env.items() if shared_env.get(name) != value}
+        own_env = {name: value for name, value in process.env.items() if (name, value) not in shared_env.items()}
         return [
             f"new-window -d -t {target} -n {quote(window_name(process.key))} {self._process_options(process, own_env)}",
             f"set-option -w -t {target} remain-on-exit on",
