@@ -154,7 +154,7 @@ def test_status_shows_running_exit_codes_signals_and_age(tmux_cluster):
     assert found["runs"].started <= time.time() and found["fails"].finished >= found["fails"].started
 
 
-def test_restart_policy_is_honoured_and_counted(tmux_cluster):
+def test_restart_policy_is_honoured_and_counted(tmux_cluster, server_name):
     exp = tmux_cluster.new_experiment("restarts")
     exp.new_process("on-failure", cmds=["echo attempt", "exit 1"]).restart_policy("OnFailure")
     exp.new_process("succeeds", cmds=["echo once", "exit 0"]).restart_policy("OnFailure")
@@ -165,6 +165,8 @@ def test_restart_policy_is_honoured_and_counted(tmux_cluster):
     found = statuses(tmux_cluster, "restarts")
     assert (found["succeeds"].state, found["succeeds"].exit_code, found["succeeds"].restarts) == ("exited", 0, 0)
     assert (found["never"].state, found["never"].exit_code, found["never"].restarts) == ("exited", 1, 0)
+    failures = tmux(server_name, "show-options", "-wv", "-t", "=restarts:1", "@symphony-failures").stdout
+    assert int(failures) >= 2, "quick failures in a row are counted, so the backoff grows"
     attempts = list(tmux_cluster.get_log("restarts", "on-failure"))
     assert attempts.count("attempt") >= 3, "the log keeps the output of every run (pipe survives respawn)"
     assert list(tmux_cluster.get_log("restarts", "succeeds")) == ["once"]
