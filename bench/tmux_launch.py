@@ -124,6 +124,9 @@ def main():
                 cleanup()
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+        socket = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", server)
+        if os.path.exists(socket):  # tmux leaves its socket file behind
+            os.unlink(socket)
     chained = statistics.median(times["chained"])
     print(f"| {args.windows} windows | median launch (s) | vs one chained tmux call |")
     print("|---|---:|---:|")
