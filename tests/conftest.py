@@ -1,7 +1,5 @@
 """Shared fixtures: every test gets its own SYMPHONY_HOME, and nothing it launched survives it."""
 
-import os
-
 import pytest
 
 from symphony.config import SymphonyConfig

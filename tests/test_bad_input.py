@@ -5,8 +5,6 @@ the error is a SymphonyError (CLI: exit code 1, one line on stderr, no traceback
 its message names a fix, and afterwards no experiment exists on the backend.
 """
 
-import os
-import sys
 import textwrap
 
 import pytest

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, ProcessStatus
-from ..errors import (ExperimentExistsError, ExperimentNotFoundError, LaunchError,
+from ..errors import (ExperimentExistsError, LaunchError,
                       ProcessNotFoundError, SymphonyError)
 from ..host.logs import parse_since
 from .engine import docker_client, docker_sdk, split_image

@@ -53,7 +53,7 @@ class LocalCluster(HostProcessActions, Cluster):
     # --- plan / apply -------------------------------------------------------------
     def plan(self, exp, run_id=None, reserve=False):
         rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
-        return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or _new_run_id(exp.name),
+        return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
 
@@ -162,16 +162,16 @@ class LocalCluster(HostProcessActions, Cluster):
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         row = self._process_row(experiment, process)
-        key = row["key"]
         self._ensure_supervised(self._experiment_row(experiment))
-
-        def still_running():
-            current = [r for r in self.store.processes(self.backend_name, experiment) if r["key"] == key]
-            exp_row = self.store.get_experiment(self.backend_name, experiment)
-            return bool(current) and current[0]["status"] not in FINAL_STATES and exp_row is not None \
-                and _alive(exp_row["supervisor_pid"])
         return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
-                        still_running=still_running)
+                        still_running=lambda: self._still_running(experiment, row["key"]))
+
+    def _still_running(self, experiment, key):
+        """Whether ``logs --follow`` should keep waiting for more output of ``key``."""
+        exp_row = self.store.get_experiment(self.backend_name, experiment)
+        current = [r for r in self.store.processes(self.backend_name, experiment) if r["key"] == key]
+        return bool(current) and current[0]["status"] not in FINAL_STATES and exp_row is not None \
+            and _alive(exp_row["supervisor_pid"])
 
     def external_url(self, experiment, service):
         self._experiment_row(experiment)
@@ -193,7 +193,8 @@ class LocalCluster(HostProcessActions, Cluster):
         return env, planned.cwd
 
 
-def _new_run_id(name):
+def new_run_id(name):
+    """A unique id for one launch; every process of it carries it as SYMPH_RUN_ID."""
     return f"{name}-{uuid.uuid4().hex[:12]}"
 
 

@@ -8,7 +8,7 @@ supervisor executes exactly what ``--dry-run`` prints.
 import os
 import shlex
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from ..host.processes import RUN_ID_VAR
@@ -39,7 +39,10 @@ class LocalPlan:
     grace: float = 5.0
 
     def to_dict(self):
-        return asdict(self)
+        """Plain data for the state database (shallow: ``asdict`` would deep-copy every environment)."""
+        data = dict(vars(self))
+        data["processes"] = [dict(vars(process)) for process in self.processes]
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -50,7 +53,7 @@ class LocalPlan:
     def render(self):
         """The plan as a person reads it: what ``apply`` will run, one block per process."""
         lines = [f"# {self.backend} experiment {self.experiment!r}: {len(self.processes)} processes",
-                 f"# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
+                 "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
         for process in self.processes:
             lines.append(f"process {process.key}")
             lines.append(f"  command: {shlex.join(process.argv)}")

@@ -39,6 +39,11 @@ STABLE_RUN_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
 
 
+def restart_delay(backoff, failures_in_a_row):
+    """Seconds before the next restart: ``backoff`` doubling per quick failure, at most 30 s."""
+    return min(MAX_BACKOFF_SECONDS, backoff * 2 ** max(0, failures_in_a_row - 1))
+
+
 class Supervised:
     """Book-keeping of one planned process."""
 
@@ -148,8 +153,7 @@ class Supervisor:
                       status="exited" if killed_by is None else "killed")
         if restart:
             child.failures_in_a_row = 0 if ran_for >= STABLE_RUN_SECONDS else child.failures_in_a_row + 1
-            delay = min(MAX_BACKOFF_SECONDS, self.plan.restart_backoff * 2 ** max(0, child.failures_in_a_row - 1))
-            child.restart_at = now + delay
+            child.restart_at = now + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
             fields["status"] = "restarting"
         self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key, **fields)
 

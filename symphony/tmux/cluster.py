@@ -29,14 +29,11 @@ import subprocess
 import sys
 import time
 
-from ..cluster import Cluster, ProcessStatus
+from ..cluster import ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
                       SpecError, SymphonyError)
-from ..host.logs import parse_since, read_log
-from ..host.ports import HostAddressing
 from ..host.processes import RUN_ID_VAR, signal_name
-from ..local.cluster import LocalCluster, _new_run_id as new_run_id
-from ..local.plan import build_plan
+from ..local.cluster import LocalCluster
 from ..state import open_private, private_dir
 from .client import BACKEND, run_tmux, source_script, tmux_binary
 from .script import TmuxPlan, window_name
@@ -66,21 +63,12 @@ class TmuxCluster(LocalCluster):
     backend_name = BACKEND
 
     def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None):
-        # Not LocalCluster.__init__: it stores the shell path as ``self.shell``, which would hide
-        # the ``shell()`` method that ``symphony ssh`` calls.
-        Cluster.__init__(self, preamble_cmds)
-        self.grace = float(grace)
-        self.restart_backoff = float(restart_backoff)
-        self.shell_path = shell or shutil.which("bash") or "/bin/sh"
+        super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell)
         self.server_name = check_server_name(server_name)
 
     # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---
     def plan(self, exp, run_id=None, reserve=False):
-        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
-        local = build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
-                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
-                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
-        return TmuxPlan(local, self.server_name, sys.executable, self.store.home)
+        return TmuxPlan(super().plan(exp, run_id, reserve), self.server_name, sys.executable, self.store.home)
 
     def _start_supervisor(self, plan):
         """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""
@@ -169,6 +157,9 @@ class TmuxCluster(LocalCluster):
             return ProcessStatus(state="running", ready=True, pid=int(pane.pane_pid), **common)
         if proc["status"] == "restarting":
             return ProcessStatus(state="restarting", finished=proc["finished"], **common)
+        if not pane.pane_dead_status and not pane.pane_dead_signal:
+            # the pane's terminal closed before tmux reaped the process: its exit status comes next
+            return ProcessStatus(state="running", detail="exiting", **common)
         exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
         killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
         finished = proc["finished"]  # recorded by the pane-died hook; until then tmux's whole-second time
@@ -177,17 +168,16 @@ class TmuxCluster(LocalCluster):
         return ProcessStatus(state="killed" if killed_by else "exited", exit_code=exit_code, signal=killed_by,
                              finished=finished, **common)
 
-    def get_log(self, experiment, process, follow=False, since=None, tail=None):
-        row = self._process_row(experiment, process)
+    def _ensure_supervised(self, row):
+        """Nothing to re-adopt: the tmux server keeps the panes, the pane-died hook restarts them."""
+        return row
 
-        def still_running():
-            try:
-                states = {s.key: s.state for s in self.describe_experiment(experiment)}
-            except ExperimentNotFoundError:
-                return False
-            return states.get(row["key"]) in ("pending", "running", "restarting")
-        return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
-                        still_running=still_running)
+    def _still_running(self, experiment, key):
+        try:
+            states = {s.key: s.state for s in self.describe_experiment(experiment)}
+        except ExperimentNotFoundError:
+            return False
+        return states.get(key) in ("pending", "running", "restarting")
 
     # --- ssh: attach to the process's window ----------------------------------------
     def shell(self, experiment, process):

@@ -27,14 +27,10 @@ import time
 
 from ..host.processes import signal_name
 from ..local.plan import LocalPlan
-from ..local.supervisor import MAX_BACKOFF_SECONDS, STABLE_RUN_SECONDS
+from ..local.supervisor import STABLE_RUN_SECONDS, restart_delay
 from ..state import StateStore
 from .client import BACKEND, source_script
 from .script import TmuxPlan
-
-
-def restart_delay(backoff, failures_in_a_row):
-    return min(MAX_BACKOFF_SECONDS, backoff * 2 ** max(0, failures_in_a_row - 1))
 
 
 def _current(store, experiment, run_id):

@@ -1,9 +1,7 @@
 """Every verb and alias of `symphony`, through main([...]), against real local experiments."""
 
 import json
-import os
 import stat
-import sys
 
 import pytest
 import yaml

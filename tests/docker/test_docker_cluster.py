@@ -1,6 +1,5 @@
 """The Docker backend on a real engine: the seed example, a ring, groups, CLI verbs, cleanup."""
 
-import os
 import subprocess
 import sys
 import time

@@ -1,9 +1,7 @@
 """Concurrent launches from separate OS processes never share a port and never corrupt state."""
 
-import json
 import subprocess
 import sys
-import time
 
 import pytest
 
