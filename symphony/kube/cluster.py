@@ -22,6 +22,7 @@ import time
 from concurrent import futures
 from functools import partial
 
+from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, ProcessNotFoundError, SpecError, SymphonyError)
@@ -49,8 +50,9 @@ class KubeCluster(Cluster):
     poll_interval = 0.5
 
     def __init__(self, context=None, kubeconfig=None, preamble_cmds=None, exposed_service_type="LoadBalancer",
-                 shell="/bin/sh", grace=None, workers=16, timeout=300.0):
+                 shell="/bin/sh", grace=None, workers=16, timeout=300.0, build_settings=None):
         super().__init__(preamble_cmds)
+        self.build_settings = settings_lookup(build_settings)
         if exposed_service_type not in EXPOSED_SERVICE_TYPES:
             raise SpecError(f"exposed_service_type {exposed_service_type!r} is not supported: "
                             f"use one of {', '.join(EXPOSED_SERVICE_TYPES)}")
@@ -107,12 +109,21 @@ class KubeCluster(Cluster):
 
     # --- plan / apply ---------------------------------------------------------------
     def plan(self, exp):
-        return build_plan(exp, cluster_preamble=self.preamble_cmds, shell=self.command_shell,
+        return self._plan_with_builds(exp)[0]
+
+    def _plan_with_builds(self, exp):
+        """(plan, builds): processes with ``build_image`` run ``<repo>:<experiment>``, built and
+        pushed to the registry the cluster pulls from before anything is created."""
+        builds, images = plan_builds(exp, self.build_settings)
+        plan = build_plan(exp, images=images, builds=[b.describe(True) for b in builds.values()],
+                          cluster_preamble=self.preamble_cmds, shell=self.command_shell,
                           exposed_service_type=self.exposed_service_type, grace=self.grace)
+        return plan, builds
 
     def apply(self, exp):
-        plan = self.plan(exp)
+        plan, builds = self._plan_with_builds(exp)
         self._wait_until_free(plan.namespace)
+        run_builds(builds, push=True)  # a failed build or push stops the launch before anything exists
         namespace, *rest = plan.objects
         created = False
         try:

@@ -67,6 +67,7 @@ class KubePlan:
     experiment: str
     ports: dict
     objects: list = field(default_factory=list)
+    builds: list = field(default_factory=list)   # images built (and pushed) before anything is created
 
     @property
     def namespace(self):
@@ -86,6 +87,9 @@ class KubePlan:
         pods, services = self.of_kind("Pod"), self.of_kind("Service")
         header = [f"# kube experiment {self.experiment!r}: {len(pods)} pods, {len(services)} services",
                   "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
+        for build in self.builds:
+            header.append(f"# build {build['setting']!r} from {build['dockerfile']}, then tag and push "
+                          f"{', '.join(build['tags'])} (used by {', '.join(build['used_by'])})")
         documents = []
         for obj in self.objects:
             comment = ""
@@ -127,7 +131,7 @@ def _named(items):
 
 
 def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_type="LoadBalancer",
-               grace=None):
+               grace=None, images=None, builds=()):
     """Translate ``exp`` into a :class:`KubePlan`; every mistake is a SpecError, nothing is contacted.
 
     The plan is only acyclic dicts, so the cycle collector is paused while it is built: its
@@ -136,13 +140,15 @@ def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_typ
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace)
+        plan = _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, images or {})
+        plan.builds = list(builds)
+        return plan
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace):
+def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, images):
     _check_namespace_name(exp.name)
     providers = exp.service_providers()
     book = resolve(exp, ContainerAddressing(host_for=lambda service, process: service))
@@ -167,8 +173,8 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace):
     units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
     for order, (pod_name, group, processes) in enumerate(units):
         volumes = _pod_volumes(processes)
-        containers = [_container(process, book, symph_env, cluster_preamble, shell, volumes, bool(secret_keys))
-                      for process in processes]
+        containers = [_container(process, images.get(process.key, process.container_image), book, symph_env,
+                                 cluster_preamble, shell, volumes, bool(secret_keys)) for process in processes]
         objects.append(_pod(pod_name, group or processes[0], group, containers, volumes, labels,
                             order, bool(secret_keys), grace))
     return KubePlan(experiment=exp.name, ports=book.ports(), objects=objects)
@@ -241,11 +247,11 @@ def _service(name, port, pod_name, service_type, labels):
                      "publishNotReadyAddresses": True}}
 
 
-def _container(process, book, symph_env, cluster_preamble, shell, volumes, with_secrets):
-    if not process.container_image:
+def _container(process, image, book, symph_env, cluster_preamble, shell, volumes, with_secrets):
+    if not image:
         raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
                         f"(Kubernetes runs every process in a container)")
-    container = {"name": process.name, "image": process.container_image}
+    container = {"name": process.name, "image": image}
     container.update(_command(process, preamble_lines(process, cluster_preamble), shell))
     if process.cwd:
         container["workingDir"] = process.cwd
