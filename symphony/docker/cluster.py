@@ -56,6 +56,14 @@ class DockerCluster(Cluster):
         self.push_built_images = bool(push_built_images)
         self.stop_timeout = int(stop_timeout)
         self._client = None
+        #: Test hook for failure injection: called as ``fault_hook(step, detail)`` before the
+        #: network, each container's create and each container's start; whatever it raises
+        #: aborts the launch right there, so tests can check that nothing is left behind.
+        self.fault_hook = None
+
+    def _fault_point(self, step, detail):
+        if self.fault_hook is not None:
+            self.fault_hook(step, detail)
 
     @property
     def client(self):
@@ -87,11 +95,15 @@ class DockerCluster(Cluster):
         self._ensure_images([c for c in plan.containers if c.image not in built])
         errors = docker_sdk().errors
         try:
+            self._fault_point("network", plan.network)
             self.client.networks.create(plan.network["name"], driver=plan.network["driver"],
                                         internal=plan.network["internal"], labels=plan.network["labels"],
                                         check_duplicate=True)
             for container in plan.containers:
-                self.client.containers.create(**container.create_kwargs(self.client)).start()
+                self._fault_point("create", container)
+                created = self.client.containers.create(**container.create_kwargs(self.client))
+                self._fault_point("start", container)
+                created.start()
         except BaseException as exc:
             self._remove(exp.name)
             if isinstance(exc, errors.APIError):

@@ -39,6 +39,14 @@ class LocalCluster(HostProcessActions, Cluster):
         self.grace = float(grace)
         self.restart_backoff = float(restart_backoff)
         self.shell_path = shell or shutil.which("bash") or "/bin/sh"
+        #: Test hook for failure injection: called as ``fault_hook(step, detail)`` at each step
+        #: of ``apply`` (``record``, ``start``, then the backend's own); whatever it raises
+        #: aborts the launch right there, so tests can check that nothing is left behind.
+        self.fault_hook = None
+
+    def _fault_point(self, step, detail):
+        if self.fault_hook is not None:
+            self.fault_hook(step, detail)
 
     @property
     def store(self):
@@ -68,8 +76,10 @@ class LocalCluster(HostProcessActions, Cluster):
             store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
                                     [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
                                      for p in plan.processes])
+            self._fault_point("record", plan)
         try:
             private_dir(self._log_dir(exp.name))
+            self._fault_point("start", plan)
             self._start_supervisor(plan)
         except BaseException:
             self._remove(exp.name, plan.run_id)
@@ -83,6 +93,8 @@ class LocalCluster(HostProcessActions, Cluster):
             + (["--adopt"] if adopt else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
         launcher.wait()  # the first fork exits at once; the daemon keeps our pipe until it is ready
+        if not adopt:
+            self._fault_point("ready", plan)  # the supervisor runs, its processes may be starting
         deadline = time.monotonic() + READY_TIMEOUT
         with launcher.stdout:
             ready, _, _ = select.select([launcher.stdout], [], [], READY_TIMEOUT)

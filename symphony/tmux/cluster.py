@@ -78,9 +78,10 @@ class TmuxCluster(LocalCluster):
                       if name not in TMUX_VARS and not name.startswith("SYMPH_")}
         for process in plan.processes:  # exist (private) from the start, so `logs --follow` can wait on them
             open_private(process.log_path, "a").close()
+        commands = plan.launch_commands(launch_env)
+        self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # the processes start during the call
-        result = source_script(self.server_name, os.path.join(log_dir, "launch.tmux"),
-                               plan.script(plan.launch_commands(launch_env)))
+        result = source_script(self.server_name, os.path.join(log_dir, "launch.tmux"), plan.script(commands))
         if result.returncode != 0:
             error = result.stderr.strip() or f"tmux exited with status {result.returncode}"
             if error.startswith("duplicate session"):
@@ -88,6 +89,7 @@ class TmuxCluster(LocalCluster):
                     f"tmux server {self.server_name!r} already has a session {plan.experiment!r} that Symphony did "
                     f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
             raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
+        self._fault_point("running", plan)
         with self.store.transaction() as db:  # one statement for all processes
             db.execute("UPDATE processes SET status = 'running', started = ? WHERE backend = ? AND experiment = ?",
                        (started, self.backend_name, plan.experiment))
