@@ -4,6 +4,8 @@ The ``docker`` SDK is imported here, on first use, never at module import: the C
 loads backends by name and must start fast on machines without Docker.
 """
 
+import functools
+
 from ..errors import BackendUnavailableError, SymphonyError
 
 
@@ -23,9 +25,28 @@ def docker_client():
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
-        raise BackendUnavailableError(
-            f"cannot reach the Docker engine ({exc}): start dockerd or point DOCKER_HOST at a running engine") from None
+        raise BackendUnavailableError(_unreachable(exc)) from None
+    client.api.send = _engine_gone_is_one_line(client.api.send)
     return client
+
+
+def _unreachable(exc):
+    return f"cannot reach the Docker engine ({exc}): start dockerd or point DOCKER_HOST at a running engine"
+
+
+def _engine_gone_is_one_line(send):
+    """Wrap the SDK's ``send``: an engine that goes away after the first contact (dockerd
+    stopped or restarting) fails every later call with :class:`BackendUnavailableError`
+    naming the fix, not with a ``requests`` traceback from deep inside the SDK."""
+    import requests
+
+    @functools.wraps(send)
+    def send_or_explain(*args, **kwargs):
+        try:
+            return send(*args, **kwargs)
+        except requests.exceptions.ConnectionError as exc:
+            raise BackendUnavailableError(_unreachable(exc)) from None
+    return send_or_explain
 
 
 def split_image(image):

@@ -1,0 +1,206 @@
+"""Faults during a run: processes killed with SIGKILL, the tmux server killed, dockerd restarted.
+
+After each, the ``symphony`` verbs still work (``p``, ``logs``, ``delete``, run through the
+real command-line entry point), and ``delete`` leaves no process (pid scan) and no container.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from symphony.cli.main import main as symphony
+from symphony.config import SymphonyConfig
+from symphony.errors import BackendUnavailableError
+
+from hardeninghelpers import BASE_IMAGE, experiment_pids, process_pid, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def cli(capsys, *argv):
+    """Run ``symphony argv...`` in this process; (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = symphony(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def processes(capsys, backend, name):
+    code, out, err = cli(capsys, "p", "-b", backend, "-o", "json", name)
+    assert code == 0, err
+    return {p["key"]: p for p in json.loads(out)["processes"]}
+
+
+def log_lines(capsys, backend, name, key):
+    code, out, err = cli(capsys, "logs", "-b", backend, key, name)
+    assert code == 0, err
+    return out.splitlines()
+
+
+def delete(capsys, backend, name):
+    code, _, err = cli(capsys, "delete", "-f", "-b", backend, name)
+    assert code == 0, err
+    assert experiment_pids(name) == [], "delete leaves no process"
+
+
+def kill_experiment(cluster, name):
+    exp = cluster.new_experiment(name)
+    image = {"container_image": BASE_IMAGE} if cluster.backend_name == "docker" else {}
+    exp.new_process("victim", cmds=["echo started", "exec sleep 600"], **image).restart_policy("OnFailure")
+    exp.new_process("bystander", cmds=["echo started", "exec sleep 600"], **image).restart_policy("Never")
+    return exp
+
+
+def check_kill_nine(capsys, cluster, name):
+    """kill -9 both processes: the OnFailure one is restarted, the Never one stays killed (SIGKILL)."""
+    backend = cluster.backend_name
+    cluster.launch(kill_experiment(cluster, name))
+    victim, bystander = process_pid(name, "victim"), process_pid(name, "bystander")
+    wait_for(lambda: log_lines(capsys, backend, name, "victim") == ["started"])
+    os.kill(victim, signal.SIGKILL)
+    os.kill(bystander, signal.SIGKILL)
+    wait_for(lambda: processes(capsys, backend, name)["bystander"]["state"] == "killed")
+    status = processes(capsys, backend, name)["bystander"]
+    assert (status["signal"], status["restarts"]) == ("SIGKILL", 0)
+    wait_for(lambda: (p := processes(capsys, backend, name)["victim"])["restarts"] == 1 and p["state"] == "running")
+    assert process_pid(name, "victim") != victim
+    wait_for(lambda: log_lines(capsys, backend, name, "victim") == ["started", "started"])
+    code, out, _ = cli(capsys, "p", "-b", backend, name)
+    assert code == 0 and "killed (SIGKILL)" in out
+    delete(capsys, backend, name)
+
+
+def test_kill_nine_on_local(capsys, local_cluster):
+    check_kill_nine(capsys, local_cluster, "killed")
+    assert local_cluster.list_experiments() == []
+
+
+@pytest.mark.tmux
+def test_kill_nine_on_tmux(capsys, tmux_cluster, server_name):
+    SymphonyConfig().set_backend_kwargs("tmux", server_name=server_name, grace=1.0, restart_backoff=0.2)
+    check_kill_nine(capsys, tmux_cluster, "killed")
+    assert tmux_cluster.list_experiments() == []
+
+
+@pytest.mark.docker
+def test_kill_nine_on_docker(capsys, docker_cluster, docker_client, new_name):
+    from dockerhelpers import leftovers
+    SymphonyConfig().set_backend_kwargs("docker", internal_network=True, stop_timeout=1)
+    name = new_name()
+    check_kill_nine(capsys, docker_cluster, name)
+    assert leftovers(docker_client, name) == []
+
+
+@pytest.mark.tmux
+def test_tmux_server_killed_then_verbs_work_and_delete_stops_survivors(capsys, tmux_cluster, server_name):
+    """A process that ignores SIGHUP outlives the tmux server; delete still finds and stops it."""
+    SymphonyConfig().set_backend_kwargs("tmux", server_name=server_name, grace=1.0)
+    exp = tmux_cluster.new_experiment("orphaned")
+    exp.new_process("plain", cmds=["echo plain", "exec sleep 600"])
+    exp.new_process("survivor", cmds=["trap '' HUP", "echo survivor", "sleep 600 & wait"])
+    tmux_cluster.launch(exp)
+    wait_for(lambda: log_lines(capsys, "tmux", "orphaned", "survivor") == ["survivor"])
+    assert subprocess.run(["tmux", "-L", server_name, "kill-server"]).returncode == 0
+    wait_for(lambda: len(experiment_pids("orphaned")) == 2)  # the survivor's shell and its sleep
+    assert {p["state"] for p in processes(capsys, "tmux", "orphaned").values()} == {"lost"}
+    assert log_lines(capsys, "tmux", "orphaned", "plain") == ["plain"]
+    delete(capsys, "tmux", "orphaned")
+    assert tmux_cluster.list_experiments() == []
+
+
+# --- dockerd restarted ------------------------------------------------------------------------
+class PrivateDockerd:
+    """A dockerd of this test's own, started the way .ci/docker-up starts the shared one.
+
+    Restarting the shared engine would stop every container of the other tests running
+    on this machine, so the restart happens on a second engine: same binary and flags as
+    .ci/docker-up (``setsid dockerd --data-root --exec-root --pidfile``), plus a socket,
+    no docker0 bridge, no iptables changes and its own address pool, so it shares nothing
+    with the shared engine.
+    """
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="symph-dockerd.", dir="/tmp")
+        self.host = f"unix://{self.root}/docker.sock"
+        self.argv = [shutil.which("dockerd"), "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
+                     "--pidfile", f"{self.root}/dockerd.pid", "--host", self.host, "--bridge", "none",
+                     "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--shutdown-timeout", "3",
+                     "--default-address-pool", "base=10.213.0.0/16,size=24"]
+        self.daemon = None
+
+    def start(self):
+        with open(f"{self.root}/dockerd.log", "ab") as log:
+            self.daemon = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           start_new_session=True)
+        wait_for(self.answers, timeout=60, interval=0.2)
+
+    def answers(self):
+        import docker
+        try:
+            return docker.DockerClient(base_url=self.host, timeout=5).ping()
+        except docker.errors.DockerException:
+            assert self.daemon.poll() is None, f"dockerd exited; see {self.root}/dockerd.log"
+            return False
+
+    def stop(self):
+        self.daemon.terminate()
+        self.daemon.wait(timeout=60)
+
+    def remove(self):
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.stop()
+        with open("/proc/mounts") as mounts:
+            below = sorted((line.split()[1] for line in mounts if f" {self.root}/" in line), reverse=True)
+        for mount_point in below:
+            subprocess.run(["umount", "-l", mount_point], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_dockerd(docker_client):
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        pytest.skip("restarting a Docker engine needs root and dockerd (run .ci/docker-up as root first)")
+    engine = PrivateDockerd()
+    try:
+        engine.start()
+        import docker
+        client = docker.DockerClient(base_url=engine.host)
+        client.images.load(b"".join(docker_client.images.get(BASE_IMAGE).save(named=True)))
+        client.close()
+        yield engine
+    finally:
+        engine.remove()
+
+
+@pytest.mark.docker
+def test_dockerd_restarted_during_an_experiment(capsys, private_dockerd, monkeypatch):
+    import docker
+    from dockerhelpers import docker_cluster, leftovers
+    monkeypatch.setenv("DOCKER_HOST", private_dockerd.host)
+    SymphonyConfig().set_backend_kwargs("docker", internal_network=True, stop_timeout=1)
+    cluster = docker_cluster()
+    exp = cluster.new_experiment("restarted")
+    exp.new_process("keeper", container_image=BASE_IMAGE, cmds=["echo up", "exec sleep 600"]).restart_policy("Always")
+    exp.new_process("oneshot", container_image=BASE_IMAGE, cmds=["echo once", "exec sleep 600"]).restart_policy("Never")
+    cluster.launch(exp)
+    wait_for(lambda: log_lines(capsys, "docker", "restarted", "keeper") == ["up"])
+    private_dockerd.stop()
+    code, _, err = cli(capsys, "p", "-b", "docker", "restarted")
+    assert code == 1 and "Traceback" not in err and err.endswith("start dockerd or point DOCKER_HOST at a running engine\n"), err
+    with pytest.raises(BackendUnavailableError, match="start dockerd"):
+        cluster.describe_experiment("restarted")  # a cluster object connected before the engine went away
+    private_dockerd.start()
+    wait_for(lambda: processes(capsys, "docker", "restarted")["keeper"]["state"] == "running")
+    after = processes(capsys, "docker", "restarted")
+    assert after["oneshot"]["state"] in ("exited", "killed"), after["oneshot"]
+    wait_for(lambda: log_lines(capsys, "docker", "restarted", "keeper") == ["up", "up"])
+    assert log_lines(capsys, "docker", "restarted", "oneshot") == ["once"]
+    delete(capsys, "docker", "restarted")
+    client = docker.DockerClient(base_url=private_dockerd.host)
+    assert leftovers(client, "restarted") == [] and client.containers.list(all=True) == []
