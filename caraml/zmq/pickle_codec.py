@@ -67,6 +67,8 @@ def decode(frames: list) -> Any:
     head = frames[0]
     if head[:1] == _ARRAY_MARKER:
         return _decode_array(head, frames[1])
+    if len(frames) == 1:
+        return pickle.loads(head)  # the common small message: skip the buffers argument
     return pickle.loads(head, buffers=frames[1:])
 
 
