@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
@@ -66,6 +67,9 @@ DEFAULT_LINGER_SECONDS = 1.0
 
 # How often a server loop wakes up to notice stop() when no request comes.
 STOP_CHECK_INTERVAL_MS = 50
+
+# How long a binding client waits for its old port after a timeout.
+REBIND_TIMEOUT_SECONDS = 2.0
 
 # A reply whose first frame is empty and is followed by more frames reports an
 # error. No encoder produces that: only pickle makes several frames, and a pickle
@@ -97,6 +101,11 @@ def _recv_frames(sock: zmq.Socket) -> Frames:
     return frames
 
 
+def _milliseconds(seconds: float | None) -> int:
+    """zmq's timeout option value: milliseconds, or -1 for forever."""
+    return -1 if seconds is None else int(seconds * 1000)
+
+
 class _ZmqSocket:
     """One zmq socket placed where the user asked, with timeouts, HWM and a clean close."""
 
@@ -126,31 +135,44 @@ class _ZmqSocket:
             linger: seconds unsent messages are kept after close().
         """
         self.bind = self._binds_by_default if bind is None else bind
-        self.timeout = timeout
+        self._timeout = timeout
         self._hwm = hwm
         self._linger_ms = int(linger * 1000)
-        self._requested_address = resolve_address(host=host, port=port, address=address, service=service, bind=self.bind)
-        self.address = self._requested_address
+        self.address = resolve_address(host=host, port=port, address=address, service=service, bind=self.bind)
         self._socket = self._open_socket()
 
     def _open_socket(self) -> zmq.Socket:
+        """A socket with this object's options, bound or connected to ``self.address``.
+
+        After binding, ``self.address`` becomes the bound endpoint (the real
+        port when port 0 was asked), so that a reopened socket comes back there.
+        """
         sock = zmq.Context.instance().socket(self._socket_type)
         try:
             sock.linger = self._linger_ms
             if self._hwm is not None:
                 sock.sndhwm = sock.rcvhwm = self._hwm
-            if self.timeout is not None:
-                sock.sndtimeo = sock.rcvtimeo = int(self.timeout * 1000)
+            sock.sndtimeo = sock.rcvtimeo = _milliseconds(self._timeout)
             self._configure(sock)
             if self.bind:
-                sock.bind(self._requested_address)
+                sock.bind(self.address)
                 self.address = sock.last_endpoint.decode()
             else:
-                sock.connect(self._requested_address)
+                sock.connect(self.address)
         except BaseException:
             sock.close(linger=0)
             raise
         return sock
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds a send or receive may take before ZmqTimeoutError; None waits forever. Settable."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+        self._socket.sndtimeo = self._socket.rcvtimeo = _milliseconds(seconds)
 
     def _configure(self, sock: zmq.Socket) -> None:
         """Set role-specific options before bind/connect (subscriptions, for instance)."""
@@ -211,14 +233,29 @@ class ZmqClient(_ZmqSocket):
             _send_frames(sock, frames)
             reply = _recv_frames(sock)
         except BaseException as exc:
-            self._socket.close(linger=0)
-            self._socket = self._open_socket()
+            self._replace_socket()
             if isinstance(exc, zmq.Again):
                 raise self._timeout_error("request") from None
             raise
         if len(reply) == 2 and reply[0] == _ERROR_MARKER:
             raise ZmqRemoteError(**json.loads(bytes(reply[1])))
         return self._decode(reply)
+
+    def _replace_socket(self) -> None:
+        """Drop the REQ socket with its unanswered request and open a fresh one at the same address.
+
+        A binding client must wait for zmq's asynchronous close to free the port.
+        """
+        self._socket.close(linger=0)
+        deadline = time.monotonic() + REBIND_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._socket = self._open_socket()
+                return
+            except zmq.ZMQError as error:
+                if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 class ZmqServer(_ZmqSocket):
@@ -308,24 +345,24 @@ class ZmqServer(_ZmqSocket):
 
     def _serve(self, handler: Callable[[Any], Any]) -> None:
         sock = self._socket
-        user_timeout = sock.rcvtimeo
         sock.rcvtimeo = STOP_CHECK_INTERVAL_MS
         try:
             while not self._stop_requested.is_set():
                 try:
-                    request = self.recv()
-                except ZmqTimeoutError:
+                    frames = _recv_frames(sock)
+                except zmq.Again:
                     continue
-                except Exception as error:  # undecodable request
-                    self.send_error(error)
-                    continue
+                self._awaiting_reply = True
                 try:
-                    self.send(handler(request))
-                except Exception as error:  # the handler or encoding its reply failed
+                    frames = self._encode(handler(self._decode(frames)))
+                except Exception as error:  # undecodable request, handler error or unencodable reply
                     self.send_error(error)
+                    continue
+                _send_frames(sock, frames)
+                self._awaiting_reply = False
         finally:
             if not sock.closed:
-                sock.rcvtimeo = user_timeout
+                sock.rcvtimeo = _milliseconds(self._timeout)
 
     def stop(self) -> None:
         """Stop the loop (within ~50 ms) and wait for its thread; callable from the handler too."""

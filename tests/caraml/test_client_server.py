@@ -184,3 +184,38 @@ def test_many_clients_one_server(echo_server):
     assert results == {index: [(index, n) for n in range(50)] for index in range(4)}
     for client in clients:
         client.close()
+
+
+def test_an_unencodable_request_fails_locally_and_the_client_stays_usable(echo_server):
+    with ZmqClient(port=echo_server.port, timeout=5) as client:
+        with pytest.raises(Exception, match="lambda"):
+            client.request(lambda: "cannot pickle a lambda")
+        assert client.request("still fine") == "still fine"
+
+
+def test_an_empty_raw_reply_is_not_mistaken_for_an_error():
+    with ZmqServer(port=0, serializer="raw") as server, ZmqClient(port=server.port, serializer="raw", timeout=5) as client:
+        server.start_loop(lambda request: b"")
+        assert client.request(b"anything") == b""
+
+
+def test_the_loop_gives_the_server_its_own_timeout_back():
+    with ZmqServer(port=0, timeout=0.3) as server:
+        server.start_loop(lambda request: request)
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(ZmqTimeoutError):
+            server.recv()
+        assert time.monotonic() - started > 0.25  # not the loop's 50 ms stop-check interval
+
+
+def test_a_binding_client_rebinds_the_same_address_after_a_timeout():
+    client = ZmqClient(port=0, bind=True, timeout=0.2)
+    address = client.address
+    with pytest.raises(ZmqTimeoutError):
+        client.request("nobody connected yet")
+    assert client.address == address
+    with ZmqServer(address=address, bind=False) as server:
+        server.start_loop(lambda request: request * 2)
+        assert client.request(21) == 42
+    client.close()

@@ -64,3 +64,11 @@ def test_subscribe_and_unsubscribe(receive_until):
 def test_pub_binds_and_sub_connects_by_default():
     with ZmqPub(port=0) as pub, ZmqSub(port=pub.port) as sub:
         assert pub.bind and not sub.bind
+
+
+def test_sub_recv_times_out():
+    from caraml.zmq import ZmqTimeoutError
+
+    with ZmqPub(port=0) as pub, ZmqSub(port=pub.port, timeout=0.05) as sub:
+        with pytest.raises(ZmqTimeoutError, match="recv timed out"):
+            sub.recv()

@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 
@@ -28,11 +29,20 @@ def test_default_roles_pull_binds_push_connects_and_bind_overrides_them():
 
 def test_pull_times_out_and_stays_usable():
     with ZmqPull(port=0, timeout=0.1) as pull, ZmqPush(port=pull.port) as push:
-        with pytest.raises(ZmqTimeoutError, match="pull timed out"):
+        with pytest.raises(ZmqTimeoutError, match="pull timed out after 0.1 s"):
             pull.pull()
         push.push("later")
-        pull.timeout = None
         assert pull.pull() == "later"
+
+
+def test_timeout_can_be_changed_on_a_live_socket():
+    with ZmqPull(port=0) as pull:
+        pull.timeout = 0.05
+        started = time.monotonic()
+        with pytest.raises(ZmqTimeoutError, match="after 0.05 s"):
+            pull.pull()
+        assert time.monotonic() - started < 1
+        assert pull.timeout == 0.05
 
 
 def test_hwm_bounds_the_send_queue():
