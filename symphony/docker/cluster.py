@@ -7,6 +7,7 @@ terminal and nothing is kept on the side that could go stale. See
 """
 
 import calendar
+import functools
 import io
 import json
 import os
@@ -31,6 +32,8 @@ from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS
 _GO_MODE_DIR = 1 << 31
 #: Exit code 128+N means the main process died of signal N, as in a shell.
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
+#: seconds to wait for what a launch or delete running at the same time is removing
+CONCURRENT_REMOVAL_TIMEOUT = 30
 
 
 class DockerCluster(Cluster):
@@ -94,23 +97,60 @@ class DockerCluster(Cluster):
         built = {image for b in builds.values() for image in b.images}
         self._ensure_images([c for c in plan.containers if c.image not in built])
         errors = docker_sdk().errors
+        claimed = False
         try:
             self._fault_point("network", plan.network)
-            self.client.networks.create(plan.network["name"], driver=plan.network["driver"],
-                                        internal=plan.network["internal"], labels=plan.network["labels"],
-                                        check_duplicate=True)
+            self._claim_network(plan.network)
+            claimed = True
             for container in plan.containers:
                 self._fault_point("create", container)
                 created = self.client.containers.create(**container.create_kwargs(self.client))
                 self._fault_point("start", container)
                 created.start()
         except BaseException as exc:
-            self._remove(exp.name)
+            if claimed:  # otherwise the name is someone else's (a launch at the same moment): leave it be
+                self._remove(exp.name)
             if isinstance(exc, errors.APIError):
                 raise LaunchError(f"launch of {exp.name!r} failed, nothing was left running: "
                                   f"{exc.explanation or exc}") from None
             raise
         return plan
+
+    def _claim_network(self, network):
+        """Create the experiment's network, which is this launch's claim on the experiment name.
+
+        The engine's duplicate check is not atomic: launches racing on one name may each
+        create a network of that name. Then the first one created wins; every later one is
+        removed again by its creator, which reports the experiment as existing. The winner
+        waits for those removals, since the engine refuses to start a container on a network
+        whose name is ambiguous.
+        """
+        errors = docker_sdk().errors
+        experiment = network["labels"][LABEL_EXPERIMENT]
+        taken = ExperimentExistsError(
+            f"experiment {experiment!r} was launched on the docker backend at the same moment from elsewhere: "
+            f"delete it first (`symphony delete {experiment}`) or launch with force=True")
+        try:
+            created = self.client.networks.create(network["name"], driver=network["driver"],
+                                                  internal=network["internal"], labels=network["labels"],
+                                                  check_duplicate=True)
+        except errors.APIError as exc:
+            if exc.status_code == 409:
+                raise taken from None
+            raise
+
+        def rivals():
+            return [n for n in self._networks(experiment) if n.name == network["name"]]
+        first = min(rivals(), key=lambda n: (_timestamp(n.attrs["Created"]), n.id))
+        if first.id != created.id:
+            try:
+                created.remove()
+            except errors.NotFound:
+                pass
+            raise taken
+        deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
+        while len(rivals()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _ensure_images(self, containers):
         """Pull what each pull policy asks for, before anything is created."""
@@ -159,15 +199,27 @@ class DockerCluster(Cluster):
                 container.remove(force=True)
             except errors.NotFound:
                 pass
-        for network in self._networks(name):
-            network.remove()
-        for volume in self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"}):
-            volume.remove(force=True)
+            except errors.APIError as exc:
+                if exc.status_code != 409:  # 409: a delete running at the same time is removing it
+                    raise
+        deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
+        while time.monotonic() < deadline and self._containers(name):
+            time.sleep(0.1)  # the network can go only once that other delete's removals are done
+        volumes = self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+        for remove in [network.remove for network in self._networks(name)] + \
+                [functools.partial(volume.remove, force=True) for volume in volumes]:
+            try:
+                remove()
+            except errors.NotFound:
+                pass  # removed by a delete running at the same time
 
     # --- queries ------------------------------------------------------------------
     def _containers(self, name):
         """The experiment's containers in declaration order."""
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+        # ignore_removed: a container removed between the engine's list and its inspection (a
+        # delete running at the same time) is simply not there
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_EXPERIMENT}={name}"},
+                                                 ignore_removed=True)
         containers.sort(key=lambda c: int(c.labels.get(LABEL_POSITION, 0)))
         return containers
 
@@ -176,7 +228,8 @@ class DockerCluster(Cluster):
 
     def list_experiments(self):
         names = {n.attrs["Labels"][LABEL_EXPERIMENT] for n in self.client.networks.list(filters={"label": LABEL_EXPERIMENT})}
-        names |= {c.labels[LABEL_EXPERIMENT] for c in self.client.containers.list(all=True, filters={"label": LABEL_EXPERIMENT})}
+        names |= {c.labels[LABEL_EXPERIMENT] for c in self.client.containers.list(
+            all=True, filters={"label": LABEL_EXPERIMENT}, ignore_removed=True)}
         return sorted(names)
 
     def describe_experiment(self, name):

@@ -116,22 +116,26 @@ def test_tmux_server_killed_then_verbs_work_and_delete_stops_survivors(capsys, t
 
 # --- dockerd restarted ------------------------------------------------------------------------
 class PrivateDockerd:
-    """A dockerd of this test's own, started the way .ci/docker-up starts the shared one.
+    """A dockerd of this test's own, started (and restarted) the way .ci/docker-up starts the shared one.
 
-    Restarting the shared engine would stop every container of the other tests running
-    on this machine, so the restart happens on a second engine: same binary and flags as
-    .ci/docker-up (``setsid dockerd --data-root --exec-root --pidfile``), plus a socket,
-    no docker0 bridge, no iptables changes and its own address pool, so it shares nothing
-    with the shared engine.
+    Restarting the shared engine would stop every container of the other tests running on
+    this machine, so the restart happens on a second engine: same binary and flags as
+    .ci/docker-up (``dockerd --data-root --exec-root --pidfile``, in a session of its own),
+    plus a socket of its own, run inside a network namespace of its own. The namespace is
+    not optional: a second dockerd in the host's namespace deletes or rewires ``docker0``
+    and the iptables chains the shared engine relies on.
     """
 
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="symph-dockerd.", dir="/tmp")
         self.host = f"unix://{self.root}/docker.sock"
-        self.argv = [shutil.which("dockerd"), "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
-                     "--pidfile", f"{self.root}/dockerd.pid", "--host", self.host, "--bridge", "none",
-                     "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--shutdown-timeout", "3",
-                     "--default-address-pool", "base=10.213.0.0/16,size=24"]
+        self.netns = os.path.basename(self.root)
+        subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
+        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True, capture_output=True)
+        # nsenter, not `ip netns exec`: that also remounts /sys, hiding the cgroups dockerd needs
+        self.argv = ["nsenter", f"--net=/run/netns/{self.netns}", shutil.which("dockerd"), "--data-root", f"{self.root}/data",
+                     "--exec-root", f"{self.root}/exec", "--pidfile", f"{self.root}/dockerd.pid",
+                     "--host", self.host, "--shutdown-timeout", "3"]
         self.daemon = None
 
     def start(self):
@@ -160,12 +164,13 @@ class PrivateDockerd:
         for mount_point in below:
             subprocess.run(["umount", "-l", mount_point], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def private_dockerd(docker_client):
-    if os.geteuid() != 0 or not shutil.which("dockerd"):
-        pytest.skip("restarting a Docker engine needs root and dockerd (run .ci/docker-up as root first)")
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("dockerd", "ip", "nsenter")):
+        pytest.skip("restarting a Docker engine needs root, dockerd, ip and nsenter (run .ci/docker-up as root first)")
     engine = PrivateDockerd()
     try:
         engine.start()
