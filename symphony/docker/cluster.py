@@ -97,60 +97,71 @@ class DockerCluster(Cluster):
         built = {image for b in builds.values() for image in b.images}
         self._ensure_images([c for c in plan.containers if c.image not in built])
         errors = docker_sdk().errors
-        claimed = False
+        network, containers = None, []  # what this launch created: a failure removes these, nothing else
         try:
             self._fault_point("network", plan.network)
-            self._claim_network(plan.network)
-            claimed = True
+            network = self._claim_network(plan.network)
             for container in plan.containers:
                 self._fault_point("create", container)
-                created = self.client.containers.create(**container.create_kwargs(self.client))
+                containers.append(self._create(container))
                 self._fault_point("start", container)
-                created.start()
+                containers[-1].start()
         except BaseException as exc:
-            if claimed:  # otherwise the name is someone else's (a launch at the same moment): leave it be
-                self._remove(exp.name)
+            self._remove_created(exp.name, network, containers)
             if isinstance(exc, errors.APIError):
                 raise LaunchError(f"launch of {exp.name!r} failed, nothing was left running: "
                                   f"{exc.explanation or exc}") from None
             raise
         return plan
 
+    @staticmethod
+    def _taken(experiment):
+        return ExperimentExistsError(
+            f"experiment {experiment!r} was launched on the docker backend at the same moment from elsewhere: "
+            f"delete it first (`symphony delete {experiment}`) or launch with force=True")
+
+    def _create(self, container):
+        """Create one container; its name is unique on the engine, so a clash means a racing launch won."""
+        try:
+            return self.client.containers.create(**container.create_kwargs(self.client))
+        except docker_sdk().errors.APIError as exc:
+            if exc.status_code == 409:
+                raise self._taken(container.labels[LABEL_EXPERIMENT]) from None
+            raise
+
     def _claim_network(self, network):
-        """Create the experiment's network, which is this launch's claim on the experiment name.
+        """Create the experiment's network; a second launch of the same name stops here.
 
         The engine's duplicate check is not atomic: launches racing on one name may each
-        create a network of that name. Then the first one created wins; every later one is
-        removed again by its creator, which reports the experiment as existing. The winner
-        waits for those removals, since the engine refuses to start a container on a network
-        whose name is ambiguous.
+        create a network of that name. Then the first one created goes on; every later one
+        is removed again by its creator, which reports the experiment as existing. The one
+        going on waits for those removals, since the engine refuses to start a container on
+        a network whose name is ambiguous. (Should two still go on, the container names,
+        which the engine does keep unique, stop the second in ``_create``.)
         """
         errors = docker_sdk().errors
         experiment = network["labels"][LABEL_EXPERIMENT]
-        taken = ExperimentExistsError(
-            f"experiment {experiment!r} was launched on the docker backend at the same moment from elsewhere: "
-            f"delete it first (`symphony delete {experiment}`) or launch with force=True")
         try:
             created = self.client.networks.create(network["name"], driver=network["driver"],
                                                   internal=network["internal"], labels=network["labels"],
                                                   check_duplicate=True)
         except errors.APIError as exc:
             if exc.status_code == 409:
-                raise taken from None
+                raise self._taken(experiment) from None
             raise
 
         def rivals():
-            return [n for n in self._networks(experiment) if n.name == network["name"]]
-        first = min(rivals(), key=lambda n: (_timestamp(n.attrs["Created"]), n.id))
-        if first.id != created.id:
-            try:
-                created.remove()
-            except errors.NotFound:
-                pass
-            raise taken
+            return [n for n in self._networks(experiment) if n.name == network["name"] and n.id != created.id]
+
+        def creation(n):
+            return _timestamp(n.attrs["Created"]), n.id
+        if any(creation(rival) < creation(created) for rival in rivals()):
+            self._remove_quietly([created.remove])
+            raise self._taken(experiment)
         deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
-        while len(rivals()) > 1 and time.monotonic() < deadline:
+        while rivals() and time.monotonic() < deadline:
             time.sleep(0.05)
+        return created
 
     def _ensure_images(self, containers):
         """Pull what each pull policy asks for, before anything is created."""
@@ -181,8 +192,36 @@ class DockerCluster(Cluster):
             self.set_experiment(None)
 
     def _remove(self, name):
+        """Remove everything labelled with the experiment (``delete``)."""
+        self._stop_and_remove(self._containers(name))
+        deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
+        while time.monotonic() < deadline and self._containers(name):
+            time.sleep(0.1)  # the network can go only once a delete running at the same time is done
+        self._remove_quietly([network.remove for network in self._networks(name)])
+        self._remove_volumes(name)
+
+    def _remove_created(self, name, network, containers):
+        """Undo a failed launch: only what it created, since the name may belong to a launch that won a race."""
+        self._stop_and_remove(containers)
+        if network is not None:
+            self._remove_quietly([network.remove])
+        if not self._containers(name):  # NFS volumes are shared by the experiment's containers
+            self._remove_volumes(name)
+
+    def _remove_volumes(self, name):
+        volumes = self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+        self._remove_quietly([functools.partial(volume.remove, force=True) for volume in volumes])
+
+    @staticmethod
+    def _remove_quietly(removals):
+        for remove in removals:
+            try:
+                remove()
+            except docker_sdk().errors.NotFound:
+                pass  # removed by a delete running at the same time
+
+    def _stop_and_remove(self, containers):
         errors = docker_sdk().errors
-        containers = self._containers(name)
 
         def stop(container):
             try:
@@ -202,16 +241,6 @@ class DockerCluster(Cluster):
             except errors.APIError as exc:
                 if exc.status_code != 409:  # 409: a delete running at the same time is removing it
                     raise
-        deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
-        while time.monotonic() < deadline and self._containers(name):
-            time.sleep(0.1)  # the network can go only once that other delete's removals are done
-        volumes = self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
-        for remove in [network.remove for network in self._networks(name)] + \
-                [functools.partial(volume.remove, force=True) for volume in volumes]:
-            try:
-                remove()
-            except errors.NotFound:
-                pass  # removed by a delete running at the same time
 
     # --- queries ------------------------------------------------------------------
     def _containers(self, name):
