@@ -14,10 +14,11 @@ pattern             frontend (who connects)    backend (who connects)
 
 Run it in a thread (``start()``), cheap and enough when the proxy is not the
 bottleneck, or in its own process (``start(in_process=True)`` or
-``start_in_process()``), which does not share the GIL with your code. ``stop()``
-ends it cleanly through a control socket on a loopback port. The process is started with the
-``spawn`` method (safe with threads), so scripts that start one need the usual
-``if __name__ == '__main__':`` guard.
+``start_in_process()``), which does not share the GIL with your code.
+``stop()`` ends it cleanly through a control socket on a loopback port. The
+process is started with the ``spawn`` method (safe with threads), so scripts
+that start one need the usual ``if __name__ == '__main__':`` guard. The proxy
+has a zmq context of its own, so its addresses must be tcp or ipc, not inproc.
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ class ZmqProxy:
         """
         if self._runner is not None:
             raise RuntimeError("this proxy is already started")
-        settings = {"pattern": self.pattern, "frontend": self.frontend_address, "backend": self.backend_address, "hwm": self.hwm}
+        settings = {
+            "pattern": self.pattern,
+            "frontend": self.frontend_address,
+            "backend": self.backend_address,
+            "hwm": self.hwm,
+        }
         if in_process:
             spawn = multiprocessing.get_context("spawn")
             report = spawn.Queue()
@@ -172,7 +178,7 @@ def _run_proxy(settings: dict, report) -> None:
             sock = context.socket(socket_type)
             sockets.append(sock)
             sock.linger = 0
-            if settings["hwm"] is not None:
+            if settings["hwm"] is not None and socket_type != zmq.PAIR:
                 sock.sndhwm = sock.rcvhwm = settings["hwm"]
             sock.bind(address)
     except zmq.ZMQError as error:

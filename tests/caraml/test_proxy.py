@@ -119,14 +119,15 @@ def test_pushers_fan_in_and_out_through_a_streamer_proxy(start_proxy):
         endpoint.close()
 
 
-def test_stop_ends_the_thread_or_process(start_proxy):
-    proxy = start_proxy("router-dealer")
-    runner = proxy._runner
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "process"])
+def test_stop_ends_the_thread_or_process(in_process):
+    proxy = ZmqProxy(frontend=0, backend=0, pattern="xsub-xpub")
+    runner = proxy.start(in_process=in_process)
     assert proxy.running
     proxy.stop()
     assert not proxy.running and not runner.is_alive()
-    if hasattr(runner, "exitcode"):
-        assert runner.exitcode == 0  # ended by TERMINATE, not killed
+    if in_process:
+        assert runner.exitcode == 0  # ended by stop(), not killed
     proxy.stop()  # stopping twice is harmless
 
 
