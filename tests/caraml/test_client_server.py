@@ -22,7 +22,7 @@ def test_start_loop_returns_a_running_daemon_thread_that_stop_ends():
     started = time.monotonic()
     server.stop()
     assert not thread.is_alive()
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2
     server.close()
 
 
@@ -61,9 +61,10 @@ def test_timeout_raises_and_the_client_stays_usable():
         started = time.monotonic()
         with pytest.raises(ZmqTimeoutError, match="timed out after 0.2 s"):
             client.request("slow")
-        assert 0.15 < time.monotonic() - started < 1.0
+        assert 0.15 < time.monotonic() - started < 3
         # The late reply to "slow" must never be mistaken for this one.
         time.sleep(0.6)
+        client.timeout = 5  # what follows must succeed, however loaded the machine
         assert client.request("fast") == "fast"
         assert client.request("again") == "again"
 
@@ -79,6 +80,7 @@ def test_timeout_without_any_server_then_recovery_once_one_binds():
     client = ZmqClient(port=port, timeout=0.2)
     with pytest.raises(ZmqTimeoutError):
         client.request("nobody there")
+    client.timeout = 5  # reconnecting may take a while on a loaded machine
     with ZmqServer(port=port) as server:
         server.start_loop(lambda request: ("ok", request))
         assert client.request("now") == ("ok", "now")
@@ -215,6 +217,7 @@ def test_a_binding_client_rebinds_the_same_address_after_a_timeout():
     with pytest.raises(ZmqTimeoutError):
         client.request("nobody connected yet")
     assert client.address == address
+    client.timeout = 5
     with ZmqServer(address=address, bind=False) as server:
         server.start_loop(lambda request: request * 2)
         assert client.request(21) == 42

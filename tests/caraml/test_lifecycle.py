@@ -56,9 +56,10 @@ def test_a_closed_port_can_be_bound_again():
 
 def test_no_hang_at_interpreter_exit():
     """A process that leaves everything open, with messages nobody will read, must still exit."""
-    started = time.monotonic()
     result = run_python(
         """
+        import time
+
         from caraml.zmq import ZmqClient, ZmqProxy, ZmqPub, ZmqPull, ZmqPush, ZmqServer, ZmqSub
 
         if __name__ == "__main__":
@@ -85,13 +86,13 @@ def test_no_hang_at_interpreter_exit():
             thread_proxy.start()
             process_proxy = ZmqProxy(frontend=0, backend=0, pattern="xsub-xpub")
             process_proxy.start_in_process()
-            print("done")
+            print(time.monotonic())  # the clock is system-wide, so the parent can compare
         """,
         timeout=30,
     )
+    exited = time.monotonic()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "done"
-    assert time.monotonic() - started < 10
+    assert exited - float(result.stdout) < 5, "the interpreter took too long to exit"
 
 
 def test_importing_caraml_does_not_import_numpy():
