@@ -134,10 +134,10 @@ class DockerCluster(Cluster):
 
         The engine's duplicate check is not atomic: launches racing on one name may each
         create a network of that name. Then the first one created goes on; every later one
-        is removed again by its creator, which reports the experiment as existing. The one
-        going on waits for those removals, since the engine refuses to start a container on
-        a network whose name is ambiguous. (Should two still go on, the container names,
-        which the engine does keep unique, stop the second in ``_create``.)
+        is removed again by its creator (as soon as it sees the first), which reports the
+        experiment as existing. The first waits for those removals, since the engine refuses
+        to start a container on a network whose name is ambiguous. (Should two still go on,
+        the container names, which the engine does keep unique, stop the second in ``_create``.)
         """
         errors = docker_sdk().errors
         experiment = network["labels"][LABEL_EXPERIMENT]
@@ -155,13 +155,15 @@ class DockerCluster(Cluster):
 
         def creation(n):
             return _timestamp(n.attrs["Created"]), n.id
-        if any(creation(rival) < creation(created) for rival in rivals()):
-            self._remove_quietly([created.remove])
-            raise self._taken(experiment)
         deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
-        while rivals() and time.monotonic() < deadline:
+        while True:  # a rival may become visible only after our first look
+            others = rivals()
+            if any(creation(rival) < creation(created) for rival in others):
+                self._remove_quietly([created.remove])
+                raise self._taken(experiment)
+            if not others or time.monotonic() > deadline:
+                return created
             time.sleep(0.05)
-        return created
 
     def _ensure_images(self, containers):
         """Pull what each pull policy asks for, before anything is created."""

@@ -46,7 +46,7 @@ TMUX_VARS = ("TMUX", "TMUX_PANE")
 
 
 def check_server_name(name):
-    if not isinstance(name, str) or not _SERVER_NAME.match(name):
+    if not isinstance(name, str) or not _SERVER_NAME.fullmatch(name):  # fullmatch: '$' allows a final newline
         raise SpecError(f"tmux server_name {name!r} is invalid: use 1-100 letters, digits, '_', '.' or '-', "
                         f"e.g. {DEFAULT_SERVER!r}")
     return name
@@ -78,6 +78,7 @@ class TmuxCluster(LocalCluster):
                       if name not in TMUX_VARS and not name.startswith("SYMPH_")}
         for process in plan.processes:  # exist (private) from the start, so `logs --follow` can wait on them
             open_private(process.log_path, "a").close()
+        open_private(plan.hook_log(), "a").close()  # private before the hooks' shell redirection appends to it
         commands = plan.launch_commands(launch_env)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # the processes start during the call
