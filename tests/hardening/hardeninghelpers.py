@@ -69,6 +69,8 @@ def _children(pid):
 def state_rows(home, name):
     """Rows of every state table that mention experiment ``name``."""
     from symphony.state import StateStore
+    if not os.path.exists(os.path.join(home, "state.db")):
+        return []  # nothing ever touched the state
     store = StateStore(str(home))
     try:
         return [tuple(row) for table, column in (("experiments", "name"), ("processes", "experiment"),

@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from symphony import Cluster
-from symphony.errors import LaunchError
+from symphony.config import SymphonyConfig
+from symphony.errors import LaunchError, SpecError, SymphonyError
 
 from hardeninghelpers import BASE_IMAGE, experiment_pids, scan, state_rows, wait_for
 
@@ -212,3 +213,42 @@ def test_kube_launch_failing_at_every_object_leaves_nothing(tmp_path):
         assert {o["kind"] for o in api.created()} == {o["kind"] for o in objects}
     finally:
         api.close()
+
+
+# --- failures around apply --------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="symphony/cluster.py Cluster.launch saves the spec after apply and leaves the "
+                                       "experiment running when saving fails: create the folder before apply "
+                                       "(SymphonyConfig.launched_spec_path) or delete the experiment on failure")
+def test_a_spec_that_cannot_be_saved_leaves_nothing_running(local_cluster, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    SymphonyConfig().set_experiment_folder(str(blocker))
+    exp = local_cluster.new_experiment("unsaved")
+    exp.new_process("p", command="sleep", args=["600"])
+    try:
+        with pytest.raises(Exception):
+            local_cluster.launch(exp)
+        assert local_cluster.list_experiments() == [] and experiment_pids("unsaved") == []
+    finally:
+        for name in local_cluster.list_experiments():
+            local_cluster.delete(name)
+
+
+def test_a_nul_byte_in_an_argument_starts_nothing(local_cluster, symphony_home):
+    """(tmux silently cuts the argument at the NUL instead: only the declaration-time check below helps there.)"""
+    cluster = local_cluster
+    exp = cluster.new_experiment("nul")
+    exp.new_process("fine", command="sleep", args=["600"])
+    exp.new_process("nul", command="echo", args=["a\0b"])
+    with pytest.raises(SymphonyError):
+        cluster.launch(exp)
+    assert cluster.list_experiments() == [] and state_rows(symphony_home, "nul") == []
+    assert experiment_pids("nul") == []
+
+
+@pytest.mark.xfail(strict=True, reason="symphony/spec/model.py accepts NUL in arguments, cmds and env values; "
+                                       "no process can receive one, so refuse it at declaration")
+def test_a_nul_byte_is_refused_at_declaration():
+    from symphony import ExperimentSpec
+    with pytest.raises(SpecError):
+        ExperimentSpec("nul").new_process("p", command="echo", args=["a\0b"])
