@@ -1,9 +1,11 @@
 """ZeroMQ messaging for the processes of one experiment.
 
 Everything public lives in :mod:`caraml.zmq.communicator` (sockets),
-:mod:`caraml.zmq.proxy` (many-to-many forwarding), :mod:`caraml.zmq.serializers`
-(wire formats) and :mod:`caraml.zmq.errors`, and is re-exported here.
-See the :mod:`caraml.zmq.communicator` docstring for addresses and service names.
+:mod:`caraml.zmq.proxy` (many-to-many forwarding) and :mod:`caraml.zmq.errors`,
+and is re-exported here. :mod:`caraml.zmq.serializers` and
+:mod:`caraml.zmq.pickle_codec` describe the wire formats,
+:mod:`caraml.zmq.addressing` how addresses and service names are resolved.
+See the :mod:`caraml.zmq.communicator` docstring for a tour.
 """
 
 from caraml.zmq.communicator import (

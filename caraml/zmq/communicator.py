@@ -46,7 +46,8 @@ Lifetime
 All sockets share the process's ``zmq.Context.instance()``. Every class is a
 context manager and has ``close()``; sockets set ``LINGER`` (``linger=``
 seconds, default 1) so that unsent messages never keep a process from exiting,
-and server loop threads are daemons.
+and server loop threads are daemons. As with any zmq socket, use each object
+from one thread at a time; a running server loop owns its server.
 """
 
 from __future__ import annotations
@@ -427,13 +428,14 @@ class ZmqPub(_ZmqSocket):
         super().__init__(**socket_options)
 
     def pub(self, topic: str, data: Any) -> None:
-        """Publish ``data`` under ``topic``; dropped if no subscriber matches (zmq PUB semantics)."""
+        """Publish ``data`` under ``topic``.
+
+        Never blocks: as with any zmq PUB socket, a message no subscriber
+        matches, or one beyond a slow subscriber's HWM, is dropped.
+        """
         frames = self._encode(data)
-        try:
-            self._socket.send(topic.encode(), _SNDMORE)
-            _send_frames(self._socket, frames)
-        except zmq.Again:
-            raise self._timeout_error("pub") from None
+        self._socket.send(topic.encode(), _SNDMORE)
+        _send_frames(self._socket, frames)
 
 
 class ZmqSub(_ZmqSocket):
@@ -464,9 +466,11 @@ class ZmqSub(_ZmqSocket):
             sock.subscribe(topic.encode())
 
     def subscribe(self, topic: str) -> None:
+        """Also receive messages whose topic starts with ``topic``."""
         self._socket.subscribe(topic.encode())
 
     def unsubscribe(self, topic: str) -> None:
+        """Undo one ``subscribe(topic)`` (or the constructor's); the publisher learns it shortly."""
         self._socket.unsubscribe(topic.encode())
 
     def recv(self) -> tuple[str, Any]:

@@ -44,7 +44,7 @@ _BYTES_TYPES = (bytes, bytearray)
 
 def encode(obj: Any) -> list:
     """Frames for ``obj``; see the module docstring."""
-    numpy = sys.modules.get("numpy")
+    numpy = sys.modules.get("numpy")  # without numpy loaded, obj cannot be an array
     if numpy is not None and type(obj) is numpy.ndarray:
         frames = _encode_array(obj)
         if frames is not None:

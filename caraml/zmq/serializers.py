@@ -69,43 +69,33 @@ def _raw_decode(frames: Frames) -> Any:
     return frames[0]
 
 
-def _msgpack():
+def _msgpack_codec() -> tuple[Encoder, Decoder]:
     try:
         import msgpack
     except ImportError:
         raise ZmqSerializerUnavailable(
             "serializer='msgpack' needs the msgpack package: pip install msgpack (or symphony[msgpack])"
         ) from None
-    return msgpack
+    return (lambda obj: [msgpack.packb(obj)]), (lambda frames: msgpack.unpackb(frames[0]))
 
 
-def _msgpack_encode(obj: Any) -> Frames:
-    return [_msgpack().packb(obj)]
-
-
-def _msgpack_decode(frames: Frames) -> Any:
-    return _msgpack().unpackb(frames[0])
-
-
-_FORMATS: dict[str, tuple[Encoder, Decoder]] = {
-    "pickle": (pickle_codec.encode, pickle_codec.decode),
-    "json": (_json_encode, _json_decode),
-    "msgpack": (_msgpack_encode, _msgpack_decode),
-    "str": (_str_encode, _str_decode),
-    "raw": (_raw_encode, _raw_decode),
+# Format name -> a function returning its (encoder, decoder); msgpack's imports msgpack
+# when a socket asks for it, so that a missing package fails there, clearly.
+_FORMATS: dict[str, Callable[[], tuple[Encoder, Decoder]]] = {
+    "pickle": lambda: (pickle_codec.encode, pickle_codec.decode),
+    "json": lambda: (_json_encode, _json_decode),
+    "msgpack": _msgpack_codec,
+    "str": lambda: (_str_encode, _str_decode),
+    "raw": lambda: (_raw_encode, _raw_decode),
 }
 
 
 def _format(name: str) -> tuple[Encoder, Decoder]:
     try:
-        codec = _FORMATS[name]
+        make_codec = _FORMATS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown serializer {name!r}: use one of {sorted(_FORMATS)} or a callable"
-        ) from None
-    if name == "msgpack":
-        _msgpack()  # fail now, where the socket is made, not at the first message
-    return codec
+        raise ValueError(f"unknown serializer {name!r}: use one of {sorted(_FORMATS)} or a callable") from None
+    return make_codec()
 
 
 def get_encoder(serializer: SerializerSpec) -> Encoder:
