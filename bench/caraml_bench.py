@@ -273,8 +273,10 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, numpy {np.__version__}; best of {throughput_bursts} "
         f"bursts per side (latency: {latency_bursts}); {placement}\n"
     )
-    print("| benchmark | raw pyzmq (best burst) | caraml (best burst) | caraml vs raw (median of paired bursts) "
-          "| caraml vs raw (best vs best) | target |")
+    print(
+        "| benchmark | raw pyzmq (best burst) | caraml (best burst) | caraml vs raw (median of paired bursts) "
+        "| caraml vs raw (best vs best) | target |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
 

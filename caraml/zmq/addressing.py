@@ -96,7 +96,7 @@ def _normalise_tcp(address: str, bind: bool) -> str:
     ``localhost`` is always mapped to 127.0.0.1, also for connect, so that both
     sides agree on IPv4 whatever the resolver would say.
     """
-    host, separator, port = address[len("tcp://"):].rpartition(":")
+    host, separator, port = address[len("tcp://") :].rpartition(":")
     if not separator:
         raise ValueError(f"tcp address {address!r} has no port")
     if host == "localhost":

@@ -56,7 +56,8 @@ import json
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 

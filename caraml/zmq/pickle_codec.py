@@ -119,7 +119,9 @@ def _wrap_large_bytes(obj: Any) -> Any:
     if type(obj) is dict:
         for value in obj.values():
             if type(value) in _BYTES_TYPES and len(value) >= OUT_OF_BAND_MIN_BYTES:
-                return {key: _wrap_large_bytes(item) if type(item) in _BYTES_TYPES else item for key, item in obj.items()}
+                return {
+                    key: _wrap_large_bytes(item) if type(item) in _BYTES_TYPES else item for key, item in obj.items()
+                }
         return obj
     if type(obj) in _BYTES_TYPES and len(obj) >= OUT_OF_BAND_MIN_BYTES:
         return _OutOfBandBytes(obj)

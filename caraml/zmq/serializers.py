@@ -26,7 +26,8 @@ Or pass your own pair, ``serializer=obj -> bytes`` and ``deserializer=bytes -> o
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 from caraml.zmq import pickle_codec
 from caraml.zmq.errors import ZmqSerializerUnavailable
@@ -34,7 +35,7 @@ from caraml.zmq.errors import ZmqSerializerUnavailable
 Frames = list
 Encoder = Callable[[Any], Frames]
 Decoder = Callable[[Frames], Any]
-SerializerSpec = Union[str, Callable[[Any], Any], None]
+SerializerSpec = str | Callable[[Any], Any] | None
 
 DEFAULT_SERIALIZER = "pickle"
 

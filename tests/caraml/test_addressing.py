@@ -65,7 +65,10 @@ def test_tcp_address_needs_a_port():
 
 
 def test_localhost_binds_and_connects():
-    with ZmqServer(host="localhost", port=0) as server, ZmqClient(host="localhost", port=server.port, timeout=5) as client:
+    with (
+        ZmqServer(host="localhost", port=0) as server,
+        ZmqClient(host="localhost", port=server.port, timeout=5) as client,
+    ):
         server.start_loop(lambda request: request)
         assert server.address.startswith("tcp://127.0.0.1:")
         assert client.request("over localhost") == "over localhost"

@@ -196,7 +196,10 @@ def test_an_unencodable_request_fails_locally_and_the_client_stays_usable(echo_s
 
 
 def test_an_empty_raw_reply_is_not_mistaken_for_an_error():
-    with ZmqServer(port=0, serializer="raw") as server, ZmqClient(port=server.port, serializer="raw", timeout=5) as client:
+    with (
+        ZmqServer(port=0, serializer="raw") as server,
+        ZmqClient(port=server.port, serializer="raw", timeout=5) as client,
+    ):
         server.start_loop(lambda request: b"")
         assert client.request(b"anything") == b""
 

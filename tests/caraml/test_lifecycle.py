@@ -17,6 +17,7 @@ def run_python(code, timeout):
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=REPOSITORY,
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -71,9 +71,10 @@ def test_handler_errors_come_back_through_the_proxy(start_proxy):
     from caraml.zmq import ZmqRemoteError
 
     proxy = start_proxy("router-dealer")
-    with ZmqServer(address=proxy.backend_address, bind=False) as server, ZmqClient(
-        address=proxy.frontend_address, timeout=5
-    ) as client:
+    with (
+        ZmqServer(address=proxy.backend_address, bind=False) as server,
+        ZmqClient(address=proxy.frontend_address, timeout=5) as client,
+    ):
         server.start_loop(lambda request: 1 / request)
         with pytest.raises(ZmqRemoteError, match="ZeroDivisionError"):
             client.request(0)
@@ -113,7 +114,7 @@ def test_pushers_fan_in_and_out_through_a_streamer_proxy(start_proxy):
                 received.append(pull.pull())
             except ZmqTimeoutError:
                 pass
-    assert sorted(sum(received_per_pull, [])) == sorted(sent)  # each message exactly once
+    assert sorted(m for received in received_per_pull for m in received) == sorted(sent)  # each exactly once
     assert all(received_per_pull), "the proxy should spread messages over both pullers"
     for endpoint in pushes + pulls:
         endpoint.close()

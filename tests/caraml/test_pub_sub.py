@@ -1,6 +1,6 @@
 import pytest
 
-from caraml.zmq import ZmqPub, ZmqSub
+from caraml.zmq import ZmqPub, ZmqSub, ZmqTimeoutError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -49,6 +49,7 @@ def test_subscribe_and_unsubscribe(receive_until):
         receive_until(sub.recv, lambda got: any(topic == "news" for topic, _ in got), publish_pair)
 
         sub.unsubscribe("news")
+
         # Once a marker arrives without its "news" twin, the publisher has seen the
         # unsubscription: no "news" may arrive after it.
         def unsubscription_seen(got):
@@ -67,8 +68,6 @@ def test_pub_binds_and_sub_connects_by_default():
 
 
 def test_sub_recv_times_out():
-    from caraml.zmq import ZmqTimeoutError
-
     with ZmqPub(port=0) as pub, ZmqSub(port=pub.port, timeout=0.05) as sub:
         with pytest.raises(ZmqTimeoutError, match="recv timed out"):
             sub.recv()

@@ -51,18 +51,16 @@ def test_hwm_bounds_the_send_queue():
     free_port = ZmqPull(port=0)
     port = free_port.port
     free_port.close()
-    with ZmqPush(port=port, hwm=2, timeout=0.1) as push:
-        with pytest.raises(ZmqTimeoutError, match="push timed out"):
-            for _ in range(50):
-                push.push(b"x")
+    with ZmqPush(port=port, hwm=2, timeout=0.1) as push, pytest.raises(ZmqTimeoutError, match="push timed out"):
+        for _ in range(50):
+            push.push(b"x")
 
 
 def test_several_pushers_fan_in_to_one_puller():
     with ZmqPull(port=0, timeout=5) as pull:
         pushers = [ZmqPush(port=pull.port) for _ in range(3)]
         senders = [
-            threading.Thread(target=lambda p=p, i=i: [p.push((i, n)) for n in range(20)])
-            for i, p in enumerate(pushers)
+            threading.Thread(target=lambda p=p, i=i: [p.push((i, n)) for n in range(20)]) for i, p in enumerate(pushers)
         ]
         for sender in senders:
             sender.start()

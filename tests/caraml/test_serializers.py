@@ -7,7 +7,7 @@ import zmq
 
 from caraml.zmq import ZmqClient, ZmqPull, ZmqPush, ZmqSerializerUnavailable, ZmqServer
 from caraml.zmq.pickle_codec import OUT_OF_BAND_MIN_BYTES
-from caraml.zmq.serializers import get_decoder, get_encoder
+from caraml.zmq.serializers import get_encoder
 
 pytestmark = pytest.mark.timeout(30)
 
