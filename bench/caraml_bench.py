@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python bench/caraml_bench.py            # under a minute on a 2-core machine
+    python bench/caraml_bench.py            # about a minute on a 2-core machine
     python bench/caraml_bench.py --quick    # a smoke run of a few seconds
 
 Every measurement is two processes talking over tcp on 127.0.0.1, on ports the
@@ -49,8 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from caraml.zmq import ZmqClient, ZmqPull, ZmqPush, ZmqServer  # noqa: E402
 
 SIZES = {"1 kB": 1 << 10, "64 kB": 1 << 16, "1 MB": 1 << 20, "16 MB": 1 << 24}
-# Messages per burst: roughly a tenth of a second each on a 2-core machine.
-MESSAGES_PER_BURST = {1 << 10: 15_000, 1 << 16: 2_500, 1 << 20: 300, 1 << 24: 20}
+# Messages per burst: about 0.15 s each on a 2-core machine; shorter bursts let
+# a stray spike of other work decide too many pairs.
+MESSAGES_PER_BURST = {1 << 10: 30_000, 1 << 16: 6_000, 1 << 20: 1_000, 1 << 24: 30}
 ROUND_TRIPS_PER_BURST = 1_000
 THROUGHPUT_BURSTS = 20
 LATENCY_BURSTS = 40
