@@ -142,7 +142,11 @@ class Cluster:
         if force and exp.name in self.list_experiments():
             self.delete(exp.name)
         plan = self.apply(exp)
-        SymphonyConfig.save_launched_spec(exp, spec_path)
+        try:
+            SymphonyConfig.save_launched_spec(exp, spec_path)
+        except BaseException:
+            self.delete(exp.name)  # a launch that cannot keep its record leaves nothing running
+            raise
         self.set_experiment(exp.name)
         return plan
 

@@ -174,9 +174,17 @@ class SymphonyConfig:
         """
         if not self.experiment_folder:
             return None
-        path = os.path.join(self.experiment_folder, exp.name, "experiment.yml")
+        folder = os.path.join(self.experiment_folder, exp.name)
+        path = os.path.join(folder, "experiment.yml")
         if os.path.exists(path) and not force:
             raise SymphonyError(f"{path} already exists from an earlier launch: launch with force=True or choose another name")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise SymphonyError(f"cannot create the experiment folder {folder} ({exc.strerror}): "
+                                f"fix set_experiment_folder() / experiment_folder") from None
+        if not os.access(folder, os.W_OK):
+            raise SymphonyError(f"the experiment folder {folder} is not writable: fix its permissions")
         return path
 
     @staticmethod
@@ -184,8 +192,8 @@ class SymphonyConfig:
         """Write ``experiment.yml`` at ``path`` (from :meth:`launched_spec_path`)."""
         if path is None:
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
+        from .state import open_private
+        with open_private(path, "w") as handle:  # the spec holds env values: owner-only
             exp.dump_yaml(handle)
 
     # --- default backend and its keyword arguments --------------------------------

@@ -82,7 +82,7 @@ def open_private(path, mode="a"):
     """Open a file that only the owner may read (logs, saved specs)."""
     fd = os.open(path, {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                         "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode], 0o600)
-    return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8")
 
 
 class StateStore:

@@ -252,13 +252,14 @@ def _container(process, image, book, symph_env, cluster_preamble, shell, volumes
         raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
                         f"(Kubernetes runs every process in a container)")
     container = {"name": process.name, "image": image}
-    container.update(_command(process, preamble_lines(process, cluster_preamble), shell))
+    container.update({field: [_literal(arg) for arg in argv]
+                      for field, argv in _command(process, preamble_lines(process, cluster_preamble), shell).items()})
     if process.cwd:
         container["workingDir"] = process.cwd
     env = user_env(process)
     env.update(symph_env)
     env["SYMPH_PROCESS"] = process.key
-    container["env"] = [{"name": name, "value": value} for name, value in env.items()]
+    container["env"] = [{"name": name, "value": _literal(value)} for name, value in env.items()]
     ports = [book[service].port for service in list(process.bound) + list(process.exposed)]
     if ports:
         container["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in ports]
@@ -282,6 +283,11 @@ def _container(process, image, book, symph_env, cluster_preamble, shell, volumes
     if process.container_yml:
         deep_merge(container, process.container_yml)
     return container
+
+
+def _literal(text):
+    """The kubelet expands ``$(VAR)`` in command, args and env values; ``$$`` is a literal ``$``."""
+    return text.replace("$", "$$")
 
 
 def _command(process, preamble, shell):

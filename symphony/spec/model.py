@@ -38,14 +38,21 @@ def _one_of(kind, value, allowed):
     raise SpecError(f"unknown {kind} {value!r}: use one of {', '.join(allowed)}")
 
 
+def _no_nul(what, text):
+    """No program can receive a NUL byte (C strings end there): refuse it instead of truncating."""
+    if "\0" in text:
+        raise SpecError(f"{what} contains a NUL byte, which no process can receive: remove it")
+    return text
+
+
 def _string_list(what, value):
     """Accept a string or a list of strings; always return a new list."""
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
+        return [_no_nul(what, value)]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
+        return [_no_nul(what, v) for v in value]
     raise SpecError(f"{what} must be a string or a list of strings, got {value!r}")
 
 
@@ -60,7 +67,7 @@ def _env_dict(what, value):
             raise SpecError(f"{what}: invalid variable name {key!r}")
         if isinstance(val, bool) or not isinstance(val, (str, int, float)):
             raise SpecError(f"{what}: value of {key} must be a string or a number, got {val!r}")
-        env[key] = str(val)
+        env[key] = _no_nul(f"{what}: value of {key}", str(val))
     return env
 
 
@@ -266,7 +273,7 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
         self.cmds = _string_list(f"process {name!r} cmds", cmds)
         if command is not None and not isinstance(command, str):
             raise SpecError(f"process {name!r}: command must be a string (the program), put its arguments in args=[...]")
-        self.command = command
+        self.command = None if command is None else _no_nul(f"process {name!r} command", command)
         self.args = _string_list(f"process {name!r} args", args)
         if cwd is not None and start_dir is not None and cwd != start_dir:
             raise SpecError(f"process {name!r}: cwd and start_dir are the same setting: give one")

@@ -26,7 +26,7 @@ def check_name(kind, name, max_length=DNS_LABEL_MAX):
     if len(name) > max_length:
         raise InvalidNameError(
             f"{kind} name {name!r} is {len(name)} characters long: use at most {max_length}")
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
             f"{kind} name {name!r} is invalid: use lowercase letters, digits and '-', "
             f"starting and ending with a letter or digit (a DNS label), e.g. {suggest_name(name)!r}")
@@ -35,10 +35,10 @@ def check_name(kind, name, max_length=DNS_LABEL_MAX):
 
 def check_service_name(name):
     """Service names must also start with a letter, as Kubernetes Service names do."""
-    if isinstance(name, str) and name and not _SERVICE_NAME.match(name) and _DNS_LABEL.match(name):
+    if isinstance(name, str) and name and not _SERVICE_NAME.fullmatch(name) and _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
             f"service name {name!r} is invalid: it must start with a letter, e.g. 's-{name}'")
-    if isinstance(name, str) and name and not _DNS_LABEL.match(name):
+    if isinstance(name, str) and name and not _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
             f"service name {name!r} is invalid: use lowercase letters, digits and '-', "
             f"starting with a letter (a DNS label), e.g. {suggest_name(name)!r}")

@@ -8,7 +8,6 @@ once: exactly one wins, the losers must not damage the winner, and deleting it f
 several processes at once removes it (the others are told it is gone).
 """
 
-import json
 import socket
 import subprocess
 import sys

@@ -95,12 +95,13 @@ def test_commands_exec_form_verbatim_args_alone_keep_the_entrypoint_cmds_run_in_
     validate_all(plan.objects)
 
     assert container(plan, "exec")["command"] == ["python"]
-    assert container(plan, "exec")["args"] == ["-c", "print('a b'); import sys", "$HOME"]
+    # '$' is written '$$' so the kubelet's $(VAR) expansion hands the program a literal '$HOME'
+    assert container(plan, "exec")["args"] == ["-c", "print('a b'); import sys", "$$HOME"]
     assert container(plan, "exec")["workingDir"] == "/work"
     assert "command" not in container(plan, "entry") and container(plan, "entry")["args"] == ["--flag", "two words"]
-    assert container(plan, "shell")["command"] == ["/bin/sh", "-c", "cd /tmp\necho $HOME && ls"]
+    assert container(plan, "shell")["command"] == ["/bin/sh", "-c", "cd /tmp\necho $$HOME && ls"]
     assert "command" not in container(plan, "default") and "args" not in container(plan, "default")
-    assert container(plan, "pre")["command"] == ["/bin/sh", "-c", 'export A=1\nexec "$@"', "pre", "python", "x y.py"]
+    assert container(plan, "pre")["command"] == ["/bin/sh", "-c", 'export A=1\nexec "$$@"', "pre", "python", "x y.py"]
 
 
 def test_cluster_preamble_and_shell_apply_to_every_process(validate_all):
