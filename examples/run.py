@@ -35,16 +35,22 @@ def wait_until_done(cluster, name, timeout=300.0):
         if statuses and all(s.state in FINAL for s in statuses):
             return statuses
         time.sleep(0.25)
-    raise TimeoutError(f"experiment {name!r} still running after {timeout:.0f}s")
+    unfinished = [f"{s.key}: {s.state_text()}" for s in statuses if s.state not in FINAL]
+    raise TimeoutError(f"experiment {name!r} still running after {timeout:.0f}s ({', '.join(unfinished)})")
 
 
-def run(example, cluster, timeout=300.0, keep=False, while_running=None, **where):
+def run(example, cluster, timeout=300.0, keep=False, while_running=None, prepare=None, **where):
     """Launch ``example`` on ``cluster``, wait, check; return (statuses, logs, seconds).
 
-    ``while_running(cluster, experiment_name)`` is called right after the launch.
+    ``prepare(exp)`` is called on the declared experiment before the launch, for
+    deployment choices that are not the example's business (e.g. the image pull
+    policy a test cluster needs); ``while_running(cluster, experiment_name)`` is
+    called right after the launch.
     """
     module = load_example(example)
     exp = module.build(cluster, **where)
+    if prepare is not None:
+        prepare(exp)
     start = time.monotonic()
     cluster.launch(exp, force=True)
     try:
