@@ -16,7 +16,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 
-from .errors import ExperimentNotFoundError, SymphonyError, UnknownBackendError
+from .errors import ExperimentNotFoundError, ProcessNotFoundError, SymphonyError, UnknownBackendError
 
 #: canonical name -> "module:Class"; aliases map to canonical names.
 BACKENDS = {
@@ -87,6 +87,22 @@ class ProcessStatus:
                 "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
                 "signal": self.signal, "started": self.started, "finished": self.finished,
                 "pid": self.pid, "detail": self.detail}
+
+
+def pick_process(experiment, process, candidates):
+    """The value of the candidate ``process`` names: an exact ``group/name`` key, else a unique name.
+
+    ``candidates`` are ``(key, name, value)`` triples; an ambiguous or unknown name is a
+    one-line error listing the keys to use.
+    """
+    matches = [c for c in candidates if c[0] == process] or [c for c in candidates if c[1] == process]
+    if len(matches) == 1:
+        return matches[0][2]
+    if matches:
+        raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {experiment!r}: use one of "
+                                   f"{', '.join(c[0] for c in matches)}")
+    raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has "
+                               f"{', '.join(c[0] for c in candidates) or 'none'}")
 
 
 def format_age(seconds):

@@ -23,9 +23,9 @@ from concurrent import futures
 from functools import partial
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, ProcessStatus
+from ..cluster import Cluster, ProcessStatus, pick_process
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
-                      LaunchError, ProcessNotFoundError, SpecError, SymphonyError)
+                      LaunchError, SpecError, SymphonyError)
 from ..host.logs import parse_since
 from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
                         MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
@@ -254,14 +254,7 @@ class KubeCluster(Cluster):
         """(pod name, container name, key) of ``process`` (its key, or a name unique in the experiment)."""
         entries = [(pod.metadata.name, container.name, container_key(pod, container.name))
                    for pod in self._pods(experiment) for container in pod.spec.containers]
-        matches = [e for e in entries if e[2] == process] or [e for e in entries if e[1] == process]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {experiment!r}: use one of "
-                                       f"{', '.join(e[2] for e in matches)}")
-        raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has "
-                                   f"{', '.join(e[2] for e in entries) or 'none'}")
+        return pick_process(experiment, process, [(key, name, (pod, name, key)) for pod, name, key in entries])
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         pod, container, key = self._locate(experiment, process)

@@ -14,9 +14,8 @@ import sys
 import time
 import uuid
 
-from ..cluster import Cluster, ProcessStatus
-from ..errors import (ExperimentExistsError, ExperimentNotFoundError, LaunchError,
-                      ProcessNotFoundError, SymphonyError)
+from ..cluster import Cluster, ProcessStatus, pick_process
+from ..errors import ExperimentExistsError, ExperimentNotFoundError, LaunchError, SymphonyError
 from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
@@ -163,14 +162,7 @@ class LocalCluster(HostProcessActions, Cluster):
 
     def _process_row(self, name, process):
         rows = self.store.processes(self.backend_name, self._experiment_row(name)["name"])
-        matches = [r for r in rows if r["key"] == process] or [r for r in rows if r["name"] == process]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {name!r}: use one of "
-                                       f"{', '.join(r['key'] for r in matches)}")
-        raise ProcessNotFoundError(f"experiment {name!r} has no process {process!r}: it has "
-                                   f"{', '.join(r['key'] for r in rows)}")
+        return pick_process(name, process, [(row["key"], row["name"], row) for row in rows])
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         row = self._process_row(experiment, process)

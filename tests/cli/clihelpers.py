@@ -3,9 +3,9 @@
 import os
 import subprocess
 import sys
-import time
 
 from symphony.local import LocalCluster
+from waiting import wait_for  # noqa: F401 (re-exported to the tests that import it from here)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -21,16 +21,6 @@ def symphony_process(*argv, **kwargs):
     """Run the `symphony` command in a subprocess (for stdin, ttys and exit codes of the real script)."""
     return subprocess.run([sys.executable, "-m", "symphony.cli", *argv], capture_output=True, text=True,
                           timeout=60, env=kwargs.pop("env", cli_env()), **kwargs)
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def parse_table(text):

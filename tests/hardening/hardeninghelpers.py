@@ -7,21 +7,11 @@ daemons and processes a failed launch lost track of.
 """
 
 import os
-import time
 
 import psutil
+from waiting import wait_for  # noqa: F401 (re-exported to the tests that import it from here)
 
 BASE_IMAGE = "symphony-test-base:latest"
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
 def scan(**markers):

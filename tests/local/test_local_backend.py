@@ -16,21 +16,12 @@ from symphony import Cluster
 from symphony.errors import (ExperimentExistsError, ExperimentNotFoundError, PortUnavailableError,
                              SpecError, UnboundServiceError)
 from symphony.host.processes import find_run_processes
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 PROBE = ("import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': dict(os.environ), 'cwd': os.getcwd()}, "
          "open(os.environ['PROBE_OUT'] + '.' + os.environ['SYMPH_PROCESS'].replace('/', '_'), 'w'))")
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
 def finished(cluster, name):

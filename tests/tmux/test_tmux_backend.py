@@ -16,6 +16,7 @@ from symphony.errors import ExperimentExistsError, LaunchError, SpecError
 from symphony.host.processes import find_run_processes
 from symphony.tmux import TmuxCluster
 from symphony.tmux.script import TmuxPlan
+from waiting import wait_for
 
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
 
@@ -27,16 +28,6 @@ NASTY = ["with space", "it's", 'say "hi"', "$HOME", "${PATH}", "a;b", ";", "end;
 
 def tmux(server_name, *args):
     return subprocess.run(["tmux", "-L", server_name, *args], capture_output=True, text=True)
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
 def statuses(cluster, name):

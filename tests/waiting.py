@@ -1,0 +1,14 @@
+"""``wait_for``: poll until a condition holds (importable from every test folder: tests/ is on sys.path)."""
+
+import time
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    """Return ``predicate()``'s first truthy value; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
