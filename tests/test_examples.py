@@ -35,8 +35,8 @@ import uuid
 import pytest
 
 from examples_support.backends import (EXAMPLES, KUBE_IMAGE, KUBECONFIG, build_examples_image, container_location,
-                                       docker_unavailable, dockerhelpers, examples_run, kube_unavailable,
-                                       tmux_unavailable)
+                                       docker_unavailable, dockerhelpers, examples_run, kube_cluster, kube_unavailable,
+                                       pull_if_not_present, tmux_unavailable)
 
 pytestmark = pytest.mark.slow
 
@@ -164,21 +164,14 @@ def test_example_on_docker(example, examples_image):
 
 
 # --- Kubernetes -----------------------------------------------------------------------
-def pull_if_not_present(exp):
-    """An image loaded into kind/minikube, or tagged :latest, must not be pulled again."""
-    for process in exp.list_all_processes():
-        process.image_pull_policy("IfNotPresent")
-
-
 @pytest.mark.kube
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(kube_unavailable() is not None, reason=kube_unavailable() or "")
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_on_kube(example):
-    from symphony import Cluster
     from symphony.config import SymphonyConfig
     SymphonyConfig().set_backend_kwargs("kube", kubeconfig=KUBECONFIG)  # for `symphony visit -b kube`
-    cluster = Cluster.new("kube", kubeconfig=KUBECONFIG, grace=1)
+    cluster = kube_cluster()
     name = unique_name(example)
     try:
         statuses, logs, elapsed = examples_run.run(example, cluster, timeout=300, keep=True, name=name,

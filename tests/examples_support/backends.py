@@ -109,6 +109,19 @@ def kube_unavailable():
     return None
 
 
+def kube_cluster():
+    """The Kubernetes cluster of ``KUBECONFIG``; pods get one second to stop on delete."""
+    from symphony import Cluster
+    return Cluster.new("kube", kubeconfig=KUBECONFIG, grace=1)
+
+
+def pull_if_not_present(exp):
+    """``prepare`` for Kubernetes runs: an image loaded into kind/minikube, or tagged :latest,
+    must not be pulled again (Kubernetes' default for :latest is Always)."""
+    for process in exp.list_all_processes():
+        process.image_pull_policy("IfNotPresent")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Build the examples image (and push it for a Kubernetes cluster).")
     parser.add_argument("image", help="repository:tag to build, e.g. registry.example.com/symphony-examples:v1")
