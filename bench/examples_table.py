@@ -17,7 +17,6 @@ import argparse
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # examples_support
 from examples_support.backends import (EXAMPLES, KUBE_IMAGE, build_examples_image, container_location,  # noqa: E402
                                        docker_unavailable, dockerhelpers, examples_run, kube_cluster,
-                                       kube_unavailable, pull_if_not_present, tmux_unavailable)
+                                       kube_unavailable, pull_if_not_present, stop_tmux_server,
+                                       tmux_unavailable)
 
 
 class Backend:
@@ -93,7 +93,7 @@ def main():
                     results.setdefault((example, backend.name), []).append(run_once(backend, example, args.timeout))
     finally:
         if not tmux_unavailable():
-            subprocess.run(["tmux", "-L", tmux_server, "kill-server"], capture_output=True)
+            stop_tmux_server(tmux_server)
         if builder is not None:
             builder.client.images.remove(image)
         shutil.rmtree(home, ignore_errors=True)

@@ -26,7 +26,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -36,7 +35,7 @@ import pytest
 
 from examples_support.backends import (EXAMPLES, KUBE_IMAGE, KUBECONFIG, build_examples_image, container_location,
                                        docker_unavailable, dockerhelpers, examples_run, kube_cluster, kube_unavailable,
-                                       pull_if_not_present, tmux_unavailable)
+                                       pull_if_not_present, stop_tmux_server, tmux_unavailable)
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +124,7 @@ def test_example_on_host_backends(backend, example):
         print(f"\n{example} on {backend}: {elapsed:.1f}s")
     finally:
         if backend == "tmux":
-            subprocess.run(["tmux", "-L", cluster.server_name, "kill-server"], capture_output=True)
+            stop_tmux_server(cluster.server_name)
 
 
 # --- Docker ---------------------------------------------------------------------------

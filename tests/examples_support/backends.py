@@ -20,6 +20,7 @@ import inspect
 import os
 import posixpath
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -85,6 +86,14 @@ def container_location(example, image):
 def tmux_unavailable():
     """Why the tmux backend cannot run here, or None."""
     return None if shutil.which("tmux") else "tmux is not installed"
+
+
+def stop_tmux_server(name):
+    """Kill the private tmux server ``name`` and remove the socket file tmux leaves behind."""
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    socket = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", name)
+    if os.path.exists(socket):
+        os.unlink(socket)
 
 
 def docker_unavailable():
