@@ -26,7 +26,7 @@ from ..errors import (ExperimentExistsError, LaunchError,
                       ProcessNotFoundError, SymphonyError)
 from ..host.logs import parse_since
 from .engine import docker_client, docker_sdk, split_image
-from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, build_plan
+from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
 
 #: Go's os.ModeDir bit, as the engine reports it in archive stat headers.
 _GO_MODE_DIR = 1 << 31
@@ -254,6 +254,10 @@ class DockerCluster(Cluster):
         containers.sort(key=lambda c: int(c.labels.get(LABEL_POSITION, 0)))
         return containers
 
+    def _processes(self, name):
+        """The containers that run processes (not the groups' namespace holders)."""
+        return [c for c in self._containers(name) if c.labels.get(LABEL_ROLE) != "holder"]
+
     def _networks(self, name):
         return self.client.networks.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
 
@@ -265,10 +269,10 @@ class DockerCluster(Cluster):
 
     def describe_experiment(self, name):
         self.require_experiment(name)
-        return [_status(container) for container in self._containers(name)]
+        return [_status(container) for container in self._processes(name)]
 
     def _container(self, experiment, process):
-        containers = self._containers(self.require_experiment(experiment))
+        containers = self._processes(self.require_experiment(experiment))
         matches = [c for c in containers if c.labels[LABEL_PROCESS] == process] or \
                   [c for c in containers if c.labels[LABEL_PROCESS].split("/")[-1] == process]
         if len(matches) == 1:

@@ -5,9 +5,13 @@
 * Experiment = a user-defined bridge network named ``symphony-<experiment>``; every
   object carries the label ``symphony.experiment=<experiment>``, which is how
   ``list``/``delete`` find them (the engine is the only state).
-* Process group = one network namespace, like a pod: the group's first container
-  joins the network under the group's name and owns the namespace, the others run
-  with ``network_mode=container:<owner>`` and reach each other on localhost.
+* Process group = one network namespace, like a pod: a small *holder* container
+  (Kubernetes' pause container) joins the network under the group's name, owns the
+  namespace and publishes the group's exposed ports; every process of the group runs
+  with ``network_mode=container:<holder>`` and they reach each other on localhost.
+  The holder lives until delete, so a member that exits first takes neither the
+  group's name nor its ports with it. Holders start before any process, so the
+  group names resolve from the start.
 * Services resolve to that DNS name (the group's, or a standalone process's own);
   exposed ones are also published on ``127.0.0.1`` of the host on a port Docker
   picks, so nothing collides.
@@ -29,6 +33,9 @@ LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
 LABEL_POSITION = "symphony.position"      # declaration order, for `symphony p`
 LABEL_EXPOSES = "symphony.exposes"        # JSON {service: container port} on the namespace owner
+LABEL_ROLE = "symphony.role"              # "holder" on a group's network-namespace holder
+#: what a holder runs: nothing, until it is stopped (Docker's init forwards SIGTERM)
+HOLDER_COMMAND = ["-c", 'trap "exit 0" TERM; while :; do sleep 3600 & wait; done']
 SHELL = "/bin/sh"
 
 #: Symphony's restart policies (Kubernetes' words) in Docker's terms.
@@ -136,7 +143,7 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
     symph_env = {**book.env(), "SYMPH_EXPERIMENT": exp.name}
     network = network_name(exp.name)
     containers = []
-    owners = {}
+    holders = {}
     for position, process in enumerate(exp.list_all_processes()):
         image = images.get(process.key) or process.container_image
         if not image:
@@ -158,13 +165,14 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             pull_policy=process.effective_pull_policy() or "IfNotPresent",
             resources=_resources(process.resources), gpus=_gpus(process.resources),
             mounts=_mounts(exp.name, process))
-        owner = owners.get(process.pod_name)
-        if owner is None:
-            owners[process.pod_name] = plan
-            plan.network, plan.aliases, plan.hostname = network, [process.pod_name], process.pod_name
+        if process.group is None:
+            plan.network, plan.aliases, plan.hostname = network, [process.name], process.name
+            publisher = plan
         else:
-            plan.network_mode = f"container:{owner.container_name}"
-        publisher = owners[process.pod_name]
+            publisher = holders.get(process.group.name)
+            if publisher is None:
+                publisher = holders[process.group.name] = _holder(exp.name, process.group, plan, network)
+            plan.network_mode = f"container:{publisher.container_name}"
         for service in process.exposed:
             port = book[service].port
             publisher.ports[f"{port}/tcp"] = ["127.0.0.1", None]
@@ -176,7 +184,17 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         experiment=exp.name,
         network={"name": network, "driver": "bridge", "internal": bool(internal),
                  "labels": {LABEL_EXPERIMENT: exp.name}},
-        containers=containers, ports=book.ports(), builds=list(builds))
+        containers=list(holders.values()) + containers, ports=book.ports(), builds=list(builds))
+
+
+def _holder(experiment, group, first, network):
+    """The container that owns ``group``'s network namespace; it runs the first member's image."""
+    return ContainerPlan(
+        key=group.name, group=group.name, name="", container_name=container_name(experiment, group.name),
+        image=first.image, entrypoint=["/bin/sh"], command=list(HOLDER_COMMAND), environment={},
+        working_dir=None, labels={**group.labels, LABEL_EXPERIMENT: experiment, LABEL_ROLE: "holder"},
+        restart_policy={"Name": "unless-stopped"}, pull_policy=first.pull_policy,
+        network=network, aliases=[group.name], hostname=group.name)
 
 
 def _resources(resources):

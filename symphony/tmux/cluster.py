@@ -25,6 +25,7 @@ module costs nothing for ``symphony ls``.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -143,7 +144,26 @@ class TmuxCluster(LocalCluster):
     def describe_experiment(self, name):
         row = self._experiment_row(name)
         panes, gone = self._panes(name)
+        if panes and any(p.pane_dead == "1" and not p.pane_dead_status and not p.pane_dead_signal
+                         for p in panes.values()):
+            self._nudge_server()
+            panes, gone = self._panes(name)
         return [self._status(proc, row, panes, gone) for proc in self.store.processes(self.backend_name, name)]
+
+    def _nudge_server(self):
+        """Make tmux reap children it missed, so dead panes get their exit status.
+
+        Debian's tmux links libutempter, which briefly replaces tmux's SIGCHLD handler
+        while a pane starts; a child that exits in that window is never reaped (tmux
+        issue #311) and its pane stays dead without a status. A SIGCHLD makes tmux reap it.
+        """
+        result = run_tmux(self.server_name, "display-message", "-p", "#{pid}")
+        if result.returncode == 0 and result.stdout.strip().isdigit():
+            try:
+                os.kill(int(result.stdout.strip()), signal.SIGCHLD)
+            except OSError:
+                return
+            time.sleep(0.05)
 
     @staticmethod
     def _status(proc, row, panes, gone):

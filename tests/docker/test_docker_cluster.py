@@ -149,11 +149,13 @@ def test_status_lists_every_process_in_declaration_order(example):
     assert (current[-1].group, current[-1].name) == ("pair", "client")
 
 
-def test_group_members_share_the_owner_network_namespace(example):
+def test_group_members_share_the_holder_network_namespace(example):
     cluster, name, _, client = example
-    owner, member = (client.containers.get(f"{name}.pair.{p}") for p in ("server", "client"))
-    assert member.attrs["HostConfig"]["NetworkMode"] == f"container:{owner.id}"
-    assert list(owner.attrs["NetworkSettings"]["Networks"]) == [f"symphony-{name}"]
+    holder = client.containers.get(f"{name}.pair")  # the group's pause container
+    for member in (client.containers.get(f"{name}.pair.{p}") for p in ("server", "client")):
+        assert member.attrs["HostConfig"]["NetworkMode"] == f"container:{holder.id}"
+    assert list(holder.attrs["NetworkSettings"]["Networks"]) == [f"symphony-{name}"]
+    assert [s.key for s in cluster.describe_experiment(name) if s.group == "pair"] == ["pair/server", "pair/client"]
     assert client.networks.get(f"symphony-{name}").attrs["Internal"] is True
 
 
@@ -262,9 +264,10 @@ def test_restart_policies_map_to_docker(new_name, cluster, docker_client):
     current = statuses(cluster, name)
     assert (current["once"].state, current["once"].exit_code, current["once"].restarts) == ("exited", 3, 0)
     assert current["once"].state_text().startswith("exited (3): ")
-    policies = {c.labels["symphony.process"]: c.attrs["HostConfig"]["RestartPolicy"]["Name"]
+    policies = {c.labels.get("symphony.process", "holder of " + c.name): c.attrs["HostConfig"]["RestartPolicy"]["Name"]
                 for c in docker_client.containers.list(all=True, filters={"label": f"symphony.experiment={name}"})}
-    assert policies == {"flaky": "on-failure", "once": "no", "always/looper": "always"}
+    assert policies == {"flaky": "on-failure", "once": "no", "always/looper": "always",
+                        f"holder of {name}.always": "unless-stopped"}
     assert list(cluster.get_log(name, "flaky"))[:3] == ["run", "run", "run"]
 
 
@@ -277,7 +280,7 @@ def test_delete_leaves_no_container_network_or_volume(new_name, cluster, docker_
     exp.new_process("c", container_image=BASE_IMAGE, command="sleep", args=["600"]).mount_empty_dir("/scratch", "16Mi")
     cluster.launch(exp)
     assert name in cluster.list_experiments() and cluster.current_experiment() == name
-    assert len(leftovers(docker_client, name)) == 4  # three containers and the network
+    assert len(leftovers(docker_client, name)) == 5  # three processes, the group's holder, the network
     started = time.monotonic()
     cluster.delete(name)
     assert time.monotonic() - started < 10
@@ -329,3 +332,27 @@ def test_launch_with_a_missing_engine_names_the_fix(monkeypatch):
     cluster = Cluster.new("docker")
     with pytest.raises(BackendUnavailableError, match="cannot reach the Docker engine .*start dockerd or point DOCKER_HOST"):
         cluster.list_experiments()
+
+
+def test_a_group_keeps_its_name_and_namespace_after_its_first_process_exits(cluster, new_name, docker_client):
+    """The holder owns the group's network: the first member exiting takes nothing with it."""
+    name = new_name()
+    exp = cluster.new_experiment(name)
+    pod = exp.new_process_group("pod")
+    pod.new_process("quick", container_image=BASE_IMAGE, command="true")
+    server = pod.new_process("server", container_image=BASE_IMAGE, command="python3", args=["-c", (
+        "import os, socket; s = socket.create_server(('0.0.0.0', int(os.environ['SYMPH_ECHO_PORT'])));"
+        "c, _ = s.accept(); c.sendall(b'hello from the group'); c.close()")])
+    server.binds("echo")
+    exp.new_process("client", container_image=BASE_IMAGE, command="python3", args=["-c", (
+        "import os, socket, time; time.sleep(2)\n"
+        "print(socket.create_connection((os.environ['SYMPH_ECHO_HOST'], int(os.environ['SYMPH_ECHO_PORT'])),"
+        " timeout=20).recv(100).decode(), flush=True)")]).connects("echo")
+    cluster.launch(exp)
+    wait_for(lambda: all(s.state in ("exited", "killed") for s in cluster.describe_experiment(name)),
+             what="every process to end", timeout=60)
+    statuses = {s.key: s.exit_code for s in cluster.describe_experiment(name)}
+    assert statuses == {"client": 0, "pod/quick": 0, "pod/server": 0}
+    assert list(cluster.get_log(name, "client")) == ["hello from the group"]
+    cluster.delete(name)
+    assert leftovers(docker_client, name) == []

@@ -40,18 +40,23 @@ def test_dry_run_prints_network_and_containers_without_an_engine(no_engine, caps
     assert by_key["learner"].labels["symphony.exposes"] == '{"tensorboard": 6006}'
 
 
-def test_group_shares_the_first_containers_namespace_and_publishes_there(no_engine):
+def test_group_shares_its_holders_namespace_which_publishes_and_starts_first(no_engine):
     exp = ExperimentSpec("exp")
     group = exp.new_process_group("nonagent")
     group.new_process("learner", container_image=IMAGE, cmds=["learn"]).binds("sampler")
     group.new_process("tensorboard", container_image=IMAGE, cmds=["tb"]).exposes({"tensorboard": 6006})
     exp.new_process("agent", container_image=IMAGE, cmds=["act"]).connects("sampler")
     group.restart_policy("OnFailure").add_label("team", "rl")
-    by_key = containers(Cluster.new("docker").plan(exp))
-    owner, member = by_key["nonagent/learner"], by_key["nonagent/tensorboard"]
-    assert (owner.network, owner.aliases, owner.hostname, owner.network_mode) == ("symphony-exp", ["nonagent"], "nonagent", None)
-    assert (member.network, member.network_mode) == (None, "container:exp.nonagent.learner")
-    assert owner.ports == {"6006/tcp": ["127.0.0.1", None]} and member.ports == {}
+    plan = Cluster.new("docker").plan(exp)
+    by_key = containers(plan)
+    holder, learner, member = by_key["nonagent"], by_key["nonagent/learner"], by_key["nonagent/tensorboard"]
+    assert plan.containers[0] is holder, "holders start before every process"
+    assert (holder.network, holder.aliases, holder.hostname, holder.network_mode) == ("symphony-exp", ["nonagent"], "nonagent", None)
+    assert holder.labels["symphony.role"] == "holder" and holder.image == IMAGE
+    for process in (learner, member):
+        assert (process.network, process.network_mode) == (None, "container:exp.nonagent")
+        assert process.ports == {}
+    assert holder.ports == {"6006/tcp": ["127.0.0.1", None]}
     assert by_key["agent"].environment["SYMPH_SAMPLER_HOST"] == "nonagent"
     assert member.restart_policy == {"Name": "on-failure", "MaximumRetryCount": 0}
     assert by_key["agent"].restart_policy == {"Name": "no"}

@@ -8,9 +8,9 @@ visit``'s URL (a LoadBalancer address, else a kubectl port-forward), so kubectl 
 on PATH. Otherwise every test here is skipped with the reason.
 """
 
+import importlib.util
 import os
 import shutil
-import sys
 import time
 import urllib.request
 import uuid
@@ -49,7 +49,7 @@ def launched():
 
 @pytest.fixture
 def kube(launched):
-    cluster = Cluster.new("kube", grace=1)
+    cluster = Cluster.new("kube", kubeconfig=KUBECONFIG, grace=1)
     yield cluster
     for name in launched:
         if name in cluster.list_experiments():
@@ -76,14 +76,12 @@ def states(kube, name):
 
 
 def test_hello_ring_runs_to_completion_and_delete_leaves_nothing(kube, launched):
-    sys.path.insert(0, HELLO)
-    try:
-        from launch import build
-    finally:
-        sys.path.remove(HELLO)
+    spec = importlib.util.spec_from_file_location("hello_experiment", os.path.join(HELLO, "experiment.py"))
+    hello = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hello)
     name = unique("hello")
     # ring.py reaches the containers as an experiment secret: /etc/secrets/ring.py
-    exp = build(kube, messages=5, name=name, image=IMAGE, workdir="/etc/secrets")
+    exp = hello.build(kube, messages=5, name=name, image=IMAGE, workdir="/etc/secrets", python="python3")
     exp.secrets.append(os.path.join(HELLO, "ring.py"))
     for process in exp.list_all_processes():
         process.image_pull_policy("IfNotPresent")
