@@ -14,6 +14,16 @@ import threading
 import time
 
 
+_print_lock = threading.Lock()
+
+
+def say(line):
+    """Print one whole line: the receiver thread and the main thread both print."""
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def service_address(service):
     prefix = "SYMPH_" + service.upper().replace("-", "_")
     return os.environ[prefix + "_HOST"], int(os.environ[prefix + "_PORT"])
@@ -48,7 +58,7 @@ def main():
         with connection, connection.makefile("r") as lines:
             for line in lines:
                 received.append(line.strip())
-                print(f"p{args.index} got: {line.strip()}", flush=True)
+                say(f"p{args.index} got: {line.strip()}")
                 if len(received) == args.messages:
                     return
 
@@ -58,14 +68,14 @@ def main():
     with connect(service_address(f"ring-{nxt}")) as sock:
         for k in range(args.messages):
             sock.sendall(f"hello{args.index} {k}\n".encode())
-        print(f"p{args.index} sent {args.messages} messages to p{nxt}", flush=True)
+        say(f"p{args.index} sent {args.messages} messages to p{nxt}")
         receiver.join(timeout=120)
     server.close()
     expected = [f"hello{(args.index - 1) % args.size} {k}" for k in range(args.messages)]
     if received != expected:
         print(f"p{args.index} expected {expected}, got {received}", file=sys.stderr, flush=True)
         return 1
-    print(f"p{args.index} done", flush=True)
+    say(f"p{args.index} done")
     return 0
 
 
