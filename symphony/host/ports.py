@@ -50,10 +50,10 @@ class HostAddressing:
     chosen ports are recorded for ``experiment`` so concurrent launches avoid them.
     """
 
-    bind_host = "127.0.0.1"
-
-    def __init__(self, store, backend, experiment, reserve=False):
+    def __init__(self, store, backend, experiment, reserve=False, bind_host="127.0.0.1"):
         self.store, self.backend, self.experiment, self.reserve = store, backend, experiment, reserve
+        #: where servers listen (SYMPH_BIND_HOST): loopback unless the user asks for more
+        self.bind_host = bind_host
 
     def host_for(self, service, process):
         return "127.0.0.1"

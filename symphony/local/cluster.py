@@ -29,15 +29,18 @@ FINAL_STATES = ("exited", "killed", "lost")
 
 class LocalCluster(HostProcessActions, Cluster):
     """Processes on this machine. ``grace``: seconds between SIGTERM and SIGKILL on delete;
-    ``restart_backoff``: first delay before a restart (doubling up to 30 s)."""
+    ``restart_backoff``: first delay before a restart (doubling up to 30 s); ``bind_host``:
+    the interface servers are told to listen on (``SYMPH_BIND_HOST``; loopback unless you
+    ask, e.g. ``'0.0.0.0'`` to be reachable from other machines)."""
 
     backend_name = "local"
 
-    def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None):
+    def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):
         super().__init__(preamble_cmds)
         self.grace = float(grace)
         self.restart_backoff = float(restart_backoff)
         self.shell_path = shell or shutil.which("bash") or "/bin/sh"
+        self.bind_host = bind_host
         #: Test hook for failure injection: called as ``fault_hook(step, detail)`` at each step
         #: of ``apply`` (``record``, ``start``, then the backend's own); whatever it raises
         #: aborts the launch right there, so tests can check that nothing is left behind.
@@ -59,7 +62,7 @@ class LocalCluster(HostProcessActions, Cluster):
 
     # --- plan / apply -------------------------------------------------------------
     def plan(self, exp, run_id=None, reserve=False):
-        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve)
+        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host)
         return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)

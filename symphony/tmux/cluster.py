@@ -63,8 +63,9 @@ class TmuxCluster(LocalCluster):
 
     backend_name = BACKEND
 
-    def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None):
-        super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell)
+    def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None,
+                 bind_host="127.0.0.1"):
+        super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell, bind_host=bind_host)
         self.server_name = check_server_name(server_name)
 
     # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---

@@ -317,3 +317,15 @@ def test_killed_supervisor_is_replaced_and_its_processes_adopted(local_cluster):
     assert status(local_cluster, "orphans", "b").exit_code == 0
     local_cluster.delete("orphans")
     assert find_run_processes(row["run_id"]) == []
+
+
+def test_servers_listen_on_loopback_unless_asked_otherwise(tmp_path):
+    for bind_host in ("127.0.0.1", "0.0.0.0"):
+        cluster = Cluster.new("local", grace=1, bind_host=bind_host) if bind_host != "127.0.0.1" \
+            else Cluster.new("local", grace=1)
+        exp = cluster.new_experiment(f"bind-{bind_host.replace('.', '-')}")
+        exp.new_process("server", "sleep 60").binds("web")
+        plan = cluster.plan(exp)
+        env = plan.processes[0].env
+        assert env["SYMPH_BIND_HOST"] == bind_host
+        assert env["SYMPH_WEB_HOST"] == "127.0.0.1", "clients on this machine still connect over loopback"
