@@ -79,10 +79,10 @@ def private_dir(path):
 
 
 def open_private(path, mode="a"):
-    """Open a file that only the owner may read (logs, saved specs)."""
-    fd = os.open(path, {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                        "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode], 0o600)
-    return os.fdopen(fd, mode, encoding="utf-8")
+    """Open a file that only the owner may read (logs, saved specs, secret copies); "wb" for bytes."""
+    flags = {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode[0]]
+    fd = os.open(path, flags, 0o600)
+    return os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8")
 
 
 class StateStore:

@@ -28,6 +28,7 @@ from ..errors import SpecError
 from ..networking import ContainerAddressing, resolve
 from ..spec import quantities
 from ..spec.commands import preamble_lines, process_argv, user_env
+from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
 
 LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
@@ -141,6 +142,10 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
     images = images or {}
     book = resolve(exp, ContainerAddressing(host_for=lambda service, process: process.pod_name))
     symph_env = {**book.env(), "SYMPH_EXPERIMENT": exp.name}
+    secrets = [{"type": "bind", "source": path, "target": f"{CONTAINER_SECRETS_DIR}/{key}", "read_only": True}
+               for key, path in secret_files(exp)]
+    if secrets:
+        symph_env[SECRETS_DIR_VAR] = CONTAINER_SECRETS_DIR
     network = network_name(exp.name)
     containers = []
     holders = {}
@@ -164,7 +169,7 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             restart_policy=dict(RESTART_POLICIES[process.effective_restart_policy()]),
             pull_policy=process.effective_pull_policy() or "IfNotPresent",
             resources=_resources(process.resources), gpus=_gpus(process.resources),
-            mounts=_mounts(exp.name, process))
+            mounts=_mounts(exp.name, process) + [dict(secret) for secret in secrets])
         if process.group is None:
             plan.network, plan.aliases, plan.hostname = network, [process.name], process.name
             publisher = plan

@@ -23,13 +23,13 @@ import base64
 import copy
 import gc
 import json
-import os
 import re
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from ..networking import ContainerAddressing, resolve
 from ..spec.commands import preamble_lines, process_argv, user_env
+from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "symphony"
@@ -40,7 +40,7 @@ ORDER_ANNOTATION = "symphony/order"
 RESERVED_LABEL_PREFIX = "symphony/"
 
 SECRET_NAME = "symphony-secrets"
-SECRET_MOUNT_PATH = "/etc/secrets"
+SECRET_MOUNT_PATH = CONTAINER_SECRETS_DIR
 SECRET_MAX_BYTES = 1024 * 1024  # the API server refuses larger Secrets
 REDACTED = "<redacted>"  # not base64, so `kubectl apply` of a redacted dry run fails loudly
 EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -154,6 +154,8 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, image
     book = resolve(exp, ContainerAddressing(host_for=lambda service, process: service))
     symph_env = book.env()
     symph_env["SYMPH_EXPERIMENT"] = exp.name
+    if exp.secrets:
+        symph_env[SECRETS_DIR_VAR] = SECRET_MOUNT_PATH
     labels = {MANAGED_BY_LABEL: MANAGED_BY, EXPERIMENT_LABEL: exp.name}
 
     objects = [{"apiVersion": "v1", "kind": "Namespace",
@@ -210,23 +212,11 @@ def _check_toleration(owner, toleration):
 
 
 def _secret(exp, labels):
-    data, sources, total = {}, {}, 0
-    for entry in exp.secrets:
-        path = os.path.abspath(os.path.expanduser(entry))
-        key = os.path.basename(path)
-        if key in sources:
-            raise SpecError(f"secrets {sources[key]!r} and {entry!r} have the same file name {key!r}: "
-                            f"both would be /etc/secrets/{key}; rename one")
-        try:
-            with open(path, "rb") as handle:
-                content = handle.read()
-        except IsADirectoryError:
-            raise SpecError(f"secret {entry!r} is a directory: list the files in it instead") from None
-        except OSError as exc:
-            raise SpecError(f"secret file {entry!r} cannot be read ({exc.strerror}): "
-                            f"fix the path or its permissions") from None
+    data, total = {}, 0
+    for key, path in secret_files(exp):
+        with open(path, "rb") as handle:
+            content = handle.read()
         total += len(content)
-        sources[key] = entry
         data[key] = base64.b64encode(content).decode("ascii")
     if total > SECRET_MAX_BYTES:
         raise SpecError(f"secrets of experiment {exp.name!r} total {total} bytes: Kubernetes allows 1 MiB; "

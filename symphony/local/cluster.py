@@ -20,7 +20,7 @@ from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
 from ..host.processes import RUN_ID_VAR, stop_run
-from ..state import StateStore, private_dir
+from ..state import StateStore, open_private, private_dir
 from .plan import LocalPlan, build_plan
 
 READY_TIMEOUT = 120.0
@@ -81,6 +81,7 @@ class LocalCluster(HostProcessActions, Cluster):
             self._fault_point("record", plan)
         try:
             private_dir(self._log_dir(exp.name))
+            _copy_secrets(plan)
             self._fault_point("start", plan)
             self._start_supervisor(plan)
         except BaseException:
@@ -198,6 +199,16 @@ class LocalCluster(HostProcessActions, Cluster):
         planned = next(p for p in plan.processes if p.key == row["key"])
         env = {k: v for k, v in planned.env.items() if k != RUN_ID_VAR}
         return env, planned.cwd
+
+
+def _copy_secrets(plan):
+    """Private copies of the experiment's secret files (removed with the experiment)."""
+    if not plan.secrets:
+        return
+    private_dir(plan.secrets_dir)
+    for key, source in plan.secrets:
+        with open(source, "rb") as original, open_private(os.path.join(plan.secrets_dir, key), "wb") as copy:
+            shutil.copyfileobj(original, copy)
 
 
 def new_run_id(name):

@@ -14,6 +14,7 @@ from ..errors import SpecError
 from ..host.processes import RUN_ID_VAR
 from ..networking import resolve
 from ..spec.commands import preamble_lines, process_argv, user_env
+from ..spec.secrets import SECRETS_DIR_VAR, secret_files
 
 
 @dataclass
@@ -37,6 +38,8 @@ class LocalPlan:
     processes: list = field(default_factory=list)
     restart_backoff: float = 1.0
     grace: float = 5.0
+    secrets: list = field(default_factory=list)   # [file name, source path]: copied privately at launch
+    secrets_dir: str = None
 
     def to_dict(self):
         """Plain data for the state database (shallow: ``asdict`` would deep-copy every environment)."""
@@ -77,6 +80,10 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shel
     book = resolve(exp, rule)
     symph_env = book.env()
     symph_env.update({RUN_ID_VAR: run_id, "SYMPH_EXPERIMENT": exp.name})
+    secrets = [[key, path] for key, path in secret_files(exp)]
+    secrets_dir = os.path.join(log_dir, "secrets") if secrets else None
+    if secrets:
+        symph_env[SECRETS_DIR_VAR] = secrets_dir
     processes = []
     for process in exp.list_all_processes():
         preamble = preamble_lines(process, cluster_preamble)
@@ -94,7 +101,8 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shel
             argv=argv, cwd=cwd, env=env, restart_policy=process.effective_restart_policy(),
             log_path=log_path_for(log_dir, process.key)))
     return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=book.ports(),
-                     processes=processes, restart_backoff=restart_backoff, grace=grace)
+                     processes=processes, restart_backoff=restart_backoff, grace=grace,
+                     secrets=secrets, secrets_dir=secrets_dir)
 
 
 def _check_executable(process, program, cwd, env):

@@ -108,6 +108,14 @@ class TmuxPlan:
     def processes(self):
         return self.local.processes
 
+    @property
+    def secrets(self):
+        return self.local.secrets
+
+    @property
+    def secrets_dir(self):
+        return self.local.secrets_dir
+
     def to_dict(self):
         """The local plan's dict (what ``LocalPlan.from_dict`` reads), built shallowly:
         ``dataclasses.asdict`` deep-copies every environment, a quarter second for 100 processes."""
