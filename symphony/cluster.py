@@ -137,6 +137,15 @@ class Cluster:
     def __init__(self, preamble_cmds=None):
         from .spec.model import _string_list
         self.preamble_cmds = _string_list("cluster preamble_cmds", preamble_cmds)
+        #: Test hook for failure injection: each backend's ``apply`` calls ``fault_hook(step,
+        #: detail)`` before every step (local: record/start/ready; tmux adds script/running;
+        #: docker: network/create/start; kube: the kind of each object). Whatever it raises
+        #: aborts the launch right there, so tests can check that nothing is left behind.
+        self.fault_hook = None
+
+    def _fault_point(self, step, detail):
+        if self.fault_hook is not None:
+            self.fault_hook(step, detail)
 
     # --- declaring ----------------------------------------------------------------
     def new_experiment(self, name, **kwargs):

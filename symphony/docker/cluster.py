@@ -59,14 +59,6 @@ class DockerCluster(Cluster):
         self.push_built_images = bool(push_built_images)
         self.stop_timeout = int(stop_timeout)
         self._client = None
-        #: Test hook for failure injection: called as ``fault_hook(step, detail)`` before the
-        #: network, each container's create and each container's start; whatever it raises
-        #: aborts the launch right there, so tests can check that nothing is left behind.
-        self.fault_hook = None
-
-    def _fault_point(self, step, detail):
-        if self.fault_hook is not None:
-            self.fault_hook(step, detail)
 
     @property
     def client(self):

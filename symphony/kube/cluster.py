@@ -65,9 +65,6 @@ class KubeCluster(Cluster):
         self.grace = grace
         self.workers = max(1, int(workers))
         self.timeout = float(timeout)
-        #: Test hook: called as ``fault_hook(kind, obj)`` before each object is created;
-        #: raising aborts the launch at that step (failure injection).
-        self.fault_hook = None
         self._client_lock = threading.Lock()
 
     # --- the API client (lazy) ------------------------------------------------------
@@ -164,8 +161,7 @@ class KubeCluster(Cluster):
             time.sleep(self.poll_interval)
 
     def _create(self, obj):
-        if self.fault_hook is not None:
-            self.fault_hook(obj["kind"], obj)
+        self._fault_point(obj["kind"], obj)
         kind, name = obj["kind"], obj["metadata"]["name"]
         what = f"create {kind} {name!r}"
         if kind == "Namespace":

@@ -41,14 +41,6 @@ class LocalCluster(HostProcessActions, Cluster):
         self.restart_backoff = float(restart_backoff)
         self.shell_path = shell or shutil.which("bash") or "/bin/sh"
         self.bind_host = bind_host
-        #: Test hook for failure injection: called as ``fault_hook(step, detail)`` at each step
-        #: of ``apply`` (``record``, ``start``, then the backend's own); whatever it raises
-        #: aborts the launch right there, so tests can check that nothing is left behind.
-        self.fault_hook = None
-
-    def _fault_point(self, step, detail):
-        if self.fault_hook is not None:
-            self.fault_hook(step, detail)
 
     @property
     def store(self):

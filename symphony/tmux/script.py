@@ -96,25 +96,11 @@ class TmuxPlan:
     python: str          # interpreter that runs the exit hook and the log indexer
     home: str            # SYMPHONY_HOME of the launch, handed to them
 
-    @property
-    def experiment(self):
-        return self.local.experiment
-
-    @property
-    def run_id(self):
-        return self.local.run_id
-
-    @property
-    def processes(self):
-        return self.local.processes
-
-    @property
-    def secrets(self):
-        return self.local.secrets
-
-    @property
-    def secrets_dir(self):
-        return self.local.secrets_dir
+    def __getattr__(self, name):
+        # experiment, run_id, processes, secrets...: the local plan's fields, read through
+        if name == "local":  # not set yet (copy/unpickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.local, name)
 
     def to_dict(self):
         """The local plan's dict (what ``LocalPlan.from_dict`` reads), built shallowly:
