@@ -8,6 +8,10 @@ creating an experiment) across processes.
 
 The directory is ``$SYMPHONY_HOME`` (default ``~/.symphony``), created 0700;
 files in it are 0600, since logs and saved specs may hold private data.
+
+Never ``open()``/``close()`` ``state.db`` in a process that also holds a connection:
+closing any descriptor of a file drops every POSIX lock the process holds on it,
+SQLite's included, and a concurrent writer can then corrupt the database.
 """
 
 import contextlib
