@@ -82,10 +82,18 @@ def host_experiment(cluster, name, tmp_path):
 
 
 def kill_the_whole_run(step, plan):
-    """The supervisor (and whatever it started) dies while it starts the processes."""
+    """The supervisor (and whatever it started) dies while it starts the processes.
+
+    Killing goes on until no process of the run is left: a child the supervisor forked
+    between one scan and its kill would otherwise survive, rightly reported as running.
+    """
     wait_for(lambda: scan(SYMPH_RUN_ID=plan.run_id))
-    for pid in scan(SYMPH_RUN_ID=plan.run_id):
-        os.kill(pid, signal.SIGKILL)
+    while pids := scan(SYMPH_RUN_ID=plan.run_id):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def interrupt(step, detail):
