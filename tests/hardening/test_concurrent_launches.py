@@ -130,6 +130,7 @@ def test_ten_concurrent_docker_launches(docker_cluster, docker_client, new_name)
     for name in names:
         wait_for(lambda: list(docker_cluster.get_log(name, "client")) == [f"answer {name}"], timeout=60)
         url = urlparse(docker_cluster.external_url(name, "web"))
+        assert url.hostname == "127.0.0.1", "a routable network publishes on the host's loopback"
         published.append(url.port)
         with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
             assert sock.recv(100).decode() == name, "the host port reaches this experiment's server"
