@@ -69,3 +69,7 @@ class PortUnavailableError(LaunchError):
 
 class BackendUnavailableError(SymphonyError):
     """The backend's engine (tmux, Docker, Kubernetes) cannot be reached or is missing."""
+
+
+class StateError(SymphonyError):
+    """The state directory cannot be used by this version of Symphony."""

@@ -9,6 +9,11 @@ creating an experiment) across processes.
 The directory is ``$SYMPHONY_HOME`` (default ``~/.symphony``), created 0700;
 files in it are 0600, since logs and saved specs may hold private data.
 
+The schema is versioned (``PRAGMA user_version``): a state file written by an older
+Symphony is upgraded in place on first use — columns added since are added with their
+defaults, so running experiments stay visible and deletable across an upgrade — and
+one written by a newer Symphony is refused with a message instead of misread.
+
 Never ``open()``/``close()`` ``state.db`` in a process that also holds a connection:
 closing any descriptor of a file drops every POSIX lock the process holds on it,
 SQLite's included, and a concurrent writer can then corrupt the database.
@@ -19,6 +24,11 @@ import json
 import os
 import sqlite3
 import time
+
+from symphony.errors import StateError
+
+#: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -61,6 +71,11 @@ CREATE TABLE IF NOT EXISTS ports (
     service TEXT NOT NULL
 );
 """
+
+#: columns that state files from before they existed lack: (table, column, declaration)
+ADDED_COLUMNS = (
+    ("experiments", "adoptions", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 def symphony_home():
@@ -105,11 +120,31 @@ class StateStore:
         self._ensure_schema()
 
     def _ensure_schema(self):
+        """Create or upgrade the tables; the common case (already current) is one PRAGMA read."""
+        if self._schema_version() == SCHEMA_VERSION:
+            return
         try:
             self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError:
             pass  # another process is switching it at the same moment; WAL is persistent
-        self.db.executescript(SCHEMA)
+        with self.transaction():  # two processes upgrading at once: the second finds it done
+            version = self._schema_version()
+            if version == SCHEMA_VERSION:
+                return
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                self.db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                if column not in {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _schema_version(self):
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise StateError(f"{self.path} was written by a newer Symphony (state schema {version}, this one "
+                             f"reads up to {SCHEMA_VERSION}): upgrade Symphony, or set SYMPHONY_HOME to another directory")
+        return version
 
     def close(self):
         self.db.close()
