@@ -73,7 +73,7 @@ def test_builder_on_random_calls(name, calls):
     """Well-shaped calls with random values: bad values are SpecErrors, good ones round-trip."""
     exp = ExperimentSpec("fuzz")
     only_symphony_errors(lambda: exp.new_process(name, name))
-    process = exp.new_process("p", "true")
+    process = exp.new_process("fixed-process", "true")  # longer than any generated name: never taken
     for method, args, kwargs in calls:
         only_symphony_errors(lambda: getattr(process, method)(*args, **kwargs))
     only_symphony_errors(exp.validate)
