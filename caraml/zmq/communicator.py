@@ -17,7 +17,9 @@ class                  default      what it does
 Where a socket goes
 -------------------
 Give exactly one of ``address='tcp://host:port'``, ``port=`` (with ``host=``,
-default ``127.0.0.1``; ``'localhost'`` is accepted) or ``service='name'``.
+default ``127.0.0.1``; ``'localhost'`` and IPv6 literals such as ``'::1'`` are
+accepted) or ``service='name'``. A port that is not a number from 1 to 65535
+(0 too when binding) raises ``ValueError`` naming the argument or variable.
 ``bind=True/False`` overrides the role's default. A binding socket given
 ``port=0`` gets a free port from the OS; read it back from ``.port`` or
 ``.address``.
@@ -61,7 +63,7 @@ from typing import Any
 
 import zmq
 
-from caraml.zmq.addressing import resolve_address
+from caraml.zmq.addressing import is_ipv6, resolve_address
 from caraml.zmq.errors import ZmqPairingError, ZmqRemoteError, ZmqTimeoutError
 from caraml.zmq.serializers import Frames, SerializerSpec, get_decoder, get_encoder
 
@@ -155,6 +157,7 @@ class _ZmqSocket:
             if self._hwm is not None:
                 sock.sndhwm = sock.rcvhwm = self._hwm
             sock.sndtimeo = sock.rcvtimeo = _milliseconds(self._timeout)
+            sock.ipv6 = is_ipv6(self.address)
             self._configure(sock)
             if self.bind:
                 sock.bind(self.address)
@@ -266,7 +269,8 @@ class ZmqServer(_ZmqSocket):
     By hand, ``recv()`` and ``send()`` must alternate (a REP socket's rule);
     breaking the order raises :class:`ZmqPairingError` instead of zmq's cryptic
     EFSM. ``start_loop(handler)`` replies with ``handler(request)``; if the
-    handler raises, the client gets a :class:`ZmqRemoteError` and the loop goes on.
+    handler raises, the client gets a :class:`ZmqRemoteError` and the loop goes
+    on (or ends, after replying, on ``SystemExit`` and ``KeyboardInterrupt``).
     """
 
     _socket_type = zmq.REP
@@ -311,7 +315,7 @@ class ZmqServer(_ZmqSocket):
         error_type = type(error)
         payload = {
             "remote_type": f"{error_type.__module__}.{error_type.__qualname__}",
-            "remote_message": str(error),
+            "remote_message": _describe(error),
             "remote_traceback": "".join(traceback.format_exception(error)),
         }
         self._socket.send_multipart([_ERROR_MARKER, json.dumps(payload).encode()])
@@ -330,6 +334,12 @@ class ZmqServer(_ZmqSocket):
 
         Returns the started daemon thread, or None once a ``blocking`` loop ends.
         Do not call recv()/send() yourself while the loop runs.
+
+        A handler that raises an ``Exception`` gets an error reply sent and the
+        loop goes on. One that raises anything else (``sys.exit()``,
+        ``KeyboardInterrupt``) asks to stop: the client still gets its error
+        reply, then the exception ends the loop, propagating out of a blocking
+        call (a thread ends on it), and the loop can be started again.
         """
         if self._loop_thread is not None and self._loop_thread.is_alive():
             raise RuntimeError("this server's loop is already running")
@@ -360,6 +370,9 @@ class ZmqServer(_ZmqSocket):
                 except Exception as error:  # undecodable request, handler error or unencodable reply
                     self.send_error(error)
                     continue
+                except BaseException as error:  # SystemExit, KeyboardInterrupt: answer, then stop
+                    self.send_error(error)
+                    raise
                 _send_frames(sock, frames)
                 self._awaiting_reply = False
         finally:
@@ -378,6 +391,20 @@ class ZmqServer(_ZmqSocket):
         """Stop the loop if it runs, then close the socket."""
         self.stop()
         super().close()
+
+
+def _describe(error: BaseException) -> str:
+    """``str(error)``, falling back to ``repr`` and then a placeholder when those raise too.
+
+    An error reply must go out whatever the exception, or the client waits for
+    its timeout and the server is left owing a reply.
+    """
+    for describe in (str, repr):
+        try:
+            return describe(error)
+        except Exception:
+            pass
+    return f"<unprintable {type(error).__qualname__} object>"
 
 
 class ZmqPush(_ZmqSocket):
@@ -428,14 +455,15 @@ class ZmqPub(_ZmqSocket):
         self._encode = get_encoder(serializer)
         super().__init__(**socket_options)
 
-    def pub(self, topic: str, data: Any) -> None:
-        """Publish ``data`` under ``topic``.
+    def pub(self, topic: str | bytes, data: Any) -> None:
+        """Publish ``data`` under ``topic`` (``str``, or UTF-8 ``bytes``: subscribers receive it as ``str``).
 
         Never blocks: as with any zmq PUB socket, a message no subscriber
         matches, or one beyond a slow subscriber's HWM, is dropped.
         """
+        topic = _topic_bytes(topic)
         frames = self._encode(data)
-        self._socket.send(topic.encode(), _SNDMORE)
+        self._socket.send(topic, _SNDMORE)
         _send_frames(self._socket, frames)
 
 
@@ -443,8 +471,10 @@ class ZmqSub(_ZmqSocket):
     """Receives what :class:`ZmqPub` publishes under the subscribed topics.
 
     Topics match by prefix, as in zmq: subscribing to ``'obs'`` also receives
-    ``'obs/agent-1'``; the default ``''`` receives everything. A new subscription
-    takes a moment to reach the publisher; messages published before are lost.
+    ``'obs/agent-1'``; the default ``''`` (or None) receives everything. Topics
+    may be ``str`` or ``bytes``; :meth:`recv` returns them as ``str``. A new
+    subscription takes a moment to reach the publisher; messages published
+    before are lost.
     """
 
     _socket_type = zmq.SUB
@@ -453,26 +483,26 @@ class ZmqSub(_ZmqSocket):
     def __init__(
         self,
         *,
-        topic: str | list[str] = "",
+        topic: str | bytes | list[str | bytes] | None = "",
         serializer: SerializerSpec = None,
         deserializer: SerializerSpec = None,
         **socket_options,
     ):
         self._decode = get_decoder(serializer, deserializer)
-        self._initial_topics = [topic] if isinstance(topic, str) else list(topic)
+        self._initial_topics = _subscription_topics(topic)
         super().__init__(**socket_options)
 
     def _configure(self, sock: zmq.Socket) -> None:
         for topic in self._initial_topics:
-            sock.subscribe(topic.encode())
+            sock.subscribe(topic)
 
-    def subscribe(self, topic: str) -> None:
+    def subscribe(self, topic: str | bytes) -> None:
         """Also receive messages whose topic starts with ``topic``."""
-        self._socket.subscribe(topic.encode())
+        self._socket.subscribe(_topic_bytes(topic))
 
-    def unsubscribe(self, topic: str) -> None:
+    def unsubscribe(self, topic: str | bytes) -> None:
         """Undo one ``subscribe(topic)`` (or the constructor's); the publisher learns it shortly."""
-        self._socket.unsubscribe(topic.encode())
+        self._socket.unsubscribe(_topic_bytes(topic))
 
     def recv(self) -> tuple[str, Any]:
         """Wait (up to ``timeout``) for the next message; return ``(topic, data)``."""
@@ -482,6 +512,26 @@ class ZmqSub(_ZmqSocket):
         except zmq.Again:
             raise self._timeout_error("recv") from None
         return topic.decode(), self._decode(frames)
+
+
+def _topic_bytes(topic: str | bytes) -> bytes:
+    """``topic`` as the bytes zmq matches; anything else is a TypeError naming the argument, not an AttributeError."""
+    if isinstance(topic, str):
+        return topic.encode()
+    if isinstance(topic, bytes):
+        return topic
+    raise TypeError(f"topic must be str or bytes, got {type(topic).__name__}")
+
+
+def _subscription_topics(topic: str | bytes | list[str | bytes] | None) -> list[bytes]:
+    """``ZmqSub(topic=)`` as the prefixes to subscribe to; None means everything, like the default ``''``."""
+    if topic is None:
+        return [b""]
+    if isinstance(topic, (str, bytes)):
+        return [_topic_bytes(topic)]
+    if isinstance(topic, (list, tuple, set, frozenset)):
+        return [_topic_bytes(item) for item in topic]
+    raise TypeError(f"topic must be str, bytes, a list of them, or None, got {type(topic).__name__}")
 
 
 ZmqPusher = ZmqPush

@@ -34,7 +34,8 @@ class ZmqRemoteError(CaramlError):
     Attributes:
         remote_type: qualified name of the exception type raised remotely,
             e.g. ``'builtins.KeyError'``.
-        remote_message: ``str()`` of the remote exception.
+        remote_message: ``str()`` of the remote exception (its ``repr()``, or
+            ``'<unprintable ... object>'``, when ``str()`` raises).
         remote_traceback: the formatted remote traceback, for debugging.
     """
 

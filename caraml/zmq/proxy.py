@@ -17,20 +17,24 @@ bottleneck, or in its own process (``start(in_process=True)`` or
 ``start_in_process()``), which does not share the GIL with your code.
 ``stop()`` ends it cleanly through a control socket on a loopback port. The
 process is started with the ``spawn`` method (safe with threads), so scripts
-that start one need the usual ``if __name__ == '__main__':`` guard. The proxy
-has a zmq context of its own, so its addresses must be tcp or ipc, not inproc.
+that start one need the usual ``if __name__ == '__main__':`` guard. It also
+ends within about half a second of its parent's death, however the parent died
+(SIGKILL, SIGTERM, a crash), so that it never keeps the ports from a restarted
+parent. The proxy has a zmq context of its own, so its addresses must be tcp or
+ipc, not inproc.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 import time
 
 import zmq
 
-from caraml.zmq.addressing import resolve_address
+from caraml.zmq.addressing import is_ipv6, resolve_address
 from caraml.zmq.errors import ZmqProxyStartError
 
 PATTERNS = {
@@ -44,6 +48,8 @@ STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 5
 # Where a proxy listens for stop(): loopback only, on a port the OS picks.
 CONTROL_ADDRESS = "tcp://127.0.0.1:0"
+# How often a proxy process checks that its parent is still alive.
+PARENT_CHECK_INTERVAL_MS = 500
 
 
 class ZmqProxy:
@@ -87,6 +93,8 @@ class ZmqProxy:
             "frontend": self.frontend_address,
             "backend": self.backend_address,
             "hwm": self.hwm,
+            # A process proxy watches for this pid to stop being its parent; a thread dies with us anyway.
+            "parent_pid": os.getpid() if in_process else None,
         }
         if in_process:
             spawn = multiprocessing.get_context("spawn")
@@ -164,7 +172,8 @@ def _run_proxy(settings: dict, report) -> None:
     The proxy gets a context of its own: terminating that context is the one
     reliable way to end a running ``zmq.proxy`` (libzmq 4.3's steerable proxy
     ignores TERMINATE with some socket types). A watcher thread does so when
-    anything arrives on the control socket.
+    anything arrives on the control socket or, in a process, when the parent
+    that started it is gone.
     """
     context = zmq.Context()
     frontend_type, backend_type = PATTERNS[settings["pattern"]]
@@ -180,6 +189,7 @@ def _run_proxy(settings: dict, report) -> None:
             sock.linger = 0
             if settings["hwm"] is not None and socket_type != zmq.PAIR:
                 sock.sndhwm = sock.rcvhwm = settings["hwm"]
+            sock.ipv6 = is_ipv6(address)
             sock.bind(address)
     except zmq.ZMQError as error:
         report.put(("error", f"cannot bind {address}: {error}"))
@@ -189,7 +199,9 @@ def _run_proxy(settings: dict, report) -> None:
         return
     frontend, backend, control = sockets
     report.put(("ready", *(sock.last_endpoint.decode() for sock in sockets)))
-    watcher = threading.Thread(target=_terminate_when_told, args=(control, context), daemon=True)
+    watcher = threading.Thread(
+        target=_terminate_when_told, args=(control, context, settings["parent_pid"]), daemon=True
+    )
     watcher.start()
     try:
         zmq.proxy(frontend, backend)
@@ -201,7 +213,21 @@ def _run_proxy(settings: dict, report) -> None:
     watcher.join()
 
 
-def _terminate_when_told(control: zmq.Socket, context: zmq.Context) -> None:
-    control.recv()
+def _terminate_when_told(control: zmq.Socket, context: zmq.Context, parent_pid: int | None) -> None:
+    """Terminate ``context`` once told on ``control``, or once the process ``parent_pid`` is no longer our parent.
+
+    A parent killed by SIGKILL or SIGTERM never calls stop(), and multiprocessing
+    does not end daemon children then: the orphan, reparented to init, would keep
+    the ports and a restarted parent could not bind them again. Polling
+    ``getppid()`` catches every way the parent can die, on any POSIX system.
+    Linux's PR_SET_PDEATHSIG would be quicker, but it fires when the *thread*
+    that started the process ends, which would kill a proxy started from a
+    short-lived thread. Comparing with the pid the parent gave also covers a
+    parent that died before this watcher started.
+    """
+    interval = None if parent_pid is None else PARENT_CHECK_INTERVAL_MS  # None: wait for the control socket only
+    while not control.poll(interval):
+        if os.getppid() != parent_pid:
+            break
     control.close()
     context.term()  # the proxy returns, closes its sockets, and then term() completes

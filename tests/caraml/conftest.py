@@ -1,5 +1,6 @@
 """Helpers shared by the caraml tests: every socket binds to 127.0.0.1 on a port the OS picks."""
 
+import socket
 import time
 
 import pytest
@@ -17,6 +18,16 @@ def echo_server():
     server.start_loop(lambda request: request)
     yield server
     server.close()
+
+
+@pytest.fixture
+def ipv6_loopback():
+    """Skip the test on a machine without an IPv6 loopback (::1) to bind to."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
 
 
 @pytest.fixture

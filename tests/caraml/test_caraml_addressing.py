@@ -38,6 +38,10 @@ def test_service_variable_names():
         ({"address": "localhost:5000"}, True, "tcp://127.0.0.1:5000"),
         ({"address": "tcp://localhost:5000"}, False, "tcp://127.0.0.1:5000"),
         ({"address": "ipc:///tmp/caraml.sock"}, True, "ipc:///tmp/caraml.sock"),
+        ({"host": "::1", "port": 5000}, False, "tcp://[::1]:5000"),
+        ({"host": "[::1]", "port": 5000}, True, "tcp://[::1]:5000"),
+        ({"address": "::1:5000"}, False, "tcp://[::1]:5000"),
+        ({"address": "tcp://*:*"}, True, "tcp://*:*"),
     ],
 )
 def test_resolve_address(arguments, bind, expected):
@@ -57,6 +61,48 @@ def test_bind_resolves_host_names_zmq_would_refuse():
 def test_where_to_go_must_be_said_exactly_once(arguments):
     with pytest.raises(ValueError):
         resolve_address(bind=False, **arguments)
+
+
+@pytest.mark.parametrize(
+    "socket_class, arguments, message",
+    [
+        (ZmqClient, {"host": "localhost"}, "host= needs port= as well"),
+        (ZmqClient, {"port": "abc"}, "port= must be a port number from 1 to 65535, got 'abc'"),
+        (ZmqServer, {"port": -1}, "port= must be a port number from 0 to 65535, got -1"),
+        (ZmqPull, {"port": 70000}, "port= must be a port number from 0 to 65535, got 70000"),
+        (ZmqPush, {"port": 5000.0}, "port= must be a port number from 1 to 65535, got 5000.0"),
+        (ZmqPush, {"port": 0}, "got 0 (0 asks the OS for a free port, which only a binding socket can use)"),
+        (ZmqSub, {"address": "tcp://127.0.0.1:abc"}, "the port of address 'tcp://127.0.0.1:abc' must be a port"),
+        (ZmqPub, {"address": "127.0.0.1:99999"}, "must be a port number from 0 to 65535, got '99999'"),
+    ],
+)
+def test_mistakes_in_where_to_go_are_named_before_zmq_sees_them(socket_class, arguments, message):
+    with pytest.raises(ValueError) as caught:
+        socket_class(**arguments)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "socket_class, port_value, message",
+    [
+        (ZmqClient, "notaport", "SYMPH_REPLAY_SERVER_PORT must be a port number from 1 to 65535, got 'notaport'"),
+        (ZmqServer, "70000", "SYMPH_REPLAY_SERVER_PORT must be a port number from 0 to 65535, got '70000'"),
+        (ZmqPush, "0", "SYMPH_REPLAY_SERVER_PORT must be a port number from 1 to 65535, got '0'"),
+    ],
+)
+def test_a_bad_port_variable_is_named(clean_env, socket_class, port_value, message):
+    clean_env.setenv("SYMPH_REPLAY_SERVER_HOST", "127.0.0.1")
+    clean_env.setenv("SYMPH_REPLAY_SERVER_PORT", port_value)
+    with pytest.raises(ValueError) as caught:
+        socket_class(service="replay-server")
+    assert message in str(caught.value)
+
+
+def test_ipv6_hosts_bind_and_connect(ipv6_loopback):
+    with ZmqServer(host="::1", port=0) as server, ZmqClient(host="::1", port=server.port, timeout=5) as client:
+        server.start_loop(lambda request: request)
+        assert server.address.startswith("tcp://[::1]:")
+        assert client.request("over IPv6") == "over IPv6"
 
 
 def test_tcp_address_needs_a_port():

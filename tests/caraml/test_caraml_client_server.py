@@ -225,3 +225,87 @@ def test_a_binding_client_rebinds_the_same_address_after_a_timeout():
         server.start_loop(lambda request: request * 2)
         assert client.request(21) == 42
     client.close()
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ fails")
+
+
+class Unrepresentable(Unprintable):
+    def __repr__(self):
+        raise RuntimeError("__repr__ fails")
+
+
+@pytest.mark.parametrize(
+    "error, expected_message",
+    [(Unprintable("detail"), "Unprintable('detail')"), (Unrepresentable(), "<unprintable Unrepresentable object>")],
+    ids=["str-fails", "str-and-repr-fail"],
+)
+def test_an_unprintable_handler_error_still_reaches_the_client(error, expected_message):
+    def handler(request):
+        if request == "fail":
+            raise error
+        return request
+
+    with ZmqServer(port=0) as server, ZmqClient(port=server.port, timeout=5) as client:
+        thread = server.start_loop(handler)
+        with pytest.raises(ZmqRemoteError) as caught:
+            client.request("fail")
+        assert caught.value.remote_type.endswith(f".{type(error).__qualname__}")
+        assert caught.value.remote_message == expected_message
+        assert client.request("still serving") == "still serving"
+        assert thread.is_alive()
+
+
+def exit_handler(stop_exception):
+    """A handler that raises ``stop_exception`` on "exit" and echoes anything else."""
+
+    def handler(request):
+        if request == "exit":
+            raise stop_exception
+        return request
+
+    return handler
+
+
+STOP_EXCEPTIONS = pytest.mark.parametrize(
+    "stop_exception", [SystemExit(3), KeyboardInterrupt()], ids=["sys.exit", "KeyboardInterrupt"]
+)
+
+
+@STOP_EXCEPTIONS
+def test_a_handler_asking_to_exit_is_answered_and_ends_the_loop_thread(stop_exception, monkeypatch):
+    ended_with = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook_args: ended_with.append(hook_args.exc_type))
+    with ZmqServer(port=0) as server, ZmqClient(port=server.port, timeout=5) as client:
+        thread = server.start_loop(exit_handler(stop_exception))
+        with pytest.raises(ZmqRemoteError) as caught:
+            client.request("exit")
+        assert caught.value.remote_type == f"builtins.{type(stop_exception).__name__}"
+        thread.join(5)
+        assert not thread.is_alive()
+        assert ended_with == [type(stop_exception)]  # it propagated out of the loop
+        server.start_loop(exit_handler(stop_exception))  # no request is left awaiting a reply
+        assert client.request("again") == "again"
+
+
+@STOP_EXCEPTIONS
+def test_a_blocking_loop_answers_then_raises_what_the_handler_raised(stop_exception):
+    with ZmqServer(port=0) as server, ZmqClient(port=server.port, timeout=5) as client:
+        outcome = []
+
+        def ask():
+            try:
+                client.request("exit")
+            except ZmqRemoteError as error:
+                outcome.append(error)
+
+        requester = threading.Thread(target=ask)
+        requester.start()
+        with pytest.raises(type(stop_exception)):
+            server.start_loop(exit_handler(stop_exception), blocking=True)
+        requester.join(5)
+        assert outcome[0].remote_type == f"builtins.{type(stop_exception).__name__}"
+        server.start_loop(exit_handler(stop_exception))
+        assert client.request("again") == "again"

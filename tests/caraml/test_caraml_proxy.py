@@ -1,5 +1,11 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +22,26 @@ from caraml.zmq import (
 )
 
 pytestmark = pytest.mark.timeout(60)
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+# Generous: a proxy process notices its parent's death within about half a second.
+ORPHAN_DEADLINE_SECONDS = 15
+
+PARENT_WITH_A_PROXY_PROCESS = textwrap.dedent(
+    """
+    import time
+
+    from caraml.zmq import ZmqProxy
+
+    if __name__ == "__main__":
+        proxy = ZmqProxy(frontend=0, backend=0)
+        process = proxy.start_in_process()
+        ports = [address.rsplit(":", 1)[1] for address in (proxy.frontend_address, proxy.backend_address)]
+        print(*ports, process.pid, flush=True)
+        time.sleep(600)  # until killed, without ever calling stop()
+    """
+)
 
 
 @pytest.fixture(params=["thread", "process"])
@@ -149,6 +175,19 @@ def test_a_port_in_use_is_reported_by_start(in_process):
         assert not proxy.running
 
 
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "process"])
+def test_a_proxy_on_ipv6_addresses(ipv6_loopback, in_process):
+    with ZmqProxy(frontend="[::1]:0", backend="::1:0", pattern="pull-push") as proxy:
+        proxy.start(in_process=in_process)
+        assert proxy.frontend_address.startswith("tcp://[::1]:") and proxy.backend_address.startswith("tcp://[::1]:")
+        with (
+            ZmqPush(address=proxy.frontend_address) as push,
+            ZmqPull(address=proxy.backend_address, bind=False, timeout=5) as pull,
+        ):
+            push.push("over IPv6")
+            assert pull.pull() == "over IPv6"
+
+
 def test_proxy_sides_by_service_name(monkeypatch):
     monkeypatch.setenv("SYMPH_BIND_HOST", "127.0.0.1")
     monkeypatch.setenv("SYMPH_FRONT_PORT", "0")
@@ -163,3 +202,43 @@ def test_proxy_arguments_are_checked():
         ZmqProxy(frontend=0, backend=0, pattern="pub-sub")
     with pytest.raises(ValueError, match="frontend"):
         ZmqProxy(backend=0)
+
+
+def process_is_running(pid):
+    """Whether ``pid`` still runs; a zombie has exited (an orphan may wait a while for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads process states from /proc")
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_proxy_process_dies_with_its_killed_parent_and_frees_its_ports(signal_number):
+    """A parent killed without stop() must not leave an orphan proxy that keeps a restarted parent from binding."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_WITH_A_PROXY_PROCESS],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proxy_pid = None
+    try:
+        line = parent.stdout.readline()
+        assert line, parent.stderr.read()
+        frontend_port, backend_port, proxy_pid = map(int, line.split())
+        parent.send_signal(signal_number)
+        parent.wait(ORPHAN_DEADLINE_SECONDS)
+        deadline = time.monotonic() + ORPHAN_DEADLINE_SECONDS
+        while process_is_running(proxy_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process_is_running(proxy_pid), "the proxy process outlived its parent"
+        with ZmqProxy(frontend=frontend_port, backend=backend_port) as restarted:  # what a restarted parent does
+            restarted.start()
+    finally:
+        if proxy_pid is not None and process_is_running(proxy_pid):
+            os.kill(proxy_pid, signal.SIGKILL)  # first: it holds the parent's output pipes open
+        parent.kill()
+        parent.communicate()

@@ -71,3 +71,38 @@ def test_sub_recv_times_out():
     with ZmqPub(port=0) as pub, ZmqSub(port=pub.port, timeout=0.05) as sub:
         with pytest.raises(ZmqTimeoutError, match="recv timed out"):
             sub.recv()
+
+
+def test_bytes_topics_are_accepted_and_received_as_str(receive_until):
+    with ZmqPub(port=0) as pub, ZmqSub(port=pub.port, topic=b"obs", timeout=QUICK) as sub:
+        sub.subscribe(b"metrics")
+        received = receive_until(
+            sub.recv,
+            lambda got: {topic for topic, _ in got} >= {"obs/1", "metrics"},
+            lambda: [pub.pub(b"obs/1", 1), pub.pub("metrics", 2), pub.pub(b"other", 3)],
+        )
+        assert set(received) == {("obs/1", 1), ("metrics", 2)}
+
+
+def test_topic_none_receives_everything(receive_until):
+    with ZmqPub(port=0) as pub, ZmqSub(port=pub.port, topic=None, timeout=QUICK) as sub:
+        received = receive_until(sub.recv, lambda got: len(got) >= 1, lambda: pub.pub("anything", 1))
+        assert received[0] == ("anything", 1)
+
+
+@pytest.mark.parametrize(
+    "misuse",
+    [
+        lambda pub, sub: pub.pub(5, "data"),
+        lambda pub, sub: pub.pub(None, "data"),
+        lambda pub, sub: sub.subscribe(None),
+        lambda pub, sub: sub.unsubscribe(7),
+        lambda pub, sub: ZmqSub(port=pub.port, topic=5),
+        lambda pub, sub: ZmqSub(port=pub.port, topic=["a", 5]),
+    ],
+    ids=["pub-int", "pub-none", "subscribe-none", "unsubscribe-int", "sub-int", "sub-list-with-int"],
+)
+def test_a_topic_of_the_wrong_type_is_a_type_error_naming_topic(misuse):
+    with ZmqPub(port=0) as pub, ZmqSub(port=pub.port) as sub:
+        with pytest.raises(TypeError, match="topic must be str"):
+            misuse(pub, sub)
