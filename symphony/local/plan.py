@@ -8,7 +8,9 @@ supervisor executes exactly what ``--dry-run`` prints.
 import os
 import shlex
 import shutil
-from dataclasses import dataclass, field
+import struct
+import sys
+from dataclasses import dataclass, field, fields
 
 from ..errors import SpecError
 from ..host.processes import RUN_ID_VAR
@@ -49,7 +51,8 @@ class LocalPlan:
 
     @classmethod
     def from_dict(cls, data):
-        data = dict(data)
+        """The plan from its stored dict; keys a backend built on this plan adds (tmux: its server) are its own."""
+        data = {name: value for name, value in data.items() if name in _PLAN_FIELDS}
         data["processes"] = [ProcessPlan(**p) for p in data["processes"]]
         return cls(**data)
 
@@ -68,6 +71,9 @@ class LocalPlan:
                 if name != RUN_ID_VAR:
                     lines.append(f"    {name}={shlex.quote(value)}")
         return "\n".join(lines)
+
+
+_PLAN_FIELDS = {f.name for f in fields(LocalPlan)}
 
 
 def log_path_for(log_dir, key):
@@ -96,6 +102,7 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shel
         env["SYMPH_PROCESS"] = process.key
         if not preamble and not process.cmds:
             _check_executable(process, argv[0], cwd, env)
+        check_exec_size(process.key, argv, {**os.environ, **env})
         processes.append(ProcessPlan(
             key=process.key, group=process.group.name if process.group else "", name=process.name,
             argv=argv, cwd=cwd, env=env, restart_policy=process.effective_restart_policy(),
@@ -103,6 +110,48 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shel
     return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=book.ports(),
                      processes=processes, restart_backoff=restart_backoff, grace=grace,
                      secrets=secrets, secrets_dir=secrets_dir)
+
+
+#: the kernel's limit on one argument or one NAME=value string, its final NUL included (MAX_ARG_STRLEN)
+MAX_ARG_STRLEN = 131072
+#: what execve also copies beyond argv and environment (the program's path, the pointer arrays' ends)
+EXEC_HEADROOM = 4096
+_POINTER = struct.calcsize("P")
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def check_exec_size(key, argv, env):
+    """Refuse, before anything starts, what ``execve`` would reject with E2BIG ("Argument list too long").
+
+    The local supervisor would only report that once the launch is under way, and a tmux
+    window just exits 1 with an empty log. ``env`` is the process's whole environment
+    (the launching one plus the plan's). Checked: each argument and ``NAME=value`` against
+    MAX_ARG_STRLEN, and all of them (with their pointers) against this system's ARG_MAX.
+    The strings are measured in C (joined, encoded once): 100 processes sharing 300 service
+    variables are 30,000 strings, which a Python loop takes milliseconds over.
+    """
+    strings = {"argument": _encoded(argv), "variable": _encoded(map("=".join, env.items()))}
+    for what, encoded in strings.items():
+        if max(map(len, encoded), default=0) >= MAX_ARG_STRLEN:
+            string = next(string for string in encoded if len(string) >= MAX_ARG_STRLEN)
+            text = string.decode(_FS_ENCODING, "surrogateescape")
+            name = f"argument {text[:30] + '...'!r}" if what == "argument" else \
+                f"environment variable {text.split('=', 1)[0]} (NAME=value)"
+            raise SpecError(f"process {key!r}: {name} is {len(string)} bytes, over the kernel's limit of "
+                            f"{MAX_ARG_STRLEN - 1} bytes for one {what}: pass large data in a file instead")
+    arguments, variables = (sum(map(len, encoded)) + len(encoded) * (1 + _POINTER) for encoded in strings.values())
+    limit = os.sysconf("SC_ARG_MAX")
+    if arguments + variables > limit - EXEC_HEADROOM:
+        largest = ", ".join(sorted(env, key=lambda name: len(env[name]), reverse=True)[:3])
+        raise SpecError(f"process {key!r}: its arguments and environment total {arguments + variables} bytes "
+                        f"({arguments} in arguments; largest variables {largest}), over this system's limit of "
+                        f"{limit} (ARG_MAX): pass large data in files instead")
+
+
+def _encoded(strings):
+    """The strings as the kernel gets them (os.fsencode's encoding): one encode of them all, split."""
+    joined = "\0".join(strings)
+    return joined.encode(_FS_ENCODING, "surrogateescape").split(b"\0") if joined else []
 
 
 def _check_executable(process, program, cwd, env):

@@ -34,10 +34,10 @@ from ..cluster import ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
                       SpecError, SymphonyError)
 from ..host.processes import RUN_ID_VAR, signal_name
-from ..local.cluster import LocalCluster
+from ..local.cluster import FINAL_STATES, LocalCluster
 from ..state import open_private, private_dir
 from .client import BACKEND, run_tmux, source_script, tmux_binary
-from .script import TmuxPlan, window_name
+from .script import SERVER_KEY, TmuxPlan, window_name
 
 DEFAULT_SERVER = "__symphony__"
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -100,41 +100,53 @@ class TmuxCluster(LocalCluster):
                        (self.backend_name, plan.experiment))
         print(f"{plan.experiment}: {len(plan.processes)} processes in tmux; attach with: {plan.attach_command()}")
 
+    def _server_of(self, name):
+        """The tmux server experiment ``name`` was launched on, whatever server this object was created with.
+
+        The CLI builds its cluster from the config (default server ``__symphony__``), while the
+        experiment may run on ``Cluster.new('tmux', server_name='foo')``. Read by SQLite from the
+        stored plan: parsing a 100-process plan in Python costs ~10 ms on every ``symphony p``.
+        A plan recorded before the server was stored names none: this object's server then.
+        """
+        found = self.store.db.execute("SELECT json_extract(plan, ?) FROM experiments WHERE backend = ? AND name = ?",
+                                      (f"$.{SERVER_KEY}", self.backend_name, name)).fetchone()
+        return (found and found[0]) or self.server_name
+
     # --- delete -------------------------------------------------------------------
     def _remove(self, name, run_id):
         """Close the session (if it is the one this run created), then stop every marked process."""
+        server = self._server_of(name)
         try:
-            marker = run_tmux(self.server_name, "show-environment", "-t", f"={name}", RUN_ID_VAR)
+            marker = run_tmux(server, "show-environment", "-t", f"={name}", RUN_ID_VAR)
             if marker.returncode == 0 and marker.stdout.strip() == f"{RUN_ID_VAR}={run_id}":
-                run_tmux(self.server_name, "kill-session", "-t", f"={name}")
+                run_tmux(server, "kill-session", "-t", f"={name}")
         except BackendUnavailableError:
             pass  # no usable tmux, so no session to close; the processes are still stopped below
         super()._remove(name, run_id)
 
     # --- queries ------------------------------------------------------------------
-    def _server(self):
-        import libtmux
-        return libtmux.Server(socket_name=self.server_name)
-
-    def _session(self, name):
+    def _session(self, name, server_name):
         """``(libtmux session, None)``, or ``(None, why it is gone)``."""
+        import libtmux
         import libtmux.exc
+        if not shutil.which("tmux"):
+            return None, "tmux is not installed or not on PATH: install it or fix PATH, then retry"
         try:
-            server = self._server()
-            if not shutil.which("tmux") or not server.is_alive():
-                return None, (f"tmux server {self.server_name!r} is not running (killed outside Symphony?); "
+            server = libtmux.Server(socket_name=server_name)
+            if not server.is_alive():
+                return None, (f"tmux server {server_name!r} is not running (killed outside Symphony?); "
                               f"`symphony delete {name}` cleans up")
             session = server.sessions.get(session_name=name, default=None)
         except (libtmux.exc.LibTmuxException, OSError) as exc:
-            return None, f"cannot query tmux server {self.server_name!r}: {exc}"
+            return None, f"cannot query tmux server {server_name!r}: {exc}"
         if session is None:
             return None, f"tmux session {name!r} was closed outside Symphony; `symphony delete {name}` cleans up"
         return session, None
 
-    def _panes(self, name):
+    def _panes(self, name, server_name):
         """``({window name: libtmux pane}, None)``, or ``(None, why they are gone)``."""
         import libtmux.exc
-        session, gone = self._session(name)
+        session, gone = self._session(name, server_name)
         if session is None:
             return None, gone
         try:
@@ -144,21 +156,32 @@ class TmuxCluster(LocalCluster):
 
     def describe_experiment(self, name):
         row = self._experiment_row(name)
-        panes, gone = self._panes(name)
+        server_name = self._server_of(name)
+        panes, gone = self._panes(name, server_name)
         if panes and any(p.pane_dead == "1" and not p.pane_dead_status and not p.pane_dead_signal
                          for p in panes.values()):
-            self._nudge_server()
-            panes, gone = self._panes(name)
-        return [self._status(proc, row, panes, gone) for proc in self.store.processes(self.backend_name, name)]
+            self._nudge_server(server_name)
+            panes, gone = self._panes(name, server_name)
+        procs = self.store.processes(self.backend_name, name)
+        # only with a dead pane: its process may be about to restart
+        policies = self._restart_policies(name) if panes and any(p.pane_dead == "1" for p in panes.values()) else {}
+        return [self._status(proc, row, panes, gone, policies.get(proc["key"])) for proc in procs]
 
-    def _nudge_server(self):
+    def _restart_policies(self, name):
+        """``{process key: restart policy}`` from the stored plan (read by SQLite, as in :meth:`_server_of`)."""
+        return dict(self.store.db.execute(
+            "SELECT json_extract(process.value, '$.key'), json_extract(process.value, '$.restart_policy') "
+            "FROM experiments, json_each(experiments.plan, '$.processes') AS process "
+            "WHERE experiments.backend = ? AND experiments.name = ?", (self.backend_name, name)).fetchall())
+
+    def _nudge_server(self, server_name):
         """Make tmux reap children it missed, so dead panes get their exit status.
 
         Debian's tmux links libutempter, which briefly replaces tmux's SIGCHLD handler
         while a pane starts; a child that exits in that window is never reaped (tmux
         issue #311) and its pane stays dead without a status. A SIGCHLD makes tmux reap it.
         """
-        result = run_tmux(self.server_name, "display-message", "-p", "#{pid}")
+        result = run_tmux(server_name, "display-message", "-p", "#{pid}")
         if result.returncode == 0 and result.stdout.strip().isdigit():
             try:
                 os.kill(int(result.stdout.strip()), signal.SIGCHLD)
@@ -167,7 +190,7 @@ class TmuxCluster(LocalCluster):
             time.sleep(0.05)
 
     @staticmethod
-    def _status(proc, row, panes, gone):
+    def _status(proc, row, panes, gone, restart_policy=None):
         common = dict(key=proc["key"], group=proc["grp"], name=proc["name"], restarts=proc["restarts"],
                       started=proc["started"])
         if panes is None:
@@ -186,6 +209,10 @@ class TmuxCluster(LocalCluster):
             return ProcessStatus(state="running", detail="exiting", **common)
         exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
         killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
+        if proc["status"] not in FINAL_STATES and row["status"] != "deleting" and (
+                restart_policy == "Always" or (restart_policy == "OnFailure" and (killed_by or exit_code != 0))):
+            # the pane-died hook has not recorded it yet, but will restart it: not an end (`logs -f` goes on)
+            return ProcessStatus(state="restarting", finished=proc["finished"], **common)
         finished = proc["finished"]  # recorded by the pane-died hook; until then tmux's whole-second time
         if finished is None and pane.pane_dead_time:
             finished = max(float(pane.pane_dead_time), proc["started"] or 0.0)
@@ -205,14 +232,21 @@ class TmuxCluster(LocalCluster):
 
     # --- ssh: attach to the process's window ----------------------------------------
     def shell(self, experiment, process):
-        """Attach this terminal to the process's window (``symphony ssh``); returns tmux's exit code."""
+        """Attach this terminal to the process's window (``symphony ssh``); returns tmux's exit code.
+
+        Checks for a terminal first: without one tmux only says "open terminal failed: not a terminal".
+        """
         key = self._process_row(experiment, process)["key"]
-        session, gone = self._session(experiment)
+        if not os.isatty(0):  # tmux attaches through the stdin it inherits
+            raise SymphonyError(f"`symphony ssh {key}` attaches a terminal to its tmux window, but stdin is not a "
+                                f"terminal: run it from a terminal, or use `symphony exec {key} -- CMD` to run a command")
+        server_name = self._server_of(experiment)
+        session, gone = self._session(experiment, server_name)
         if session is None:
             raise SymphonyError(f"cannot attach to {key!r}: {gone}")
         window = session.windows.get(window_name=window_name(key), default=None)
         if window is None:
             raise SymphonyError(f"cannot attach to {key!r}: its window was closed outside Symphony")
         env = {name: value for name, value in os.environ.items() if name not in TMUX_VARS}
-        return subprocess.call([tmux_binary(), "-L", self.server_name, "select-window", "-t", window.window_id,
+        return subprocess.call([tmux_binary(), "-L", server_name, "select-window", "-t", window.window_id,
                                 ";", "attach-session", "-t", f"={experiment}"], env=env)

@@ -32,6 +32,8 @@ LAUNCH_WINDOW = "__symphony__"
 FAILURES_OPTION = "@symphony-failures"
 #: hook and log-index output (never shown in a pane)
 HOOK_LOG = "tmux-hooks.log"
+#: key of the stored plan naming the tmux server the experiment was launched on
+SERVER_KEY = "tmux_server"
 
 #: what ``quote`` replaces: \\ " $ ~ escaped, control characters as tmux escapes (octal if no name)
 _ESCAPES = {code: f"\\{code:03o}" for code in (*range(0x20), 0x7F)}
@@ -103,9 +105,12 @@ class TmuxPlan:
         return getattr(self.local, name)
 
     def to_dict(self):
-        """The local plan's dict (what ``LocalPlan.from_dict`` reads), built shallowly:
-        ``dataclasses.asdict`` deep-copies every environment, a quarter second for 100 processes."""
-        return {**vars(self.local), "processes": [vars(process) for process in self.processes]}
+        """The local plan's dict (what ``LocalPlan.from_dict`` reads) plus the tmux server it runs on,
+        so every later query or delete uses that server whatever server its caller was created with.
+        Built shallowly: ``dataclasses.asdict`` deep-copies every environment, a quarter second for
+        100 processes."""
+        return {**vars(self.local), "processes": [vars(process) for process in self.processes],
+                SERVER_KEY: self.server_name}
 
     def attach_command(self):
         return f"tmux -L {shlex.quote(self.server_name)} attach -t {shlex.quote(self.experiment)}"

@@ -6,6 +6,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -329,3 +330,72 @@ def test_missing_or_old_tmux_is_reported_in_one_line_and_nothing_is_recorded(tmu
         assert tmux_cluster.list_experiments() == []
     finally:
         tmux_binary.cache_clear()
+
+
+def symphony_cli(*argv, stdin=subprocess.DEVNULL):
+    """The real `symphony` command on the tmux backend, with its default server (not the test's)."""
+    return subprocess.run([sys.executable, "-m", "symphony.cli", "-b", "tmux", *argv], stdin=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_cli_uses_the_server_the_experiment_was_launched_on(tmux_cluster, server_name):
+    exp = tmux_cluster.new_experiment("rl")
+    exp.new_process("learner", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    listed = symphony_cli("p", "rl")
+    assert listed.returncode == 0, listed.stderr
+    assert "running" in listed.stdout and "lost" not in listed.stdout, listed.stdout
+    run_id = tmux_cluster.store.get_experiment("tmux", "rl")["run_id"]
+    deleted = symphony_cli("delete", "-f", "rl")
+    assert deleted.returncode == 0, deleted.stderr
+    assert tmux(server_name, "has-session", "-t", "=rl").returncode != 0, "the session goes with the experiment"
+    assert find_run_processes(run_id) == []
+    tmux_cluster.launch(exp)  # nothing of the first launch is in the way
+    assert statuses(tmux_cluster, "rl")["learner"].state == "running"
+
+
+def test_a_process_being_restarted_is_never_shown_exited_and_follow_goes_on(tmux_cluster, server_name):
+    exp = tmux_cluster.new_experiment("flaky")
+    exp.new_process("quick", cmds=["echo tick"]).restart_policy("Always")
+    tmux_cluster.launch(exp)
+
+    def follow():  # a cluster object of its own: its state connection belongs to this thread
+        lines.extend(Cluster.new("tmux", server_name=server_name).get_log("flaky", "quick", follow=True))
+    lines, followed = [], threading.Thread(target=follow, daemon=True)
+    followed.start()
+    seen = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # between the pane dying and its hook recording the restart, too
+        quick = statuses(tmux_cluster, "flaky")["quick"]
+        seen.add(quick.state)
+        if quick.restarts >= 4:
+            break
+    assert quick.restarts >= 4 and seen <= {"running", "restarting"}, seen
+    assert followed.is_alive(), "`logs --follow` must not end while the process restarts"
+    tmux_cluster.delete("flaky")
+    followed.join(timeout=20)
+    assert not followed.is_alive() and lines.count("tick") >= 4
+
+
+def test_missing_tmux_is_named_not_blamed_on_the_server(tmux_cluster, tmp_path, monkeypatch):
+    exp = tmux_cluster.new_experiment("nopath")
+    exp.new_process("a", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    with monkeypatch.context() as patch:  # undone before the fixture kills the server with tmux
+        patch.setenv("PATH", str(tmp_path))
+        found = statuses(tmux_cluster, "nopath")["a"]
+    assert found.state == "lost" and "tmux is not installed or not on PATH" in found.state_text()
+    assert "not running" not in found.state_text()
+
+
+def test_ssh_without_a_terminal_says_so_and_points_to_exec(tmux_cluster):
+    exp = tmux_cluster.new_experiment("noterm")
+    exp.new_process("a", command="sleep", args=["600"])
+    tmux_cluster.launch(exp)
+    result = subprocess.run(  # as the existing ssh test, on the test's server, but without a terminal
+        [sys.executable, "-c", "import sys; from symphony import Cluster; "
+         f"sys.exit(Cluster.new('tmux', server_name={tmux_cluster.server_name!r}).shell('noterm', 'a'))"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "stdin is not a terminal" in result.stderr and "symphony exec a -- CMD" in result.stderr, result.stderr
+    assert "open terminal failed" not in result.stderr
