@@ -86,6 +86,9 @@ def main():
     finally:
         cluster.delete("latency")
         subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], stderr=subprocess.DEVNULL)
+        socket_path = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", tmux_socket)
+        if os.path.exists(socket_path):  # tmux leaves its socket file behind
+            os.unlink(socket_path)
         shutil.rmtree(home, ignore_errors=True)
 
     medians = {name: statistics.median(values) for name, values in samples.items()}

@@ -54,6 +54,9 @@ def test_host_backends_give_a_private_copy(backend, secret, capsys):
     finally:
         if backend == "tmux":
             subprocess.run(["tmux", "-L", kwargs["server_name"], "kill-server"], capture_output=True)
+            socket = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", kwargs["server_name"])
+            if os.path.exists(socket):  # tmux leaves its socket file behind
+                os.unlink(socket)
 
 
 @pytest.mark.docker
