@@ -13,10 +13,12 @@ imports the Kubernetes client.
 """
 
 import importlib
+import sys
 import time
 from dataclasses import dataclass, field
 
-from .errors import ExperimentNotFoundError, ProcessNotFoundError, SymphonyError, UnknownBackendError
+from .errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError, SymphonyError,
+                     UnknownBackendError)
 
 #: canonical name -> "module:Class"; aliases map to canonical names.
 BACKENDS = {
@@ -48,6 +50,21 @@ def canonical_backend(name):
         names = sorted(set(BACKENDS) | set(ALIASES))
         raise UnknownBackendError(f"unknown backend {name!r}: use one of {', '.join(names)}")
     return key
+
+
+def backend_parameters(name):
+    """The keyword arguments ``Cluster.new(name, ...)`` accepts, or None if that cannot be known
+    here (the backend's package is not installed, or its constructor takes ``**kwargs``)."""
+    import inspect
+    module_name, class_name = BACKENDS[canonical_backend(name)].split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError:
+        return None  # Cluster.new says what to install
+    parameters = inspect.signature(cls).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 @dataclass
@@ -156,15 +173,33 @@ class Cluster:
 
     # --- launching ----------------------------------------------------------------
     def launch(self, exp, force=False, dry_run=False):
-        """Start every process of ``exp``; returns the plan that was applied (or printed)."""
+        """Start every process of ``exp``; returns the plan that was applied (or printed).
+
+        A dry run makes the same checks in the same order as a real launch and prints
+        what it would do, so it fails exactly when the launch would: an existing
+        experiment is an error without ``force``, and with it is reported as replaced
+        and planned with :meth:`plan_replacing`.
+        """
         exp.validate()
+        from .config import SymphonyConfig
+        try:
+            exists, unchecked = exp.name in self.list_experiments(), None
+        except BackendUnavailableError as exc:
+            if not dry_run:
+                raise
+            exists, unchecked = False, exc  # a plan can still be shown offline; it says what it could not check
+        if exists and not force:
+            raise self.experiment_exists_error(exp.name)
+        spec_path = SymphonyConfig().launched_spec_path(exp, force=force, create=not dry_run)
         if dry_run:
-            plan = self.plan(exp)
+            plan = self.plan_replacing(exp) if exists else self.plan(exp)
+            if exists:
+                print(f"# would delete the running experiment {exp.name!r} first (force)")
+            if unchecked:
+                print(f"warning: could not check whether {exp.name!r} is already running: {unchecked}", file=sys.stderr)
             print(plan.render())
             return plan
-        from .config import SymphonyConfig
-        spec_path = SymphonyConfig().launched_spec_path(exp, force=force)
-        if force and exp.name in self.list_experiments():
+        if exists:
             self.delete(exp.name)
         plan = self.apply(exp)
         try:
@@ -175,9 +210,23 @@ class Cluster:
         self.set_experiment(exp.name)
         return plan
 
+    def experiment_exists_error(self, name):
+        """The error for launching ``name`` while it runs, worded for Python and the CLI alike."""
+        return ExperimentExistsError(
+            f"experiment {name!r} is already running on the {self.backend_name} backend: delete it first "
+            f"(`symphony delete {name}`), or replace it with --force (force=True in Python)")
+
     def plan(self, exp):
         """What ``apply`` would create, as a printable plan object (no side effects)."""
         raise NotImplementedError
+
+    def plan_replacing(self, exp):
+        """The plan of a forced relaunch, as if the running experiment of that name were gone.
+
+        The default is :meth:`plan`; a backend whose plan depends on what runs (ports
+        reserved on this host) overrides it so that what the old run holds counts as free.
+        """
+        return self.plan(exp)
 
     def apply(self, exp):
         """Create the experiment; must leave nothing behind if it fails."""

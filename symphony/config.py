@@ -107,7 +107,8 @@ class SymphonyConfig:
         All or nothing: an invalid file changes no setting, and is reported again
         on the next use rather than half-applied.
         """
-        data, lines = _read_yaml_mapping(path)
+        data = _read_yaml_mapping(path)
+        lines = getattr(data, "lines", {})
         previous = self._settings
         self._settings = {**previous, "backends": dict(previous["backends"])}
         try:
@@ -123,6 +124,8 @@ class SymphonyConfig:
                     try:
                         getattr(self, f"_set_{key}")(value)
                     except SymphonyError as exc:
+                        if getattr(exc, "line", None):  # the error knows a more precise line inside the value
+                            where = f"{path}:{exc.line}"
                         raise ConfigError(f"{where}: {key}: {exc}") from None
         except BaseException:
             self._settings = previous
@@ -167,17 +170,28 @@ class SymphonyConfig:
             return f"{username}-{name}"
         return name
 
-    def launched_spec_path(self, exp, force=False):
+    def launched_spec_path(self, exp, force=False, create=True):
         """Where the launched spec will be saved (None without a folder).
 
         Called before launching, so an existing copy stops the launch before anything starts.
+        A dry run passes ``create=False``: the same checks, but no folder is made; the
+        nearest existing parent must then be writable.
         """
         if not self.experiment_folder:
             return None
         folder = os.path.join(self.experiment_folder, exp.name)
         path = os.path.join(folder, "experiment.yml")
         if os.path.exists(path) and not force:
-            raise SymphonyError(f"{path} already exists from an earlier launch: launch with force=True or choose another name")
+            raise SymphonyError(f"{path} already exists from an earlier launch: choose another experiment name, "
+                                f"or overwrite it with --force (force=True in Python)")
+        if not create:  # a dry run: the same refusals, nothing made
+            parent = folder
+            while not os.path.exists(parent):
+                parent = os.path.dirname(parent)
+            if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+                raise SymphonyError(f"cannot create the experiment folder {folder}: {parent} is not a writable "
+                                    f"directory: fix set_experiment_folder() / experiment_folder")
+            return path
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
@@ -223,13 +237,25 @@ class SymphonyConfig:
         self._set_backends({backend: kwargs})
 
     def _set_backends(self, backends):
-        from .cluster import canonical_backend
+        """Keyword arguments per backend, checked against the backend's constructor.
+
+        A misspelt keyword would otherwise crash every command later with a TypeError
+        from ``Cluster.new``; the values themselves are checked by the constructor.
+        """
+        from .cluster import backend_parameters, canonical_backend
         if not isinstance(backends, dict):
             raise ConfigError("must map backend names to keyword arguments, e.g. {local: {grace: 2.0}}")
         for name, kwargs in backends.items():
             if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-                raise ConfigError(f"{name}: must be a mapping of keyword arguments, got {kwargs!r}")
-            self._settings["backends"][canonical_backend(name)] = dict(kwargs)
+                raise _located(ConfigError(f"{name}: must be a mapping of keyword arguments, got {kwargs!r}"),
+                               backends, name)
+            backend = canonical_backend(name)
+            accepted = backend_parameters(backend)
+            unknown = [key for key in kwargs if accepted is not None and key not in accepted]
+            if unknown:
+                raise _located(ConfigError(f"{name}: unknown keyword {unknown[0]!r} for Cluster.new({backend!r}): "
+                                           f"use one of {', '.join(accepted)}"), kwargs, unknown[0])
+            self._settings["backends"][backend] = dict(kwargs)
 
     # --- docker build settings (seed 000 format) ----------------------------------
     @property
@@ -285,22 +311,27 @@ def _check_build_setting(entry):
     return {**entry, "context_directories": [dict(d) for d in directories]}
 
 
+def _located(error, mapping, key):
+    """``error`` marked with the line of ``key`` in ``mapping`` (when read from the file), for load_file."""
+    error.line = (getattr(mapping, "lines", None) or {}).get(key)
+    return error
+
+
 def _read_yaml_mapping(path):
-    """(data, key -> line) of a YAML file holding one mapping; errors name the file and line."""
+    """The mapping a config file holds; each mapping read knows its keys' lines (``.lines``).
+    Errors, a repeated key among them, name the file and line."""
     import yaml
+    from .spec.serialize import read_yaml, yaml_error_text
     try:
         with open(path, encoding="utf-8") as handle:
-            node = yaml.compose(handle, Loader=yaml.SafeLoader)
+            data = read_yaml(handle)
     except OSError as exc:
         raise ConfigError(f"cannot read the Symphony config {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML in the Symphony config: {getattr(exc, 'problem', None) or exc}") from None
-    if node is None:
-        return {}, {}
-    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{yaml_error_text(exc, path)} (in the Symphony config)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
         raise ConfigError(f"{path}: the Symphony config must be a mapping of settings, e.g. 'username: sarah'")
-    data = yaml.SafeLoader("").construct_document(node)
-    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
-    return data, lines
+    return data
+

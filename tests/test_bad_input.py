@@ -50,6 +50,8 @@ API_CASES = {
                          "choose another port"),
     "port out of range": (lambda: exp_with(lambda e, p: p.binds({"a": 70000})), "1 to 65535"),
     "port zero": (lambda: exp_with(lambda e, p: p.binds({"a": 0})), "1 to 65535"),
+    "port as a string": (lambda: exp_with(lambda e, p: p.binds({"a": "6006"})), "must be an integer"),
+    "label value a list": (lambda: exp_with(lambda e, p: p.add_labels(a=[1])), "must be a string"),
     "service name with a digit first": (lambda: exp_with(lambda e, p: p.binds("1st")), "start with a letter"),
     "memory 2GB": (lambda: exp_with(lambda e, p: p.resource_limit(mem="2GB")), "'2G'"),
     "negative cpu": (lambda: exp_with(lambda e, p: p.resource_request(cpu=-1)), "positive"),
@@ -87,6 +89,30 @@ YAML_CASES = {
     "bad name in yaml": ("name: X_Y\nprocesses:\n  p: {cmds: [ls]}\n", ":1: name"),
     "not a mapping": ("- a\n- b\n", "must be a mapping"),
     "port out of range in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    binds: {a: 99999}\n", ":5:"),
+    "port as a string in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    binds: {a: '80'}\n",
+                                 ":5: processes.p.binds: port '80' of service 'a' must be an integer"),
+    "process listed twice": ("name: x\nprocesses:\n  p: {cmds: [ls]}\n  p: {cmds: [pwd]}\n",
+                             ":4: duplicate key 'p' (first at line 3)"),
+    "name given twice": ("name: x\nname: y\nprocesses:\n  p: {cmds: [ls]}\n", ":2: duplicate key 'name'"),
+    "process with nothing to run": ("name: x\nprocesses:\n  p: {}\n", ":3: processes.p: process 'p' has nothing to run"),
+    "process with empty cmds": ("name: x\nprocesses:\n  p:\n    cmds: []\n", ":3: processes.p: process 'p' has nothing"),
+    "process without a body": ("name: x\nprocesses:\n  p:\n", ":3: processes.p: process 'p' has nothing to run"),
+    "no processes": ("name: x\nprocesses: {}\n", ":2: processes: experiment 'x' has no processes"),
+    "empty group in yaml": ("name: x\nprocesses:\n  p: {cmds: [ls]}\ngroups:\n  g: {}\n",
+                            ":5: groups.g: process group 'g' has no processes"),
+    "connect to unbound service in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    connects: [db]\n",
+                                           ":5: processes.p.connects: process 'p' connects to service 'db' but no "
+                                           "process binds it: add `binds: [db]`"),
+    "label value a list in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    labels: {a: [1]}\n",
+                                   ":5: processes.p.labels: label 'a' must be a string"),
+}
+
+JSON_CASES = {
+    "process listed twice in json": ('{"name": "x",\n "processes": {\n  "p": {"cmds": ["ls"]},\n  "p": {}}}',
+                                     ":4: duplicate key 'p' (first at line 3)"),
+    "unknown key in json": ('{"name": "x",\n "processes": {\n  "p": {"cmds": ["ls"],\n   "comand": "x"}}}',
+                            ":4: processes.p.comand: unknown key"),
+    "nothing to run in json": ('{"name": "x",\n "processes": {\n  "p": {}}}', ":3: processes.p: process 'p' has nothing"),
 }
 
 
@@ -120,10 +146,20 @@ def test_yaml_files(case, tmp_path, capsys):
     assert_nothing_started()
 
 
+@pytest.mark.parametrize("case", sorted(JSON_CASES))
+def test_json_files(case, tmp_path, capsys):
+    text, needle = JSON_CASES[case]
+    path = tmp_path / "experiment.json"
+    path.write_text(text)
+    assert symphony(["launch", str(path)]) == 1
+    assert_one_line(capsys.readouterr().err, needle)
+    assert_nothing_started()
+
+
 @pytest.fixture
 def running(local_cluster):
     exp = local_cluster.new_experiment("base")
-    exp.new_process("worker", "sleep 60").exposes("web")
+    exp.new_process("worker", "sleep 60").exposes("web").binds("db")
     local_cluster.launch(exp)
     return exp
 
@@ -148,6 +184,10 @@ CLI_CASES = {
     "python file without experiment": (["launch", "{tmp}/empty.py"], "build(cluster)"),
     "scp missing source": (["scp", "worker:no-such-file", "{tmp}/x", "base"], "no-such-file"),
     "unknown verb": (["lunch"], "launch"),
+    "relaunch without --force": (["launch", "{tmp}/base.yml"], "`symphony launch {tmp}/base.yml --force`"),
+    "dry run of a relaunch without --force": (["launch", "{tmp}/base.yml", "--dry-run"], "is already running"),
+    "switch to a missing experiment": (["exp", "nosuch"], "`symphony exp -f nosuch`"),
+    "visit a service that is only bound": (["visit", "db", "base", "-u"], "bound, not exposed"),
 }
 
 
@@ -155,19 +195,30 @@ CLI_CASES = {
 def test_cli(case, running, tmp_path, capsys):
     write(tmp_path, "experiment.txt", "name: x\n")
     write(tmp_path, "empty.py", "x = 1\n")
+    write(tmp_path, "base.yml", "name: base\nprocesses:\n  worker: {cmds: [sleep 60]}\n")
     argv = [arg.format(tmp=tmp_path) for arg in CLI_CASES[case][0]]
     assert symphony(argv) == 1
     captured = capsys.readouterr()
-    assert_one_line(captured.err, CLI_CASES[case][1])
+    assert_one_line(captured.err, CLI_CASES[case][1].format(tmp=tmp_path))
     assert_nothing_started(["base"])
 
 
-def test_unknown_config_key_is_reported(tmp_path, monkeypatch, capsys):
-    config = write(tmp_path, "config.yml", "usrname: sarah\n")
-    monkeypatch.setenv("SYMPH_GLOBAL_CONFIG", config)
+CONFIG_CASES = {
+    "unknown config key": ("usrname: sarah\n", "usrname"),
+    "unknown backend keyword": ("backends:\n  local: {bogus: 1}\n", ":2: backends: local: unknown keyword 'bogus'"),
+    "backend keyword misspelt": ("backends:\n  tmux:\n    server_nam: x\n", ":3: backends: tmux: unknown keyword"),
+    "backend value of the wrong type": ("backends: {local: {grace: abc}}\n", "grace='abc'"),
+    "config key given twice": ("username: a\nusername: b\n", ":2: duplicate key 'username'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_config_files(case, tmp_path, monkeypatch, capsys):
+    text, needle = CONFIG_CASES[case]
+    monkeypatch.setenv("SYMPH_GLOBAL_CONFIG", write(tmp_path, "config.yml", text))
     assert symphony(["ls"]) == 1
-    assert_one_line(capsys.readouterr().err, "usrname")
+    assert_one_line(capsys.readouterr().err, needle)
 
 
 def test_catalogue_size():
-    assert len(API_CASES) + len(YAML_CASES) + len(CLI_CASES) + 1 >= 40
+    assert len(API_CASES) + len(YAML_CASES) + len(JSON_CASES) + len(CLI_CASES) + len(CONFIG_CASES) >= 60

@@ -30,7 +30,7 @@ def load_experiment_file(path, cluster):
     suffix = os.path.splitext(path)[1].lower()
     if suffix in DATA_SUFFIXES:
         from ..spec import load_json, load_yaml
-        exp = (load_json if suffix == ".json" else load_yaml)(path)
+        exp = (load_json if suffix == ".json" else load_yaml)(path, validate=True)
         anchor_relative_cwds(exp, os.path.dirname(os.path.abspath(path)))
     elif suffix == ".py":
         exp = _experiment_from_python(path, cluster)

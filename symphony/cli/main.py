@@ -35,9 +35,29 @@ class SymphonyCommand(SymphonyParser):
 
     def create_cluster(self):
         from ..cluster import Cluster
-        from ..config import SymphonyConfig
+        from ..config import CONFIG_FILENAME, SymphonyConfig
+        from ..errors import SymphonyError
+        config = SymphonyConfig()
         backend = selected_backend(getattr(self.args, "backend", None))
-        return Cluster.new(backend, **SymphonyConfig().backend_kwargs(backend))
+        kwargs = config.backend_kwargs(backend)
+        try:
+            return Cluster.new(backend, **kwargs)
+        except SymphonyError:
+            raise
+        except (TypeError, ValueError) as exc:  # a value of the config's backends: section, e.g. grace: abc
+            settings = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+            raise SymphonyError(f"cannot create the {backend} backend with {settings or 'no settings'} "
+                                f"(backends: in {config.source or CONFIG_FILENAME}): {exc}: fix that value") from None
+
+    def setup(self):
+        super().setup()
+        self.add_subparser("schema")
+
+    def action_schema(self, args):
+        """Print the JSON Schema of experiment files (for editors and CI checks)."""
+        import json
+        from ..spec.serialize import experiment_schema
+        print(json.dumps(experiment_schema(), indent=2))
 
 
 def _complete_backends(prefix, **_):

@@ -76,11 +76,11 @@ def _plural(kind):
     return kind + ("es" if kind.endswith("s") else "s")
 
 
-def match_experiment(query, names, username=None, backend="the"):
-    """The experiment named (fuzzily) by ``query`` among ``names``."""
+def match_experiment(query, names, username=None, backend="the", prog="symphony"):
+    """The experiment named (fuzzily) by ``query`` among ``names``; hints name the command ``prog``."""
     exact, candidates = best_candidates(query, names, username)
     return choose(query, "experiment", candidates, exact,
-                  f"`symphony ls` lists the experiments on the {backend} backend", ExperimentNotFoundError)
+                  f"`{prog} ls` lists the experiments on the {backend} backend", ExperimentNotFoundError)
 
 
 def match_process(query, experiment, keys):

@@ -30,7 +30,7 @@ import os
 import re
 import sys
 
-from ..errors import SymphonyError
+from ..errors import ExperimentExistsError, ExperimentNotFoundError, SymphonyError
 from . import matching, output
 
 
@@ -250,7 +250,7 @@ class SymphonyParser:
                 raise SymphonyError(f"no experiment named exactly {name!r} on the {self.backend_name} backend "
                                     f"(--force turns fuzzy matching off): give the full name from `{self.prog} ls`")
             return candidates[0]
-        return matching.match_experiment(name, names, username, self.backend_name)
+        return matching.match_experiment(name, names, username, self.backend_name, self.prog)
 
     def resolve_process(self, experiment, name):
         """The key (``[group/]name``) of the process ``name`` fuzzy-matches in ``experiment``."""
@@ -401,7 +401,11 @@ class SymphonyParser:
             from ..spec.names import check_name
             experiment = check_name("experiment", args.experiment)
         else:
-            experiment = self.resolve_experiment(args.experiment)
+            try:
+                experiment = self.resolve_experiment(args.experiment)
+            except ExperimentNotFoundError as exc:
+                raise ExperimentNotFoundError(f"{exc}; to make it current before it exists: "
+                                              f"`{self.prog} exp -f {args.experiment}`") from None
         self.cluster.set_experiment(experiment)
         print(f"current experiment on the {self.backend_name} backend: {experiment}", file=sys.stderr)
         return 0
@@ -489,6 +493,10 @@ class SymphonyParser:
         """Launch an experiment declared in a YAML, JSON or Python file."""
         from .experiment_files import load_experiment_file
         exp = load_experiment_file(args.file, self.cluster)
+        if not args.force and exp.name in self.cluster.list_experiments():  # the hint in this command's words
+            raise ExperimentExistsError(
+                f"experiment {exp.name!r} is already running on the {self.backend_name} backend: replace it with "
+                f"`{self.prog} launch {args.file} --force`, or delete it first with `{self.prog} delete {exp.name}`")
         self.cluster.launch(exp, force=args.force, dry_run=args.dry_run)
         if not args.dry_run:
             count = len(exp.list_all_processes())

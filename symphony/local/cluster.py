@@ -15,7 +15,7 @@ import time
 import uuid
 
 from ..cluster import Cluster, ProcessStatus, pick_process
-from ..errors import ExperimentExistsError, ExperimentNotFoundError, LaunchError, SymphonyError
+from ..errors import ExperimentNotFoundError, LaunchError, SymphonyError
 from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
@@ -63,9 +63,7 @@ class LocalCluster(HostProcessActions, Cluster):
         store = self.store
         with store.transaction():
             if store.get_experiment(self.backend_name, exp.name) is not None:
-                raise ExperimentExistsError(
-                    f"experiment {exp.name!r} is already running on the {self.backend_name} backend: "
-                    f"delete it first (`symphony delete {exp.name}`) or launch with force=True")
+                raise self.experiment_exists_error(exp.name)  # launched from elsewhere since launch() looked
             plan = self.plan(exp, reserve=True)
             store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
                                     [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
@@ -174,14 +172,19 @@ class LocalCluster(HostProcessActions, Cluster):
             and _alive(exp_row["supervisor_pid"])
 
     def external_url(self, experiment, service):
-        self._experiment_row(experiment)
+        """Only an exposed service has a URL, as on every backend: a bound one is internal to the experiment."""
+        from ..spec import ExperimentSpec
+        exposed = ExperimentSpec.from_dict(json.loads(self._experiment_row(experiment)["spec"])).exposed_services()
         port = self.store.db.execute(
             "SELECT port FROM ports WHERE backend = ? AND experiment = ? AND service = ?",
             (self.backend_name, experiment, service)).fetchone()
         if port is None:
-            services = [r[0] for r in self.store.db.execute(
-                "SELECT service FROM ports WHERE backend = ? AND experiment = ?", (self.backend_name, experiment))]
-            raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it has {', '.join(services) or 'none'}")
+            raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it exposes "
+                                f"{', '.join(exposed) or 'none'}")
+        if service not in exposed:
+            raise SymphonyError(f"service {service!r} of {experiment!r} is bound, not exposed, so it has no URL: "
+                                f"declare it with exposes instead of binds and relaunch (it exposes "
+                                f"{', '.join(exposed) or 'none'})")
         return f"http://127.0.0.1:{port[0]}"
 
     def process_environment(self, experiment, process):

@@ -20,6 +20,7 @@ Every mistake that can be seen at declaration time raises a
 """
 
 import copy
+from typing import NamedTuple
 
 from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictError,
                       ServiceConflictError, SpecError, UnboundServiceError)
@@ -78,7 +79,11 @@ def _non_empty_string(what, value):
 
 
 def _check_port(service, port):
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+    if isinstance(port, bool) or not isinstance(port, int):
+        # a quoted "6006" or `true` is a mistake of form, not a port number that is too big
+        raise SpecError(f"port {port!r} of service {service!r} must be an integer: write it as a whole number "
+                        f"from 1 to 65535 (no quotes), e.g. {{{service!r}: 6006}}")
+    if not 1 <= port <= 65535:
         raise PortConflictError(f"port {port!r} of service {service!r} is out of range: use a whole number from 1 to 65535")
     return port
 
@@ -98,6 +103,15 @@ def _service_map(what, services):
         check_service_name(name)
         result[name] = None if port is None else _check_port(name, port)
     return result
+
+
+def _label_value(key, value):
+    """Label values are strings on every engine. Anything else is refused rather than
+    written in Python's spelling (``[1]`` -> ``"[1]"``, YAML's ``true`` -> ``"True"``)."""
+    if not isinstance(value, str):
+        example = f"'{value}'" if isinstance(value, (int, float)) and not isinstance(value, bool) else "'v1'"
+        raise SpecError(f"label {key!r} must be a string, got {value!r}: write one text value, e.g. {example}")
+    return value
 
 
 class _ContainerSettings:
@@ -236,13 +250,13 @@ class _PodSettings:
     def add_label(self, key, value):
         """Add a label to the pod/container (handy for selecting with kubectl or docker ps)."""
         self._pod_level("add_label")
-        self.labels[str(key)] = str(value)
+        self.labels[str(key)] = _label_value(key, value)
         return self
 
     def add_labels(self, **labels):
         self._pod_level("add_labels")
         for key, value in labels.items():
-            self.labels[str(key)] = str(value)
+            self.labels[str(key)] = _label_value(key, value)
         return self
 
     def image_pull_secret(self, name):
@@ -392,6 +406,16 @@ class ProcessGroupSpec(_ContainerSettings, _PodSettings):
         return f"ProcessGroupSpec({self.name!r})"
 
 
+class Problem(NamedTuple):
+    """One thing :meth:`ExperimentSpec.validate` refuses (see :meth:`ExperimentSpec.problems`)."""
+
+    error: type          # the SpecError subclass to raise
+    message: str
+    path: tuple          # keys leading to it in the dict/YAML form, e.g. ('groups', 'g')
+    python_fix: str
+    data_fix: str        # the same fix, for a YAML or JSON experiment file
+
+
 class ExperimentSpec:
     """An experiment: standalone processes and process groups, plus experiment-wide settings."""
 
@@ -500,18 +524,38 @@ class ExperimentSpec:
 
     def validate(self):
         """Checks that need the whole experiment; backends call this before planning."""
+        for problem in self.problems():
+            raise problem.error(f"{problem.message}: {problem.python_fix}")
+
+    def problems(self):
+        """What :meth:`validate` refuses, first problem first, as :class:`Problem` records.
+
+        Each names the place in the dict/YAML form and the fix in both phrasings, so a
+        loaded file reports ``file:line`` and a YAML fix while Python callers get a
+        Python one, from this one list of checks.
+        """
         if not self.processes and not any(g.processes for g in self.groups.values()):
-            raise SpecError(f"experiment {self.name!r} has no processes: add one with exp.new_process(...)")
+            yield Problem(SpecError, f"experiment {self.name!r} has no processes", ("processes",),
+                          "add one with exp.new_process(...)", "add one under `processes:`")
         for group in self.groups.values():
             if not group.processes:
-                raise SpecError(f"process group {group.name!r} has no processes: add one with group.new_process(...) or remove it")
+                yield Problem(SpecError, f"process group {group.name!r} has no processes", ("groups", group.name),
+                              "add one with group.new_process(...) or remove it",
+                              "add one under its `processes:` or remove the group")
         providers = self.service_providers()
         for process in self.list_all_processes():
+            path = (("groups", process.group.name) if process.group else ()) + ("processes", process.name)
+            if not (process.cmds or process.command or process.args or process.container_image or process.build_image):
+                # (an image alone runs its own default command on container backends)
+                yield Problem(SpecError, f"process {process.key!r} has nothing to run", path,
+                              "give cmds=['...'] or command='...', args=[...]",
+                              "add `cmds: [...]` (shell lines) or `command: ...` with `args: [...]`")
             for name in process.connected:
                 if name not in providers:
-                    raise UnboundServiceError(
-                        f"process {process.key!r} connects to service {name!r} but no process binds it: "
-                        f"add <process>.binds({name!r})")
+                    yield Problem(UnboundServiceError,
+                                  f"process {process.key!r} connects to service {name!r} but no process binds it",
+                                  path + ("connects",), f"add <process>.binds({name!r})",
+                                  f"add `binds: [{name}]` to the process that provides it")
 
     # --- serialisation ------------------------------------------------------------
     def to_dict(self):

@@ -11,11 +11,14 @@ Errors name where they are: ``experiment.yml:12: processes.learner.args: ...``.
 
 import io
 import json
+import json.decoder
+import json.scanner
 
 import yaml
 
 from ..errors import SpecError
 from .model import TOLERATION_KEYS, ExperimentSpec
+from .names import _DNS_LABEL, DNS_LABEL_MAX
 
 RESOURCE_KEYS = ("cpu", "mem", "memory", "gpu")
 
@@ -32,21 +35,52 @@ PROCESS_KEYS = {"cmds": "list", "command": "str", "args": "list", "env": "dict",
                 "binds": "services", "exposes": "services", "connects": "list",
                 "resource_request": "dict", "resource_limit": "dict",
                 **{k: v for k, v in GROUP_KEYS.items() if k not in ("processes",)}}
+#: pod-level keys: on a standalone process or a group, never on a process inside a group
+POD_KEYS = ("restart_policy", "node_selector", "tolerations", "labels", "image_pull_secrets", "pod_yml")
 
 
 class _LineDict(dict):
-    """A mapping loaded from YAML that remembers the line of each key."""
+    """A mapping loaded from YAML or JSON that remembers the line of each key."""
     lines = None
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key appears twice in one mapping: YAML would silently keep only the last value."""
+
+    def __init__(self, key, first_line, mark):
+        super().__init__(problem=f"duplicate key {key!r} (first at line {first_line}): keep one of them",
+                         problem_mark=mark)
 
 
 class _LineLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:  # before merge keys (<<) are flattened: those may be overridden
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], key_node.start_mark)
+                seen[key] = key_node.start_mark.line + 1
         mapping = _LineDict(super().construct_mapping(node, deep=deep))
         mapping.lines = {self.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
         return mapping
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
+
+
+def read_yaml(stream):
+    """Plain data from YAML whose mappings remember their keys' lines; a repeated key is a
+    :class:`DuplicateKeyError` (any ``yaml.YAMLError`` has the position in ``problem_mark``)."""
+    return yaml.load(stream, Loader=_LineLoader)
+
+
+def yaml_error_text(exc, source):
+    """``source:line: problem`` for a ``yaml.YAMLError``, as every YAML reader of Symphony reports it."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}" if mark else source
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{where}: {problem}" if isinstance(exc, DuplicateKeyError) else f"{where}: invalid YAML: {problem}"
 
 
 class _Location:
@@ -58,6 +92,14 @@ class _Location:
     def child(self, node, key):
         line = (getattr(node, "lines", None) or {}).get(key, self.line)
         return _Location(self.source, f"{self.path}.{key}" if self.path else str(key), line)
+
+    def descend(self, node, keys):
+        """The location of ``keys`` under ``node``; a key that is absent keeps its parent's line."""
+        where = self
+        for key in keys:
+            where = where.child(node, key)
+            node = node.get(key) if isinstance(node, dict) else None
+        return where
 
     def error(self, message, cls=SpecError):
         where = f"{self.source}:{self.line}: " if self.source and self.line else (f"{self.source}: " if self.source else "")
@@ -152,6 +194,59 @@ def dump_json(exp, stream=None):
     return None
 
 
+# --- the JSON Schema of experiment files ------------------------------------------
+_STRING_LIST = {"type": ["string", "array"], "items": {"type": "string"}}
+_PORT = {"type": ["integer", "null"], "minimum": 1, "maximum": 65535}
+_SCHEMA_OF_KIND = {
+    "str": {"type": "string"},
+    "list": _STRING_LIST,
+    "dict": {"type": "object"},
+    "services": {"anyOf": [_STRING_LIST, {"type": "object", "additionalProperties": _PORT}]},
+}
+#: keys whose values the loader checks in more detail than their kind says
+_SCHEMA_OF_KEY = {
+    "env": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    "node_selector": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "resource_request": {"type": "object", "additionalProperties": False,
+                         "properties": {key: {"type": ["string", "number"]} for key in RESOURCE_KEYS}},
+    "tolerations": {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                               "properties": {key: {} for key in TOLERATION_KEYS}}},
+    "mounts": {"type": "array", "items": {
+        "type": "object", "required": ["mount_path"], "additionalProperties": False,
+        "oneOf": [{"required": [kind]} for kind in sorted(_MOUNT_KINDS)],  # exactly one volume kind
+        "properties": {"mount_path": {"type": "string"}, "read_only": {"type": "boolean"},
+                       **{kind: {"type": "object"} for kind in sorted(_MOUNT_KINDS)}}}},
+}
+_SCHEMA_OF_KEY["resource_limit"] = _SCHEMA_OF_KEY["resource_request"]
+
+
+def _object_schema(keys, **nested):
+    properties = {key: nested.get(key) or _SCHEMA_OF_KEY.get(key) or _SCHEMA_OF_KIND[kind]
+                  for key, kind in keys.items()}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def experiment_schema():
+    """JSON Schema (draft 2020-12) of YAML/JSON experiment files, for editors and CI.
+
+    Generated from the loader's own key tables (``EXPERIMENT_KEYS``, ``GROUP_KEYS``,
+    ``PROCESS_KEYS``, ``POD_KEYS``...), so it can never accept a key the loader refuses
+    or miss one it accepts. It checks the form; names, quantities and ports in use are
+    still checked by the loader (``symphony launch --dry-run``).
+    """
+    names = {"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": DNS_LABEL_MAX}
+
+    def processes(keys):
+        return {"type": "object", "propertyNames": names, "additionalProperties": _object_schema(keys)}
+    grouped = {key: kind for key, kind in PROCESS_KEYS.items() if key not in POD_KEYS}
+    group = _object_schema(GROUP_KEYS, processes=processes(grouped))
+    schema = _object_schema(EXPERIMENT_KEYS, name=names, processes=processes(PROCESS_KEYS),
+                            groups={"type": "object", "propertyNames": names, "additionalProperties": group})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Symphony experiment file", **schema, "required": ["name"]}
+
+
 # --- loading ----------------------------------------------------------------------
 _TYPE_CHECKS = {"str": (str,), "list": (list, str), "dict": (dict,), "services": (dict, list, str)}
 _TYPE_NAMES = {"str": "a string", "list": "a list of strings", "dict": "a mapping",
@@ -229,10 +324,7 @@ def _mapping(value, what, allowed=None):
 
 def _load_process(parent, name, node, where, in_group):
     node = node if node is not None else {}
-    allowed = dict(PROCESS_KEYS)
-    if in_group:
-        for key in ("restart_policy", "node_selector", "tolerations", "labels", "image_pull_secrets", "pod_yml"):
-            allowed.pop(key)
+    allowed = {k: v for k, v in PROCESS_KEYS.items() if not (in_group and k in POD_KEYS)}
     _check_keys(node, allowed, where, f"process {name!r}" + (" (pod-level keys belong to its group)" if in_group else ""))
     kwargs = {k: node[k] for k in ("cmds", "command", "args", "cwd", "container_image", "build_image", "preamble_cmds")
               if node.get(k) is not None}
@@ -251,9 +343,24 @@ def _load_process(parent, name, node, where, in_group):
     return process
 
 
-def experiment_from_dict(data, source=None):
-    """Build an :class:`ExperimentSpec` from plain data; errors name the key (and line, from YAML)."""
-    where = _Location(source)
+def experiment_from_dict(data, source=None, validate=False):
+    """Build an :class:`ExperimentSpec` from plain data; errors name the key (and line, from YAML/JSON).
+
+    With ``validate=True`` the document must also be a complete experiment
+    (:meth:`ExperimentSpec.validate`), and what is missing is reported at its line with
+    the fix spelled as file keys: a file, unlike a Python script, cannot add the
+    missing process after loading.
+    """
+    root = _Location(source, line=1 if source else None)
+    exp = _build_experiment(data, root)
+    if validate:
+        for problem in exp.problems():
+            where = root.descend(data, problem.path)
+            raise where.error(f"{problem.message}: {problem.data_fix}", problem.error)
+    return exp
+
+
+def _build_experiment(data, where):
     _check_keys(data, EXPERIMENT_KEYS, where, "the experiment")
     if "name" not in data:
         raise where.error("the experiment needs a name: add 'name: my-experiment'")
@@ -296,26 +403,85 @@ def _read(source):
     return source, None
 
 
-def load_yaml(source):
-    """Load an experiment from a YAML file path, file object or YAML text."""
+def load_yaml(source, validate=False):
+    """Load an experiment from a YAML file path, file object or YAML text (``validate``: see
+    :func:`experiment_from_dict`)."""
     text, name = _read(source)
+    name = name or "<yaml>"
     try:
-        data = yaml.load(io.StringIO(text), Loader=_LineLoader)
+        data = read_yaml(io.StringIO(text))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{name or '<yaml>'}{line}: invalid YAML: {problem}") from None
+        raise SpecError(yaml_error_text(exc, name)) from None
     if not isinstance(data, dict):
-        raise SpecError(f"{name or '<yaml>'}: an experiment file must be a mapping with 'name' and 'processes'")
-    return experiment_from_dict(data, source=name or "<yaml>")
+        raise SpecError(f"{name}: an experiment file must be a mapping with 'name' and 'processes'")
+    return experiment_from_dict(data, source=name, validate=validate)
 
 
-def load_json(source):
-    """Load an experiment from a JSON file path, file object or JSON text."""
+def load_json(source, validate=False):
+    """Load an experiment from a JSON file path, file object or JSON text (``validate``: see
+    :func:`experiment_from_dict`)."""
     text, name = _read(source)
+    name = name or "<json>"
     try:
-        data = json.loads(text)
+        data = _LineDecoder().decode(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(f"{name or '<json>'}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    return experiment_from_dict(data, source=name)
+        raise SpecError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except _DuplicateJSONKey as exc:
+        raise SpecError(f"{name}:{exc.line}: duplicate key {exc.key!r} (first at line {exc.first_line}): "
+                        f"keep one of them") from None
+    return experiment_from_dict(data, source=name, validate=validate)
+
+
+class _DuplicateJSONKey(Exception):
+    def __init__(self, key, line, first_line):
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _LineDecoder(json.JSONDecoder):
+    """``json.loads``, but objects are :class:`_LineDict` (each key's line) and a repeated key is refused.
+
+    The standard decoder keeps no positions and lets the last duplicate win, so objects
+    are parsed here; strings, numbers and arrays still go through the standard scanner.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.parse_object = self._parse_object
+        self.scan_once = json.scanner.py_make_scanner(self)  # the C scanner would bypass parse_object
+
+    @staticmethod
+    def _parse_object(s_and_end, strict, scan_once, *_):
+        s, end = s_and_end
+        mapping = _LineDict()
+        mapping.lines = {}
+        end = _skip_space(s, end)
+        if s[end:end + 1] == "}":
+            return mapping, end + 1
+        while True:
+            if s[end:end + 1] != '"':
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", s, end)
+            line = s.count("\n", 0, end) + 1
+            key, end = json.decoder.scanstring(s, end + 1, strict)
+            end = _skip_space(s, end)
+            if s[end:end + 1] != ":":
+                raise json.JSONDecodeError("Expecting ':' delimiter", s, end)
+            end = _skip_space(s, end + 1)
+            try:
+                value, end = scan_once(s, end)
+            except StopIteration as exc:
+                raise json.JSONDecodeError("Expecting value", s, exc.value) from None
+            if key in mapping:
+                raise _DuplicateJSONKey(key, line, mapping.lines[key])
+            mapping[key], mapping.lines[key] = value, line
+            end = _skip_space(s, end)
+            delimiter, end = s[end:end + 1], end + 1
+            if delimiter == "}":
+                return mapping, end
+            if delimiter != ",":
+                raise json.JSONDecodeError("Expecting ',' delimiter", s, end - 1)
+            end = _skip_space(s, end)
+
+
+def _skip_space(s, end):
+    return json.decoder.WHITESPACE.match(s, end).end()

@@ -68,7 +68,7 @@ def test_calls_win_over_the_file(isolated_config):
     ("username: sarah\nusrname: typo\n", r"\.symphony\.yml:2: unknown key 'usrname' in the Symphony config: allowed keys are username"),
     ("username: Sarah Smith\n", r"\.symphony\.yml:1: username: user name 'Sarah Smith' is invalid"),
     ("backend: tmuxx\n", r"\.symphony\.yml:1: backend: unknown backend 'tmuxx'"),
-    ("backends:\n  local: 3\n", r"\.symphony\.yml:1: backends: local: must be a mapping of keyword arguments"),
+    ("backends:\n  local: 3\n", r"\.symphony\.yml:2: backends: local: must be a mapping of keyword arguments"),
     ("- a\n- b\n", r"must be a mapping of settings"),
     ("username: [unclosed\n", r"\.symphony\.yml:2: invalid YAML"),
     ("docker_build_settings:\n  - name: cpu\n    dockerfle: x\n",

@@ -75,12 +75,14 @@ def test_seed_myproject_parser_end_to_end(tmp_path, isolated_config):
     assert [row["Name"] for row in parse_table(result.stdout)] == ["learner", "agent-0", "agent-1", "agent-2"]
     assert wait_for(lambda: "learner on " in myproject(script, "logs", "learner").stdout)
     assert myproject(script, "vi", "tensorboard", "-u").stdout.startswith("http://127.0.0.1:")
+    result = myproject(script, "p", "nosuch")  # hints name this command, not `symphony`
+    assert result.returncode == 1 and "`myproject.py ls` lists the experiments" in result.stderr
 
     result = myproject(script, "c", "rl")  # the alias; the experiment is already running
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "myproject.py: error: experiment 'sarah-rl' is already running on the local backend: "
-        "delete it first (`symphony delete sarah-rl`) or launch with force=True"]
+        "delete it first (`symphony delete sarah-rl`), or replace it with --force (force=True in Python)"]
     assert myproject(script, "delete", "-f", "sarah-rl").stdout.strip() == "deleted sarah-rl"
     assert myproject(script, "ls").stdout == ""
 
