@@ -406,11 +406,14 @@ def pod_statuses(pod):
     """One :class:`ProcessStatus` per container of ``pod`` (a ``V1Pod``), as ``symphony p`` shows them."""
     group = (pod.metadata.labels or {}).get(GROUP_LABEL) or ""
     statuses = {s.name: s for s in (pod.status.container_statuses or [])} if pod.status else {}
+    failure = _pod_failure(pod)
     unschedulable = _unschedulable(pod)
     result = []
     for container in pod.spec.containers:
         status = ProcessStatus(key=container_key(pod, container.name), group=group, name=container.name,
                                state="pending", detail=unschedulable or "")
+        if failure is not None:  # an evicted pod's containers may have no status at all
+            status.state, status.detail = "failed", failure
         observed = statuses.get(container.name)
         if observed is not None:
             status.ready = bool(observed.ready)
@@ -425,10 +428,18 @@ def pod_statuses(pod):
                 status.state, status.exit_code = "terminated", end.exit_code
                 status.detail = f"{end.reason or 'Terminated'} ({end.exit_code})"
                 status.finished = _timestamp(end.finished_at)
-            elif state.waiting is not None:
+            elif state.waiting is not None and failure is None:
                 status.state, status.detail = "waiting", state.waiting.reason or ""
         result.append(status)
     return result
+
+
+def _pod_failure(pod):
+    """``Evicted: <message>`` for a pod in phase Failed (its containers will never run again), else None."""
+    if pod.status is None or pod.status.phase != "Failed":
+        return None
+    reason, message = pod.status.reason or "Failed", pod.status.message
+    return f"{reason}: {message}" if message else reason
 
 
 def _unschedulable(pod):

@@ -14,19 +14,24 @@ Translation, in one pass over the model:
 
 The objects are plain dicts in the API's own (camelCase) shape. They are what
 ``apply`` sends and what ``render()`` prints, so a dry run shows exactly what would be
-created; the only difference is that Secret values are redacted when printed.
+created; the only difference is that Secret values are redacted when printed. Strings
+are printed so that no YAML reader can take them for anything else (see
+:class:`_KubectlSafeDumper`), and ``repr()`` of a plan never shows Secret data.
 ``pod_yml`` and ``container_yml`` are deep-merged over the generated objects last
 (see :func:`deep_merge`), so anything the model has no method for can still be set.
 """
 
 import base64
 import copy
+import functools
 import gc
 import json
 import re
 from dataclasses import dataclass, field
 
-from ..errors import SpecError
+import yaml
+
+from ..errors import PodLevelSettingError, SpecError
 from ..networking import ContainerAddressing, resolve
 from ..spec.commands import preamble_lines, process_argv, user_env
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
@@ -69,6 +74,17 @@ class KubePlan:
     objects: list = field(default_factory=list)
     builds: list = field(default_factory=list)   # images built (and pushed) before anything is created
 
+    def __repr__(self):
+        """Counts only: the default repr would print the Secret's data, and a notebook echoes
+        the plan ``launch(exp, dry_run=True)`` returns."""
+        kinds = {}
+        for obj in self.objects:
+            kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
+        counts = [f"{count} {kind}" for kind, count in kinds.items()]
+        if self.builds:
+            counts.append(f"{len(self.builds)} image builds")
+        return f"KubePlan({self.experiment!r}: {', '.join(counts) or 'no objects'})"
+
     @property
     def namespace(self):
         return self.experiment
@@ -82,8 +98,6 @@ class KubePlan:
         Secret values are replaced by ``<redacted>`` (which is not base64, so applying the
         redacted text fails instead of creating a wrong Secret) unless ``show_secrets``.
         """
-        import yaml
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster for big experiments
         pods, services = self.of_kind("Pod"), self.of_kind("Service")
         header = [f"# kube experiment {self.experiment!r}: {len(pods)} pods, {len(services)} services",
                   "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
@@ -96,8 +110,41 @@ class KubePlan:
             if obj["kind"] == "Secret" and not show_secrets:
                 obj = {**obj, "data": {key: REDACTED for key in obj["data"]}}
                 comment = "# Secret values redacted (keys only); launch sends the files' bytes\n"
-            documents.append(comment + yaml.dump(obj, Dumper=dumper, sort_keys=False, default_flow_style=False))
+            documents.append(comment + _dump_yaml(obj))
         return "\n".join(header) + "\n---\n" + "---\n".join(documents)
+
+
+#: Strings that may stay unquoted: they start with a letter and hold only characters no YAML
+#: resolver gives a meaning to, so they are strings in YAML 1.1 (kubectl's Go YAML) and 1.2 alike.
+_PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
+#: ... except these words, which YAML 1.1 reads as booleans or null (in any capitalisation).
+_YAML11_WORDS = frozenset(("y", "n", "yes", "no", "on", "off", "true", "false", "null"))
+
+
+class _KubectlSafeDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: ~10x faster
+    """Every string double-quoted unless it is plainly a string.
+
+    PyYAML leaves bare whatever *it* reads back as a string, so ``y``, ``on``, ``5e-2`` or
+    ``0o17`` stay unquoted; kubectl reads YAML 1.1 through Go and would send ``true``,
+    ``0.05`` or ``15`` instead (or refuse the object), and the printed plan would not be
+    what apply sends.
+    """
+
+
+@functools.lru_cache(maxsize=1 << 16)  # names and values repeat across thousands of containers
+def _str_style(text):
+    return None if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _YAML11_WORDS else '"'
+
+
+def _represent_str(dumper, text):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=_str_style(text))
+
+
+_KubectlSafeDumper.add_representer(str, _represent_str)
+
+
+def _dump_yaml(obj):
+    return yaml.dump(obj, Dumper=_KubectlSafeDumper, sort_keys=False, default_flow_style=False)
 
 
 def deep_merge(base, overlay):
@@ -173,6 +220,8 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, image
 
     units = [(process.name, None, [process]) for process in exp.list_processes()]
     units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
+    for group in exp.list_process_groups():
+        _refuse_pod_settings_on_members(group)
     for order, (pod_name, group, processes) in enumerate(units):
         volumes = _pod_volumes(processes)
         containers = [_container(process, images.get(process.key, process.container_image), book, symph_env,
@@ -180,6 +229,22 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, image
         objects.append(_pod(pod_name, group or processes[0], group, containers, volumes, labels,
                             order, bool(secret_keys), grace))
     return KubePlan(experiment=exp.name, ports=book.ports(), objects=objects)
+
+
+#: Pod-level settings as the model stores them; a group member's would be dropped (its pod is the group's).
+_POD_SETTINGS = ("pod_yml", "labels", "node_selectors", "tolerations", "image_pull_secrets")
+
+
+def _refuse_pod_settings_on_members(group):
+    """The model's methods refuse pod-level calls on a group member, but ``pod_yml`` (and the
+    other settings' dicts) can be filled directly; silently ignoring them would launch a pod
+    without what was asked for."""
+    for process in group.list_processes():
+        for setting in _POD_SETTINGS:
+            if getattr(process, setting):
+                raise PodLevelSettingError(
+                    f"{setting} is set on process {process.key!r}, but it is a pod-level setting and the "
+                    f"process belongs to process group {group.name!r}: set it on the group instead")
 
 
 def _check_namespace_name(name):

@@ -6,6 +6,7 @@ demanding backend needs; Docker converts them (see :func:`memory_bytes`,
 the right spelling in the message.
 """
 
+import math
 import re
 
 from ..errors import InvalidQuantityError
@@ -14,29 +15,42 @@ _SUFFIX = {
     "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 10**-3,
 }
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
-_COMMON_MISTAKES = {"KB": "k", "MB": "M", "GB": "G", "TB": "T", "KIB": "Ki", "MIB": "Mi",
-                    "GIB": "Gi", "TIB": "Ti", "K": "k", "B": ""}
+# Kubernetes' grammar: a number, then a binary or decimal suffix or a decimal exponent
+# ('1e9', '5E-3'); an exponent is tried first, so '2E' stays exa and '2E3' is 2000.
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)"
+                       r"(?:(?P<exponent>[eE][-+]?[0-9]+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m))?$")
+# Suffixes people write (upper-cased here) -> the right one; 'G' and 'M' cover '2g' and '2m'.
+_COMMON_MISTAKES = {"KB": "k", "MB": "M", "GB": "G", "TB": "T", "PB": "P", "KIB": "Ki", "MIB": "Mi",
+                    "GIB": "Gi", "TIB": "Ti", "PIB": "Pi", "KI": "Ki", "MI": "Mi", "GI": "Gi", "TI": "Ti",
+                    "PI": "Pi", "K": "k", "M": "M", "G": "G", "T": "T", "P": "P", "B": ""}
 
 
 def _number_and_suffix(text):
+    """(number, suffix, multiplier) of a quantity string, or None; an exponent ('e9') is no suffix."""
     match = _QUANTITY.match(text)
     if not match:
         return None
-    return float(match.group("num")), match.group("suffix") or ""
+    number, exponent, suffix = float(match.group("num")), match.group("exponent"), match.group("suffix") or ""
+    return number, suffix, 10.0 ** int(exponent[1:]) if exponent else _SUFFIX[suffix]
 
 
 def memory(value, what="memory"):
     """Validate a memory amount; returns it as a quantity string ('2G', '512Mi', '1073741824')."""
     if isinstance(value, bool):
         raise InvalidQuantityError(f"{what} must be a number of bytes or a string like '2G' or '512Mi', got {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        if not value.is_integer():  # also nan and inf
+            raise InvalidQuantityError(f"{what} {value!r} is not a whole number of bytes: give an int, "
+                                       f"or a string with a unit such as '512Mi' or '2G'")
+        value = int(value)
+    if isinstance(value, int):
         if value <= 0:
             raise InvalidQuantityError(f"{what} must be positive, got {value!r}")
-        return str(int(value))
+        return str(value)
     text = str(value).strip()
     parsed = _number_and_suffix(text)
-    if parsed is None or parsed[1] == "m" or parsed[0] <= 0:
+    # millibytes ('500m' meant 500M) and amounts under a byte ('0.5', '1e-3') are mistakes
+    if parsed is None or parsed[1] == "m" or parsed[0] * parsed[2] < 1:
         raise InvalidQuantityError(f"{what} {value!r} is not a valid amount: {_memory_hint(text)}")
     return text
 
@@ -60,7 +74,7 @@ def cpu(value, what="cpu"):
     if isinstance(value, bool):
         raise InvalidQuantityError(f"{what} must be a number of cores such as 1.5 or '500m', got {value!r}")
     if isinstance(value, (int, float)):
-        if value <= 0:
+        if not value > 0 or not math.isfinite(value):  # `not >` also catches nan
             raise InvalidQuantityError(f"{what} must be a positive number of cores such as 1.5 or '500m', got {value!r}")
         return value
     text = str(value).strip()
@@ -79,13 +93,13 @@ def gpu(value, what="gpu"):
 
 def memory_bytes(value):
     """Convert a validated memory quantity to bytes (for Docker)."""
-    number, suffix = _number_and_suffix(str(value))
-    return int(number * _SUFFIX[suffix])
+    number, _, multiplier = _number_and_suffix(str(value))
+    return int(number * multiplier)
 
 
 def cpu_cores(value):
     """Convert a validated cpu quantity to cores (for Docker's nano_cpus)."""
     if isinstance(value, (int, float)):
         return float(value)
-    number, suffix = _number_and_suffix(str(value))
-    return number * _SUFFIX[suffix]
+    number, _, multiplier = _number_and_suffix(str(value))
+    return number * multiplier

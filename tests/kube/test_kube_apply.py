@@ -184,6 +184,24 @@ def test_describe_reports_ready_restarts_and_state_per_container(api, kube):
         kube.describe_experiment("nope")
 
 
+def test_a_failed_pod_shows_failed_with_its_reason_instead_of_pending(api, kube):
+    """An evicted pod's phase is Failed and its containers may have no status at all; without
+    looking at the pod they would show `pending` forever."""
+    kube.launch(experiment(kube, agents=2))
+    pods = api.stored("exp", "pods")
+    pods["agent-0"]["status"] = {"phase": "Failed", "reason": "Evicted",
+                                 "message": "The node was low on resource: memory."}
+    pods["nonagent"]["status"] = {"phase": "Failed", "reason": "DeadlineExceeded", "containerStatuses": [
+        _container_status("learner", {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": _now(5)}}),
+        _container_status("replay", {"waiting": {"reason": "ContainerCreating"}})]}
+
+    statuses = {s.key: s for s in kube.describe_experiment("exp")}
+    assert statuses["agent-0"].state_text() == "failed: Evicted: The node was low on resource: memory."
+    assert statuses["nonagent/learner"].state_text() == "terminated: Error (137)"  # its own end is more precise
+    assert statuses["nonagent/replay"].state_text() == "failed: DeadlineExceeded"
+    assert statuses["agent-1"].state_text() == "pending"
+
+
 def test_logs_per_container_with_tail_and_since(api, kube):
     kube.launch(experiment(kube))
     api.logs[("exp", "nonagent", "replay")] = "one\ntwo\nthree\npartial"

@@ -1,7 +1,10 @@
 """Translation of the model into Kubernetes manifests, knob by knob; every manifest schema-validated."""
 
 import base64
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -390,6 +393,85 @@ def test_render_with_secrets_is_exactly_the_objects_apply_sends(kube, tmp_path):
     plan = kube.plan(exp)
     documents = list(yaml.safe_load_all(plan.render(show_secrets=True)))
     assert documents == plan.objects
+
+
+# Strings PyYAML leaves bare but YAML 1.1 (kubectl's Go reader) takes for booleans, numbers or null.
+YAML_11_LOOKALIKES = ["y", "n", "Y", "yes", "on", "Off", "true", "null", "~", "5e-2", "1e-3", "1E9", "0o17",
+                      "0x1F", "1_000", "012", "+1", ".inf", "1:20", "2024-01-01", "NaN", "Inf", "", " padded "]
+
+
+class Yaml11Loader(yaml.SafeLoader):
+    """PyYAML's loader plus the YAML 1.1 forms it lacks and Go's YAML reads: y/n booleans,
+    exponents without a dot, 0o octals."""
+
+
+Yaml11Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+Yaml11Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789"))
+Yaml11Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^0o[0-7]+$"), ["0"])
+
+
+def _lookalike_experiment(kube, tmp_path):
+    (tmp_path / "on").write_text("secret file whose name is a YAML 1.1 boolean")
+    exp = kube.new_experiment("lookalikes", secrets=[str(tmp_path / "on")])
+    process = exp.new_process("p", container_image=IMAGE, command="prog", args=YAML_11_LOOKALIKES,
+                              env={f"V{i}": value for i, value in enumerate(YAML_11_LOOKALIKES)})
+    process.node_selector("gpu", "true").add_label("enabled", "yes")
+    return kube.plan(exp)
+
+
+def test_dry_run_yaml_means_the_same_objects_to_a_yaml_1_1_reader(kube, tmp_path):
+    plan = _lookalike_experiment(kube, tmp_path)
+    text = plan.render(show_secrets=True)
+    assert list(yaml.load_all(text, Loader=Yaml11Loader)) == plan.objects
+    assert "- \"y\"\n" in text and "gpu: \"true\"" in text and "\"on\": " in text
+    assert "image: python:3.11-slim" not in text  # anything a reader could misread is quoted...
+    assert "kind: Pod\n" in text and "name: p\n" in text  # ...plain words stay readable
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+def test_kubectl_reads_the_dry_run_yaml_as_exactly_the_planned_objects(kube, tmp_path):
+    """``kubectl label --local`` parses manifests with kubectl's own YAML reader and prints
+    them as JSON without contacting a cluster (``create --dry-run=client`` needs one)."""
+    plan = _lookalike_experiment(kube, tmp_path)
+    result = subprocess.run(["kubectl", "label", "--local", "-f", "-", "-o", "json", "symphony-unused-"],
+                            input=plan.render(show_secrets=True), capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "KUBECONFIG": str(tmp_path / "no-kubeconfig")})
+    assert result.returncode == 0, result.stderr
+    decoder, text, objects = json.JSONDecoder(), result.stdout.strip(), []
+    while text:
+        obj, end = decoder.raw_decode(text)
+        objects.append(obj)
+        text = text[end:].strip()
+    assert objects == plan.objects
+
+
+def test_repr_of_a_plan_shows_counts_never_secret_contents(kube, tmp_path):
+    (tmp_path / "token").write_text("hunter2-token")
+    exp = kube.new_experiment("rep", secrets=[str(tmp_path / "token")])
+    exp.new_process("a", container_image=IMAGE, command="python").binds("svc")
+    exp.new_process("b", container_image=IMAGE, command="python")
+    plan = kube.plan(exp)
+    encoded = by_kind(plan, "Secret")["symphony-secrets"]["data"]["token"]
+    for text in (repr(plan), str(plan), repr([plan])):
+        assert "hunter2" not in text and encoded not in text
+    assert repr(plan) == "KubePlan('rep': 1 Namespace, 1 Secret, 1 Service, 2 Pod)"
+
+
+def test_pod_settings_written_directly_on_a_group_member_are_refused_naming_the_group(kube):
+    """The methods refuse pod-level calls on a group member; the dicts behind them can still be
+    filled directly, and the group's pod would silently lack what was asked for."""
+    for setting, value in (("pod_yml", {"spec": {"priorityClassName": "high"}}), ("labels", {"team": "rl"}),
+                           ("node_selectors", {"gpu": "a100"}), ("tolerations", [{"key": "k"}]),
+                           ("image_pull_secrets", ["regcred"])):
+        exp = kube.new_experiment("grp")
+        group = exp.new_process_group("nonagent")
+        learner = group.new_process("learner", container_image=IMAGE, command="python")
+        setattr(learner, setting, value)
+        with pytest.raises(PodLevelSettingError,
+                           match=f"{setting} is set on process 'nonagent/learner'.*process group 'nonagent'.*"
+                                 f"set it on the group"):
+            kube.plan(exp)
 
 
 def test_grace_sets_termination_grace_period(validate_all):
