@@ -8,6 +8,7 @@ directory, which is what "inside the process" means when there is no container.
 import os
 import shutil
 import subprocess
+import sys
 
 from ..errors import SymphonyError
 
@@ -17,8 +18,12 @@ class HostProcessActions:
         env, cwd = self.process_environment(experiment, process)
         try:
             return subprocess.call(list(argv), env={**os.environ, **env}, cwd=cwd)
-        except FileNotFoundError:
-            raise SymphonyError(f"command not found: {argv[0]!r}") from None
+        except FileNotFoundError:  # exit codes as a shell gives them, so scripts can tell the cases apart
+            print(f"symphony: {argv[0]}: command not found", file=sys.stderr)
+            return 127
+        except PermissionError:
+            print(f"symphony: {argv[0]}: permission denied (not executable)", file=sys.stderr)
+            return 126
 
     def shell(self, experiment, process):
         return self.exec_command(experiment, process, [os.environ.get("SHELL") or "/bin/bash"])

@@ -140,6 +140,15 @@ def test_exec_runs_in_the_process_environment(run, demo, verb):
     assert port == Cluster.new("local").process_environment("demo", "client")[0]["SYMPH_SVC_PORT"]
 
 
+def test_exec_of_a_missing_or_unexecutable_command_exits_as_a_shell_would(run, demo, tmp_path):
+    code, _, err = run("exec", "server", "--", "no-such-command-here")
+    assert (code, err.strip()) == (127, "symphony: no-such-command-here: command not found")
+    script = tmp_path / "not-executable.sh"
+    script.write_text("echo hi\n")
+    code, _, err = run("exec", "server", "--", str(script))
+    assert code == 126 and "permission denied" in err
+
+
 def test_ssh_opens_a_shell_in_the_process_environment(demo, tmp_path):
     result = symphony_process("ssh", "cli", input='echo "in $SYMPH_PROCESS at $(pwd)"\nexit 4\n',
                               env=cli_env(SHELL="/bin/sh"))
