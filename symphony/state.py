@@ -225,8 +225,12 @@ class StateStore:
             self.db.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*fields.values(), *params))
 
     # --- ports --------------------------------------------------------------------
-    def reserved_ports(self):
-        return {row[0] for row in self.db.execute("SELECT port FROM ports")}
+    def reserved_ports(self, excluding=None):
+        """Every reserved port; ``excluding=(backend, experiment)`` leaves that experiment's out."""
+        if excluding is None:
+            return {row[0] for row in self.db.execute("SELECT port FROM ports")}
+        return {row[0] for row in self.db.execute("SELECT port FROM ports WHERE NOT (backend = ? AND experiment = ?)",
+                                                  excluding)}
 
     def reserve_ports(self, backend, experiment, ports):
         """Record service -> port for an experiment; caller holds a transaction."""

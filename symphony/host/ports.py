@@ -48,10 +48,13 @@ class HostAddressing:
 
     With a ``store`` and ``reserve=True`` (call inside ``store.transaction()``), the
     chosen ports are recorded for ``experiment`` so concurrent launches avoid them.
+    ``replacing=True`` plans a forced relaunch (dry run): the ports the running
+    experiment of that name holds count as free, since the launch deletes it first.
     """
 
-    def __init__(self, store, backend, experiment, reserve=False, bind_host="127.0.0.1"):
+    def __init__(self, store, backend, experiment, reserve=False, bind_host="127.0.0.1", replacing=False):
         self.store, self.backend, self.experiment, self.reserve = store, backend, experiment, reserve
+        self.replacing = replacing
         #: where servers listen (SYMPH_BIND_HOST): loopback unless the user asks for more
         self.bind_host = bind_host
 
@@ -60,8 +63,12 @@ class HostAddressing:
 
     def assign_ports(self, fixed, wanted):
         reserved = self.store.reserved_ports()
+        held = set()
+        if self.replacing:
+            held = reserved - self.store.reserved_ports(excluding=(self.backend, self.experiment))
+            reserved -= held
         for service, port in fixed.items():
-            if port in reserved or not port_is_free(port):
+            if port in reserved or (port not in held and not port_is_free(port)):
                 raise PortUnavailableError(
                     f"fixed port {port} of service {service!r} is already in use on this machine: "
                     f"choose another port, or stop what listens on it")

@@ -53,11 +53,15 @@ class LocalCluster(HostProcessActions, Cluster):
         return os.path.join(self.store.home, "logs", self.backend_name, name)
 
     # --- plan / apply -------------------------------------------------------------
-    def plan(self, exp, run_id=None, reserve=False):
-        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host)
+    def plan(self, exp, run_id=None, reserve=False, replacing=False):
+        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host,
+                              replacing=replacing)
         return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
                           log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
+
+    def plan_replacing(self, exp):
+        return self.plan(exp, replacing=True)
 
     def apply(self, exp):
         store = self.store

@@ -69,8 +69,9 @@ class TmuxCluster(LocalCluster):
         self.server_name = check_server_name(server_name)
 
     # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---
-    def plan(self, exp, run_id=None, reserve=False):
-        return TmuxPlan(super().plan(exp, run_id, reserve), self.server_name, sys.executable, self.store.home)
+    def plan(self, exp, run_id=None, reserve=False, replacing=False):
+        return TmuxPlan(super().plan(exp, run_id, reserve, replacing), self.server_name, sys.executable,
+                        self.store.home)
 
     def _start_supervisor(self, plan):
         """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""

@@ -118,8 +118,6 @@ def test_dry_run_checks_the_experiment_folder(run, tmp_path):
     assert run("launch", path, "--dry-run", "--force")[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs LocalCluster.plan_replacing (symphony/local/cluster.py) and "
-                                       "HostAddressing counting the replaced run's ports as free (symphony/host/ports.py)")
 def test_dry_run_with_force_does_not_count_the_replaced_experiments_ports(run, tmp_path):
     path = write(tmp_path / "fixed.yml", """
         name: fixed
