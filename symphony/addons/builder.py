@@ -11,6 +11,7 @@ hitting Docker's cache.
 """
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -145,9 +146,9 @@ class DockerBuilder:
             for chunk in stream:
                 if "error" in chunk or "errorDetail" in chunk:
                     error = chunk.get("error") or chunk["errorDetail"].get("message", "")
-                    output = "".join(step_output).rstrip()
+                    output = _plain("".join(step_output))
                     raise ImageBuildError(
-                        f"docker build of {self._what()} failed at {current_step}: {error.strip()}"
+                        f"docker build of {self._what()} failed at {current_step}: {_plain(error)}"
                         + (f"\n--- output of that step ---\n{output}" if output else ""))
                 text = chunk.get("stream", "")
                 if text.startswith("Step "):
@@ -170,7 +171,11 @@ class DockerBuilder:
     def tag(self, repo, tag):
         """Tag the built image as ``repo:tag``."""
         self._require_built("tag")
-        self.client.api.tag(self.image_id, repo, tag, force=True)
+        try:
+            self.client.api.tag(self.image_id, repo, tag, force=True)
+        except docker_sdk().errors.APIError as exc:
+            raise ImageBuildError(f"docker tag of {self._what()} as {repo}:{tag} failed: "
+                                  f"{exc.explanation or exc}") from None
         return f"{repo}:{tag}"
 
     def push(self, repo, tag):
@@ -221,6 +226,18 @@ class _Progress:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+#: terminal control sequences (colours, cursor moves) that build steps print
+_ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def _plain(text):
+    """Step output fit for an error message: no terminal escapes, no blank lines around it."""
+    lines = _ANSI_ESCAPE.sub("", text).splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines).rstrip()
 
 
 def _sync_file(source, target):

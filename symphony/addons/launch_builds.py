@@ -7,15 +7,15 @@ before every launch; container backends do it here, the same way for all of them
 
 * :func:`plan_builds` (no side effects, used by dry runs) decides what to build and
   which tag each process runs; every setting is built **once** however many
-  processes use it, and a typo in a setting's name or a missing Dockerfile is a
-  declaration error;
+  processes use it; a typo in a setting's name, a missing Dockerfile, a tag that is no
+  valid image name and two settings tagging one repository are declaration errors;
 * :func:`run_builds` builds, tags and (for engines that pull from a registry) pushes,
   before the backend creates anything, so a failed build starts nothing.
 """
 
 from dataclasses import dataclass, field
 
-from ..docker.engine import split_image
+from ..docker.engine import image_reference_problem, split_image
 from ..errors import SpecError
 from .builder import DockerBuilder
 
@@ -70,8 +70,13 @@ def settings_lookup(build_settings=None):
 
 
 def plan_builds(exp, lookup):
-    """``(builds, images)``: setting name -> :class:`ImageBuild`, process key -> image to run."""
-    builds, images = {}, {}
+    """``(builds, images)``: setting name -> :class:`ImageBuild`, process key -> image to run.
+
+    Every tag is checked against Docker's image name grammar here, so a dry run catches a
+    name the engine would refuse; and one repository is never tagged by two settings, since
+    the same ``<repo>:<experiment>`` tag would make the second build replace the first.
+    """
+    builds, images, taggers = {}, {}, {}
     for process in exp.list_all_processes():
         if not process.build_image:
             continue
@@ -85,11 +90,32 @@ def plan_builds(exp, lookup):
             builds[name] = ImageBuild(setting=name, settings=dict(settings), tag=exp.name)
         build = builds[name]
         repo = split_image(process.container_image)[0] if process.container_image else name
+        image = f"{repo}:{exp.name}"
+        _check_tag(process, name, image)
+        setting, user = taggers.setdefault(repo, (name, process.key))
+        if setting != name:
+            raise SpecError(
+                f"build settings {setting!r} (process {user!r}) and {name!r} (process {process.key!r}) would both "
+                f"be tagged {image}, so the second build would replace the first: give their processes distinct "
+                f"container_image repositories (e.g. {repo}-{setting} and {repo}-{name})")
         if repo not in build.repos:
             build.repos.append(repo)
         build.processes.append(process.key)
-        images[process.key] = f"{repo}:{exp.name}"
+        images[process.key] = image
     return builds, images
+
+
+def _check_tag(process, setting, image):
+    """A one-line SpecError naming where the repository came from when ``image`` is no valid name."""
+    problem = image_reference_problem(image)
+    if problem is None:
+        return
+    if process.container_image:
+        origin, fix = f"from its container_image {process.container_image!r}", "fix container_image"
+    else:
+        origin, fix = "named after the build setting", "give the process container_image='<lowercase repository>'"
+    raise SpecError(f"process {process.key!r}: the image built from {setting!r} would be tagged {image!r} ({origin}), "
+                    f"which is not a valid Docker image name ({problem}): {fix}")
 
 
 def run_builds(builds, push=False):

@@ -82,9 +82,7 @@ class DockerCluster(Cluster):
     def apply(self, exp):
         plan, builds = self._plan_with_builds(exp)
         if self._containers(exp.name) or self._networks(exp.name):
-            raise ExperimentExistsError(
-                f"experiment {exp.name!r} is already running on the docker backend: "
-                f"delete it first (`symphony delete {exp.name}`) or launch with force=True")
+            raise self.experiment_exists_error(exp.name)
         run_builds(builds, push=self.push_built_images)
         built = {image for b in builds.values() for image in b.images}
         self._ensure_images([c for c in plan.containers if c.image not in built])
@@ -95,9 +93,9 @@ class DockerCluster(Cluster):
             network = self._claim_network(plan.network)
             for container in plan.containers:
                 self._fault_point("create", container)
-                containers.append(self._create(container))
+                containers.append(self._past_rivals(network, functools.partial(self._create, container)))
                 self._fault_point("start", container)
-                containers[-1].start()
+                self._past_rivals(network, containers[-1].start)
         except BaseException as exc:
             self._remove_created(exp.name, network, containers)
             if isinstance(exc, errors.APIError):
@@ -110,7 +108,7 @@ class DockerCluster(Cluster):
     def _taken(experiment):
         return ExperimentExistsError(
             f"experiment {experiment!r} was launched on the docker backend at the same moment from elsewhere: "
-            f"delete it first (`symphony delete {experiment}`) or launch with force=True")
+            f"delete it first (`symphony delete {experiment}`), or replace it with --force (force=True in Python)")
 
     def _create(self, container):
         """Create one container; its name is unique on the engine, so a clash means a racing launch won."""
@@ -128,8 +126,9 @@ class DockerCluster(Cluster):
         create a network of that name. Then the first one created goes on; every later one
         is removed again by its creator (as soon as it sees the first), which reports the
         experiment as existing. The first waits for those removals, since the engine refuses
-        to start a container on a network whose name is ambiguous. (Should two still go on,
-        the container names, which the engine does keep unique, stop the second in ``_create``.)
+        to start a container on a network whose name is ambiguous; a rival created only after
+        this look is waited out by :meth:`_past_rivals`. (Should two still go on, the container
+        names, which the engine does keep unique, stop the second in ``_create``.)
         """
         errors = docker_sdk().errors
         experiment = network["labels"][LABEL_EXPERIMENT]
@@ -142,19 +141,42 @@ class DockerCluster(Cluster):
                 raise self._taken(experiment) from None
             raise
 
-        def rivals():
-            return [n for n in self._networks(experiment) if n.name == network["name"] and n.id != created.id]
+        deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
+        while True:  # a rival may become visible only after our first look
+            try:
+                if not self._rivals(created) or time.monotonic() > deadline:
+                    return created
+            except ExperimentExistsError:
+                self._remove_quietly([created.remove])
+                raise
+            time.sleep(0.05)
+
+    def _rivals(self, network):
+        """Other networks of ``network``'s name, from racing launches; raises if one is older (it wins)."""
+        experiment = network.attrs["Labels"][LABEL_EXPERIMENT]
 
         def creation(n):
             return _timestamp(n.attrs["Created"]), n.id
+        others = [n for n in self._networks(experiment) if n.name == network.name and n.id != network.id]
+        if any(creation(rival) < creation(network) for rival in others):
+            raise self._taken(experiment)
+        return others
+
+    def _past_rivals(self, network, step):
+        """Run a create or start ``step``, waiting out networks of racing launches of the same name.
+
+        A racing launch may create its network just after ours looked for rivals; until its
+        creator sees ours is older and removes its own, the engine refuses the name as
+        ambiguous. If the rival is the older one, this launch is the one that gives way.
+        """
         deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
-        while True:  # a rival may become visible only after our first look
-            others = rivals()
-            if any(creation(rival) < creation(created) for rival in others):
-                self._remove_quietly([created.remove])
-                raise self._taken(experiment)
-            if not others or time.monotonic() > deadline:
-                return created
+        while True:
+            try:
+                return step()
+            except docker_sdk().errors.APIError as exc:
+                if "is ambiguous" not in str(exc.explanation) or time.monotonic() > deadline:
+                    raise
+            self._rivals(network)
             time.sleep(0.05)
 
     def _ensure_images(self, containers):
@@ -166,6 +188,8 @@ class DockerCluster(Cluster):
                 present = True
             except errors.ImageNotFound:
                 present = False
+            except errors.APIError as exc:  # a reference this engine refuses: say so in one line
+                raise LaunchError(f"cannot use image {image!r}: {_one_line(exc)}: check the name") from None
             if policy == "Never" and not present:
                 raise LaunchError(f"image {image!r} is not on the Docker engine and its pull policy is Never: "
                                   f"build or pull it first, or use image_pull_policy('IfNotPresent')")
@@ -174,7 +198,7 @@ class DockerCluster(Cluster):
                 try:
                     self.client.images.pull(repo, tag=tag or "latest")
                 except errors.APIError as exc:
-                    raise LaunchError(f"cannot pull image {image!r}: {exc.explanation or exc}: "
+                    raise LaunchError(f"cannot pull image {image!r}: {_one_line(exc)}: "
                                       f"check the name, or build it locally first") from None
 
     # --- delete -------------------------------------------------------------------
@@ -350,7 +374,11 @@ class DockerCluster(Cluster):
             with tarfile.open(fileobj=renamed) as archive:
                 archive.extractall(directory, filter="data")
             return os.path.join(directory, final_name)
-        self._container(experiment, process).put_archive(directory, renamed.getvalue())
+        try:
+            self._container(experiment, process).put_archive(directory, renamed.getvalue())
+        except docker_sdk().errors.NotFound:  # as on the local backend, the folder must exist
+            raise SymphonyError(f"cannot copy to {process}:{destination[1]}: directory {directory} "
+                                f"does not exist") from None
         return posixpath.join(directory, final_name)
 
     def _container_path(self, container, path):
@@ -411,6 +439,11 @@ def _renamed_tar(source, old_name, new_name):
     return output
 
 
+def _one_line(exc):
+    """An engine error's explanation on one line (some span several)."""
+    return " ".join(str(exc.explanation or exc).split())
+
+
 def _lines(chunks):
     """Docker streams log bytes in arbitrary chunks; yield whole lines without newline."""
     pending = b""
@@ -448,12 +481,15 @@ def _status(container):
         status.state = "pending"
     elif state["Status"] == "running":
         status.ready = True
-    elif state["Status"] == "exited":
+    elif state["Status"] in ("exited", "restarting"):
+        # a restarting container's ExitCode is its last run's: the local backend reports that too
         status.exit_code = state.get("ExitCode")
         if state.get("OOMKilled"):
-            status.state, status.signal, status.detail = "killed", "SIGKILL", "OOMKilled"
+            status.signal, status.detail = "SIGKILL", "OOMKilled"
         elif status.exit_code and status.exit_code - 128 in _SIGNAL_NAMES:
-            status.state, status.signal = "killed", _SIGNAL_NAMES[status.exit_code - 128]
+            status.signal = _SIGNAL_NAMES[status.exit_code - 128]
+        if status.signal and state["Status"] == "exited":
+            status.state = "killed"
     elif state["Status"] in ("dead", "removing"):
         status.state = "lost"
     if state.get("Error"):

@@ -14,12 +14,16 @@
   group names resolve from the start.
 * Services resolve to that DNS name (the group's, or a standalone process's own);
   exposed ones are also published on ``127.0.0.1`` of the host on a port Docker
-  picks, so nothing collides.
+  picks, so nothing collides; not on an internal network, where Docker publishes
+  nothing (``visit`` gives the container's address there).
+* Checked here, so a dry run catches them: image names (Docker's grammar) and a
+  relative ``cwd`` (the working directory is inside the container).
 """
 
 import hashlib
 import json
 import os
+import posixpath
 from dataclasses import asdict, dataclass, field
 
 import yaml
@@ -29,6 +33,7 @@ from ..networking import ContainerAddressing, resolve
 from ..spec import quantities
 from ..spec.commands import preamble_lines, process_argv, user_env
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
+from .engine import check_image_reference
 
 LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
@@ -154,6 +159,11 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         if not image:
             raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
                             f"(or build_image='<docker build setting>') to run it on Docker")
+        check_image_reference(image, f"process {process.key!r}: container_image")
+        if process.cwd and not posixpath.isabs(process.cwd):
+            raise SpecError(f"process {process.key!r}: cwd {process.cwd!r} is a directory inside the container "
+                            f"and must be absolute there: give an absolute path such as "
+                            f"{posixpath.normpath('/' + process.cwd.lstrip('~/'))!r}")
         pod = process.group or process
         labels = {**pod.labels, LABEL_EXPERIMENT: exp.name, LABEL_PROCESS: process.key,
                   LABEL_POSITION: str(position)}
@@ -180,7 +190,8 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             plan.network_mode = f"container:{publisher.container_name}"
         for service in process.exposed:
             port = book[service].port
-            publisher.ports[f"{port}/tcp"] = ["127.0.0.1", None]
+            if not internal:  # Docker publishes no port of a container on an internal network
+                publisher.ports[f"{port}/tcp"] = ["127.0.0.1", None]
             exposed = json.loads(publisher.labels.get(LABEL_EXPOSES, "{}"))
             exposed[service] = port
             publisher.labels[LABEL_EXPOSES] = json.dumps(exposed, sort_keys=True)

@@ -56,6 +56,22 @@ def image_repos(docker_client):
 
 
 @pytest.fixture
+def image_tags(docker_client):
+    """Register exact ``repo:tag`` images a test creates; only those are removed afterwards.
+
+    For repositories others use too (a build setting's name such as ``cpu-image``),
+    where removing every tag would take other people's images with it.
+    """
+    tags = []
+    yield tags
+    for tag in tags:
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception:  # never created: the test failed before
+            pass
+
+
+@pytest.fixture
 def dangling_images_removed():
     """Remove untagged images a test leaves (e.g. the steps a failed build committed)."""
     docker_client, _ = engine()

@@ -62,6 +62,10 @@ def test_build_reuses_or_refreshes_each_context_directory(sources, tmp_path, doc
     assert run_image(docker_client, f"{repo}:two") == "main v2\nlib v1\n"
     assert (tmp_path / "temp" / "code" / "pkg" / "new.txt").exists()
 
+    # a name the engine refuses is a build error naming the setting, not a raw API error
+    with pytest.raises(ImageBuildError, match=r"^docker tag of 'cpu-image' as Bad_Repo:x failed: .*must be lowercase$"):
+        builder.tag("Bad_Repo", "x")
+
     # nothing changed: Docker's layer cache gives the very same image
     assert DockerBuilder.from_dict(settings(sources, tmp_path / "temp")).build() == builder.image_id != first
     # files removed from the source disappear from the refreshed copy
@@ -80,14 +84,20 @@ def test_paths_expand_the_home_directory(sources, tmp_path, monkeypatch):
 
 
 def test_build_error_shows_the_failing_step_and_its_output(sources, tmp_path, docker_client):
-    (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN echo step one\nRUN echo boom-output && exit 7\n")
+    (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN echo step one\n"
+                                    f"RUN printf '\\033[31mboom-output\\033[0m\\n' && exit 7\n")
     builder = DockerBuilder.from_dict(settings(sources, tmp_path / "temp", dockerfile="Broken"))
     with pytest.raises(ImageBuildError) as failure:
         builder.build()
     message = str(failure.value)
-    assert message.splitlines()[0].startswith("docker build of 'cpu-image' failed at step 3/3 (RUN echo boom-output && exit 7): ")
+    assert message.splitlines()[0].startswith(
+        "docker build of 'cpu-image' failed at step 3/3 (RUN printf '\\033[31mboom-output\\033[0m\\n' && exit 7): ")
     assert "returned a non-zero code: 7" in message.splitlines()[0]
-    assert "boom-output" in message and "step one" not in message
+    assert "step one" not in message
+    # the step's output as text: its colours stripped, no blank line before it
+    first_line, output = message.split("\n--- output of that step ---\n")
+    assert "\x1b" not in message and output.splitlines()[0].strip()
+    assert "\nboom-output" in output
 
 
 def test_verbose_build_streams_output_with_a_progress_display(sources, tmp_path, docker_client, capfd):
@@ -134,14 +144,15 @@ def test_push_to_the_local_registry_and_pull_it_back_on_launch(sources, tmp_path
 
 
 def test_build_on_launch_builds_each_setting_once_and_tags_it_with_the_experiment(
-        sources, tmp_path, docker_client, image_repos, new_name, monkeypatch, capsys):
+        sources, tmp_path, docker_client, image_repos, image_tags, new_name, monkeypatch, capsys):
     repo = unique("symphony-test-onlaunch")
-    image_repos.extend([repo, "cpu-image"])
+    name = new_name()
+    image_repos.append(repo)
+    image_tags.append(f"cpu-image:{name}")  # only this one: cpu-image:* may be anyone's on a shared engine
     builds = []
     real_build = DockerBuilder.build
     monkeypatch.setattr(DockerBuilder, "build", lambda self: builds.append(self.name) or real_build(self))
     cluster = docker_cluster(build_settings=[settings(sources, tmp_path / "temp")])
-    name = new_name()
     exp = cluster.new_experiment(name)
     exp.new_process("a", container_image=repo, build_image="cpu-image", args=["cat", "/app/lib/lib.txt"])
     exp.new_process("b", container_image=f"{repo}:ignored-tag", build_image="cpu-image", args=["cat", "/app/lib/lib.txt"])

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -165,9 +166,11 @@ def test_exposed_service_is_reachable_from_the_host(example):
     url = cluster.external_url(name, "tensorboard")
     with urllib.request.urlopen(url, timeout=5) as response:
         assert response.status == 200
-    # published on the host's loopback (Docker ignores publishing on internal networks, hence the URL above)
-    assert client.containers.get(f"{name}.learner").attrs["HostConfig"]["PortBindings"] == \
-        {"6006/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+    # the container's own address on the experiment network: Docker publishes nothing on an internal
+    # one, so the plan asks for no port binding it would ignore
+    learner = client.containers.get(f"{name}.learner")
+    assert urllib.parse.urlparse(url).hostname == learner.attrs["NetworkSettings"]["Networks"][f"symphony-{name}"]["IPAddress"]
+    assert not learner.attrs["HostConfig"]["PortBindings"]
     with pytest.raises(SymphonyError, match="exposes no service 'replay-server': it exposes tensorboard"):
         cluster.external_url(name, "replay-server")
 
@@ -234,6 +237,9 @@ def test_scp_copies_both_ways_with_docker_cp_semantics(example, tmp_path):
     assert (out / "tree" / "sub" / "leaf.txt").read_text() == "leaf\n"
     with pytest.raises(SymphonyError, match="no such file or directory"):
         cluster.copy(name, ("worker", "/nowhere"), (None, str(out)))
+    # into a folder missing in the container: the local backend's words, not the engine's 404
+    with pytest.raises(SymphonyError, match="^cannot copy to worker:/nodir/sub/x: directory /nodir/sub does not exist$"):
+        cluster.copy(name, (None, str(source)), ("worker", "/nodir/sub/x"))
 
 
 def test_resources_mounts_and_labels_reach_the_container(example):
@@ -269,6 +275,10 @@ def test_restart_policies_map_to_docker(new_name, cluster, docker_client):
     assert policies == {"flaky": "on-failure", "once": "no", "always/looper": "always",
                         f"holder of {name}.always": "unless-stopped"}
     assert list(cluster.get_log(name, "flaky"))[:3] == ["run", "run", "run"]
+    # between two runs (Docker's back-off grows) the last run's exit code is reported, as locally
+    restarting = wait_for(lambda: [s for s in cluster.describe_experiment(name) if s.state == "restarting"],
+                          what="a container between restarts")[0]
+    assert restarting.exit_code == (1 if restarting.key == "flaky" else 0) and restarting.signal is None
 
 
 def test_delete_leaves_no_container_network_or_volume(new_name, cluster, docker_client):
@@ -312,13 +322,26 @@ def test_missing_image_with_pull_policy_never_stops_before_anything_starts(new_n
     assert leftovers(docker_client, name) == []
 
 
+def test_an_image_name_the_engine_refuses_is_a_one_line_launch_error(new_name, cluster, docker_client):
+    """Valid in Docker's grammar (an IPv6 registry), refused by this engine or its registry: no raw API error."""
+    name = new_name()
+    exp = cluster.new_experiment(name)
+    exp.new_process("a", container_image="[::1]:1/symphony-test-absent:1", cmds=["true"])
+    with pytest.raises(LaunchError, match=r"^cannot (use|pull) image '\[::1\]:1/symphony-test-absent:1': .*: check the name") as failure:
+        cluster.launch(exp)
+    assert "\n" not in str(failure.value)
+    assert leftovers(docker_client, name) == []
+
+
 def test_relaunch_needs_force(new_name, cluster, docker_client):
     name = new_name()
     exp = cluster.new_experiment(name)
     exp.new_process("a", container_image=BASE_IMAGE, cmds=["echo first; sleep 600"])
     cluster.launch(exp)
-    with pytest.raises(ExperimentExistsError, match="launch with force=True"):
+    with pytest.raises(ExperimentExistsError, match=r"already running .* or replace it with --force \(force=True in Python\)$"):
         cluster.launch(exp)
+    with pytest.raises(ExperimentExistsError, match=r"already running .* \(force=True in Python\)$"):
+        cluster.apply(exp)  # the backend's own check words it the same way
     first = docker_client.containers.get(f"{name}.a").id
     cluster.launch(exp, force=True)
     assert docker_client.containers.get(f"{name}.a").id != first

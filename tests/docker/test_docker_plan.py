@@ -160,6 +160,105 @@ def test_build_settings_come_from_the_config_when_not_given(no_engine, tmp_path,
     assert {c.image for c in plan.containers} == {"gpu-image:exp"}
 
 
+def build_settings(tmp_path, *names):
+    """Valid build settings (an existing Dockerfile) named ``names``."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return {name: {"temp_directory": str(tmp_path / name), "dockerfile": str(tmp_path / "Dockerfile")}
+            for name in names}
+
+
+def test_two_build_settings_tagging_one_repository_are_refused(no_engine, tmp_path):
+    """Both would be tagged some-repo/agent:<experiment>: the second build would replace the first."""
+    cluster = Cluster.new("docker", build_settings=build_settings(tmp_path, "cpu-image", "other-image"))
+    exp = cluster.new_experiment("exp")
+    exp.new_process("p1", container_image="some-repo/agent", build_image="cpu-image", cmds=["run"])
+    exp.new_process("p2", container_image="some-repo/agent:gpu", build_image="other-image", cmds=["run"])
+    with pytest.raises(SpecError, match=r"build settings 'cpu-image' \(process 'p1'\) and 'other-image' \(process "
+                                        r"'p2'\) would both be tagged some-repo/agent:exp, .*distinct container_image "
+                                        r"repositories \(e.g. some-repo/agent-cpu-image and some-repo/agent-other-image\)"):
+        cluster.plan(exp)  # what a dry run prints
+    # the same setting for both, or distinct repositories, is fine
+    exp.get_process("p2").container_image = "some-repo/agent-gpu"
+    images = {c.key: c.image for c in cluster.plan(exp).containers}
+    assert images == {"p1": "some-repo/agent:exp", "p2": "some-repo/agent-gpu:exp"}
+
+
+def test_a_build_named_after_its_setting_cannot_take_another_settings_repository(no_engine, tmp_path):
+    cluster = Cluster.new("docker", build_settings=build_settings(tmp_path, "cpu-image", "other-image"))
+    exp = cluster.new_experiment("exp")
+    exp.new_process("p1", build_image="cpu-image", cmds=["run"])
+    exp.new_process("p2", container_image="cpu-image:v2", build_image="other-image", cmds=["run"])
+    with pytest.raises(SpecError, match="'cpu-image' .* and 'other-image' .* would both be tagged cpu-image:exp"):
+        cluster.plan(exp)
+
+
+@pytest.mark.parametrize("container_image, build_image, message", [
+    (None, "Other_Image", r"process 'p': the image built from 'Other_Image' would be tagged 'Other_Image:exp' \(named "
+                          r"after the build setting\), which is not a valid Docker image name \(repository names must "
+                          r"be lowercase\): give the process container_image='<lowercase repository>'"),
+    ("Bad Image:latest", "cpu-image", r"tagged 'Bad Image:exp' \(from its container_image 'Bad Image:latest'\), which "
+                                      r"is not a valid Docker image name \(image names cannot contain spaces\): fix "
+                                      r"container_image"),
+    ("Bad Image:latest", None, r"process 'p': container_image: 'Bad Image:latest' is not a valid Docker image name: "
+                               r"image names cannot contain spaces"),
+    ("registry.example:5000/Team/app", None, "'registry.example:5000/Team/app' is not a valid .*must be lowercase"),
+    ("app:-1", None, "'app:-1' is not a valid Docker image name: a tag is up to 128"),
+])
+def test_invalid_image_names_are_declaration_errors(no_engine, tmp_path, container_image, build_image, message):
+    """The engine would refuse them mid-launch with a raw 400/500; a dry run catches them."""
+    cluster = Cluster.new("docker", build_settings=build_settings(tmp_path, "cpu-image", "Other_Image"))
+    exp = cluster.new_experiment("exp")
+    exp.new_process("p", container_image=container_image, build_image=build_image, cmds=["run"])
+    with pytest.raises(SpecError, match=message):
+        cluster.plan(exp)
+
+
+@pytest.mark.parametrize("image", [
+    "app", "some-repo/agent:exp", "us.gcr.io/proj/surreal-cpu:latest", "localhost/a", "localhost:5000/a/b:c",
+    "127.0.0.1:5000/symphony-test_x:t", "a--b__c.d", "ubuntu:22.04", "app@sha256:" + "0" * 64,
+    "app:v1@sha256:" + "0" * 64, "My.Registry:5000/app"])
+def test_valid_image_names_pass(image):
+    from symphony.docker.engine import image_reference_problem
+    assert image_reference_problem(image) is None
+
+
+@pytest.mark.parametrize("image", [
+    "App", "team/App", "Other_Image/x", "a b", "a::b", "a:", "-a", "a___b", "a..b", "a-", "a:.x",
+    "app@sha256:12", "a" * 256, "bad_host:5000/a"])
+def test_invalid_image_names_are_found(image):
+    from symphony.docker.engine import image_reference_problem
+    assert image_reference_problem(image)
+
+
+@pytest.mark.parametrize("cwd, suggestion", [("app", "/app"), ("./app/x", "/app/x"), ("~/work", "/work")])
+def test_a_relative_working_directory_is_refused_before_launch(no_engine, cwd, suggestion):
+    """The cwd is inside the container, where nothing says what it would be relative to."""
+    exp = ExperimentSpec("exp")
+    exp.new_process("p", container_image=IMAGE, cmds=["run"], cwd=cwd)
+    with pytest.raises(SpecError, match=f"process 'p': cwd '{cwd}' is a directory inside the container and must be "
+                                        f"absolute there: give an absolute path such as '{suggestion}'"):
+        Cluster.new("docker").plan(exp)
+    exp.get_process("p").cwd = "/srv/app"
+    assert containers(Cluster.new("docker").plan(exp))["p"].working_dir == "/srv/app"
+
+
+def test_internal_networks_plan_no_port_bindings_docker_would_ignore(no_engine):
+    exp = ExperimentSpec("exp")
+    exp.new_process("web", container_image=IMAGE, cmds=["serve"]).exposes({"http": 8080})
+    group = exp.new_process_group("g")
+    group.new_process("tb", container_image=IMAGE, cmds=["tb"]).exposes({"tensorboard": 6006})
+    internal = Cluster.new("docker", internal_network=True).plan(exp)
+    assert "127.0.0.1" not in internal.render()
+    plan = containers(internal)
+    assert plan["web"].ports == plan["g"].ports == {}
+    # visit still finds the services: the label names them, the container's address serves them
+    assert plan["web"].labels["symphony.exposes"] == '{"http": 8080}'
+    assert plan["g"].labels["symphony.exposes"] == '{"tensorboard": 6006}'
+    routable = containers(Cluster.new("docker").plan(exp))
+    assert routable["web"].ports == {"8080/tcp": ["127.0.0.1", None]}
+    assert routable["g"].ports == {"6006/tcp": ["127.0.0.1", None]}
+
+
 def test_importing_the_backend_does_not_import_the_docker_sdk():
     import subprocess
     import sys

@@ -1,8 +1,9 @@
 """Ten experiments launched at the same moment from ten OS processes, on tmux and Docker.
 
 Every process really binds its ports, so two experiments handed the same port would
-show up as a process that failed to bind; on Docker the exposed port of each experiment
-is reached from the host and must answer with its own experiment's name. Deletes run
+show up as a process that failed to bind; on Docker (internal networks, as every test
+container's) the exposed service of each experiment is reached from the host at the
+address ``visit`` gives and must answer with its own experiment's name. Deletes run
 concurrently too. A second test launches the *same* name from several processes at
 once: exactly one wins, the losers must not damage the winner, and deleting it from
 several processes at once removes it (the others are told it is gone).
@@ -55,7 +56,7 @@ from symphony import Cluster
 from symphony.errors import SymphonyError
 mode, backend, name, server_name, server, client = sys.argv[1:]
 options = {"local": {"grace": 1}, "tmux": {"server_name": server_name, "grace": 1},
-           "docker": {"internal_network": False, "stop_timeout": 1}}[backend]
+           "docker": {"internal_network": True, "stop_timeout": 1}}[backend]
 cluster = Cluster.new(backend, **options)
 exp = cluster.new_experiment(name)
 if backend == "docker":
@@ -126,15 +127,17 @@ def test_ten_concurrent_docker_launches(docker_cluster, docker_client, new_name)
     results = at_once("launch", "docker", names)
     assert [code for code, _ in results] == [0] * 10, results
     assert set(names) <= set(docker_cluster.list_experiments())
-    published = []
+    addresses = []
     for name in names:
         wait_for(lambda: list(docker_cluster.get_log(name, "client")) == [f"answer {name}"], timeout=60)
         url = urlparse(docker_cluster.external_url(name, "web"))
-        assert url.hostname == "127.0.0.1", "a routable network publishes on the host's loopback"
-        published.append(url.port)
+        server = docker_client.containers.get(f"{name}.server")
+        # Docker publishes nothing from an internal network: visit gives the server's own address there
+        assert url.hostname == server.attrs["NetworkSettings"]["Networks"][f"symphony-{name}"]["IPAddress"]
+        addresses.append(url.hostname)
         with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
-            assert sock.recv(100).decode() == name, "the host port reaches this experiment's server"
-    assert len(set(published)) == 10
+            assert sock.recv(100).decode() == name, "the URL reaches this experiment's server"
+    assert len(set(addresses)) == 10, "each experiment has a network of its own"
     assert at_once("delete", "docker", names) == [(0, "")] * 10
     assert all(leftovers(docker_client, name) == [] and experiment_pids(name) == [] for name in names)
 
@@ -153,7 +156,7 @@ def test_the_same_name_launched_at_once_has_one_intact_winner(backend, request):
     assert len(winners) == 1, results
     assert all(output.startswith(("ExperimentExistsError", "LaunchError")) for output in losers), losers
     from symphony import Cluster
-    options = {"tmux": {"server_name": server_name}, "docker": {"internal_network": False}}.get(backend, {})
+    options = {"tmux": {"server_name": server_name}, "docker": {"internal_network": True}}.get(backend, {})
     cluster = Cluster.new(backend, **options)
     statuses = cluster.describe_experiment(name)
     assert len(statuses) == (2 if backend == "docker" else 3) and {s.state for s in statuses} <= {"running", "pending"}
