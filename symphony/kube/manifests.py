@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..errors import PodLevelSettingError, SpecError
+from ..errors import SpecError
 from ..networking import ContainerAddressing, resolve
 from ..spec.commands import preamble_lines, process_argv, user_env
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
@@ -197,6 +197,7 @@ def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_typ
 
 def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, images):
     _check_namespace_name(exp.name)
+    exp.validate()  # a plan asked for directly must refuse what launch refuses (pod settings on members...)
     providers = exp.service_providers()
     book = resolve(exp, ContainerAddressing(host_for=lambda service, process: service))
     symph_env = book.env()
@@ -220,8 +221,6 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, image
 
     units = [(process.name, None, [process]) for process in exp.list_processes()]
     units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
-    for group in exp.list_process_groups():
-        _refuse_pod_settings_on_members(group)
     for order, (pod_name, group, processes) in enumerate(units):
         volumes = _pod_volumes(processes)
         containers = [_container(process, images.get(process.key, process.container_image), book, symph_env,
@@ -229,22 +228,6 @@ def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, image
         objects.append(_pod(pod_name, group or processes[0], group, containers, volumes, labels,
                             order, bool(secret_keys), grace))
     return KubePlan(experiment=exp.name, ports=book.ports(), objects=objects)
-
-
-#: Pod-level settings as the model stores them; a group member's would be dropped (its pod is the group's).
-_POD_SETTINGS = ("pod_yml", "labels", "node_selectors", "tolerations", "image_pull_secrets")
-
-
-def _refuse_pod_settings_on_members(group):
-    """The model's methods refuse pod-level calls on a group member, but ``pod_yml`` (and the
-    other settings' dicts) can be filled directly; silently ignoring them would launch a pod
-    without what was asked for."""
-    for process in group.list_processes():
-        for setting in _POD_SETTINGS:
-            if getattr(process, setting):
-                raise PodLevelSettingError(
-                    f"{setting} is set on process {process.key!r}, but it is a pod-level setting and the "
-                    f"process belongs to process group {group.name!r}: set it on the group instead")
 
 
 def _check_namespace_name(name):

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictError,
                       ServiceConflictError, SpecError, UnboundServiceError)
 from . import quantities
-from .names import check_name, check_service_name
+from .names import check_name, check_service_name, check_subdomain
 
 RESTART_POLICIES = ("Never", "OnFailure", "Always")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -202,7 +202,7 @@ class _ContainerSettings:
 
     def mount_secret(self, secret_name, mount_path, read_only=True):
         """Mount an existing Kubernetes Secret (container backends only)."""
-        check_name("secret", secret_name, 253)
+        check_subdomain("secret", secret_name)
         return self._mount({"secret": {"secret_name": secret_name}}, mount_path, read_only)
 
     def mount_volume(self, volume_dict, mount_path, read_only=False):
@@ -210,6 +210,10 @@ class _ContainerSettings:
         if not isinstance(volume_dict, dict) or not volume_dict:
             raise SpecError(f"{self._what}: mount_volume() needs a Kubernetes volume source dict, e.g. {{'nfs': {{...}}}}")
         return self._mount({"raw": copy.deepcopy(volume_dict)}, mount_path, read_only)
+
+
+#: pod-level settings as the model stores them (on a group, or on a standalone process)
+POD_SETTINGS = ("pod_yml", "labels", "node_selectors", "tolerations", "image_pull_secrets")
 
 
 class _PodSettings:
@@ -262,7 +266,7 @@ class _PodSettings:
     def image_pull_secret(self, name):
         """Name of a registry credential Secret used to pull private images."""
         self._pod_level("image_pull_secret")
-        self.image_pull_secrets.append(check_name("image pull secret", name, 253))
+        self.image_pull_secrets.append(check_subdomain("image pull secret", name))
         return self
 
 
@@ -542,6 +546,17 @@ class ExperimentSpec:
                 yield Problem(SpecError, f"process group {group.name!r} has no processes", ("groups", group.name),
                               "add one with group.new_process(...) or remove it",
                               "add one under its `processes:` or remove the group")
+        for group in self.groups.values():
+            for process in group.processes.values():
+                for setting in POD_SETTINGS:
+                    if getattr(process, setting):
+                        # the methods refuse these on a member; the dicts behind them can still be
+                        # filled directly, and the group's pod would silently lack them
+                        yield Problem(PodLevelSettingError,
+                                      f"{setting} is set on process {process.key!r}, but it is a pod-level setting "
+                                      f"and the process belongs to process group {group.name!r}",
+                                      ("groups", group.name, "processes", process.name, setting),
+                                      "set it on the group instead", "move it to the group")
         providers = self.service_providers()
         for process in self.list_all_processes():
             path = (("groups", process.group.name) if process.group else ()) + ("processes", process.name)

@@ -33,6 +33,22 @@ def check_name(kind, name, max_length=DNS_LABEL_MAX):
     return name
 
 
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN_MAX = 253
+
+
+def check_subdomain(kind, name):
+    """Names of objects that already exist on the cluster (Secrets) are DNS subdomains:
+    dots allowed, up to 253 characters — e.g. ``docker.io-creds``."""
+    if not isinstance(name, str) or not name or len(name) > DNS_SUBDOMAIN_MAX:
+        return check_name(kind, name, DNS_SUBDOMAIN_MAX)  # the type, empty and length errors, worded once
+    if not _DNS_SUBDOMAIN.fullmatch(name):
+        raise InvalidNameError(
+            f"{kind} name {name!r} is invalid: use lowercase letters, digits, '-' and '.', starting and ending "
+            f"with a letter or digit (a DNS subdomain), e.g. {suggest_name(name)!r}")
+    return name
+
+
 def check_service_name(name):
     """Service names must also start with a letter, as Kubernetes Service names do."""
     if isinstance(name, str) and name and not _SERVICE_NAME.fullmatch(name) and _DNS_LABEL.fullmatch(name):

@@ -155,3 +155,29 @@ def test_cluster_registry():
     assert Cluster.new("subproc").backend_name == "local"
     with pytest.raises(UnknownBackendError, match="use one of .*local"):
         Cluster.new("slurm")
+
+
+def test_pod_settings_filled_directly_on_a_group_member_are_refused_on_every_backend():
+    """validate() (run by every backend's launch) refuses them: the member's pod is the group's."""
+    exp = ExperimentSpec("rl")
+    member = exp.new_process_group("nonagent").new_process("learner", "true")
+    member.labels["team"] = "rl"
+    with pytest.raises(PodLevelSettingError, match="labels is set on process 'nonagent/learner'.*"
+                                                   "process group 'nonagent': set it on the group instead"):
+        exp.validate()
+
+
+@pytest.mark.parametrize("name", ["docker.io-creds", "regcred", "a.b.c", "x" * 253])
+def test_secret_names_are_dns_subdomains(name):
+    process = ExperimentSpec("rl").new_process("a", "true", container_image="img")
+    process.mount_secret(name, "/secret").image_pull_secret(name)
+    assert process.image_pull_secrets == [name]
+
+
+@pytest.mark.parametrize("name, fix", [("a..b", "DNS subdomain"), ("Creds", "DNS subdomain"), ("-a", "DNS subdomain"),
+                                       ("a.", "DNS subdomain"), ("", "empty"), ("x" * 254, "at most 253")])
+def test_invalid_secret_names_say_the_allowed_form(name, fix):
+    process = ExperimentSpec("rl").new_process("a", "true", container_image="img")
+    for call in (lambda: process.mount_secret(name, "/secret"), lambda: process.image_pull_secret(name)):
+        with pytest.raises(InvalidNameError, match=fix):
+            call()
