@@ -74,7 +74,7 @@ class ProcessStatus:
     key: str
     group: str
     name: str
-    state: str              # pending | running | restarting | exited | killed | lost | waiting | terminated
+    state: str              # pending | running | restarting | exited | killed | failed | lost | waiting | terminated
     ready: bool = False
     restarts: int = 0
     exit_code: int = None
@@ -86,17 +86,21 @@ class ProcessStatus:
     extra: dict = field(default_factory=dict)
 
     def state_text(self, now=None):
-        """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``."""
+        """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``,
+        ``restarting (exit 1): 2s`` (how the last run ended, and since when)."""
         now = now or time.time()
         if self.state in ("exited",) and self.exit_code is not None:
             head = f"exited ({self.exit_code})"
         elif self.state == "killed" and self.signal:
             head = f"killed ({self.signal})"
+        elif self.state == "restarting" and (self.exit_code is not None or self.signal):
+            head = f"restarting ({self.signal or f'exit {self.exit_code}'})"
         else:
             head = self.state
         if self.detail:
             head = f"{head}: {self.detail}"
-        since = self.finished if self.state in ("exited", "killed") and self.finished else self.started
+        ended = self.state in ("exited", "killed", "restarting") and self.finished
+        since = self.finished if ended else self.started
         return f"{head}: {format_age(now - since)}" if since else head
 
     def to_dict(self):

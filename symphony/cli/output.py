@@ -16,7 +16,7 @@ OUTPUT_FORMATS = ("table", "json", "yaml")
 
 #: rich style per process state; anything else is printed unstyled.
 STATE_STYLES = {"running": "green", "pending": "yellow", "restarting": "yellow", "waiting": "yellow",
-                "exited": "dim", "killed": "red", "lost": "red", "terminated": "dim"}
+                "exited": "dim", "killed": "red", "failed": "red", "lost": "red", "terminated": "dim"}
 
 
 def print_data(data, output_format, stream=None):

@@ -131,6 +131,16 @@ def test_restart_policies_and_counts(local_cluster):
     assert status(local_cluster, "restarts", "on-failure-ok").exit_code == 0
 
 
+def test_a_restarting_process_shows_how_its_last_run_ended():
+    cluster = Cluster.new("local", grace=1.0, restart_backoff=60)  # long enough to look at it waiting
+    exp = cluster.new_experiment("waits")
+    exp.new_process("flaky", "exit 5").restart_policy("OnFailure")
+    cluster.launch(exp)
+    flaky = wait_for(lambda: (s := status(cluster, "waits", "flaky")).state == "restarting" and s)
+    assert flaky.state_text().startswith("restarting (exit 5): ")
+    cluster.delete("waits")
+
+
 def test_processes_outlive_the_launcher_and_delete_leaves_nothing(tmp_path):
     script = (
         "import sys; from symphony import Cluster\n"
