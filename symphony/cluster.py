@@ -220,6 +220,13 @@ class Cluster:
             f"experiment {name!r} is already running on the {self.backend_name} backend: delete it first "
             f"(`symphony delete {name}`), or replace it with --force (force=True in Python)")
 
+    @staticmethod
+    def not_exposed_error(experiment, service, exposed):
+        """``visit`` of a service that is bound but not exposed: it has no URL outside the experiment."""
+        return SymphonyError(f"service {service!r} of {experiment!r} is bound, not exposed, so it has no URL: "
+                             f"declare it with exposes instead of binds and relaunch (it exposes "
+                             f"{', '.join(sorted(exposed)) or 'none'})")
+
     def plan(self, exp):
         """What ``apply`` would create, as a printable plan object (no side effects)."""
         raise NotImplementedError

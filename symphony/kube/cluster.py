@@ -152,9 +152,7 @@ class KubeCluster(Cluster):
                 raise ExperimentExistsError(
                     f"namespace {name!r} already exists and is not a Symphony experiment: choose another experiment name")
             if existing.status.phase != "Terminating":
-                raise ExperimentExistsError(
-                    f"experiment {name!r} is already running on the kube backend: delete it first "
-                    f"(`symphony delete {name}`) or launch with force=True")
+                raise self.experiment_exists_error(name)
             if time.monotonic() > deadline:
                 raise LaunchError(f"experiment {name!r} is still being deleted after {self.timeout:.0f}s: "
                                   f"check `kubectl get all -n {name}` and try again")
@@ -275,6 +273,10 @@ class KubeCluster(Cluster):
                                                          experiment).items]
             raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: "
                                 f"it has {', '.join(names) or 'none'}") from None
+        if svc.spec.type == "ClusterIP":  # exposed services are LoadBalancer or NodePort (manifests.py)
+            services = self._call("list services", self.core.list_namespaced_service, experiment).items
+            raise self.not_exposed_error(experiment, service,
+                                         [s.metadata.name for s in services if s.spec.type != "ClusterIP"])
         port = svc.spec.ports[0].port
         ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
         for entry in ingress:

@@ -186,9 +186,7 @@ class LocalCluster(HostProcessActions, Cluster):
             raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it exposes "
                                 f"{', '.join(exposed) or 'none'}")
         if service not in exposed:
-            raise SymphonyError(f"service {service!r} of {experiment!r} is bound, not exposed, so it has no URL: "
-                                f"declare it with exposes instead of binds and relaunch (it exposes "
-                                f"{', '.join(exposed) or 'none'})")
+            raise self.not_exposed_error(experiment, service, exposed)
         return f"http://127.0.0.1:{port[0]}"
 
     def process_environment(self, experiment, process):

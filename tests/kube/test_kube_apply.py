@@ -230,6 +230,9 @@ def test_external_url_is_the_load_balancer_address(api, kube):
     assert kube.external_url("exp", "tensorboard") == "http://203.0.113.7:6006"
     with pytest.raises(SymphonyError, match="has no service 'tensorbord': it has .*tensorboard"):
         kube.external_url("exp", "tensorbord")
+    with pytest.raises(SymphonyError, match="'replay-server' of 'exp' is bound, not exposed, so it has no URL: "
+                                            r"declare it with exposes .*\(it exposes tensorboard\)"):
+        kube.external_url("exp", "replay-server")
 
 
 def test_shell_and_copy_say_what_to_install_without_kubectl(api, kube, monkeypatch, tmp_path):
