@@ -14,12 +14,20 @@ output piped to a log file. Measured is the wall time of the launch call itself:
   ``environment=``, then ``set_option`` and ``pipe-pane`` per window), as the original
   Symphony did minus its "wait until the shell printed" poll.
 
-The server is started once beforehand, so no method pays for starting it.
+The server is started once beforehand, so no method pays for starting it. Each
+launch starts on a settled server: after a method's session is torn down, the next
+launch waits until tmux has closed its windows and their processes are gone, so no
+launch competes with the teardown of the previous one's 100 windows. The order of
+the three methods rotates each repeat, so none always runs first or last. Printed:
+every run's time, then per method the median time and the median over repeats of
+its time over the chained call's time in the same repeat.
 
     python bench/tmux_launch.py [--windows 100] [--repeat 5]
 """
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import subprocess
@@ -31,6 +39,7 @@ import uuid
 import libtmux
 
 from symphony import Cluster
+from symphony.host.processes import find_run_processes
 from symphony.tmux.script import log_pipe_command, quote
 
 
@@ -56,9 +65,10 @@ def baseline_envs(name, windows, log_dir):
 
 def run_symphony(cluster, windows, name):
     exp = declare(cluster, name, windows)
-    start = time.perf_counter()
-    cluster.launch(exp)
-    elapsed = time.perf_counter() - start
+    with contextlib.redirect_stdout(io.StringIO()):  # its "attach with" line, not the table's
+        start = time.perf_counter()
+        cluster.launch(exp)
+        elapsed = time.perf_counter() - start
     return elapsed, lambda: cluster.delete(name)
 
 
@@ -98,6 +108,25 @@ def run_libtmux(server, windows, name, log_dir):
     return elapsed, lambda: tmux(server, "kill-session", "-t", f"={name}")
 
 
+def settle(server, name, timeout=30):
+    """Wait until ``name``'s session is gone and its windows' processes have exited, then a little more.
+
+    (Symphony's own delete already waits for its processes; the baselines' kill-session does not.)
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sessions = subprocess.run(["tmux", "-L", server, "list-sessions", "-F", "#{session_name}"],
+                                  capture_output=True, text=True).stdout.split()
+        if name not in sessions and not find_run_processes(name):  # the baselines' SYMPH_RUN_ID is their name
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+def load_average():
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=100)
@@ -108,10 +137,12 @@ def main():
     server = f"symphony-bench-{uuid.uuid4().hex[:8]}"
     tmux(server, "-f", os.devnull, "new-session", "-d", "-s", "keep-server-up", "sleep", "3600")
     cluster = Cluster.new("tmux", server_name=server, grace=1)
-    times = {"symphony": [], "chained": [], "libtmux": []}
+    start_load = load_average()
+    methods = ["symphony", "chained", "libtmux"]
+    times = {method: [] for method in methods}
     try:
         for r in range(args.repeat):
-            for method in times:
+            for method in methods[r % 3:] + methods[:r % 3]:
                 name = f"{method}-{r}"
                 if method == "symphony":
                     elapsed, cleanup = run_symphony(cluster, args.windows, name)
@@ -122,20 +153,27 @@ def main():
                 times[method].append(elapsed)
                 time.sleep(0.5)  # let the windows' processes start before tearing down
                 cleanup()
+                settle(server, name)
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
         socket = os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", server)
         if os.path.exists(socket):  # tmux leaves its socket file behind
             os.unlink(socket)
-    chained = statistics.median(times["chained"])
-    print(f"| {args.windows} windows | median launch (s) | vs one chained tmux call |")
+    print("every run (s), in the order measured within each repeat:")
+    for r in range(args.repeat):
+        order = methods[r % 3:] + methods[:r % 3]
+        print(f"  repeat {r + 1}: " + ", ".join(f"{method} {times[method][r]:.3f}" for method in order))
+    chained = times["chained"]
+    print(f"\n| {args.windows} windows | median launch (s) | median ratio to one chained tmux call |")
     print("|---|---:|---:|")
     for method, label in (("chained", "one chained tmux call (source-file)"),
                           ("symphony", "TmuxCluster.launch"),
                           ("libtmux", "libtmux, one call per window")):
-        median = statistics.median(times[method])
-        print(f"| {label} | {median:.3f} | {median / chained:.2f}× |")
-    print(f"\nmedian of {args.repeat} alternating runs each; {os.cpu_count()} cores; "
+        ratio = statistics.median(t / c for t, c in zip(times[method], chained))  # within each repeat
+        print(f"| {label} | {statistics.median(times[method]):.3f} | {ratio:.2f}× |")
+    print(f"\nmedian of {args.repeat} runs each (order rotated per repeat); ratio: median over repeats of "
+          f"time / chained time of the same repeat; {os.cpu_count()} cores; load average {start_load} "
+          f"at the start, {load_average()} at the end; "
           f"tmux {subprocess.run(['tmux', '-V'], capture_output=True, text=True).stdout.split()[-1]}; "
           f"python {sys.version.split()[0]}")
 
