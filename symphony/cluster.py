@@ -203,9 +203,10 @@ class Cluster:
                 print(f"warning: could not check whether {exp.name!r} is already running: {unchecked}", file=sys.stderr)
             print(plan.render())
             return plan
+        prepared = self.prepare(exp)  # before a forced relaunch deletes anything: a failed build keeps the old run
         if exists:
             self.delete(exp.name)
-        plan = self.apply(exp)
+        plan = self.apply(exp, prepared)
         try:
             SymphonyConfig.save_launched_spec(exp, spec_path)
         except BaseException:
@@ -239,8 +240,14 @@ class Cluster:
         """
         return self.plan(exp)
 
-    def apply(self, exp):
-        """Create the experiment; must leave nothing behind if it fails."""
+    def prepare(self, exp):
+        """Work that creates nothing of the experiment (building and pushing images), done before
+        a forced relaunch deletes the running one; its result goes to :meth:`apply`."""
+        return None
+
+    def apply(self, exp, prepared=None):
+        """Create the experiment (``prepared`` from :meth:`prepare`, or prepare now); must leave
+        nothing behind if it fails."""
         raise NotImplementedError
 
     # --- querying -----------------------------------------------------------------

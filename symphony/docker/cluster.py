@@ -79,12 +79,16 @@ class DockerCluster(Cluster):
                           builds=[b.describe(self.push_built_images) for b in builds.values()])
         return plan, builds
 
-    def apply(self, exp):
+    def prepare(self, exp):
+        """Build (and push) the images built on launch: (plan, images built)."""
         plan, builds = self._plan_with_builds(exp)
+        run_builds(builds, push=self.push_built_images)
+        return plan, {image for b in builds.values() for image in b.images}
+
+    def apply(self, exp, prepared=None):
         if self._containers(exp.name) or self._networks(exp.name):
             raise self.experiment_exists_error(exp.name)
-        run_builds(builds, push=self.push_built_images)
-        built = {image for b in builds.values() for image in b.images}
+        plan, built = prepared or self.prepare(exp)
         self._ensure_images([c for c in plan.containers if c.image not in built])
         errors = docker_sdk().errors
         network, containers = None, []  # what this launch created: a failure removes these, nothing else

@@ -117,10 +117,16 @@ class KubeCluster(Cluster):
                           exposed_service_type=self.exposed_service_type, grace=self.grace)
         return plan, builds
 
-    def apply(self, exp):
+    def prepare(self, exp):
+        """Build and push the images built on launch: a failed build or push stops the launch
+        before anything exists (or is deleted, on a forced relaunch)."""
         plan, builds = self._plan_with_builds(exp)
-        self._wait_until_free(plan.namespace)
-        run_builds(builds, push=True)  # a failed build or push stops the launch before anything exists
+        run_builds(builds, push=True)
+        return plan
+
+    def apply(self, exp, prepared=None):
+        self._wait_until_free(exp.name)  # the namespace is named after the experiment
+        plan = prepared or self.prepare(exp)
         namespace, *rest = plan.objects
         created = False
         try:

@@ -63,7 +63,7 @@ class LocalCluster(HostProcessActions, Cluster):
     def plan_replacing(self, exp):
         return self.plan(exp, replacing=True)
 
-    def apply(self, exp):
+    def apply(self, exp, prepared=None):
         store = self.store
         with store.transaction():
             if store.get_experiment(self.backend_name, exp.name) is not None:

@@ -183,6 +183,25 @@ def test_a_failed_build_stops_the_launch_before_anything_starts(sources, tmp_pat
     assert leftovers(docker_client, name) == []
 
 
+def test_a_forced_relaunch_whose_build_fails_keeps_the_running_experiment(sources, tmp_path, docker_client, new_name):
+    """Images are built before --force deletes anything: a broken build must not cost the user the old run."""
+    (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN exit 1\n")
+    cluster = docker_cluster(build_settings={"broken": settings(sources, tmp_path / "temp", dockerfile="Broken")})
+    name = new_name()
+    running = cluster.new_experiment(name)
+    running.new_process("ok", container_image=BASE_IMAGE, cmds=["sleep 600"])
+    cluster.launch(running)
+    before = {s.key: s.started for s in cluster.describe_experiment(name)}
+    relaunch = cluster.new_experiment(name)
+    relaunch.new_process("built", container_image=unique("symphony-test-broken"), build_image="broken", cmds=["true"])
+    with pytest.raises(LaunchError, match="docker build of 'broken' failed"):
+        cluster.launch(relaunch, force=True)
+    after = cluster.describe_experiment(name)
+    assert {s.key: s.started for s in after} == before and after[0].state == "running"
+    cluster.delete(name)
+    assert leftovers(docker_client, name) == []
+
+
 def test_unknown_build_setting_is_a_declaration_error(tmp_path):
     cluster = docker_cluster(build_settings=[])
     exp = cluster.new_experiment("t-unknown")
