@@ -142,6 +142,11 @@ class Cluster:
     """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
 
     backend_name = None
+    #: where a process's paths live, for reading experiment files: ``cwd`` is a path of this
+    #: machine unless processes run in containers; host-path mounts are paths of this machine
+    #: unless processes run elsewhere (on a cluster's nodes)
+    runs_in_containers = True
+    runs_on_this_machine = False
 
     @staticmethod
     def new(backend, **kwargs):

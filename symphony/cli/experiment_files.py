@@ -1,9 +1,11 @@
 """What ``symphony launch FILE`` accepts: a YAML/JSON experiment file or a Python file.
 
 * ``.yml``/``.yaml``/``.json``: the plain-data form of the model
-  (:mod:`symphony.spec.serialize`), validated with line numbers. A relative ``cwd``
-  is relative to the file's directory, as paths in a compose file are, so the file
-  launches the same from any directory.
+  (:mod:`symphony.spec.serialize`), validated with line numbers. Relative paths of
+  this machine — ``cwd`` on local and tmux, host-path mount sources on local, tmux and
+  Docker — are relative to the file's directory, as paths in a compose file are, so
+  the file launches the same from any directory. A container's ``cwd`` is a path inside
+  the container and is left alone (Docker and Kubernetes refuse a relative one).
 * ``.py``: the file is run as a module (not as ``__main__``) and must define
   ``experiment`` (an :class:`~symphony.spec.ExperimentSpec`) or ``build(cluster)``
   returning one. A file that calls ``cluster.launch`` while being loaded is stopped
@@ -31,7 +33,7 @@ def load_experiment_file(path, cluster):
     if suffix in DATA_SUFFIXES:
         from ..spec import load_json, load_yaml
         exp = (load_json if suffix == ".json" else load_yaml)(path, validate=True)
-        anchor_relative_cwds(exp, os.path.dirname(os.path.abspath(path)))
+        anchor_relative_paths(exp, os.path.dirname(os.path.abspath(path)), cluster)
     elif suffix == ".py":
         exp = _experiment_from_python(path, cluster)
     else:
@@ -40,11 +42,20 @@ def load_experiment_file(path, cluster):
     return exp
 
 
-def anchor_relative_cwds(exp, directory):
-    """Make every relative ``cwd`` relative to ``directory`` (the experiment file's)."""
+def anchor_relative_paths(exp, directory, cluster):
+    """Make the relative paths of this machine relative to ``directory`` (the experiment file's)."""
+    def anchored(path):
+        if path and not os.path.isabs(os.path.expanduser(path)):
+            return os.path.normpath(os.path.join(directory, path))
+        return path
     for process in exp.list_all_processes():
-        if process.cwd and not os.path.isabs(os.path.expanduser(process.cwd)):
-            process.cwd = os.path.normpath(os.path.join(directory, process.cwd))
+        if not cluster.runs_in_containers:
+            process.cwd = anchored(process.cwd)
+    if cluster.runs_on_this_machine:
+        owners = exp.list_all_processes() + exp.list_process_groups()
+        for mount in (m for owner in owners for m in owner.mounts):
+            if "host_path" in mount["volume"]:
+                mount["volume"]["host_path"]["path"] = anchored(mount["volume"]["host_path"]["path"])
 
 
 def _apply_username(exp):

@@ -50,6 +50,7 @@ class DockerCluster(Cluster):
     """
 
     backend_name = "docker"
+    runs_on_this_machine = True
 
     def __init__(self, preamble_cmds=None, internal_network=False, build_settings=None,
                  push_built_images=False, stop_timeout=5):

@@ -34,6 +34,8 @@ class LocalCluster(HostProcessActions, Cluster):
     ask, e.g. ``'0.0.0.0'`` to be reachable from other machines)."""
 
     backend_name = "local"
+    runs_in_containers = False
+    runs_on_this_machine = True
 
     def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):
         super().__init__(preamble_cmds)

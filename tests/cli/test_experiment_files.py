@@ -121,6 +121,29 @@ def test_relative_cwd_is_relative_to_the_file_and_username_applies(run, tmp_path
     wait_for(lambda: run("logs", "p", "sarah-rel")[1].strip() == str(project / "code"))
 
 
+@pytest.mark.parametrize("backend, cwd, host_path", [
+    ("local", "{project}/code", "{project}/data"),   # both are paths of this machine
+    ("docker", "code", "{project}/data"),            # cwd is inside the container; the mount's source is here
+    ("kube", "code", "data"),                        # both live elsewhere: on the cluster's nodes
+])
+def test_relative_paths_of_this_machine_are_relative_to_the_file(tmp_path, backend, cwd, host_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project / "exp.yml", """
+        name: paths
+        processes:
+          p:
+            command: pwd
+            cwd: code
+            container_image: img
+            mounts: [{host_path: {path: data}, mount_path: /data}]
+        """)
+    exp = load_experiment_file(str(project / "exp.yml"), Cluster.new(backend))
+    process = exp.get_process("p")
+    assert process.cwd == cwd.format(project=project)
+    assert process.mounts[0]["volume"]["host_path"]["path"] == host_path.format(project=project)
+
+
 FULL_YAML = """
 name: twin
 preamble_cmds: [export FROM_EXPERIMENT=1]
