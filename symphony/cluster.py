@@ -6,14 +6,23 @@ engine's objects, in two steps, as in TorchX's scheduler split:
 1. ``plan(exp)`` builds a plan object — what would be created (commands and env,
    tmux commands, container configs, manifests). ``launch(dry_run=True)`` prints
    exactly this plan, so a dry run never lies.
-2. ``apply(plan)`` creates it. A failure part-way removes what was created.
+2. ``apply(exp)`` creates it. A failure part-way removes what was created, and the
+   removal runs to its end even if Ctrl-C is pressed again (:func:`rollback_shield`).
+
+Launches of one experiment name on this machine are serialised (:func:`launch_lock`),
+so two ``symphony launch --force`` of one file at once replace each other in turn
+instead of interleaving their deletes and starts.
 
 Backends are imported lazily by name, so ``symphony ls`` on a laptop never
 imports the Kubernetes client.
 """
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -65,6 +74,37 @@ def backend_parameters(name):
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+@contextlib.contextmanager
+def launch_lock(backend, name):
+    """Hold the lock of experiment ``name`` on ``backend`` (this machine) from the existence
+    check to the saved spec: an advisory ``flock`` on ``$SYMPHONY_HOME/locks/``, released
+    by the kernel if the launching process dies."""
+    import fcntl
+    from .state import private_dir, symphony_home
+    directory = private_dir(os.path.join(symphony_home(), "locks"))
+    fd = os.open(os.path.join(directory, f"{backend}-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def rollback_shield():
+    """Let a rollback finish: Ctrl-C pressed again while it runs is ignored (the launch is
+    already being undone and its error re-raised), since an interrupted rollback would
+    leave half an experiment running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals only reach the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -190,6 +230,12 @@ class Cluster:
         and planned with :meth:`plan_replacing`.
         """
         exp.validate()
+        if dry_run:
+            return self._launch(exp, force, dry_run)
+        with launch_lock(self.backend_name, exp.name):
+            return self._launch(exp, force, dry_run)
+
+    def _launch(self, exp, force, dry_run):
         from .config import SymphonyConfig
         try:
             exists, unchecked = exp.name in self.list_experiments(), None
@@ -215,7 +261,8 @@ class Cluster:
         try:
             SymphonyConfig.save_launched_spec(exp, spec_path)
         except BaseException:
-            self.delete(exp.name)  # a launch that cannot keep its record leaves nothing running
+            with rollback_shield():
+                self.delete(exp.name)  # a launch that cannot keep its record leaves nothing running
             raise
         self.set_experiment(exp.name)
         return plan

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, ProcessStatus
+from ..cluster import Cluster, ProcessStatus, rollback_shield
 from ..errors import (ExperimentExistsError, LaunchError,
                       ProcessNotFoundError, SymphonyError)
 from ..host.logs import parse_since
@@ -102,7 +102,8 @@ class DockerCluster(Cluster):
                 self._fault_point("start", container)
                 self._past_rivals(network, containers[-1].start)
         except BaseException as exc:
-            self._remove_created(exp.name, network, containers)
+            with rollback_shield():
+                self._remove_created(exp.name, network, containers)
             if isinstance(exc, errors.APIError):
                 raise LaunchError(f"launch of {exp.name!r} failed, nothing was left running: "
                                   f"{exc.explanation or exc}") from None

@@ -23,7 +23,7 @@ from concurrent import futures
 from functools import partial
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, ProcessStatus, pick_process
+from ..cluster import Cluster, ProcessStatus, pick_process, rollback_shield
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, SpecError, SymphonyError)
 from ..host.logs import parse_since
@@ -139,7 +139,8 @@ class KubeCluster(Cluster):
             cleanup = ", nothing was left running"
             if created:
                 try:
-                    self._delete_namespace(plan.namespace, wait=True)
+                    with rollback_shield():
+                        self._delete_namespace(plan.namespace, wait=True)
                 except SymphonyError as error:
                     cleanup = f" and removing namespace {plan.namespace!r} failed too ({error}): delete it by hand"
             if isinstance(exc, KubeApiError) or (isinstance(exc, Exception) and not isinstance(exc, SymphonyError)):

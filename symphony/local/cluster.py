@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 
-from ..cluster import Cluster, ProcessStatus, pick_process
+from ..cluster import Cluster, ProcessStatus, pick_process, rollback_shield
 from ..errors import ExperimentNotFoundError, LaunchError, SymphonyError
 from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
@@ -81,7 +81,8 @@ class LocalCluster(HostProcessActions, Cluster):
             self._fault_point("start", plan)
             self._start_supervisor(plan)
         except BaseException:
-            self._remove(exp.name, plan.run_id)
+            with rollback_shield():
+                self._remove(exp.name, plan.run_id)
             raise
         return plan
 

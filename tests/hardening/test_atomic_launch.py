@@ -12,6 +12,7 @@ launches cleanly, which proves nothing stale was left to collide with.
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -121,6 +122,22 @@ def test_local_launch_failing_at_any_step_leaves_nothing(fault, local_cluster, t
     assert {s.state for s in local_cluster.describe_experiment("atomic")} == {"running"}
     local_cluster.delete("atomic")
     assert experiment_pids("atomic") == []
+
+
+def test_ctrl_c_pressed_again_during_the_rollback_does_not_cut_it_short(local_cluster, tmp_path, symphony_home,
+                                                                          monkeypatch):
+    exp, _ = host_experiment(local_cluster, "atomic", tmp_path)
+    real_remove = local_cluster._remove
+
+    def remove_while_the_user_presses_ctrl_c(name, run_id):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # a handler would run here
+        real_remove(name, run_id)
+    monkeypatch.setattr(local_cluster, "_remove", remove_while_the_user_presses_ctrl_c)
+    hook = FaultAt("ready", action=interrupt)
+    assert_launch_fails(local_cluster, exp, hook, expected=KeyboardInterrupt)
+    assert_nothing_left_on_host(local_cluster, "atomic", hook, symphony_home)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Ctrl-C works again afterwards"
 
 
 def test_supervisor_killed_while_starting_leaves_nothing(local_cluster, tmp_path, symphony_home):

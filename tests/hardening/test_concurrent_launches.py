@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from hardeninghelpers import BASE_IMAGE, experiment_pids, wait_for
+from hardeninghelpers import BASE_IMAGE, experiment_pids, scan, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ else:
 print("ready", flush=True)
 sys.stdin.readline()  # every worker starts at the same moment
 try:
-    cluster.delete(name) if mode == "delete" else cluster.launch(exp)
+    cluster.delete(name) if mode == "delete" else cluster.launch(exp, force=mode == "relaunch")
 except SymphonyError as exc:
     print(type(exc).__name__, exc, flush=True)
     sys.exit(3)
@@ -79,7 +79,7 @@ except SymphonyError as exc:
 
 
 def at_once(mode, backend, names, server_name=""):
-    """Run ``mode`` (launch or delete) for every name, each in its own process, released together."""
+    """Run ``mode`` (launch, relaunch = launch --force, or delete) for every name, each in its own process, released together."""
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, mode, backend, name, server_name, SERVER, CLIENT],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for name in names]
@@ -164,3 +164,22 @@ def test_the_same_name_launched_at_once_has_one_intact_winner(backend, request):
     deletes = at_once("delete", backend, [name] * 3, server_name)
     assert all(code == 0 or output.startswith("ExperimentNotFoundError") for code, output in deletes), deletes
     assert name not in cluster.list_experiments() and experiment_pids(name) == []
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("tmux", marks=pytest.mark.tmux)])
+def test_forced_relaunches_of_one_name_at_once_replace_each_other_in_turn(backend, request):
+    """Each --force launch deletes the previous one and starts its own, one after the other
+    (they are serialised per experiment): all succeed, and exactly the last run is left."""
+    server_name = request.getfixturevalue("server_name") if backend == "tmux" else ""
+    from symphony import Cluster
+    cluster = Cluster.new(backend, **({"server_name": server_name} if backend == "tmux" else {}))
+    results = at_once("relaunch", backend, ["replaced"] * 4, server_name)
+    assert [code for code, _ in results] == [0] * 4, results
+    assert cluster.list_experiments() == ["replaced"]
+    run_id = cluster.store.get_experiment(backend, "replaced")["run_id"]
+    wait_for(lambda: {s.state for s in cluster.describe_experiment("replaced")} == {"running"})
+    assert experiment_pids("replaced") == sorted(scan(SYMPH_EXPERIMENT="replaced", SYMPH_RUN_ID=run_id)), \
+        "only the last run's processes live"
+    assert len(cluster.store.reserved_ports()) == 6, "only the last run's ports are reserved"
+    cluster.delete("replaced")
+    assert experiment_pids("replaced") == []
