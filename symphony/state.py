@@ -81,7 +81,13 @@ ADDED_COLUMNS = (
 def symphony_home():
     """The state directory: ``$SYMPHONY_HOME`` or ``~/.symphony``, created private."""
     home = os.path.abspath(os.path.expanduser(os.environ.get("SYMPHONY_HOME") or "~/.symphony"))
-    return private_dir(home)
+    if os.path.exists(home) and not os.path.isdir(home):
+        raise StateError(f"the state directory {home} is a file, not a directory: move the file aside, "
+                         f"or set SYMPHONY_HOME to a directory")
+    private_dir(home)
+    if os.stat(home).st_mode & 0o077:  # made by hand or by an older tool: logs and specs may be private
+        os.chmod(home, 0o700)
+    return home
 
 
 def private_dir(path):
@@ -114,10 +120,18 @@ class StateStore:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self._ensure_schema()
+        try:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise  # busy for longer than the timeout: not a damaged file
+            self.db.close()
+            raise StateError(f"{self.path} is not a usable Symphony state database ({exc}): move it aside "
+                             f"(Symphony then starts a new one; running experiments are forgotten), or set "
+                             f"SYMPHONY_HOME to another directory") from None
 
     def _ensure_schema(self):
         """Create or upgrade the tables; the common case (already current) is one PRAGMA read."""

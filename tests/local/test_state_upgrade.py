@@ -5,7 +5,9 @@ deletable after the user upgrades (the column ``adoptions`` did not exist at fir
 a file written by a newer Symphony must not be misread.
 """
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 
@@ -98,3 +100,24 @@ def test_a_state_file_from_a_newer_symphony_is_refused_with_the_fix(symphony_hom
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # let the fixture's cleanup read it
     db.commit()
     db.close()
+
+
+def test_a_damaged_state_file_is_one_line_naming_the_fix(symphony_home):
+    symphony_home.mkdir()
+    (symphony_home / "state.db").write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(StateError, match="is not a usable Symphony state database .*move it aside"):
+        StateStore()
+    result = symphony("ls")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    (symphony_home / "state.db").unlink()
+
+
+def test_a_state_directory_that_is_a_file_or_too_open(symphony_home, monkeypatch):
+    symphony_home.write_text("oops")
+    result = symphony("ls")
+    assert result.returncode == 1 and "is a file, not a directory: move the file aside" in result.stderr
+    symphony_home.unlink()
+    symphony_home.mkdir(mode=0o755)
+    os.chmod(symphony_home, 0o755)
+    assert symphony("ls").returncode == 0
+    assert stat.S_IMODE(os.stat(symphony_home).st_mode) == 0o700
