@@ -3,17 +3,21 @@
     .venv/bin/python bench/examples_table.py [--rounds 2] [--examples hello rl] [--timeout 120]
 
 Runs each example (examples/run.py: launch, wait for every process, check the result
-from the logs, delete) on local, tmux, docker (a reachable engine with
+from the logs, delete) on local, tmux, docker (a reachable engine, which must hold
 symphony-test-base:latest; the examples image is built with DockerBuilder and removed
-afterwards) and Kubernetes (SYMPHONY_TEST_KUBE=1, a kubeconfig and SYMPHONY_TEST_IMAGE,
-see tests/test_examples.py). Rounds interleave the backends, so a busy machine slows
-all alike; a cell shows the best round's wall time from launch until every process has
-finished, and the last line each backend's time relative to local on the same examples
-(geometric mean). A failed run prints ❌ with its first error line; the exit code is
-then 1. State goes to a private SYMPHONY_HOME and tmux server, removed afterwards.
+afterwards) and Kubernetes (SYMPHONY_TEST_KUBE=1, which then needs a kubeconfig and
+SYMPHONY_TEST_IMAGE, see tests/test_examples.py). Rounds interleave the backends, so a
+busy machine slows all alike; a cell shows the best round's wall time from launch until
+every process has finished, and the last line each backend's time relative to local on
+the same examples (geometric mean). A failed run prints ❌ with its first error line,
+a backend whose engine is there but cannot run the examples a line saying why; the exit
+code is then 1. Only a backend without its engine is left out silently ("not run").
+State goes to a private SYMPHONY_HOME and tmux server, removed afterwards.
 """
 
 import argparse
+import contextlib
+import io
 import math
 import os
 import shutil
@@ -24,8 +28,9 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # examples_support
-from examples_support.backends import (EXAMPLES, KUBE_IMAGE, build_examples_image, container_location,  # noqa: E402
-                                       docker_unavailable, dockerhelpers, examples_run, kube_cluster,
+from examples_support.backends import (EXAMPLES, KUBE_IMAGE, ExamplesSetupError,  # noqa: E402
+                                       build_examples_image, container_location, docker_unavailable,
+                                       dockerhelpers, examples_run, kube_cluster, kube_setup_error,
                                        kube_unavailable, pull_if_not_present, stop_tmux_server,
                                        tmux_unavailable)
 
@@ -37,34 +42,43 @@ class Backend:
         self.name, self.cluster, self.where, self.prepare = name, cluster, where, prepare
 
 
-def available_backends(tmux_server, image):
-    """(backends to run, {backend: why it is absent})."""
+def available_backends(tmux_server, image, docker_error):
+    """(backends to run, {backend: why its engine is absent}, {backend: why it cannot run though present})."""
     from symphony import Cluster
     here = {"python": sys.executable}
-    backends, absent = [Backend("local", Cluster.new("local", grace=2), lambda example: here)], {}
+    backends, absent, broken = [Backend("local", Cluster.new("local", grace=2), lambda example: here)], {}, {}
     if tmux_unavailable():
         absent["tmux"] = tmux_unavailable()
     else:
         backends.append(Backend("tmux", Cluster.new("tmux", server_name=tmux_server), lambda example: here))
-    if image is None:
+    if docker_unavailable():
         absent["docker"] = docker_unavailable()
+    elif docker_error:
+        broken["docker"] = docker_error
     else:
         backends.append(Backend("docker", dockerhelpers.docker_cluster(),
                                 lambda example: container_location(example, image)))
     if kube_unavailable():
         absent["kube"] = kube_unavailable()
+    elif kube_setup_error():
+        broken["kube"] = kube_setup_error()
     else:
         backends.append(Backend("kube", kube_cluster(), lambda example: container_location(example, KUBE_IMAGE),
                                 prepare=pull_if_not_present))
-    return backends, absent
+    return backends, absent, broken
 
 
 def run_once(backend, example, timeout):
-    """Wall time of one checked run, or the error's first line."""
+    """Wall time of one checked run, or the error's first line.
+
+    What the backend prints meanwhile (tmux's "attach with:" line) is swallowed: the
+    output is the table.
+    """
     name = f"{example}-{uuid.uuid4().hex[:6]}"
     try:
-        _, _, elapsed = examples_run.run(example, backend.cluster, timeout=timeout, name=name, prepare=backend.prepare,
-                                         **backend.where(example))
+        with contextlib.redirect_stdout(io.StringIO()):
+            _, _, elapsed = examples_run.run(example, backend.cluster, timeout=timeout, name=name,
+                                             prepare=backend.prepare, **backend.where(example))
         return elapsed
     except Exception as exc:  # a failed example is a table cell, not the end of the measurement
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -80,12 +94,15 @@ def main():
     home = tempfile.mkdtemp(prefix="symphony-bench-")
     os.environ["SYMPHONY_HOME"] = home
     tmux_server = f"symph-bench-{os.getpid()}"
-    image = builder = None
-    if docker_unavailable() is None:
-        builder, image = build_examples_image("symphony-examples", f"bench-{uuid.uuid4().hex[:8]}",
-                                              temp_directory=os.path.join(home, "image"))
+    image = builder = docker_error = None
     try:
-        backends, absent = available_backends(tmux_server, image)
+        if docker_unavailable() is None:
+            try:
+                builder, image = build_examples_image("symphony-examples", f"bench-{uuid.uuid4().hex[:8]}",
+                                                      temp_directory=os.path.join(home, "image"))
+            except ExamplesSetupError as exc:
+                docker_error = str(exc)
+        backends, absent, broken = available_backends(tmux_server, image, docker_error)
         results = {}  # (example, backend) -> [seconds or error]
         for _ in range(args.rounds):
             for example in args.examples:
@@ -99,7 +116,7 @@ def main():
         shutil.rmtree(home, ignore_errors=True)
 
     names = [b.name for b in backends]
-    failed = False
+    failed = bool(broken)
     print(f"| example | {' | '.join(names)} |")
     print(f"|---|{'---|' * len(names)}")
     for example in args.examples:
@@ -126,6 +143,8 @@ def main():
         print("relative to local (geometric mean): " + ", ".join(ratios))
     for name, reason in absent.items():
         print(f"{name}: not run ({reason})")
+    for name, reason in broken.items():
+        print(f"{name}: ❌ cannot run the examples: {reason}")
     return 1 if failed else 0
 
 

@@ -2,15 +2,16 @@
 
 The examples' declarations have no backend branches: only where the code lives
 (image, directory in it, interpreter) differs. A backend whose engine is present
-must pass; only an absent engine skips.
+must pass; only an absent engine skips (no tmux binary, no Docker engine answering,
+no ``SYMPHONY_TEST_KUBE=1``): an engine without what the examples need fails.
 
 * local and tmux run the examples from this checkout with this interpreter;
-* Docker (a reachable engine with ``symphony-test-base:latest``, as ``.ci/docker-up``
-  makes) runs them from an image built once per session with
+* Docker (a reachable engine, which must hold ``symphony-test-base:latest``, as
+  ``.ci/docker-up`` makes) runs them from an image built once per session with
   :class:`symphony.addons.DockerBuilder` (``tests/examples_support``), on internal
   networks;
-* Kubernetes runs them with ``SYMPHONY_TEST_KUBE=1``, a kubeconfig (``$KUBECONFIG`` or
-  ``~/.kube/config``) and ``SYMPHONY_TEST_IMAGE``: an image the cluster can pull (or
+* Kubernetes runs them with ``SYMPHONY_TEST_KUBE=1``, which then requires a kubeconfig
+  (``$KUBECONFIG`` or ``~/.kube/config``) and ``SYMPHONY_TEST_IMAGE``: an image the cluster can pull (or
   already holds: pull policy IfNotPresent, so an image loaded into kind/minikube works)
   with the examples at ``/examples``, caraml importable and python3 with pyzmq. Build it
   with ``.venv/bin/python tests/examples_support/backends.py <repo>:<tag> --push``. The
@@ -18,14 +19,18 @@ must pass; only an absent engine skips.
   a ``kubectl port-forward`` (kubectl on PATH).
 
 Each run checks the example's result from the processes' logs and exit codes, that
+process groups are honoured (the members of a group report one network namespace;
+on container backends each standalone process and each group has its own), that
 ``symphony visit dashboard <experiment> -u`` prints a URL that answers while rl runs,
 and that after delete nothing of the experiment is left.
 """
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -33,11 +38,13 @@ import uuid
 
 import pytest
 
-from examples_support.backends import (EXAMPLES, KUBE_IMAGE, KUBECONFIG, build_examples_image, container_location,
-                                       docker_unavailable, dockerhelpers, examples_run, kube_cluster, kube_unavailable,
+from examples_support import backends
+from examples_support.backends import (EXAMPLES, KUBE_IMAGE, KUBECONFIG, REPO_ROOT, ExamplesSetupError,
+                                       build_examples_image, container_location, docker_unavailable, dockerhelpers,
+                                       examples_run, kube_cluster, kube_setup_error, kube_unavailable,
                                        pull_if_not_present, stop_tmux_server, tmux_unavailable)
 
-pytestmark = pytest.mark.slow
+RUN_PY = os.path.join(REPO_ROOT, "examples", "run.py")
 
 
 class DashboardNotAnswering(Exception):
@@ -111,16 +118,33 @@ def host_backend(backend):
     return Cluster.new(backend, grace=2)
 
 
+@contextlib.contextmanager
+def same_named_experiment_elsewhere(example):
+    """A process of another session's experiment called ``example`` (as `python examples/run.py
+    example` names it), running on this host for the duration: it is not this test's business."""
+    env = {**os.environ, "SYMPH_EXPERIMENT": example}
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], env=env)
+    try:
+        yield
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES)
 @pytest.mark.parametrize("backend", ["local", pytest.param("tmux", marks=pytest.mark.tmux)])
 def test_example_on_host_backends(backend, example):
     cluster = host_backend(backend)
+    name = unique_name(example)
     try:
-        statuses, logs, elapsed = examples_run.run(example, cluster, timeout=120, python=sys.executable,
-                                                   while_running=dashboard_visitor(backend, example))
-        assert all(s.exit_code == 0 for s in statuses)
-        assert example not in cluster.list_experiments(), "deleted after the run"
-        assert leftover_processes(example) == [], "no process of the experiment survives delete"
+        with same_named_experiment_elsewhere(example):
+            statuses, logs, elapsed = examples_run.run(example, cluster, timeout=120, name=name,
+                                                       python=sys.executable,
+                                                       while_running=dashboard_visitor(backend, example))
+            assert all(s.exit_code == 0 for s in statuses)
+            assert name not in cluster.list_experiments(), "deleted after the run"
+            assert leftover_processes(name) == [], "no process of the experiment survives delete"
         print(f"\n{example} on {backend}: {elapsed:.1f}s")
     finally:
         if backend == "tmux":
@@ -133,17 +157,21 @@ def examples_image(tmp_path_factory):
     """The examples image, built once per session with DockerBuilder; its tag is removed afterwards.
 
     The tag is unique to this session: other sessions on the same engine build and
-    remove their own.
+    remove their own. Only an absent engine skips; an engine without the base image fails.
     """
     reason = docker_unavailable()
     if reason:
         pytest.skip(reason)
-    builder, image = build_examples_image("symphony-examples", f"test-{uuid.uuid4().hex[:8]}",
-                                          temp_directory=tmp_path_factory.mktemp("examples-image"))
+    try:
+        builder, image = build_examples_image("symphony-examples", f"test-{uuid.uuid4().hex[:8]}",
+                                              temp_directory=tmp_path_factory.mktemp("examples-image"))
+    except ExamplesSetupError as exc:
+        pytest.fail(str(exc), pytrace=False)
     yield image
     builder.client.images.remove(image)
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_on_docker(example, examples_image):
@@ -163,12 +191,15 @@ def test_example_on_docker(example, examples_image):
 
 
 # --- Kubernetes -----------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.kube
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(kube_unavailable() is not None, reason=kube_unavailable() or "")
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_on_kube(example):
     from symphony.config import SymphonyConfig
+    if kube_setup_error():
+        pytest.fail(kube_setup_error(), pytrace=False)
     SymphonyConfig().set_backend_kwargs("kube", kubeconfig=KUBECONFIG)  # for `symphony visit -b kube`
     cluster = kube_cluster()
     name = unique_name(example)
@@ -185,3 +216,126 @@ def test_example_on_kube(example):
     finally:
         if name in cluster.list_experiments():
             cluster.delete(name, wait=True)
+
+
+# --- what the runs check, and how the tools around them behave ----------------------
+def namespace_logs(namespaces):
+    """Logs in which each process reports the given network namespace, as the workers print it."""
+    return {key: [f"{key} network namespace: net:[{number}] on kernel b00t", f"{key} done"]
+            for key, number in namespaces.items()}
+
+
+def test_group_members_must_report_one_network_namespace():
+    """A backend that split a group over network namespaces fails the run, whatever the backend."""
+    from symphony import Cluster
+    exp = examples_run.load_example("mixed").build(Cluster.new("local"))
+    examples_run.check_network_namespaces(exp, namespace_logs({"p0": 1, "pair/p1": 1, "pair/p2": 1}), isolated=False)
+    with pytest.raises(AssertionError, match="process group 'pair' are in different network namespaces"):
+        examples_run.check_network_namespaces(exp, namespace_logs({"p0": 1, "pair/p1": 1, "pair/p2": 2}),
+                                              isolated=False)
+    with pytest.raises(AssertionError, match="pair/p2 must report its network namespace once"):
+        examples_run.check_network_namespaces(exp, {**namespace_logs({"p0": 1, "pair/p1": 1}), "pair/p2": ["p2 done"]},
+                                              isolated=False)
+
+
+def test_container_backends_must_isolate_standalone_processes_from_groups():
+    from symphony import Cluster
+    exp = examples_run.load_example("integration").build(Cluster.new("local"))
+    separate = {"s0": 1, "g0/master": 2, "g0/worker-0": 2, "g0/worker-1": 2,
+                **{f"g1/{key}": 3 for key in ("master", "worker-0", "worker-1", "worker-2", "worker-3")}}
+    examples_run.check_network_namespaces(exp, namespace_logs(separate), isolated=True)
+    with pytest.raises(AssertionError, match=r"must not share a network namespace here: \[\['s0', 'g1'\]\]"):
+        examples_run.check_network_namespaces(exp, namespace_logs({**separate, "s0": 3}), isolated=True)
+    with pytest.raises(AssertionError, match="must not share"):
+        examples_run.check_network_namespaces(exp, namespace_logs(dict.fromkeys(separate, 1)), isolated=True)
+    examples_run.check_network_namespaces(exp, namespace_logs(dict.fromkeys(separate, 1)), isolated=False)
+
+
+def run_py(*args):
+    return subprocess.run([sys.executable, RUN_PY, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["hello", "--backend", "dockr"], "error: unknown backend 'dockr'"),
+    (["hello", "--backend", "docker"], "error: the docker backend runs the examples from an image: pass --image"),
+    (["mixed", "--backend", "kubernetes"], "error: the kube backend runs the examples from an image: pass --image"),
+])
+def test_run_py_refuses_user_mistakes_in_one_line(args, expected):
+    result = run_py(*args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.docker
+def test_run_py_runs_from_the_image_layout_on_container_backends():
+    """``--image`` alone means the examples image: the workers run from its /examples with its python3."""
+    reason = docker_unavailable()
+    if reason:
+        pytest.skip(reason)
+    result = run_py("mixed", "--backend", "docker", "--image", "symphony-examples:v1", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("working_dir: /examples/hello") == 3, result.stdout
+    assert "- python3" in result.stdout and sys.executable not in result.stdout
+
+
+def test_the_kube_runs_fail_without_their_image_when_a_cluster_is_promised(monkeypatch, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("{}")
+    monkeypatch.setenv("SYMPHONY_TEST_KUBE", "1")
+    monkeypatch.setattr(backends, "KUBECONFIG", str(kubeconfig))
+    monkeypatch.setattr(backends, "KUBE_IMAGE", None)
+    assert kube_unavailable() is None, "not a reason to skip"
+    assert kube_setup_error().startswith("SYMPHONY_TEST_KUBE=1 but SYMPHONY_TEST_IMAGE is not set")
+    monkeypatch.setattr(backends, "KUBECONFIG", str(tmp_path / "missing"))
+    assert "does not exist: set KUBECONFIG" in kube_setup_error()
+    monkeypatch.delenv("SYMPHONY_TEST_KUBE")
+    assert kube_unavailable() is not None
+
+
+@pytest.mark.docker
+def test_an_engine_without_the_base_image_fails_instead_of_skipping(monkeypatch, tmp_path):
+    reason = docker_unavailable()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setattr(backends, "BASE_IMAGE", "symphony-no-such-base:latest")
+    assert docker_unavailable() is None, "the engine answers: no reason to skip"
+    with pytest.raises(ExamplesSetupError, match="lacks symphony-no-such-base:latest.*run .ci/docker-up"):
+        build_examples_image("symphony-examples", "never-built", temp_directory=tmp_path / "context")
+
+
+def test_building_the_image_by_hand_leaves_no_build_context(monkeypatch, capsys):
+    contexts = []
+
+    def build(repository, tag, temp_directory, verbose=False):
+        os.makedirs(os.path.join(temp_directory, "examples"))
+        contexts.append(temp_directory)
+        return None, f"{repository}:{tag}"
+    monkeypatch.setattr(backends, "build_examples_image", build)
+    assert backends.main(["symphony-examples:v1"]) == 0
+    assert capsys.readouterr().out == "symphony-examples:v1\n"
+    assert len(contexts) == 1 and not os.path.exists(contexts[0])
+
+
+def load_bench():
+    path = os.path.join(REPO_ROOT, "bench", "examples_table.py")
+    spec = importlib.util.spec_from_file_location("examples_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_the_bench_table_is_not_interleaved_with_tmux_messages(capsys):
+    reason = tmux_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from symphony import Cluster
+    bench = load_bench()
+    server = f"symph-examples-{os.getpid()}"
+    backend = bench.Backend("tmux", Cluster.new("tmux", server_name=server), lambda example: {"python": sys.executable})
+    try:
+        assert isinstance(bench.run_once(backend, "hello", timeout=60), float)
+    finally:
+        stop_tmux_server(server)
+    assert capsys.readouterr().out == ""

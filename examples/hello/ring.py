@@ -3,7 +3,8 @@
 Uses nothing but the SYMPH_* variables Symphony provides: it listens on its own
 service (``ring-<i>``) and connects to the next member's (``ring-<i+1>``). Each
 member sends ``hello<i> <k>`` for k in 0..N-1, prints every message it receives,
-and exits 0 once it has sent and received N messages.
+and exits 0 once it has sent and received N messages. It first prints its network
+namespace, so a run can check that the members of a process group share one.
 """
 
 import argparse
@@ -22,6 +23,13 @@ def say(line):
     with _print_lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
+
+
+def network_namespace():
+    """This process's network namespace and the kernel it lives in (namespace numbers are
+    unique only within one machine): ``run.py`` checks from it that groups are honoured."""
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        return f"{os.readlink('/proc/self/ns/net')} on kernel {handle.read().strip()}"
 
 
 def service_address(service):
@@ -47,6 +55,7 @@ def main():
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--messages", type=int, default=5)
     args = parser.parse_args()
+    say(f"p{args.index} network namespace: {network_namespace()}")
 
     _, my_port = service_address(f"ring-{args.index}")
     bind_host = os.environ.get("SYMPH_BIND_HOST", "127.0.0.1")

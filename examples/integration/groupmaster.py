@@ -9,6 +9,7 @@ import queue
 import threading
 
 from caraml.zmq import ZmqPush, ZmqServer, ZmqSub
+from namespace import report
 
 
 class WorkQueue:
@@ -44,6 +45,7 @@ def main():
     parser.add_argument("--workers", type=int, required=True)
     args = parser.parse_args()
     me = f"g{args.group}"
+    report(me)
     supertasks = ZmqSub(service="supertasks")
     upstream = ZmqPush(service="results")
     work = WorkQueue(args.workers)

@@ -3,6 +3,7 @@
 import argparse
 
 from caraml.zmq import ZmqPub, ZmqPull, ZmqTimeoutError
+from namespace import report
 
 RESEND_AFTER = 1.0  # seconds; a subscriber that joined late missed the first broadcast
 
@@ -11,6 +12,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", type=int, required=True)
     args = parser.parse_args()
+    report("s0")
     publish = ZmqPub(service="supertasks")
     results = ZmqPull(service="results", timeout=RESEND_AFTER)
 

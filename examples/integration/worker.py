@@ -3,6 +3,7 @@
 import argparse
 
 from caraml.zmq import ZmqClient
+from namespace import report
 
 INTERVALS = 1000  # even; Simpson's rule is exact for polynomials up to degree 3
 
@@ -18,6 +19,7 @@ def main():
     parser.add_argument("--group", type=int, required=True)
     parser.add_argument("--index", type=int, required=True)
     args = parser.parse_args()
+    report(f"g{args.group}/worker-{args.index}")
     master = ZmqClient(service=f"g{args.group}-tasks")
     done = 0
     while True:

@@ -14,6 +14,13 @@ from caraml.zmq import ZmqClient, ZmqPull, ZmqPush, ZmqServer
 BATCH = 16
 
 
+def network_namespace():
+    """This process's network namespace and the kernel it lives in (namespace numbers are
+    unique only within one machine): ``run.py`` checks from it that groups are honoured."""
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        return f"{os.readlink('/proc/self/ns/net')} on kernel {handle.read().strip()}"
+
+
 def replay(args):
     """Store experience from agents; hand batches to the learner until told to stop."""
     memory = collections.deque(maxlen=10_000)
@@ -146,6 +153,7 @@ def main():
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--linger", type=float, default=3.0, help="dashboard: seconds to keep serving after the end")
     args = parser.parse_args()
+    print(f"{args.role} network namespace: {network_namespace()}", flush=True)
     globals()[args.role](args)
 
 

@@ -16,26 +16,27 @@ it in ``SYMPHONY_TEST_IMAGE``::
 
 import argparse
 import importlib.util
-import inspect
 import os
-import posixpath
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from symphony.errors import SymphonyError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(TESTS_DIR)
 EXAMPLES_DIR = os.path.join(REPO_ROOT, "examples")
 DOCKERFILE = os.path.join(HERE, "Dockerfile")
-#: where the Dockerfile puts the examples folder inside the image
-IMAGE_EXAMPLES_DIR = "/examples"
 EXAMPLES = ["hello", "mixed", "integration", "rl"]
 
 if os.path.join(TESTS_DIR, "docker") not in sys.path:
     sys.path.append(os.path.join(TESTS_DIR, "docker"))
-import dockerhelpers  # noqa: E402  (tests/docker/dockerhelpers.py: engine(), leftovers(), docker_cluster())
+import dockerhelpers  # noqa: E402  (tests/docker/dockerhelpers.py: leftovers(), docker_cluster())
+
+#: what the Dockerfile builds FROM
+BASE_IMAGE = dockerhelpers.BASE_IMAGE
 
 
 def _load_runner():
@@ -45,41 +46,39 @@ def _load_runner():
     return module
 
 
-#: examples/run.py: run(example, cluster, ...) launches, waits, checks the result and deletes
+#: examples/run.py: run(example, cluster, ...) launches, waits, checks the result and deletes;
+#: container_location(example, image) says where the examples image holds an example
 examples_run = _load_runner()
+container_location = examples_run.container_location
+
+
+class ExamplesSetupError(SymphonyError):
+    """A backend's engine is there but what the examples need on it is not: a failure, not a skip."""
 
 
 # --- the examples image ---------------------------------------------------------------
-def build_examples_image(repository, tag, temp_directory=None, verbose=False):
-    """Build the examples image with DockerBuilder and tag it ``repository:tag``; returns that name.
+def build_examples_image(repository, tag, temp_directory, verbose=False):
+    """Build the examples image with DockerBuilder and tag it ``repository:tag``; returns (builder, name).
 
-    ``temp_directory`` holds the assembled build context (a fresh one by default).
+    ``temp_directory`` holds the assembled build context; the caller removes it.
+    The engine must hold the base image: a missing one is an :class:`ExamplesSetupError`,
+    refused before a build that would try to pull it from a registry.
     """
+    import docker
     from symphony.addons import DockerBuilder
+    try:
+        docker.from_env().images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        raise ExamplesSetupError(f"the Docker engine answers but lacks {BASE_IMAGE}, the examples image's base: "
+                                 f"run .ci/docker-up as root to build it") from None
     builder = DockerBuilder(
         dockerfile=DOCKERFILE,
         context_directories=[{"name": "examples", "path": EXAMPLES_DIR, "force_update": True},
                              {"name": "caraml", "path": os.path.join(REPO_ROOT, "caraml"), "force_update": True}],
-        temp_directory=temp_directory or tempfile.mkdtemp(prefix="symphony-examples-image-"),
+        temp_directory=temp_directory,
         verbose=verbose, name="examples")
     builder.build()
     return builder, builder.tag(repository, tag)
-
-
-def container_location(example, image):
-    """``build()``'s where-arguments to run ``example`` from ``image``.
-
-    The working directory is the one the example's own ``build()`` uses on this
-    host (its ``workdir`` default: ``mixed`` runs ``hello``'s ring.py), mapped into
-    the image's ``/examples``.
-    """
-    module = examples_run.load_example(example)
-    host_dir = inspect.signature(module.build).parameters["workdir"].default
-    relative = os.path.relpath(host_dir, EXAMPLES_DIR)
-    if relative.startswith(os.pardir):
-        raise ValueError(f"example {example!r} runs from {host_dir}, outside {EXAMPLES_DIR}: the image lacks it")
-    return {"image": image, "workdir": posixpath.join(IMAGE_EXAMPLES_DIR, *relative.split(os.sep)),
-            "python": "python3"}
 
 
 # --- which backends this machine has ----------------------------------------------------
@@ -97,8 +96,17 @@ def stop_tmux_server(name):
 
 
 def docker_unavailable():
-    """Why the Docker backend cannot run here (no engine, or no base image), or None."""
-    return dockerhelpers.engine()[1]
+    """Why no Docker engine answers here, or None: the one reason to skip the Docker runs.
+
+    An engine without the base image is not a reason to skip: :func:`build_examples_image`
+    then fails with what to do.
+    """
+    try:
+        import docker
+        docker.from_env().ping()
+    except Exception as exc:  # no SDK, no socket, engine down: all mean "no engine here"
+        return f"no Docker engine reachable ({exc}); run .ci/docker-up as root"
+    return None
 
 
 #: the kubeconfig, resolved now: tests give every test its own $HOME, so ~ must not be expanded later
@@ -107,14 +115,21 @@ KUBE_IMAGE = os.environ.get("SYMPHONY_TEST_IMAGE")
 
 
 def kube_unavailable():
-    """Why the examples cannot run on Kubernetes here, or None."""
+    """Why the Kubernetes runs are skipped, or None: only without SYMPHONY_TEST_KUBE=1, which says a cluster is there."""
     if os.environ.get("SYMPHONY_TEST_KUBE") != "1":
         return "the examples run on Kubernetes only with SYMPHONY_TEST_KUBE=1 and a kubeconfig"
+    return None
+
+
+def kube_setup_error():
+    """With SYMPHONY_TEST_KUBE=1, what the examples lack to run on the cluster (a failure, not a skip), or None."""
     if not os.path.exists(KUBECONFIG):
-        return f"the examples on Kubernetes need a kubeconfig: {KUBECONFIG} does not exist (set KUBECONFIG)"
+        return (f"SYMPHONY_TEST_KUBE=1 but the kubeconfig {KUBECONFIG} does not exist: set KUBECONFIG "
+                f"to the cluster's")
     if not KUBE_IMAGE:
-        return ("the examples on Kubernetes need SYMPHONY_TEST_IMAGE: an image the cluster can pull holding "
-                "the examples at /examples and caraml importable (tests/examples_support/backends.py builds it)")
+        return ("SYMPHONY_TEST_KUBE=1 but SYMPHONY_TEST_IMAGE is not set: name an image the cluster can pull "
+                "holding the examples at /examples ("
+                "`.venv/bin/python tests/examples_support/backends.py REGISTRY/symphony-examples:v1 --push`)")
     return None
 
 
@@ -131,19 +146,25 @@ def pull_if_not_present(exp):
         process.image_pull_policy("IfNotPresent")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Build the examples image (and push it for a Kubernetes cluster).")
     parser.add_argument("image", help="repository:tag to build, e.g. registry.example.com/symphony-examples:v1")
     parser.add_argument("--push", action="store_true", help="push it to the repository's registry")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     repository, _, tag = args.image.rpartition(":")
     if not repository or "/" in tag:
         parser.error(f"give the image as repository:tag, got {args.image!r}")
-    builder, image = build_examples_image(repository, tag, verbose=True)
-    if args.push:
-        builder.push(repository, tag)
+    try:
+        with tempfile.TemporaryDirectory(prefix="symphony-examples-image-") as context:
+            builder, image = build_examples_image(repository, tag, context, verbose=True)
+            if args.push:
+                builder.push(repository, tag)
+    except SymphonyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(image)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
