@@ -15,8 +15,19 @@ If a supervisor dies (``kill -9``, the OOM killer), the next query of the
 experiment (``symphony p``, ``logs``) starts a new one with ``--adopt``, which
 takes the running processes over; ``symphony p`` then says so.
 
-It is also a *child subreaper*: processes that daemonise are re-parented to it
-rather than to init, so it reaps them too.
+How an adopted process ends must still be known (``OnFailure`` must not re-run work
+that succeeded; a process killed by a signal must say so), yet only a parent learns
+a process's wait status, and the adopter is not the parent. So the daemon's second
+fork keeps its parent alive as the supervisor's *guardian*: a child subreaper that
+does nothing until the supervisor dies; then the orphaned processes become its
+children, and it writes each one's status to ``<log dir>/exits/<pid>`` before it
+reaps it, for the adopter to read. One idle process per experiment, none per
+process: the processes stay the supervisor's own children while it lives, their
+pids are the real programs' and signals reach them directly. Only if the guardian
+dies too is an ending unknown; the process is then recorded as ``lost``.
+
+The supervisor is a child subreaper as well: processes that daemonise are
+re-parented to it rather than to init, so it reaps them too.
 """
 
 import ctypes
@@ -37,6 +48,8 @@ PR_SET_CHILD_SUBREAPER = 36
 #: a process that ran at least this long resets its restart backoff
 STABLE_RUN_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
+#: how long an adopted process that became a zombie may wait for its guardian to record its status
+EXIT_RECORD_WAIT_SECONDS = 5.0
 
 
 def restart_delay(backoff, failures_in_a_row):
@@ -55,6 +68,8 @@ class Supervised:
         self.failures_in_a_row = 0
         self.restart_at = None
         self.adopted = False  # started by a previous supervisor: not our child, so polled, not reaped
+        self.start_ticks = None  # an adopted process's start time (/proc), telling it from a reused pid
+        self.unrecorded_since = None  # when an adopted process was first seen ended without a recorded status
         self.index = IndexWriter(plan.log_path)
 
     @property
@@ -67,6 +82,7 @@ class Supervisor:
         self.store = store
         self.plan = plan
         self.children = [Supervised(p) for p in plan.processes]
+        self.exits = exits_dir(plan)
         self.by_pid = {}
         self.stopping = False
 
@@ -107,50 +123,63 @@ class Supervisor:
                 return
             child = self.by_pid.pop(pid, None)
             if child is not None:
-                self.finished(child, status)
+                self.finished(child, os.waitstatus_to_exitcode(status))
 
     def adopt(self, rows, run_id):
         """Take over the processes of a supervisor that died (killed, OOM...).
 
-        Live processes are adopted and polled; their exit code is unknown to us (they
-        are not our children), so an adopted process that ends counts as a failure for
-        the restart policy. Processes waiting for a restart are restarted now.
+        Every process its row says is running is adopted, live or not: :meth:`poll_adopted`
+        learns how the ended ones ended from the dead supervisor's guardian. Processes
+        waiting for a restart are restarted now.
         """
         live = set(find_run_processes(run_id))
         rows = {row["key"]: row for row in rows}
         for child in self.children:
             row = rows[child.plan.key]
             child.restarts, child.started = row["restarts"], row["started"] or time.time()
-            if row["status"] == "running" and row["pid"] in live:
+            if row["status"] == "running" and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
-                self.by_pid[child.pid] = child
-            elif row["status"] in ("running", "restarting"):
-                child.restart_at = time.time() if row["status"] == "restarting" else None
-                if row["status"] == "running":  # died while nobody watched
-                    self.finished(child, None)
+                stat = _proc_stat(child.pid)
+                # a zombie is ours too: it ended, and its guardian is about to record how
+                if stat is not None and (child.pid in live or stat[0] == "Z"):
+                    child.start_ticks = stat[1]
+            elif row["status"] == "restarting":
+                child.restart_at = time.time()
 
     def poll_adopted(self):
-        for child in [c for c in self.children if c.adopted and c.pid is not None]:
-            if not _running(child.pid):
-                self.by_pid.pop(child.pid, None)
-                self.finished(child, None)
+        """Record the end of adopted processes that ended, with the status their guardian wrote."""
+        for child in [c for c in self.children if c.adopted]:
+            stat = _proc_stat(child.pid)
+            ours = stat is not None and stat[1] == child.start_ticks
+            if ours and stat[0] != "Z":
+                continue
+            code = _read_exit(self.exits, child.pid, child.start_ticks)
+            if code is None and ours:  # a zombie: its guardian records its status before reaping it
+                child.unrecorded_since = child.unrecorded_since or time.time()
+                if time.time() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
+                    continue
+            self.finished(child, code)
 
-    def finished(self, child, status):
-        """Record how ``child`` ended (``status`` from waitpid, None if unknown) and maybe restart it."""
+    def finished(self, child, code):
+        """Record how ``child`` ended and maybe restart it.
+
+        ``code``: the exit code, minus the killing signal, or None if nobody could observe
+        the end (then the process is ``lost`` and counts as a failure for ``OnFailure``).
+        """
         now = time.time()
         child.index.update(now, force=True)
-        code = os.waitstatus_to_exitcode(status) if status is not None else None
         if code is None:
-            exit_code, killed_by = None, None
+            exit_code, killed_by, state = None, None, "lost"
+        elif code >= 0:
+            exit_code, killed_by, state = code, None, "exited"
         else:
-            exit_code, killed_by = (code, None) if code >= 0 else (None, signal_name(-code))
+            exit_code, killed_by, state = None, signal_name(-code), "killed"
         ran_for = now - child.started
-        child.pid, child.adopted = None, False
+        child.pid, child.adopted, child.start_ticks, child.unrecorded_since = None, False, None, None
         failed = code != 0
         policy = child.plan.restart_policy
         restart = not self.stopping and (policy == "Always" or (policy == "OnFailure" and failed))
-        fields = dict(pid=None, exit_code=exit_code, signal=killed_by, finished=now,
-                      status="exited" if killed_by is None else "killed")
+        fields = dict(pid=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
         if restart:
             child.failures_in_a_row = 0 if ran_for >= STABLE_RUN_SECONDS else child.failures_in_a_row + 1
             child.restart_at = now + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
@@ -208,13 +237,76 @@ class Supervisor:
         self.stop_all()
 
 
-def _running(pid):
-    """True while ``pid`` exists and is not a zombie."""
+def _proc_stat(pid):
+    """(state letter, start time in clock ticks since boot) of ``pid``, None if there is no such process.
+
+    The start time tells a process from a later one that got the same pid.
+    """
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[19])
+
+
+def exits_dir(plan):
+    """Where a dead supervisor's guardian records how the orphaned processes ended."""
+    return os.path.join(os.path.dirname(plan.processes[0].log_path), "exits")
+
+
+def _read_exit(directory, pid, start_ticks):
+    """The recorded exit code (minus the signal) of ``pid``, None if none was recorded.
+
+    The record is removed once read. ``start_ticks`` (None: not known) must match the
+    record's, so that a record of an earlier process with the same pid is never taken.
+    """
+    path = os.path.join(directory, str(pid))
+    try:
+        with open(path) as handle:
+            ticks, code = (int(field) for field in handle.read().split())
+        os.unlink(path)
+    except (OSError, ValueError):
+        return None
+    return code if start_ticks in (None, ticks) else None
+
+
+def _record_exit(directory, pid, code):
+    """Write ``pid``'s start time and exit code (minus the signal) atomically, readable by the owner only."""
+    stat = _proc_stat(pid)  # still there: the caller has not reaped it yet
+    if stat is None:
+        return
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
     except OSError:
-        return False
+        return  # the experiment was deleted: nobody will ask
+    temporary = os.path.join(directory, f".{pid}.tmp")
+    try:
+        with open_private(temporary, "w") as handle:
+            handle.write(f"{stat[1]} {code}\n")
+        os.replace(temporary, os.path.join(directory, str(pid)))
+    except OSError:
+        pass
+
+
+def _guard(supervisor_pid, directory):
+    """The supervisor's parent until it has no children left (see the module's docstring).
+
+    While the supervisor lives, it only waits for it. Once it is dead, its orphans
+    (subreaper: ours, not init's) end here: each one's status is recorded before it is
+    reaped (``WNOWAIT``), so that whoever finds the pid gone also finds its record.
+    """
+    while True:
+        try:
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if ended.si_pid != supervisor_pid:
+            code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+            _record_exit(directory, ended.si_pid, code)
+        os.waitpid(ended.si_pid, 0)
 
 
 def _become_subreaper():
@@ -241,13 +333,21 @@ def main(argv=None):
     if os.fork() > 0:
         os._exit(0)  # first fork's parent: the launcher reaps it at once
     os.setsid()
-    if os.fork() > 0:
-        os._exit(0)  # second fork: we can never reacquire a controlling terminal
     store = StateStore()
-    row = store.get_experiment(backend, experiment)
-    plan = LocalPlan.from_dict(json.loads(row["plan"]))
+    plan = LocalPlan.from_dict(json.loads(store.get_experiment(backend, experiment)["plan"]))
+    store.close()  # a connection must not cross fork()
     _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
     _become_subreaper()
+    supervisor_pid = os.fork()
+    if supervisor_pid > 0:
+        try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
+            _release_stdout()
+            _guard(supervisor_pid, exits_dir(plan))
+        finally:
+            os._exit(0)
+    _become_subreaper()  # not inherited across fork()
+    store = StateStore()
+    row = store.get_experiment(backend, experiment)
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
@@ -285,6 +385,11 @@ def _report(message):
         os.write(1, (message + "\n").encode())
     except OSError:
         pass
+    _release_stdout()
+
+
+def _release_stdout():
+    """Let go of the launcher's pipe: it reads until the end of the file if no answer came."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)

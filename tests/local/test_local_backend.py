@@ -323,7 +323,8 @@ def test_killed_supervisor_is_replaced_and_its_processes_adopted(local_cluster):
     restarts = status(local_cluster, "orphans", "c").restarts
     wait_for(lambda: status(local_cluster, "orphans", "c").restarts > restarts, timeout=15)
     os.kill(a.pid, signal.SIGKILL)
-    wait_for(lambda: status(local_cluster, "orphans", "a").state == "exited")
+    wait_for(lambda: status(local_cluster, "orphans", "a").state == "killed")
+    assert status(local_cluster, "orphans", "a").signal == "SIGKILL", "the adopter learns the signal too"
     assert status(local_cluster, "orphans", "b").exit_code == 0
     local_cluster.delete("orphans")
     assert find_run_processes(row["run_id"]) == []

@@ -1,0 +1,110 @@
+"""How a process ended stays known after its supervisor is killed (``kill -9``) and a new one adopts it.
+
+The adopting supervisor is not the parent of the processes it takes over, so it cannot
+wait for them; without the real exit status, work that succeeded was re-run under
+``OnFailure`` and a process killed by a signal showed as a plain exit. Everything here is
+real: real processes, the real supervisor daemon, real signals.
+"""
+
+import os
+import signal
+import stat
+
+import psutil
+import pytest
+
+from symphony.host.processes import find_run_processes
+from waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+RUN_SECONDS = 3
+
+
+def status(cluster, name, key):
+    return next(s for s in cluster.describe_experiment(name) if s.key == key)
+
+
+def row(cluster, name, key):
+    """The process's state row, read without a query that would re-adopt the experiment."""
+    return next(r for r in cluster.store.processes("local", name) if r["key"] == key)
+
+
+def launch(cluster, name, tmp_path):
+    """Three processes: one that succeeds, one that fails its first run only, one that waits.
+
+    The first two run for RUN_SECONDS and print ``start`` on each run, so the log says
+    how often they ran.
+    """
+    marker = tmp_path / f"{name}.failed-once"
+    exp = cluster.new_experiment(name)
+    exp.new_process("succeeds", cmds=["echo start", f"sleep {RUN_SECONDS}", "exit 0"]).restart_policy("OnFailure")
+    exp.new_process("fails-once", cmds=["echo start", f"sleep {RUN_SECONDS}", f"[ -e {marker} ] && exit 0",
+                                        f"touch {marker}", "exit 3"]).restart_policy("OnFailure")
+    exp.new_process("waits", "sleep 300")
+    cluster.launch(exp)
+    return cluster.store.get_experiment("local", name)
+
+
+def kill_supervisor(pid):
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+
+
+def starts_logged(cluster, name, key):
+    return list(cluster.get_log(name, key)).count("start")
+
+
+def assert_real_endings(cluster, name):
+    """What the user must see once every process ended, whoever supervised them."""
+    wait_for(lambda: status(cluster, name, "succeeds").state == "exited", timeout=30)
+    wait_for(lambda: status(cluster, name, "fails-once").state == "exited", timeout=30)
+    succeeds, fails_once, waits = (status(cluster, name, key) for key in ("succeeds", "fails-once", "waits"))
+    assert (succeeds.exit_code, succeeds.restarts) == (0, 0), "work that succeeded is not re-run"
+    assert starts_logged(cluster, name, "succeeds") == 1
+    assert (fails_once.exit_code, fails_once.restarts) == (0, 1), "exit 3 restarted it once; its second run exits 0"
+    assert starts_logged(cluster, name, "fails-once") == 2
+    assert (waits.state, waits.signal, waits.exit_code, waits.restarts) == ("killed", "SIGKILL", None, 0)
+
+
+def test_processes_ending_after_the_readoption_report_their_real_status(local_cluster, tmp_path):
+    experiment = launch(local_cluster, "adopted", tmp_path)
+    kill_supervisor(experiment["supervisor_pid"])
+    waits = status(local_cluster, "adopted", "waits")  # this query starts a new supervisor, which adopts
+    assert waits.state == "running" and psutil.pid_exists(waits.pid)
+    assert local_cluster.store.get_experiment("local", "adopted")["adoptions"] == 1
+    assert status(local_cluster, "adopted", "succeeds").state == "running", "adopted while it still runs"
+    os.kill(waits.pid, signal.SIGKILL)
+    assert_real_endings(local_cluster, "adopted")
+    local_cluster.delete("adopted")
+    assert find_run_processes(experiment["run_id"]) == []
+
+
+def test_processes_ending_while_nobody_supervises_report_their_real_status(local_cluster, tmp_path):
+    experiment = launch(local_cluster, "unwatched", tmp_path)
+    kill_supervisor(experiment["supervisor_pid"])
+    os.kill(row(local_cluster, "unwatched", "waits")["pid"], signal.SIGKILL)
+    pids = [row(local_cluster, "unwatched", key)["pid"] for key in ("succeeds", "fails-once")]
+    wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=RUN_SECONDS + 15)
+    assert all(row(local_cluster, "unwatched", key)["status"] == "running" for key in ("succeeds", "fails-once"))
+    assert_real_endings(local_cluster, "unwatched")  # the first query adopts: the processes have ended by then
+    exits = os.path.join(os.path.dirname(row(local_cluster, "unwatched", "succeeds")["log_path"]), "exits")
+    assert stat.S_IMODE(os.stat(exits).st_mode) == 0o700, "the guardian's records are private"
+    local_cluster.delete("unwatched")
+    assert find_run_processes(experiment["run_id"]) == []
+
+
+def test_an_ending_nobody_could_observe_is_reported_as_lost_not_as_an_exit(local_cluster, tmp_path):
+    """Only if the supervisor's parent dies with it is the status truly gone: say so."""
+    experiment = launch(local_cluster, "lost", tmp_path)
+    guardian = psutil.Process(experiment["supervisor_pid"]).ppid()
+    assert find_run_processes(experiment["run_id"]).count(guardian) == 1, "the supervisor's parent is of the run"
+    os.kill(guardian, signal.SIGKILL)
+    kill_supervisor(experiment["supervisor_pid"])
+    waits = status(local_cluster, "lost", "waits")
+    os.kill(waits.pid, signal.SIGKILL)
+    wait_for(lambda: status(local_cluster, "lost", "waits").state == "lost")
+    waits = status(local_cluster, "lost", "waits")
+    assert (waits.exit_code, waits.signal, waits.pid) == (None, None, None)
+    local_cluster.delete("lost")
+    assert find_run_processes(experiment["run_id"]) == []
