@@ -158,7 +158,8 @@ class LocalCluster(HostProcessActions, Cluster):
                 key=proc["key"], group=proc["grp"], name=proc["name"], state=state,
                 ready=state == "running", restarts=proc["restarts"], exit_code=proc["exit_code"],
                 signal=proc["signal"], started=proc["started"], finished=proc["finished"],
-                pid=proc["pid"], detail=adopted if state == "running" else ""))
+                pid=proc["pid"], detail=adopted if state == "running" and adopted and
+                _parent(proc["pid"]) != row["supervisor_pid"] else ""))  # not restarted by the new supervisor
         return statuses
 
     def _process_row(self, name, process):
@@ -230,3 +231,13 @@ def _alive(pid):
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _parent(pid):
+    """Parent pid of ``pid`` from /proc (None if it is gone): tells an adopted process from one
+    the current supervisor started itself."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError, TypeError):
+        return None

@@ -74,6 +74,10 @@ def test_processes_ending_after_the_readoption_report_their_real_status(local_cl
     assert waits.state == "running" and psutil.pid_exists(waits.pid)
     assert local_cluster.store.get_experiment("local", "adopted")["adoptions"] == 1
     assert status(local_cluster, "adopted", "succeeds").state == "running", "adopted while it still runs"
+    restarted = wait_for(lambda: (s := status(local_cluster, "adopted", "fails-once")).restarts == 1
+                         and s.state == "running" and s, timeout=30)
+    assert restarted.detail == "", "started afresh by the new supervisor, so not marked as adopted"
+    assert status(local_cluster, "adopted", "waits").detail == "re-adopted after its supervisor died (1×)"
     os.kill(waits.pid, signal.SIGKILL)
     assert_real_endings(local_cluster, "adopted")
     local_cluster.delete("adopted")
