@@ -5,7 +5,9 @@ the error is a SymphonyError (CLI: exit code 1, one line on stderr, no traceback
 its message names a fix, and afterwards no experiment exists on the backend.
 """
 
+import os
 import textwrap
+import time
 
 import pytest
 
@@ -31,6 +33,25 @@ def launch(exp, backend="local"):
 
 def grouped(exp, process):
     return exp.new_process_group("g").new_process("q", "true")
+
+
+def on_docker(**process):
+    """An experiment with one Docker-ready process declared with ``process``."""
+    exp = ExperimentSpec("bad")
+    exp.new_process("p", container_image="alpine:3", **process)
+    return exp
+
+
+def alias_bomb(levels):
+    """A few hundred bytes of YAML whose aliases repeat 10^levels strings ("billion laughs")."""
+    anchors = "&a0 [" + ",".join("x" * 10) + "]"
+    for level in range(1, levels):
+        anchors += f", &a{level} [" + ",".join([f"*a{level - 1}"] * 10) + "]"
+    return f"name: x\nprocesses:\n  p:\n    cmds: [ls]\n    labels: {{k: [{anchors}]}}\n"
+
+
+def nested_json(levels):
+    return '{"name": "x", "processes": {"p": {"cmds": ["ls"], "env": {"A": ' + "[" * levels + "]" * levels + "}}}}"
 
 
 API_CASES = {
@@ -75,6 +96,18 @@ API_CASES = {
     "unreadable secret on kube": (lambda: launch(exp_with(lambda e, p: e.secrets.append("/no/such/secret"),
                                                           lambda e, p: setattr(p, "container_image", "img")),
                                                  backend="kube"), "/no/such/secret"),
+    "lone surrogate in an argument": (lambda: ExperimentSpec("x").new_process("p", command="echo", args=["\udcff"]),
+                                      "cannot be encoded as UTF-8 (a lone surrogate"),
+    "lone surrogate in cwd": (lambda: ExperimentSpec("x").new_process("p", "true", cwd="/tmp/\udcff"), "lone surrogate"),
+    "memory beyond 64 bits": (lambda: exp_with(lambda e, p: p.resource_limit(mem=10**5000)), "at most 2^63"),
+    "argument over the kernel's limit on docker": (lambda: launch(on_docker(command="echo", args=["x" * 200_000]),
+                                                                  backend="docker"), "pass large data in a file"),
+    "env value over the kernel's limit on docker": (lambda: launch(on_docker(cmds=["true"], env={"BIG": "x" * 200_000}),
+                                                                   backend="docker"), "environment variable BIG"),
+    "arguments over ARG_MAX on docker": (lambda: launch(on_docker(command="echo", args=["x" * 100_000] * 30),
+                                                        backend="docker"), "(ARG_MAX): pass large data in files"),
+    "secret that is a device": (lambda: launch(exp_with(lambda e, p: e.secrets.append("/dev/zero")), backend="kube"),
+                                "is a character device, not a regular file"),
 }
 
 YAML_CASES = {
@@ -105,6 +138,22 @@ YAML_CASES = {
                                            "process binds it: add `binds: [db]`"),
     "label value a list in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    labels: {a: [1]}\n",
                                    ":5: processes.p.labels: label 'a' must be a string"),
+    "alias bomb": (alias_bomb(6), ":5: aliases (*a3 among them) repeat more than 100000 values: no experiment"),
+    "alias inside its own anchor": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    pod_yml: &a {b: *a}\n",
+                                    ":5: alias *a is inside its own anchor &a"),
+    "yaml nested 5000 levels": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {A: " + "[" * 5000 + "]" * 5000 + "}\n",
+                                "experiment.yml: nested too deeply (more than 100 levels"),
+    "yaml nested 101 levels": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    pod_yml: {a: " + "[" * 98 + "]" * 98 + "}\n",
+                               "experiment.yml:5: nested too deeply (more than 100 levels"),
+    "lone surrogate in yaml args": ('name: x\nprocesses:\n  p:\n    command: echo\n    args: ["\\udcff"]\n',
+                                    ":3: processes.p: process 'p' args contains a character that cannot be encoded "
+                                    "as UTF-8 (a lone surrogate"),
+    "lone surrogate in a yaml env name": ('name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {"\\ud800": x}\n',
+                                          ":3: processes.p.env: process 'p' env: variable name"),
+    "impossible date in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {A: 2020-13-45}\n",
+                                ":5: invalid YAML: '2020-13-45' cannot be read as a YAML timestamp"),
+    "5000-digit number in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {A: " + "9" * 5000 + "}\n",
+                                  "cannot be read as a YAML int"),
 }
 
 JSON_CASES = {
@@ -113,6 +162,12 @@ JSON_CASES = {
     "unknown key in json": ('{"name": "x",\n "processes": {\n  "p": {"cmds": ["ls"],\n   "comand": "x"}}}',
                             ":4: processes.p.comand: unknown key"),
     "nothing to run in json": ('{"name": "x",\n "processes": {\n  "p": {}}}', ":3: processes.p: process 'p' has nothing"),
+    "json nested 5000 levels": (nested_json(5000), "experiment.json: nested too deeply (more than 100 levels"),
+    "json nested 101 levels": (nested_json(98), "experiment.json: nested too deeply (more than 100 levels"),
+    "5000-digit number in json": ('{"name": "x", "processes": {"p": {"cmds": ["ls"], "env": {"A": ' + "9" * 5000 + "}}}}",
+                                  "experiment.json: a number cannot be read"),
+    "lone surrogate in json": ('{"name": "x", "processes": {"p": {"command": "echo", "args": ["\\udcff"]}}}',
+                               "(a lone surrogate"),
 }
 
 
@@ -154,6 +209,34 @@ def test_json_files(case, tmp_path, capsys):
     assert symphony(["launch", str(path)]) == 1
     assert_one_line(capsys.readouterr().err, needle)
     assert_nothing_started()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("secret, needle", [
+    ("{tmp}/fifo", "secret '{tmp}/fifo' is a named pipe (FIFO), not a regular file: save what it provides to a file"),
+    ("/dev/null", "secret '/dev/null' is a character device, not a regular file"),
+    ("/dev/zero", "secret '/dev/zero' is a character device, not a regular file"),
+    ("{tmp}/big", "over the 1 MiB (1048576 bytes) one Kubernetes Secret holds: keep large files out of secrets=[...]"),
+])
+def test_secret_files_no_secret_can_hold(secret, needle, tmp_path, capsys):
+    """A FIFO made ``launch --dry-run`` hang forever; /dev/zero would be copied until the disk is full."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "big").write_bytes(b"x" * (1024 * 1024 + 1))
+    path = write(tmp_path, "experiment.yml", f"name: x\nsecrets: ['{secret.format(tmp=tmp_path)}']\n"
+                                             f"processes:\n  p: {{cmds: [ls]}}\n")
+    for dry_run in (["--dry-run"], []):
+        assert symphony(["launch", path, *dry_run]) == 1
+        assert_one_line(capsys.readouterr().err, needle.format(tmp=tmp_path))
+    assert_nothing_started()
+
+
+def test_an_alias_bomb_costs_neither_time_nor_output(tmp_path, capsys):
+    """418 bytes of aliases took 13 s to print one 580 MB error line; one more level ran out of memory."""
+    path = write(tmp_path, "bomb.yml", alias_bomb(9))
+    started = time.monotonic()
+    assert symphony(["launch", path, "--dry-run"]) == 1
+    assert time.monotonic() - started < 5
+    assert len(capsys.readouterr().err) < 300
 
 
 @pytest.fixture
@@ -209,6 +292,10 @@ CONFIG_CASES = {
     "backend keyword misspelt": ("backends:\n  tmux:\n    server_nam: x\n", ":3: backends: tmux: unknown keyword"),
     "backend value of the wrong type": ("backends: {local: {grace: abc}}\n", "grace='abc'"),
     "config key given twice": ("username: a\nusername: b\n", ":2: duplicate key 'username'"),
+    "alias bomb in the config": ("x: [&a0 [" + ",".join("x" * 10) + "]" +
+                                 "".join(f", &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)) + "]\n",
+                                 ":1: aliases (*a3 among them) repeat more than 100000 values"),
+    "config nested 5000 levels": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
 }
 
 

@@ -16,8 +16,10 @@
   exposed ones are also published on ``127.0.0.1`` of the host on a port Docker
   picks, so nothing collides; not on an internal network, where Docker publishes
   nothing (``visit`` gives the container's address there).
-* Checked here, so a dry run catches them: image names (Docker's grammar) and a
-  relative ``cwd`` (the working directory is inside the container).
+* Checked here, so a dry run catches them: image names (Docker's grammar), a
+  relative ``cwd`` (the working directory is inside the container), and arguments or
+  environment over the kernel's exec limits (the container's kernel is the engine's:
+  the container would only exit 1 with "argument list too long").
 """
 
 import hashlib
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 import yaml
 
 from ..errors import SpecError
+from ..local.plan import check_exec_size
 from ..networking import ContainerAddressing, resolve
 from ..spec import quantities
 from ..spec.commands import preamble_lines, process_argv, user_env
@@ -180,6 +183,7 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             pull_policy=process.effective_pull_policy() or "IfNotPresent",
             resources=_resources(process.resources), gpus=_gpus(process.resources),
             mounts=_mounts(exp.name, process) + [dict(secret) for secret in secrets])
+        check_exec_size(process.key, (plan.entrypoint or []) + plan.command, plan.environment)
         if process.group is None:
             plan.network, plan.aliases, plan.hostname = network, [process.name], process.name
             publisher = plan

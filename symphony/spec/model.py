@@ -25,6 +25,7 @@ from typing import NamedTuple
 from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictError,
                       ServiceConflictError, SpecError, UnboundServiceError)
 from . import quantities
+from .brief import brief
 from .names import check_name, check_service_name, check_subdomain
 
 RESTART_POLICIES = ("Never", "OnFailure", "Always")
@@ -36,14 +37,38 @@ def _one_of(kind, value, allowed):
     for option in allowed:
         if isinstance(value, str) and value.lower() == option.lower():
             return option
-    raise SpecError(f"unknown {kind} {value!r}: use one of {', '.join(allowed)}")
+    raise SpecError(f"unknown {kind} {brief(value)}: use one of {', '.join(allowed)}")
 
 
-def _no_nul(what, text):
-    """No program can receive a NUL byte (C strings end there): refuse it instead of truncating."""
+def _receivable(what, text):
+    """Text every engine passes on unchanged, else a SpecError now rather than a surprise at launch.
+
+    No program can receive a NUL byte (C strings end there): it would be truncated. A lone
+    surrogate (``'\\udcff'``, what Python makes of bytes that are not UTF-8) has no UTF-8
+    encoding: tmux's launch crashed on it and Docker's API silently turned it into U+FFFD.
+    """
     if "\0" in text:
         raise SpecError(f"{what} contains a NUL byte, which no process can receive: remove it")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SpecError(f"{what} contains a character that cannot be encoded as UTF-8 (a lone surrogate, "
+                            f"{text[exc.start]!r} at position {exc.start}): remove it or write the character "
+                            f"it stands for, in {brief(text)}") from None
     return text
+
+
+def _text(what, value, kinds=(str, int, float)):
+    """The text an engine gets for ``value``: a string, or a number (``kinds``) written out. Any other
+    object is refused rather than ``str()``-ed: a list repeated inside itself is gigabytes of text."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise SpecError(f"{what} must be a string or a number, got {brief(value)}")
+    try:
+        text = str(value)
+    except ValueError:  # an int of more than 4300 digits
+        raise SpecError(f"{what} is a number of more than 4300 digits: write it as a string") from None
+    return _receivable(what, text)
 
 
 def _string_list(what, value):
@@ -51,40 +76,40 @@ def _string_list(what, value):
     if value is None:
         return []
     if isinstance(value, str):
-        return [_no_nul(what, value)]
+        return [_receivable(what, value)]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return [_no_nul(what, v) for v in value]
-    raise SpecError(f"{what} must be a string or a list of strings, got {value!r}")
+        return [_receivable(what, v) for v in value]
+    raise SpecError(f"{what} must be a string or a list of strings, got {brief(value)}")
 
 
 def _env_dict(what, value):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SpecError(f"{what} must be a mapping of names to strings, got {value!r}")
+        raise SpecError(f"{what} must be a mapping of names to strings, got {brief(value)}")
     env = {}
     for key, val in value.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise SpecError(f"{what}: invalid variable name {key!r}")
-        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
-            raise SpecError(f"{what}: value of {key} must be a string or a number, got {val!r}")
-        env[key] = _no_nul(f"{what}: value of {key}", str(val))
+        if not isinstance(key, str) or not key or "=" in key:
+            raise SpecError(f"{what}: invalid variable name {brief(key)}")
+        _receivable(f"{what}: variable name {brief(key)}", key)
+        env[key] = _text(f"{what}: value of {brief(key)}", val)
     return env
 
 
 def _non_empty_string(what, value):
     if not isinstance(value, str) or not value:
-        raise SpecError(f"{what} must be a non-empty string, got {value!r}")
+        raise SpecError(f"{what} must be a non-empty string, got {brief(value)}")
     return value
 
 
 def _check_port(service, port):
     if isinstance(port, bool) or not isinstance(port, int):
         # a quoted "6006" or `true` is a mistake of form, not a port number that is too big
-        raise SpecError(f"port {port!r} of service {service!r} must be an integer: write it as a whole number "
+        raise SpecError(f"port {brief(port)} of service {service!r} must be an integer: write it as a whole number "
                         f"from 1 to 65535 (no quotes), e.g. {{{service!r}: 6006}}")
     if not 1 <= port <= 65535:
-        raise PortConflictError(f"port {port!r} of service {service!r} is out of range: use a whole number from 1 to 65535")
+        raise PortConflictError(f"port {brief(port)} of service {service!r} is out of range: "
+                                f"use a whole number from 1 to 65535")
     return port
 
 
@@ -94,10 +119,11 @@ def _service_map(what, services):
         services = {services: None}
     elif isinstance(services, (list, tuple)):
         if not all(isinstance(s, str) for s in services):
-            raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {services!r}")
+            raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, "
+                            f"got {brief(services)}")
         services = {s: None for s in services}
     elif not isinstance(services, dict):
-        raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {services!r}")
+        raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {brief(services)}")
     result = {}
     for name, port in services.items():
         check_service_name(name)
@@ -105,13 +131,15 @@ def _service_map(what, services):
     return result
 
 
-def _label_value(key, value):
-    """Label values are strings on every engine. Anything else is refused rather than
-    written in Python's spelling (``[1]`` -> ``"[1]"``, YAML's ``true`` -> ``"True"``)."""
+def _label(key, value):
+    """``(key, value)`` of a label. Values are strings on every engine. Anything else is refused
+    rather than written in Python's spelling (``[1]`` -> ``"[1]"``, YAML's ``true`` -> ``"True"``)."""
     if not isinstance(value, str):
-        example = f"'{value}'" if isinstance(value, (int, float)) and not isinstance(value, bool) else "'v1'"
-        raise SpecError(f"label {key!r} must be a string, got {value!r}: write one text value, e.g. {example}")
-    return value
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 10**18
+        example = f"'{value}'" if number else "'v1'"
+        raise SpecError(f"label {brief(key)} must be a string, got {brief(value)}: write one text value, e.g. {example}")
+    key = _text("label key", key)
+    return key, _receivable(f"label {brief(key)}", value)
 
 
 class _ContainerSettings:
@@ -128,7 +156,7 @@ class _ContainerSettings:
     def set_env(self, name, value):
         """Set one environment variable."""
         if not isinstance(name, str):
-            raise SpecError(f"{self._what}: environment variable name must be a string, got {name!r}")
+            raise SpecError(f"{self._what}: environment variable name must be a string, got {brief(name)}")
         self.env.update(_env_dict(f"{self._what} env", {name: value}))
         return self
 
@@ -167,7 +195,8 @@ class _ContainerSettings:
 
     def _mount(self, volume, mount_path, read_only=False):
         if not isinstance(mount_path, str) or not mount_path.startswith("/"):
-            raise SpecError(f"{self._what}: mount_path must be an absolute path, got {mount_path!r}")
+            raise SpecError(f"{self._what}: mount_path must be an absolute path, got {brief(mount_path)}")
+        _receivable(f"{self._what}: mount_path", mount_path)
         if any(m["mount_path"] == mount_path for m in self.mounts):
             raise SpecError(f"{self._what}: something is already mounted at {mount_path}")
         self.mounts.append({"volume": volume, "mount_path": mount_path, "read_only": bool(read_only)})
@@ -239,7 +268,8 @@ class _PodSettings:
     def node_selector(self, key, value):
         """Only schedule on nodes labelled ``key=value`` (Kubernetes)."""
         self._pod_level("node_selector")
-        self.node_selectors[str(key)] = str(value)
+        key = _text("node selector key", key, (str, int, float, bool))
+        self.node_selectors[key] = _text(f"node selector {brief(key)}", value, (str, int, float, bool))
         return self
 
     def add_toleration(self, **toleration):
@@ -247,20 +277,22 @@ class _PodSettings:
         self._pod_level("add_toleration")
         unknown = set(toleration) - set(TOLERATION_KEYS)
         if unknown:
-            raise SpecError(f"add_toleration() got unknown keys {sorted(unknown)}: use {', '.join(TOLERATION_KEYS)}")
+            raise SpecError(f"add_toleration() got unknown keys {brief(sorted(unknown))}: use {', '.join(TOLERATION_KEYS)}")
         self.tolerations.append(dict(toleration))
         return self
 
     def add_label(self, key, value):
         """Add a label to the pod/container (handy for selecting with kubectl or docker ps)."""
         self._pod_level("add_label")
-        self.labels[str(key)] = _label_value(key, value)
+        key, value = _label(key, value)
+        self.labels[key] = value
         return self
 
     def add_labels(self, **labels):
         self._pod_level("add_labels")
         for key, value in labels.items():
-            self.labels[str(key)] = _label_value(key, value)
+            key, value = _label(key, value)
+            self.labels[key] = value
         return self
 
     def image_pull_secret(self, name):
@@ -291,13 +323,15 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
         self.cmds = _string_list(f"process {name!r} cmds", cmds)
         if command is not None and not isinstance(command, str):
             raise SpecError(f"process {name!r}: command must be a string (the program), put its arguments in args=[...]")
-        self.command = None if command is None else _no_nul(f"process {name!r} command", command)
+        self.command = None if command is None else _receivable(f"process {name!r} command", command)
         self.args = _string_list(f"process {name!r} args", args)
         if cwd is not None and start_dir is not None and cwd != start_dir:
             raise SpecError(f"process {name!r}: cwd and start_dir are the same setting: give one")
         self.cwd = cwd if cwd is not None else start_dir
         if self.cwd is not None and not isinstance(self.cwd, str):
-            raise SpecError(f"process {name!r}: cwd must be a path string, got {self.cwd!r}")
+            raise SpecError(f"process {name!r}: cwd must be a path string, got {brief(self.cwd)}")
+        if self.cwd is not None:
+            _receivable(f"process {name!r} cwd", self.cwd)
         self.container_image = container_image
         self.build_image = build_image
         self.env = _env_dict(f"process {name!r} env", env)
@@ -401,7 +435,7 @@ class ProcessGroupSpec(_ContainerSettings, _PodSettings):
         try:
             return self.processes[name]
         except KeyError:
-            raise SpecError(f"process group {self.name!r} has no process {name!r}: it has {', '.join(self.processes) or 'none'}") from None
+            raise SpecError(f"process group {self.name!r} has no process {brief(name)}: it has {', '.join(self.processes) or 'none'}") from None
 
     def list_processes(self):
         return list(self.processes.values())
@@ -485,13 +519,13 @@ class ExperimentSpec:
             return matches[0]
         if matches:
             raise SpecError(f"process name {name!r} is ambiguous: use one of {', '.join(p.key for p in matches)}")
-        raise SpecError(f"experiment {self.name!r} has no process {name!r}")
+        raise SpecError(f"experiment {self.name!r} has no process {brief(name)}")
 
     def get_process_group(self, name):
         try:
             return self.groups[name]
         except KeyError:
-            raise SpecError(f"experiment {self.name!r} has no process group {name!r}: it has {', '.join(self.groups) or 'none'}") from None
+            raise SpecError(f"experiment {self.name!r} has no process group {brief(name)}: it has {', '.join(self.groups) or 'none'}") from None
 
     def list_processes(self):
         """Standalone processes (not in a group)."""

@@ -10,6 +10,7 @@ cluster, and that no name can escape a directory or a tmux target.
 import re
 
 from ..errors import InvalidNameError
+from .brief import brief
 
 DNS_LABEL_MAX = 63
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -20,15 +21,15 @@ _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 def check_name(kind, name, max_length=DNS_LABEL_MAX):
     """Return ``name`` if it is a valid DNS label, else raise a one-line error."""
     if not isinstance(name, str):
-        raise InvalidNameError(f"{kind} name must be a string, got {type(name).__name__} {name!r}")
+        raise InvalidNameError(f"{kind} name must be a string, got {type(name).__name__} {brief(name)}")
     if not name:
         raise InvalidNameError(f"{kind} name is empty: use lowercase letters, digits and '-', e.g. 'learner-0'")
     if len(name) > max_length:
         raise InvalidNameError(
-            f"{kind} name {name!r} is {len(name)} characters long: use at most {max_length}")
+            f"{kind} name {brief(name)} is {len(name)} characters long: use at most {max_length}")
     if not _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
-            f"{kind} name {name!r} is invalid: use lowercase letters, digits and '-', "
+            f"{kind} name {brief(name)} is invalid: use lowercase letters, digits and '-', "
             f"starting and ending with a letter or digit (a DNS label), e.g. {suggest_name(name)!r}")
     return name
 
@@ -44,7 +45,7 @@ def check_subdomain(kind, name):
         return check_name(kind, name, DNS_SUBDOMAIN_MAX)  # the type, empty and length errors, worded once
     if not _DNS_SUBDOMAIN.fullmatch(name):
         raise InvalidNameError(
-            f"{kind} name {name!r} is invalid: use lowercase letters, digits, '-' and '.', starting and ending "
+            f"{kind} name {brief(name)} is invalid: use lowercase letters, digits, '-' and '.', starting and ending "
             f"with a letter or digit (a DNS subdomain), e.g. {suggest_name(name)!r}")
     return name
 
@@ -53,10 +54,10 @@ def check_service_name(name):
     """Service names must also start with a letter, as Kubernetes Service names do."""
     if isinstance(name, str) and name and not _SERVICE_NAME.fullmatch(name) and _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
-            f"service name {name!r} is invalid: it must start with a letter, e.g. 's-{name}'")
+            f"service name {brief(name)} is invalid: it must start with a letter, e.g. {suggest_name('s-' + name)!r}")
     if isinstance(name, str) and name and not _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
-            f"service name {name!r} is invalid: use lowercase letters, digits and '-', "
+            f"service name {brief(name)} is invalid: use lowercase letters, digits and '-', "
             f"starting with a letter (a DNS label), e.g. {suggest_name(name)!r}")
     return check_name("service", name)
 

@@ -17,6 +17,7 @@ import json.scanner
 import yaml
 
 from ..errors import SpecError
+from .brief import brief
 from .model import TOLERATION_KEYS, ExperimentSpec
 from .names import _DNS_LABEL, DNS_LABEL_MAX
 
@@ -48,11 +49,85 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A key appears twice in one mapping: YAML would silently keep only the last value."""
 
     def __init__(self, key, first_line, mark):
-        super().__init__(problem=f"duplicate key {key!r} (first at line {first_line}): keep one of them",
+        super().__init__(problem=f"duplicate key {brief(key)} (first at line {first_line}): keep one of them",
                          problem_mark=mark)
 
 
+#: how deeply lists and mappings may nest in an experiment file or a config: far more than any
+#: needs (a pod_yml is a dozen levels), far less than what exhausts Python's stack in the parser
+#: or in whatever walks the values later (validation, deepcopy, dumping a plan)
+MAX_DEPTH = 100
+#: how many values YAML aliases may add to a document by repeating their anchors: plenty for
+#: reusing a process definition a thousand times, nothing like the 10^8 of a "billion laughs"
+#: file of a few hundred bytes, which every later step would walk (and print) in full
+MAX_REPEATED = 100_000
+TOO_DEEP = (f"nested too deeply (more than {MAX_DEPTH} levels of lists and mappings): "
+            f"an experiment needs a few levels; remove the extra ones")
+
+
+class DocumentShapeError(yaml.composer.ComposerError):
+    """Valid YAML that no experiment or config can be: too deep, self-containing, or exploding through aliases."""
+
+    def __init__(self, problem, mark=None):
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+def _check_shape(root, anchors):
+    """Refuse a composed document deeper than MAX_DEPTH, containing itself through an alias, or whose
+    aliases repeat more than MAX_REPEATED values. Linear in the distinct nodes, whatever they expand to."""
+    names = {id(node): name for name, node in anchors.items()}
+    measured, open_, repeated = {}, set(), 0
+
+    def measure(node, depth):
+        """(values under ``node`` with aliases expanded, levels of nesting), ``node`` being at ``depth``."""
+        nonlocal repeated
+        if not isinstance(node, yaml.CollectionNode):
+            values, levels = 1, 1
+        elif id(node) in open_:
+            name = names.get(id(node), "?")
+            raise DocumentShapeError(f"alias *{name} is inside its own anchor &{name}, so the value would contain "
+                                     f"itself: write the inner value out instead", node.start_mark)
+        elif id(node) in measured:
+            values, levels = measured[id(node)]
+            repeated += values
+            if repeated > MAX_REPEATED:
+                raise DocumentShapeError(
+                    f"aliases (*{names.get(id(node), '?')} among them) repeat more than {MAX_REPEATED} values: no "
+                    f"experiment needs that many; reuse smaller anchors or write the values out", node.start_mark)
+        else:
+            if depth > MAX_DEPTH:
+                raise DocumentShapeError(TOO_DEEP, node.start_mark)
+            open_.add(id(node))
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+            values, levels = 1, 1
+            for child in children:
+                child_values, child_levels = measure(child, depth + 1)
+                values, levels = values + child_values, max(levels, child_levels + 1)
+            open_.discard(id(node))
+            measured[id(node)] = values, levels
+        if depth + levels - 1 > MAX_DEPTH:  # also an alias to a deep anchor, used deeper down
+            raise DocumentShapeError(TOO_DEEP, node.start_mark)
+        return values, levels
+    measure(root, 1)
+
+
 class _LineLoader(yaml.SafeLoader):
+    def compose_document(self):
+        anchors = self.anchors  # the composer fills this dict, then forgets it for the next document
+        node = super().compose_document()
+        _check_shape(node, anchors)
+        return node
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:  # a plain scalar resolved to a type it cannot be: 2020-13-45, a 5000-digit int
+            kind = node.tag.rsplit(":", 1)[-1]
+            reason = str(exc).split(":")[0]
+            raise yaml.constructor.ConstructorError(
+                problem=f"{brief(node.value)} cannot be read as a YAML {kind} ({reason}): quote it to keep it as text",
+                problem_mark=node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         seen = {}
         for key_node, _ in node.value:  # before merge keys (<<) are flattened: those may be overridden
@@ -71,8 +146,12 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Lin
 
 def read_yaml(stream):
     """Plain data from YAML whose mappings remember their keys' lines; a repeated key is a
-    :class:`DuplicateKeyError` (any ``yaml.YAMLError`` has the position in ``problem_mark``)."""
-    return yaml.load(stream, Loader=_LineLoader)
+    :class:`DuplicateKeyError`, a document too deep or exploding through aliases a
+    :class:`DocumentShapeError` (any ``yaml.YAMLError`` has the position in ``problem_mark``)."""
+    try:
+        return yaml.load(stream, Loader=_LineLoader)
+    except RecursionError:  # the composer recurses once per level, before _check_shape sees the document
+        raise DocumentShapeError(TOO_DEEP) from None
 
 
 def yaml_error_text(exc, source):
@@ -80,7 +159,8 @@ def yaml_error_text(exc, source):
     mark = getattr(exc, "problem_mark", None)
     where = f"{source}:{mark.line + 1}" if mark else source
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"{where}: {problem}" if isinstance(exc, DuplicateKeyError) else f"{where}: invalid YAML: {problem}"
+    valid = isinstance(exc, (DuplicateKeyError, DocumentShapeError))  # well-formed YAML, refused for what it holds
+    return f"{where}: {problem}" if valid else f"{where}: invalid YAML: {problem}"
 
 
 class _Location:
@@ -91,7 +171,8 @@ class _Location:
 
     def child(self, node, key):
         line = (getattr(node, "lines", None) or {}).get(key, self.line)
-        return _Location(self.source, f"{self.path}.{key}" if self.path else str(key), line)
+        key = key if isinstance(key, str) and len(key) <= DNS_LABEL_MAX else brief(key)
+        return _Location(self.source, f"{self.path}.{key}" if self.path else key, line)
 
     def descend(self, node, keys):
         """The location of ``keys`` under ``node``; a key that is absent keeps its parent's line."""
@@ -259,10 +340,10 @@ def _check_keys(node, allowed, where, what):
     for key, value in node.items():
         if key not in allowed:
             raise where.child(node, key).error(
-                f"unknown key {key!r} in {what}: allowed keys are {', '.join(sorted(allowed))}")
+                f"unknown key {brief(key)} in {what}: allowed keys are {', '.join(sorted(allowed))}")
         kind = allowed[key]
         if value is not None and not isinstance(value, _TYPE_CHECKS[kind]):
-            raise where.child(node, key).error(f"must be {_TYPE_NAMES[kind]}, got {type(value).__name__} {value!r}")
+            raise where.child(node, key).error(f"must be {_TYPE_NAMES[kind]}, got {type(value).__name__} {brief(value)}")
 
 
 def _apply(where, node, key, action):
@@ -288,17 +369,18 @@ def _load_container(target, node, where):
 
 def _load_mount(target, item):
     if not isinstance(item, dict) or "mount_path" not in item:
-        raise SpecError(f"each mount needs mount_path and one of {', '.join(sorted(_MOUNT_KINDS))}, got {item!r}")
+        raise SpecError(f"each mount needs mount_path and one of {', '.join(sorted(_MOUNT_KINDS))}, got {brief(item)}")
     kinds = [k for k in item if k in _MOUNT_KINDS]
     extra = set(item) - _MOUNT_KINDS - {"mount_path", "read_only"}
     if len(kinds) != 1 or extra:
-        raise SpecError(f"each mount needs mount_path and exactly one of {', '.join(sorted(_MOUNT_KINDS))}, got {item!r}")
+        raise SpecError(f"each mount needs mount_path and exactly one of {', '.join(sorted(_MOUNT_KINDS))}, "
+                        f"got {brief(item)}")
     target._mount({kinds[0]: dict(item[kinds[0]])}, item["mount_path"], item.get("read_only", False))
 
 
 def _as_list(value, what):
     if not isinstance(value, list):
-        raise SpecError(f"{what} must be a list, got {value!r}")
+        raise SpecError(f"{what} must be a list, got {brief(value)}")
     return value
 
 
@@ -315,17 +397,17 @@ def _load_pod(target, node, where):
 def _mapping(value, what, allowed=None):
     """``value`` as keyword arguments: a mapping with string keys (from ``allowed`` if given)."""
     if not isinstance(value, dict):
-        raise SpecError(f"each {what} must be a mapping, got {value!r}")
+        raise SpecError(f"each {what} must be a mapping, got {brief(value)}")
     for key in value:
         if not isinstance(key, str) or (allowed is not None and key not in allowed):
-            raise SpecError(f"unknown {what} key {key!r}: use {', '.join(allowed or ['string keys'])}")
+            raise SpecError(f"unknown {what} key {brief(key)}: use {', '.join(allowed or ['string keys'])}")
     return value
 
 
 def _load_process(parent, name, node, where, in_group):
     node = node if node is not None else {}
     allowed = {k: v for k, v in PROCESS_KEYS.items() if not (in_group and k in POD_KEYS)}
-    _check_keys(node, allowed, where, f"process {name!r}" + (" (pod-level keys belong to its group)" if in_group else ""))
+    _check_keys(node, allowed, where, f"process {brief(name)}" + (" (pod-level keys belong to its group)" if in_group else ""))
     kwargs = {k: node[k] for k in ("cmds", "command", "args", "cwd", "container_image", "build_image", "preamble_cmds")
               if node.get(k) is not None}
     try:
@@ -376,7 +458,7 @@ def _build_experiment(data, where):
     for name, node in groups.items():
         group_where = where.child(data, "groups").child(groups, name)
         node = node if node is not None else {}
-        _check_keys(node, GROUP_KEYS, group_where, f"process group {name!r}")
+        _check_keys(node, GROUP_KEYS, group_where, f"process group {brief(name)}")
         try:
             group = exp.new_process_group(name, preamble_cmds=node.get("preamble_cmds"))
         except SpecError as exc:
@@ -426,10 +508,23 @@ def load_json(source, validate=False):
         data = _LineDecoder().decode(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:  # the decoder recurses once per level
+        raise SpecError(f"{name}: {TOO_DEEP}") from None
+    except ValueError as exc:  # int() of a number over 4300 digits
+        raise SpecError(f"{name}: a number cannot be read ({str(exc).split(':')[0]}): write it as a string") from None
     except _DuplicateJSONKey as exc:
-        raise SpecError(f"{name}:{exc.line}: duplicate key {exc.key!r} (first at line {exc.first_line}): "
+        raise SpecError(f"{name}:{exc.line}: duplicate key {brief(exc.key)} (first at line {exc.first_line}): "
                         f"keep one of them") from None
+    _check_depth(data, name)
     return experiment_from_dict(data, source=name, validate=validate)
+
+
+def _check_depth(value, source, depth=1):
+    """JSON's counterpart of :func:`_check_shape` (JSON has no aliases): at most MAX_DEPTH levels."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"{source}: {TOO_DEEP}")
+    for child in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        _check_depth(child, source, depth + 1)
 
 
 class _DuplicateJSONKey(Exception):

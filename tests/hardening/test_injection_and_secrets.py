@@ -124,7 +124,7 @@ def test_kubernetes_variable_expansion_does_not_alter_arguments():
 
 # --- names --------------------------------------------------------------------------------
 HOSTILE_NAMES = ["../x", "..", ".", "x/y", "/abs", "x:y", "x.y", "$(id)", "x;y", "a b", "-x", "x-", "é", "\nx",
-                 "", "a" * 64, "~root", "x\0y", "X", "x_y", "=x", "#x", "%x"]
+                 "", "a" * 64, "~root", "x\0y", "X", "x_y", "=x", "#x", "%x", "x\udcffy", "a" * 10**6]
 DECLARATIONS = {
     "experiment": lambda name: ExperimentSpec(name),
     "process": lambda name: ExperimentSpec("x").new_process(name, "true"),
@@ -240,6 +240,34 @@ def test_host_backends_keep_secret_contents_out_of_everything_they_write(backend
         if str(written) not in copies:
             assert not leaks(marker, text), f"{written} holds the secret"
     cluster.delete("secretive")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["local", "tmux", "docker", "kube"])
+def test_secrets_that_are_not_small_regular_files_are_refused_by_every_plan(backend, tmp_path, monkeypatch):
+    """One validation for all backends: a FIFO hung the dry run (opening it waits for a writer),
+    a device or a huge file would be copied (or put in a Secret) without end."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # plans need no engine
+    os.mkfifo(tmp_path / "fifo")
+    with open(tmp_path / "huge", "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: 64 MiB that take no disk
+    for path, refusal in [(str(tmp_path / "fifo"), "named pipe"), ("/dev/zero", "character device"),
+                          (str(tmp_path / "huge"), "over the 1 MiB")]:
+        exp = ExperimentSpec("secretive", secrets=[path])
+        exp.new_process("p", container_image=BASE_IMAGE, cmds=["true"])
+        with pytest.raises(SpecError, match=refusal):
+            Cluster.new(backend).plan(exp)
+
+
+def test_text_no_engine_passes_on_unchanged_is_refused_when_declared():
+    """A lone surrogate crashed tmux's launch (UnicodeEncodeError) and became U+FFFD on Docker."""
+    for declare in (lambda s: ExperimentSpec("x").new_process("p", command="echo", args=[s]),
+                    lambda s: ExperimentSpec("x").new_process("p", cmds=[s]),
+                    lambda s: ExperimentSpec("x", env={"A": s}),
+                    lambda s: experiment_from_dict({"name": "x", "processes": {"p": {"cmds": ["ls"], "labels": {"a": s}}}})):
+        for text in ("\udcff", "caf\udce9", "\ud83c"):  # the last: half of a 🎻 split in UTF-16
+            with pytest.raises(SpecError, match="cannot be encoded as UTF-8"):
+                declare(text)
 
 
 # --- privacy of the state directory, and where host services listen ---------------------------

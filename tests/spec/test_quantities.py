@@ -65,3 +65,18 @@ def test_lowercase_or_spelled_out_suffixes_get_the_right_spelling(mem, fix):
         return
     with pytest.raises(InvalidQuantityError, match=fix):
         process().resource_request(mem=mem)
+
+
+@pytest.mark.parametrize("kwargs", [{"mem": 10**5000}, {"mem": "9" * 5000}, {"mem": "8Ei"}, {"cpu": 10**5000},
+                                    {"cpu": 1e300}, {"cpu": "9" * 400}, {"gpu": 10**5000}, {"gpu": "9" * 5000}])
+def test_amounts_beyond_64_bits_are_refused(kwargs):
+    """They overflowed later instead: str() of a 5000-digit int, int(inf) in the Docker plan."""
+    with pytest.raises(InvalidQuantityError, match=r"is larger than any machine has \(at most 2\^63\)"):
+        process().resource_limit(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"mem": "1e400"}, {"mem": "1e" + "9" * 5000}, {"gpu": "\u00b2"}, {"mem": [1]},
+                                    {"cpu": {"a": 1}}])
+def test_numbers_python_cannot_convert_are_ordinary_errors(kwargs):
+    with pytest.raises(InvalidQuantityError):
+        process().resource_limit(**kwargs)
