@@ -7,7 +7,6 @@ its message names a fix, and afterwards no experiment exists on the backend.
 
 import os
 import textwrap
-import time
 
 import pytest
 
@@ -230,12 +229,11 @@ def test_secret_files_no_secret_can_hold(secret, needle, tmp_path, capsys):
     assert_nothing_started()
 
 
-def test_an_alias_bomb_costs_neither_time_nor_output(tmp_path, capsys):
+@pytest.mark.timeout(60)  # unfixed, nine levels never finish (or run out of memory)
+def test_an_alias_bomb_is_refused_in_one_short_line(tmp_path, capsys):
     """418 bytes of aliases took 13 s to print one 580 MB error line; one more level ran out of memory."""
     path = write(tmp_path, "bomb.yml", alias_bomb(9))
-    started = time.monotonic()
     assert symphony(["launch", path, "--dry-run"]) == 1
-    assert time.monotonic() - started < 5
     assert len(capsys.readouterr().err) < 300
 
 
