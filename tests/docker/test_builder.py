@@ -171,29 +171,38 @@ def test_build_on_launch_builds_each_setting_once_and_tags_it_with_the_experimen
     assert images == {"a": f"{repo}:{name}", "b": f"{repo}:{name}", "c": f"cpu-image:{name}"}
 
 
-def test_a_failed_build_stops_the_launch_before_anything_starts(sources, tmp_path, docker_client, new_name):
+@pytest.fixture
+def broken_build(sources, tmp_path):
+    """A cluster whose build setting 'broken' fails at its second step, and a way to use it."""
     (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN exit 1\n")
     cluster = docker_cluster(build_settings={"broken": settings(sources, tmp_path / "temp", dockerfile="Broken")})
+
+    def add_built_process(exp):
+        exp.new_process("built", container_image=unique("symphony-test-broken"), build_image="broken", cmds=["true"])
+    return cluster, add_built_process
+
+
+def test_a_failed_build_stops_the_launch_before_anything_starts(broken_build, docker_client, new_name):
+    cluster, add_built_process = broken_build
     name = new_name()
     exp = cluster.new_experiment(name)
     exp.new_process("ok", container_image=BASE_IMAGE, cmds=["sleep 600"])
-    exp.new_process("built", container_image=unique("symphony-test-broken"), build_image="broken", cmds=["true"])
+    add_built_process(exp)
     with pytest.raises(LaunchError, match="docker build of 'broken' failed at step 2/2"):
         cluster.launch(exp)
     assert leftovers(docker_client, name) == []
 
 
-def test_a_forced_relaunch_whose_build_fails_keeps_the_running_experiment(sources, tmp_path, docker_client, new_name):
+def test_a_forced_relaunch_whose_build_fails_keeps_the_running_experiment(broken_build, docker_client, new_name):
     """Images are built before --force deletes anything: a broken build must not cost the user the old run."""
-    (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN exit 1\n")
-    cluster = docker_cluster(build_settings={"broken": settings(sources, tmp_path / "temp", dockerfile="Broken")})
+    cluster, add_built_process = broken_build
     name = new_name()
     running = cluster.new_experiment(name)
     running.new_process("ok", container_image=BASE_IMAGE, cmds=["sleep 600"])
     cluster.launch(running)
     before = {s.key: s.started for s in cluster.describe_experiment(name)}
     relaunch = cluster.new_experiment(name)
-    relaunch.new_process("built", container_image=unique("symphony-test-broken"), build_image="broken", cmds=["true"])
+    add_built_process(relaunch)
     with pytest.raises(LaunchError, match="docker build of 'broken' failed"):
         cluster.launch(relaunch, force=True)
     after = cluster.describe_experiment(name)
