@@ -86,7 +86,11 @@ def launch_lock(backend, name):
     directory = private_dir(os.path.join(symphony_home(), "locks"))
     fd = os.open(os.path.join(directory, f"{backend}-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another launch of {name!r} on this machine to finish ...", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -104,7 +108,8 @@ def rollback_shield():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:  # (None: a handler installed from C, which Python cannot put back)
+            signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -139,7 +144,7 @@ class ProcessStatus:
             head = self.state
         if self.detail:
             head = f"{head}: {self.detail}"
-        ended = self.state in ("exited", "killed", "restarting") and self.finished
+        ended = self.state in ("exited", "killed", "restarting", "lost") and self.finished
         since = self.finished if ended else self.started
         return f"{head}: {format_age(now - since)}" if since else head
 
@@ -256,7 +261,10 @@ class Cluster:
             return plan
         prepared = self.prepare(exp)  # before a forced relaunch deletes anything: a failed build keeps the old run
         if exists:
-            self.delete(exp.name)
+            try:
+                self.delete(exp.name)
+            except ExperimentNotFoundError:
+                pass  # deleted meanwhile by `symphony delete`: just as well
         plan = self.apply(exp, prepared)
         try:
             SymphonyConfig.save_launched_spec(exp, spec_path)

@@ -243,11 +243,12 @@ class SymphonyConfig:
         from ``Cluster.new``; the values themselves are checked by the constructor.
         """
         from .cluster import backend_parameters, canonical_backend
+        from .spec.brief import brief
         if not isinstance(backends, dict):
             raise ConfigError("must map backend names to keyword arguments, e.g. {local: {grace: 2.0}}")
         for name, kwargs in backends.items():
             if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-                raise _located(ConfigError(f"{name}: must be a mapping of keyword arguments, got {kwargs!r}"),
+                raise _located(ConfigError(f"{name}: must be a mapping of keyword arguments, got {brief(kwargs)}"),
                                backends, name)
             backend = canonical_backend(name)
             accepted = backend_parameters(backend)

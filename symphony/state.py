@@ -84,9 +84,16 @@ def symphony_home():
     if os.path.exists(home) and not os.path.isdir(home):
         raise StateError(f"the state directory {home} is a file, not a directory: move the file aside, "
                          f"or set SYMPHONY_HOME to a directory")
-    private_dir(home)
-    if os.stat(home).st_mode & 0o077:  # made by hand or by an older tool: logs and specs may be private
-        os.chmod(home, 0o700)
+    try:
+        private_dir(home)
+        info = os.stat(home)
+        # a state directory left open by an older Symphony (it holds state.db, it is ours):
+        # logs and specs may be private. Any other directory is the user's and left alone.
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid() and os.path.exists(os.path.join(home, "state.db")):
+            os.chmod(home, 0o700)
+    except OSError as exc:
+        raise StateError(f"cannot use the state directory {home} ({exc.strerror or exc}): "
+                         f"set SYMPHONY_HOME to a directory you own") from None
     return home
 
 
@@ -125,6 +132,9 @@ class StateStore:
             # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._ensure_schema()
+        except StateError:
+            self.db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise  # busy for longer than the timeout: not a damaged file
@@ -154,8 +164,7 @@ class StateStore:
 
     def _schema_version(self):
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            self.db.close()
+        if version > SCHEMA_VERSION:  # (the caller closes the connection, after any rollback)
             raise StateError(f"{self.path} was written by a newer Symphony (state schema {version}, this one "
                              f"reads up to {SCHEMA_VERSION}): upgrade Symphony, or set SYMPHONY_HOME to another directory")
         return version

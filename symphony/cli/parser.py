@@ -493,11 +493,15 @@ class SymphonyParser:
         """Launch an experiment declared in a YAML, JSON or Python file."""
         from .experiment_files import load_experiment_file
         exp = load_experiment_file(args.file, self.cluster)
-        if not args.force and exp.name in self.cluster.list_experiments():  # the hint in this command's words
-            raise ExperimentExistsError(
+        try:
+            self.cluster.launch(exp, force=args.force, dry_run=args.dry_run)
+        except ExperimentExistsError:
+            if args.force:
+                raise  # (e.g. a namespace Symphony does not own): the backend's own words
+            raise ExperimentExistsError(  # the hint in this command's words
                 f"experiment {exp.name!r} is already running on the {self.backend_name} backend: replace it with "
-                f"`{self.prog} launch {args.file} --force`, or delete it first with `{self.prog} delete {exp.name}`")
-        self.cluster.launch(exp, force=args.force, dry_run=args.dry_run)
+                f"`{self.prog} launch {args.file} --force`, or delete it first with `{self.prog} delete {exp.name}`"
+            ) from None
         if not args.dry_run:
             count = len(exp.list_all_processes())
             print(f"launched {exp.name} on the {self.backend_name} backend ({count} processes): "

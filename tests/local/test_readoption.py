@@ -18,9 +18,6 @@ from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-RUN_SECONDS = 3
-
-
 def status(cluster, name, key):
     return next(s for s in cluster.describe_experiment(name) if s.key == key)
 
@@ -30,20 +27,30 @@ def row(cluster, name, key):
     return next(r for r in cluster.store.processes("local", name) if r["key"] == key)
 
 
+def wait_for_file(path):
+    return f"while [ ! -e {path} ]; do sleep 0.05; done"
+
+
 def launch(cluster, name, tmp_path):
     """Three processes: one that succeeds, one that fails its first run only, one that waits.
 
-    The first two run for RUN_SECONDS and print ``start`` on each run, so the log says
-    how often they ran.
+    The first two print ``start`` on each run, so the log says how often they ran, and
+    end only when the test opens their gate (``open_gate(tmp_path, name, run)``, run 1 or
+    2), so nothing depends on how fast this machine is.
     """
-    marker = tmp_path / f"{name}.failed-once"
+    first, second, marker = (tmp_path / f"{name}.{what}" for what in ("gate-1", "gate-2", "failed-once"))
     exp = cluster.new_experiment(name)
-    exp.new_process("succeeds", cmds=["echo start", f"sleep {RUN_SECONDS}", "exit 0"]).restart_policy("OnFailure")
-    exp.new_process("fails-once", cmds=["echo start", f"sleep {RUN_SECONDS}", f"[ -e {marker} ] && exit 0",
-                                        f"touch {marker}", "exit 3"]).restart_policy("OnFailure")
+    exp.new_process("succeeds", cmds=["echo start", wait_for_file(first), "exit 0"]).restart_policy("OnFailure")
+    exp.new_process("fails-once", cmds=["echo start", wait_for_file(first),
+                                        f"[ -e {marker} ] || {{ touch {marker}; exit 3; }}",
+                                        wait_for_file(second), "exit 0"]).restart_policy("OnFailure")
     exp.new_process("waits", "sleep 300")
     cluster.launch(exp)
     return cluster.store.get_experiment("local", name)
+
+
+def open_gate(tmp_path, name, run):
+    (tmp_path / f"{name}.gate-{run}").touch()
 
 
 def kill_supervisor(pid):
@@ -74,10 +81,12 @@ def test_processes_ending_after_the_readoption_report_their_real_status(local_cl
     assert waits.state == "running" and psutil.pid_exists(waits.pid)
     assert local_cluster.store.get_experiment("local", "adopted")["adoptions"] == 1
     assert status(local_cluster, "adopted", "succeeds").state == "running", "adopted while it still runs"
+    open_gate(tmp_path, "adopted", 1)
     restarted = wait_for(lambda: (s := status(local_cluster, "adopted", "fails-once")).restarts == 1
                          and s.state == "running" and s, timeout=30)
     assert restarted.detail == "", "started afresh by the new supervisor, so not marked as adopted"
     assert status(local_cluster, "adopted", "waits").detail == "re-adopted after its supervisor died (1×)"
+    open_gate(tmp_path, "adopted", 2)
     os.kill(waits.pid, signal.SIGKILL)
     assert_real_endings(local_cluster, "adopted")
     local_cluster.delete("adopted")
@@ -89,7 +98,9 @@ def test_processes_ending_while_nobody_supervises_report_their_real_status(local
     kill_supervisor(experiment["supervisor_pid"])
     os.kill(row(local_cluster, "unwatched", "waits")["pid"], signal.SIGKILL)
     pids = [row(local_cluster, "unwatched", key)["pid"] for key in ("succeeds", "fails-once")]
-    wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=RUN_SECONDS + 15)
+    open_gate(tmp_path, "unwatched", 1)
+    open_gate(tmp_path, "unwatched", 2)
+    wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=20)
     assert all(row(local_cluster, "unwatched", key)["status"] == "running" for key in ("succeeds", "fails-once"))
     assert_real_endings(local_cluster, "unwatched")  # the first query adopts: the processes have ended by then
     exits = os.path.join(os.path.dirname(row(local_cluster, "unwatched", "succeeds")["log_path"]), "exits")

@@ -8,7 +8,6 @@
 """
 
 import io
-import time
 
 import pytest
 
@@ -36,11 +35,10 @@ def process():
                                    {f"k{i}": laughs() for i in range(1000)}, [["y" * 1000] * 1000] * 1000],
                          ids=["laughs", "long string", "huge int", "huge negative int", "loader mapping",
                               "wide mapping", "wide list"])
+@pytest.mark.timeout(30)  # showing a whole value of these would take minutes or all memory
 def test_any_value_is_shown_briefly(value):
-    started = time.monotonic()
     shown = brief(value)
     assert len(shown) <= MAX_SHOWN and "\n" not in shown
-    assert time.monotonic() - started < 1
 
 
 def test_small_values_are_shown_as_repr():
@@ -75,13 +73,12 @@ def test_a_cyclic_value_is_shown_briefly():
     lambda: experiment_from_dict({"name": "x", "processes": {"p": {"cmds": ["ls"], "mounts": [laughs()]}}}),
     lambda: experiment_from_dict({"name": "x", "processes": {"p": {"cmds": ["ls"], "tolerations": [laughs()]}}}),
 ])
+@pytest.mark.timeout(30)
 def test_messages_echo_values_briefly(declare):
     """A 418-byte YAML file of aliases once printed a 580 MB error line after 13 s."""
-    started = time.monotonic()
     with pytest.raises(SpecError) as refused:
         declare()
     assert len(str(refused.value)) < 1000 and "\n" not in str(refused.value)
-    assert time.monotonic() - started < 2
 
 
 # --- YAML aliases and nesting -----------------------------------------------------------
@@ -96,15 +93,14 @@ def nested(levels, inner="x"):
     return "[" * (levels - 1) + inner + "]" * (levels - 1)
 
 
-def test_an_alias_bomb_is_refused_in_an_instant():
+@pytest.mark.timeout(30)
+def test_an_alias_bomb_is_refused_without_expanding_it():
     text = alias_bomb(9)  # 10^9 values once expanded; never expanded here
     assert len(text) < 500
-    started = time.monotonic()
     with pytest.raises(DocumentShapeError, match=rf"repeat more than {MAX_REPEATED} values: .*reuse smaller anchors"):
         read_yaml(io.StringIO(text))
     with pytest.raises(SpecError, match=r"^<yaml>:5: aliases \(\*a\d among them\) repeat more than"):
         load_yaml(text)
-    assert time.monotonic() - started < 2
 
 
 def test_merge_keys_cannot_multiply_a_document_either():
