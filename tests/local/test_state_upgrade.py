@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from symphony.errors import StateError
-from symphony.state import ADDED_COLUMNS, SCHEMA_VERSION, StateStore
+from symphony.state import ADDED_COLUMNS, SCHEMA_VERSION, StateStore, symphony_home
 
 
 def downgrade_to_first_release(path):
@@ -117,7 +117,17 @@ def test_a_state_directory_that_is_a_file_or_too_open(symphony_home, monkeypatch
     result = symphony("ls")
     assert result.returncode == 1 and "is a file, not a directory: move the file aside" in result.stderr
     symphony_home.unlink()
-    symphony_home.mkdir(mode=0o755)
+    StateStore().close()  # a state directory an older Symphony left readable by others
     os.chmod(symphony_home, 0o755)
     assert symphony("ls").returncode == 0
     assert stat.S_IMODE(os.stat(symphony_home).st_mode) == 0o700
+
+
+def test_a_users_own_directory_as_symphony_home_keeps_its_mode(tmp_path, monkeypatch):
+    """SYMPHONY_HOME=~ (or a project directory) must not make that directory private."""
+    own = tmp_path / "project"
+    own.mkdir()
+    os.chmod(own, 0o755)
+    monkeypatch.setenv("SYMPHONY_HOME", str(own))
+    assert symphony_home() == str(own)
+    assert stat.S_IMODE(os.stat(own).st_mode) == 0o755
