@@ -9,10 +9,27 @@ even after double-forking, so a scan of ``/proc/*/environ`` finds them all.
 import os
 import signal
 import time
+from typing import NamedTuple
 
 import psutil
 
 RUN_ID_VAR = "SYMPH_RUN_ID"
+
+
+class ProcStat(NamedTuple):
+    state: str        # R, S, D, Z...
+    ppid: int
+    start_ticks: int  # start time in clock ticks since boot: tells a process from a later one with its pid
+
+
+def proc_stat(pid):
+    """What ``/proc/<pid>/stat`` says of ``pid`` (cheaper than psutil), None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold anything
+        return ProcStat(fields[0], int(fields[1]), int(fields[19]))
+    except (OSError, IndexError, ValueError, TypeError):
+        return None
 
 
 def _environ_marker(pid):

@@ -19,7 +19,7 @@ from ..errors import ExperimentNotFoundError, LaunchError, SymphonyError
 from ..host.actions import HostProcessActions
 from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
-from ..host.processes import RUN_ID_VAR, stop_run
+from ..host.processes import RUN_ID_VAR, proc_stat, stop_run
 from ..state import StateStore, open_private, private_dir
 from .plan import LocalPlan, build_plan
 
@@ -226,18 +226,12 @@ def _alive(pid):
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    stat = proc_stat(pid)
+    return stat is None or stat.state != "Z"  # (unreadable: it exists, so count it alive)
 
 
 def _parent(pid):
-    """Parent pid of ``pid`` from /proc (None if it is gone): tells an adopted process from one
-    the current supervisor started itself."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError, TypeError):
-        return None
+    """Parent pid of ``pid`` (None if it is gone): tells an adopted process from one the
+    current supervisor started itself."""
+    stat = proc_stat(pid) if pid else None
+    return stat.ppid if stat else None

@@ -40,7 +40,7 @@ import sys
 import time
 
 from ..host.logs import IndexWriter
-from ..host.processes import find_run_processes, signal_name, stop_run
+from ..host.processes import find_run_processes, proc_stat, signal_name, stop_run
 from ..state import StateStore, open_private
 from .plan import LocalPlan
 
@@ -139,19 +139,19 @@ class Supervisor:
             child.restarts, child.started = row["restarts"], row["started"] or time.time()
             if row["status"] == "running" and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
-                stat = _proc_stat(child.pid)
+                stat = proc_stat(child.pid)
                 # a zombie is ours too: it ended, and its guardian is about to record how
-                if stat is not None and (child.pid in live or stat[0] == "Z"):
-                    child.start_ticks = stat[1]
+                if stat is not None and (child.pid in live or stat.state == "Z"):
+                    child.start_ticks = stat.start_ticks
             elif row["status"] == "restarting":
                 child.restart_at = time.time()
 
     def poll_adopted(self):
         """Record the end of adopted processes that ended, with the status their guardian wrote."""
         for child in [c for c in self.children if c.adopted]:
-            stat = _proc_stat(child.pid)
-            ours = stat is not None and stat[1] == child.start_ticks
-            if ours and stat[0] != "Z":
+            stat = proc_stat(child.pid)
+            ours = stat is not None and stat.start_ticks == child.start_ticks
+            if ours and stat.state != "Z":
                 continue
             code = _read_exit(self.exits, child.pid, child.start_ticks)
             if code is None and ours:  # a zombie: its guardian records its status before reaping it
@@ -237,19 +237,6 @@ class Supervisor:
         self.stop_all()
 
 
-def _proc_stat(pid):
-    """(state letter, start time in clock ticks since boot) of ``pid``, None if there is no such process.
-
-    The start time tells a process from a later one that got the same pid.
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[0], int(fields[19])
-
-
 def exits_dir(plan):
     """Where a dead supervisor's guardian records how the orphaned processes ended."""
     return os.path.join(os.path.dirname(plan.processes[0].log_path), "exits")
@@ -273,7 +260,7 @@ def _read_exit(directory, pid, start_ticks):
 
 def _record_exit(directory, pid, code):
     """Write ``pid``'s start time and exit code (minus the signal) atomically, readable by the owner only."""
-    stat = _proc_stat(pid)  # still there: the caller has not reaped it yet
+    stat = proc_stat(pid)  # still there: the caller has not reaped it yet
     if stat is None:
         return
     try:
@@ -285,7 +272,7 @@ def _record_exit(directory, pid, code):
     temporary = os.path.join(directory, f".{pid}.tmp")
     try:
         with open_private(temporary, "w") as handle:
-            handle.write(f"{stat[1]} {code}\n")
+            handle.write(f"{stat.start_ticks} {code}\n")
         os.replace(temporary, os.path.join(directory, str(pid)))
     except OSError:
         pass
