@@ -21,6 +21,10 @@ class ProcStat(NamedTuple):
     ppid: int
     start_ticks: int  # start time in clock ticks since boot: tells a process from a later one with its pid
 
+    def started(self):
+        """The start time as a Unix time, comparable with ``time.time()``."""
+        return psutil.boot_time() + self.start_ticks / os.sysconf("SC_CLK_TCK")
+
 
 def proc_stat(pid):
     """What ``/proc/<pid>/stat`` says of ``pid`` (cheaper than psutil), None if there is no such process."""
@@ -73,21 +77,39 @@ def _signal_all(pids, sig):
             pass
 
 
-def stop_run(run_id, grace=5.0):
+#: a live pid whose start time is this close to the one recorded for it is that process,
+#: not a later one that reused the pid (records are written right after the fork)
+SAME_START_SECONDS = 2.0
+
+
+def is_recorded_process(pid, started):
+    """Whether ``pid`` is alive and is the process recorded as started at Unix time ``started``."""
+    stat = proc_stat(pid) if pid and started else None
+    return stat is not None and stat.state != "Z" and abs(stat.started() - started) < SAME_START_SECONDS
+
+
+def stop_run(run_id, grace=5.0, recorded=()):
     """SIGTERM every process of the run and their process groups, SIGKILL after ``grace``.
 
+    ``recorded``: ``(pid, started)`` of the processes the state knows, stopped too even if
+    they cleared their environment (``env -i``) and so lost the run marker.
     Returns the pids that had to be killed with SIGKILL.
     """
-    _signal_all(find_run_processes(run_id), signal.SIGTERM)
+    recorded = list(recorded)
+
+    def remaining():
+        return sorted(set(find_run_processes(run_id)) |
+                      {pid for pid, started in recorded if is_recorded_process(pid, started)})
+    _signal_all(remaining(), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not find_run_processes(run_id):
+        if not remaining():
             return []
         time.sleep(0.05)
-    stubborn = set(find_run_processes(run_id))
+    stubborn = set(remaining())
     _signal_all(stubborn, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while find_run_processes(run_id) and time.monotonic() < deadline:
+    while remaining() and time.monotonic() < deadline:
         time.sleep(0.05)
     return sorted(stubborn)
 

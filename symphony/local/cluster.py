@@ -119,7 +119,8 @@ class LocalCluster(HostProcessActions, Cluster):
             self.set_experiment(None)
 
     def _remove(self, name, run_id):
-        stop_run(run_id, grace=self.grace)
+        recorded = [(row["pid"], row["started"]) for row in self.store.processes(self.backend_name, name)]
+        stop_run(run_id, grace=self.grace, recorded=recorded)
         self.store.delete_experiment(self.backend_name, name)
         shutil.rmtree(self._log_dir(name), ignore_errors=True)
 

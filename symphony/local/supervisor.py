@@ -40,7 +40,7 @@ import sys
 import time
 
 from ..host.logs import IndexWriter
-from ..host.processes import find_run_processes, proc_stat, signal_name, stop_run
+from ..host.processes import find_run_processes, is_recorded_process, proc_stat, signal_name, stop_run
 from ..state import StateStore, open_private
 from .plan import LocalPlan
 
@@ -140,8 +140,10 @@ class Supervisor:
             if row["status"] == "running" and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
                 stat = proc_stat(child.pid)
-                # a zombie is ours too: it ended, and its guardian is about to record how
-                if stat is not None and (child.pid in live or stat.state == "Z"):
+                # ours: it still carries the run id, or started when its row says (a program may
+                # clear its environment), or is a zombie (it ended; its guardian records how)
+                if stat is not None and (child.pid in live or stat.state == "Z"
+                                         or is_recorded_process(child.pid, child.started)):
                     child.start_ticks = stat.start_ticks
             elif row["status"] == "restarting":
                 child.restart_at = time.time()
@@ -213,7 +215,8 @@ class Supervisor:
     def stop_all(self):
         """Stop every process of the run (their descendants too), then record how they ended."""
         self.stopping = True
-        stop_run(self.plan.run_id, grace=self.plan.grace)
+        stop_run(self.plan.run_id, grace=self.plan.grace,
+                 recorded=[(c.pid, c.started) for c in self.children if c.pid is not None])
         self.reap()
 
     def run(self, wakeup_fd):

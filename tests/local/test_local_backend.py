@@ -16,7 +16,7 @@ from symphony import Cluster
 from symphony.errors import (ExperimentExistsError, ExperimentNotFoundError, PortUnavailableError,
                              SpecError, UnboundServiceError)
 from symphony.host.processes import find_run_processes
-from waiting import wait_for
+from waiting import process_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -163,12 +163,8 @@ def test_processes_outlive_the_launcher_and_delete_leaves_nothing(tmp_path):
     cluster.delete("detached")
     assert find_run_processes(run_id) == []
 
-    def alive(pid):  # a SIGKILLed process can still be tearing down (its environment already gone) for a moment
-        try:
-            return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
-        except psutil.NoSuchProcess:
-            return False
-    wait_for(lambda: not any(alive(pid) for pid in pids), timeout=5)
+    # a SIGKILLed process can still be tearing down (its environment already gone) for a moment
+    wait_for(lambda: all(process_gone(pid) for pid in pids), timeout=5)
     assert cluster.list_experiments() == []
     with pytest.raises(ExperimentNotFoundError):
         cluster.delete("detached")
@@ -319,8 +315,7 @@ def test_killed_supervisor_is_replaced_and_its_processes_adopted(local_cluster):
     wait_for(lambda: status(local_cluster, "orphans", "b").state == "exited")
     row = local_cluster.store.get_experiment("local", "orphans")
     os.kill(row["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(row["supervisor_pid"])
-             or psutil.Process(row["supervisor_pid"]).status() == psutil.STATUS_ZOMBIE)
+    wait_for(lambda: process_gone(row["supervisor_pid"]))
     a = status(local_cluster, "orphans", "a")  # this query re-adopts
     new_supervisor = local_cluster.store.get_experiment("local", "orphans")["supervisor_pid"]
     assert new_supervisor and new_supervisor != row["supervisor_pid"] and psutil.pid_exists(new_supervisor)

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from symphony.host.processes import find_run_processes
-from waiting import wait_for
+from waiting import process_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def open_gate(tmp_path, name, run):
 
 def kill_supervisor(pid):
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    wait_for(lambda: process_gone(pid))
 
 
 def starts_logged(cluster, name, key):
@@ -123,3 +123,24 @@ def test_an_ending_nobody_could_observe_is_reported_as_lost_not_as_an_exit(local
     assert (waits.exit_code, waits.signal, waits.pid) == (None, None, None)
     local_cluster.delete("lost")
     assert find_run_processes(experiment["run_id"]) == []
+
+
+def test_a_process_that_cleared_its_environment_is_still_recognised_and_stopped(local_cluster):
+    """Found by its recorded pid and start time when its run marker is gone: after re-adoption
+    it is not reported lost nor started twice, and delete stops it."""
+    exp = local_cluster.new_experiment("scrubbed")
+    exp.new_process("clean", cmds=["exec env -i sleep 300"]).restart_policy("OnFailure")
+    local_cluster.launch(exp)
+    experiment = local_cluster.store.get_experiment("local", "scrubbed")
+    pid = wait_for(lambda: (r := row(local_cluster, "scrubbed", "clean"))["pid"]
+                   and psutil.Process(r["pid"]).name() == "sleep" and r["pid"])
+    assert pid not in find_run_processes(experiment["run_id"]), "its environment no longer carries the run id"
+    kill_supervisor(experiment["supervisor_pid"])
+    adopted = status(local_cluster, "scrubbed", "clean")
+    assert (adopted.state, adopted.pid, adopted.restarts) == ("running", pid, 0)
+    os.kill(pid, signal.SIGTERM)
+    again = wait_for(lambda: (s := status(local_cluster, "scrubbed", "clean")).restarts == 1
+                     and s.state == "running" and psutil.Process(s.pid).name() == "sleep" and s)
+    assert again.pid != pid
+    local_cluster.delete("scrubbed")
+    wait_for(lambda: process_gone(again.pid))
