@@ -86,7 +86,7 @@ def run_once(backend, example, timeout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, choices=range(1, 101), metavar="N (1-100)")
     parser.add_argument("--examples", nargs="+", choices=EXAMPLES, default=EXAMPLES)
     parser.add_argument("--timeout", type=float, default=120, help="seconds one run may take before it counts as failed")
     args = parser.parse_args()

@@ -110,6 +110,16 @@ API_CASES = {
 }
 
 YAML_CASES = {
+    "host_path mount without path": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n"
+                                     "    mounts: [{host_path: {pth: d}, mount_path: /d}]\n",
+                                     "processes.p.mounts: mount host_path takes path, type (path required)"),
+    "host_path mount with a number": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n"
+                                      "    mounts: [{host_path: {path: 3}, mount_path: /d}]\n", "mount_host_path path"),
+    "host_path mount not a mapping": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n"
+                                      "    mounts: [{host_path: data, mount_path: /d}]\n", "must be a mapping"),
+    "read_only not a boolean": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n"
+                                "    mounts: [{host_path: {path: /d}, mount_path: /d, read_only: maybe}]\n",
+                                "read_only must be true or false"),
     "malformed yaml": ("name: x\nprocesses:\n  p: [unclosed\n", ":4: invalid YAML"),
     "unknown top-level key": ("name: x\nproceses: {}\n", ":2: proceses: unknown key"),
     "unknown process key": ("name: x\nprocesses:\n  p:\n    comand: ls\n", ":4: processes.p.comand"),
@@ -289,6 +299,7 @@ CONFIG_CASES = {
     "unknown backend keyword": ("backends:\n  local: {bogus: 1}\n", ":2: backends: local: unknown keyword 'bogus'"),
     "backend keyword misspelt": ("backends:\n  tmux:\n    server_nam: x\n", ":3: backends: tmux: unknown keyword"),
     "backend value of the wrong type": ("backends: {local: {grace: abc}}\n", "grace='abc'"),
+    "bind_host not an address": ("backends: {local: {bind_host: 0}}\n", "bind_host must be an address"),
     "config key given twice": ("username: a\nusername: b\n", ":2: duplicate key 'username'"),
     "alias bomb in the config": ("x: [&a0 [" + ",".join("x" * 10) + "]" +
                                  "".join(f", &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)) + "]\n",

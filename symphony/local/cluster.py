@@ -42,6 +42,8 @@ class LocalCluster(HostProcessActions, Cluster):
         self.grace = float(grace)
         self.restart_backoff = float(restart_backoff)
         self.shell_path = shell or shutil.which("bash") or "/bin/sh"
+        if not isinstance(bind_host, str) or not bind_host.strip():
+            raise ValueError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', got {bind_host!r}")
         self.bind_host = bind_host
 
     @property

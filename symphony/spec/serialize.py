@@ -375,7 +375,23 @@ def _load_mount(target, item):
     if len(kinds) != 1 or extra:
         raise SpecError(f"each mount needs mount_path and exactly one of {', '.join(sorted(_MOUNT_KINDS))}, "
                         f"got {brief(item)}")
-    target._mount({kinds[0]: dict(item[kinds[0]])}, item["mount_path"], item.get("read_only", False))
+    kind, source, read_only = kinds[0], item[kinds[0]], item.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise SpecError(f"mount read_only must be true or false, got {brief(read_only)}")
+    if not isinstance(source, dict):
+        raise SpecError(f"mount {kind} must be a mapping, e.g. {{path: /data}}, got {brief(source)}")
+    builders = {"host_path": (target.mount_host_path, ("path",), ("type",)),
+                "nfs": (target.mount_nfs, ("server", "path"), ())}
+    if kind in builders:  # the builder's checks, so a file is refused exactly as Python is
+        build, needed, optional = builders[kind]
+        unknown = set(source) - set(needed) - set(optional)
+        if unknown or not set(needed) <= set(source):
+            raise SpecError(f"mount {kind} takes {', '.join(needed + optional)} "
+                            f"({', '.join(needed)} required), got {brief(source)}")
+        build(*(source[k] for k in needed), item["mount_path"], read_only,
+              **{k: source[k] for k in optional if k in source})
+        return
+    target._mount({kind: dict(source)}, item["mount_path"], read_only)
 
 
 def _as_list(value, what):
