@@ -24,10 +24,10 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 
 from .errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError, SymphonyError,
                      UnknownBackendError)
+from .status import ProcessState, ProcessStatus, format_age  # noqa: F401  (re-exported)
 
 #: canonical name -> "module:Class"; aliases map to canonical names.
 BACKENDS = {
@@ -112,49 +112,6 @@ def rollback_shield():
             signal.signal(signal.SIGINT, previous)
 
 
-@dataclass
-class ProcessStatus:
-    """What ``symphony p`` shows for one process, on any backend."""
-
-    key: str
-    group: str
-    name: str
-    state: str              # pending | running | restarting | exited | killed | failed | lost | waiting | terminated
-    ready: bool = False
-    restarts: int = 0
-    exit_code: int = None
-    signal: str = None
-    started: float = None
-    finished: float = None
-    pid: int = None
-    detail: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def state_text(self, now=None):
-        """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``,
-        ``restarting (exit 1): 2s`` (how the last run ended, and since when)."""
-        now = now or time.time()
-        if self.state in ("exited",) and self.exit_code is not None:
-            head = f"exited ({self.exit_code})"
-        elif self.state == "killed" and self.signal:
-            head = f"killed ({self.signal})"
-        elif self.state == "restarting" and (self.exit_code is not None or self.signal):
-            head = f"restarting ({self.signal or f'exit {self.exit_code}'})"
-        else:
-            head = self.state
-        if self.detail:
-            head = f"{head}: {self.detail}"
-        ended = self.state in ("exited", "killed", "restarting", "lost") and self.finished
-        since = self.finished if ended else self.started
-        return f"{head}: {format_age(now - since)}" if since else head
-
-    def to_dict(self):
-        return {"group": self.group, "name": self.name, "key": self.key, "state": self.state,
-                "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
-                "signal": self.signal, "started": self.started, "finished": self.finished,
-                "pid": self.pid, "detail": self.detail}
-
-
 def pick_process(experiment, process, candidates):
     """The value of the candidate ``process`` names: an exact ``group/name`` key, else a unique name.
 
@@ -169,18 +126,6 @@ def pick_process(experiment, process, candidates):
                                    f"{', '.join(c[0] for c in matches)}")
     raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has "
                                f"{', '.join(c[0] for c in candidates) or 'none'}")
-
-
-def format_age(seconds):
-    """Short human age as kubectl prints it: 42s, 5m, 2.3h, 4.1d."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 class Cluster:

@@ -15,7 +15,7 @@ before every launch; container backends do it here, the same way for all of them
 
 from dataclasses import dataclass, field
 
-from ..docker.engine import image_reference_problem, split_image
+from ..spec.images import image_reference_problem, split_image
 from ..errors import SpecError
 from .builder import DockerBuilder
 

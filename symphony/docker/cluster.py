@@ -21,11 +21,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, ProcessStatus, rollback_shield
+from ..cluster import Cluster, rollback_shield
+from ..status import ProcessState, ProcessStatus
 from ..errors import (ExperimentExistsError, LaunchError,
                       ProcessNotFoundError, SymphonyError)
 from ..host.logs import parse_since
-from .engine import docker_client, docker_sdk, split_image
+from ..spec.images import split_image
+from .engine import docker_client, docker_sdk
 from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
 
 #: Go's os.ModeDir bit, as the engine reports it in archive stat headers.
@@ -475,17 +477,20 @@ def _timestamp(text):
     return value + float(f"0.{fraction[:6]}") if fraction else value
 
 
+#: Docker's container states in Symphony's words (anything else, e.g. "dead" or "removing", is lost)
+_DOCKER_STATES = {"created": "pending", "running": "running", "restarting": "restarting", "exited": "exited",
+                  "paused": "waiting"}
+
+
 def _status(container):
     state = container.attrs["State"]
     key = container.labels[LABEL_PROCESS]
     group, _, name = key.rpartition("/")
-    status = ProcessStatus(key=key, group=group, name=name, state=state["Status"],
+    status = ProcessStatus(key=key, group=group, name=name, state=_DOCKER_STATES.get(state["Status"], "lost"),
                            restarts=container.attrs.get("RestartCount", 0),
                            started=_timestamp(state.get("StartedAt")), finished=_timestamp(state.get("FinishedAt")),
                            pid=state.get("Pid") or None, extra={"container": container.name, "image": container.attrs["Config"]["Image"]})
-    if state["Status"] == "created":
-        status.state = "pending"
-    elif state["Status"] == "running":
+    if state["Status"] == "running":
         status.ready = True
     elif state["Status"] in ("exited", "restarting"):
         # a restarting container's ExitCode is its last run's: the local backend reports that too
@@ -495,9 +500,9 @@ def _status(container):
         elif status.exit_code and status.exit_code - 128 in _SIGNAL_NAMES:
             status.signal = _SIGNAL_NAMES[status.exit_code - 128]
         if status.signal and state["Status"] == "exited":
-            status.state = "killed"
-    elif state["Status"] in ("dead", "removing"):
-        status.state = "lost"
+            status.state = ProcessState.KILLED
+    elif state["Status"] == "paused":
+        status.detail = "paused"
     if state.get("Error"):
         status.detail = state["Error"]
     if status.state not in ("exited", "killed"):

@@ -5,9 +5,8 @@ loads backends by name and must start fast on machines without Docker.
 """
 
 import functools
-import re
 
-from ..errors import BackendUnavailableError, SpecError, SymphonyError
+from ..errors import BackendUnavailableError, SymphonyError
 
 
 def docker_sdk():
@@ -48,68 +47,3 @@ def _engine_gone_is_one_line(send):
         except requests.exceptions.ConnectionError as exc:
             raise BackendUnavailableError(_unreachable(exc)) from None
     return send_or_explain
-
-
-def split_image(image):
-    """``'host:5000/repo:tag'`` -> ``('host:5000/repo', 'tag')``; the tag is None when absent.
-
-    A colon only separates a tag after the last '/', since registry hosts may carry a port.
-    """
-    name, _, digest = image.partition("@")
-    if digest:
-        return name, None
-    repo, colon, tag = name.rpartition(":")
-    if colon and repo and "/" not in tag:
-        return repo, tag
-    return name, None
-
-
-# Docker's image reference grammar (github.com/distribution/reference): an optional registry
-# host[:port], lowercase path components joined by '.', '_', '__' or dashes, then a tag and/or
-# a digest.
-_HOST = re.compile(r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-                   r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
-_PATH = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
-_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
-
-
-def image_reference_problem(image):
-    """Why ``image`` is not a valid Docker image reference, or None when it is.
-
-    Checked before anything is built or created, so a bad name is a declaration error
-    rather than the engine's ``400``/``500`` in the middle of a launch.
-    """
-    if not isinstance(image, str) or not image:
-        return "an image name cannot be empty"
-    if any(c.isspace() for c in image):
-        return "image names cannot contain spaces"
-    rest, _, digest = image.partition("@")
-    name, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:
-        name, tag = rest, None
-    first, slash, path = name.partition("/")
-    # as in Docker, the first component names a registry when it has '.' or ':' or is localhost
-    if not (slash and ("." in first or ":" in first or first == "localhost")):
-        first, path = None, name
-    if first is not None and not _HOST.fullmatch(first):
-        return f"{first!r} is not a registry host[:port]"
-    if path != path.lower():
-        return "repository names must be lowercase"
-    if not _PATH.fullmatch(path):
-        return ("the repository must be path components of lowercase letters and digits, "
-                "separated by '/' and joined within by '.', '_' or '-'")
-    if len(name) > 255:
-        return "the repository name is longer than 255 characters"
-    if tag is not None and not _TAG.fullmatch(tag):
-        return "a tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-    if digest and not _DIGEST.fullmatch(digest):
-        return "a digest is <algorithm>:<hex>"
-    return None
-
-
-def check_image_reference(image, what):
-    """Raise a :class:`SpecError` naming ``what`` when ``image`` is not a valid reference."""
-    problem = image_reference_problem(image)
-    if problem:
-        raise SpecError(f"{what}: {image!r} is not a valid Docker image name: {problem}")

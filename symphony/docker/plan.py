@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass, field
 import yaml
 
 from ..errors import SpecError
-from ..local.plan import check_exec_size
+from ..host.plan import check_exec_size
 from ..networking import ContainerAddressing, resolve
 from ..spec import quantities
 from ..spec.commands import preamble_lines, process_argv, user_env
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
-from .engine import check_image_reference
+from ..spec.images import check_image_reference
 
 LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)

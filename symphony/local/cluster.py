@@ -21,7 +21,7 @@ from ..host.logs import parse_since, read_log
 from ..host.ports import HostAddressing
 from ..host.processes import RUN_ID_VAR, proc_stat, stop_run
 from ..state import StateStore, open_private, private_dir
-from .plan import LocalPlan, build_plan
+from ..host.plan import LocalPlan, build_plan
 
 READY_TIMEOUT = 120.0
 FINAL_STATES = ("exited", "killed", "lost")

@@ -42,7 +42,7 @@ import time
 from ..host.logs import IndexWriter
 from ..host.processes import find_run_processes, is_recorded_process, proc_stat, signal_name, stop_run
 from ..state import StateStore, open_private
-from .plan import LocalPlan
+from ..host.plan import LocalPlan
 
 PR_SET_CHILD_SUBREAPER = 36
 #: a process that ran at least this long resets its restart backoff

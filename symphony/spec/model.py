@@ -403,6 +403,15 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
     def effective_pull_policy(self):
         return self.pull_policy or (self.group.pull_policy if self.group else None)
 
+    def effective_resources(self):
+        """``{'requests': {...}, 'limits': {...}}``: the group's amounts, each overridden by the process's own."""
+        resources = {}
+        for kind in ("requests", "limits"):
+            amounts = dict(self.group.resources[kind]) if self.group is not None else {}
+            amounts.update(self.resources[kind])
+            resources[kind] = amounts
+        return resources
+
     def effective_restart_policy(self):
         return (self.group or self)._restart_policy
 

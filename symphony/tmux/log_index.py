@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..host.logs import INDEX_INTERVAL, IndexWriter
-from ..local.plan import LocalPlan
+from ..host.plan import LocalPlan
 from ..state import StateStore
 from .client import BACKEND, run_tmux
 

@@ -26,7 +26,7 @@ import sys
 import time
 
 from ..host.processes import signal_name
-from ..local.plan import LocalPlan
+from ..host.plan import LocalPlan
 from ..local.supervisor import STABLE_RUN_SECONDS, restart_delay
 from ..state import StateStore
 from .client import BACKEND, source_script

@@ -1,7 +1,7 @@
 """The tmux backend's plan: the local plan plus the tmux commands that realise it.
 
 What each process runs (argv, cwd, environment, log file) is decided once by
-:func:`symphony.local.plan.build_plan`, exactly as for the local backend. This module
+:func:`symphony.host.plan.build_plan`, exactly as for the local backend. This module
 only translates that plan into tmux's command language, so that the whole session
 (every window, its environment, its log pipe and its exit hook) is built by **one**
 ``tmux source-file`` call instead of a round trip per window.
@@ -24,7 +24,7 @@ import shlex
 from dataclasses import dataclass
 
 from ..host.processes import RUN_ID_VAR
-from ..local.plan import LocalPlan
+from ..host.plan import LocalPlan
 
 #: the window ``new-session`` must create; it is closed once the process windows exist
 LAUNCH_WINDOW = "__symphony__"
@@ -87,7 +87,7 @@ def package_root():
 
 @dataclass
 class TmuxPlan:
-    """A :class:`~symphony.local.plan.LocalPlan` plus where and how tmux runs it.
+    """A :class:`~symphony.host.plan.LocalPlan` plus where and how tmux runs it.
 
     Stored in the state database as the local plan's dict (``to_dict``), so the exit
     hook, the log indexer and ``symphony exec`` read back exactly what was launched.

@@ -218,7 +218,7 @@ def test_invalid_image_names_are_declaration_errors(no_engine, tmp_path, contain
     "127.0.0.1:5000/symphony-test_x:t", "a--b__c.d", "ubuntu:22.04", "app@sha256:" + "0" * 64,
     "app:v1@sha256:" + "0" * 64, "My.Registry:5000/app"])
 def test_valid_image_names_pass(image):
-    from symphony.docker.engine import image_reference_problem
+    from symphony.spec.images import image_reference_problem
     assert image_reference_problem(image) is None
 
 
@@ -226,7 +226,7 @@ def test_valid_image_names_pass(image):
     "App", "team/App", "Other_Image/x", "a b", "a::b", "a:", "-a", "a___b", "a..b", "a-", "a:.x",
     "app@sha256:12", "a" * 256, "bad_host:5000/a"])
 def test_invalid_image_names_are_found(image):
-    from symphony.docker.engine import image_reference_problem
+    from symphony.spec.images import image_reference_problem
     assert image_reference_problem(image)
 
 

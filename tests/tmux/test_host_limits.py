@@ -11,7 +11,7 @@ import pytest
 
 from symphony import Cluster
 from symphony.errors import SpecError
-from symphony.local.plan import MAX_ARG_STRLEN
+from symphony.host.plan import MAX_ARG_STRLEN
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow

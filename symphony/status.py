@@ -1,0 +1,101 @@
+"""What ``symphony p`` shows of a process, in the same types on every backend."""
+
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+class ProcessState(str, enum.Enum):
+    """The state of one process, as every backend reports it.
+
+    A ``str`` enum: it compares equal to its value and prints as it, so ``-o json`` and
+    stored rows carry the plain word.
+    """
+
+    PENDING = "pending"          # accepted, not started yet (a pod being scheduled, a job queued)
+    WAITING = "waiting"          # held before starting (an image being pulled, a start condition)
+    RUNNING = "running"
+    RESTARTING = "restarting"    # ended and about to be started again by its restart policy
+    EXITED = "exited"            # ended by itself, with an exit code
+    KILLED = "killed"            # ended by a signal
+    FAILED = "failed"            # the engine gave up on it (evicted, image never pulled)
+    LOST = "lost"                # its end could not be observed
+    TERMINATED = "terminated"    # being stopped by delete
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    @property
+    def finished(self) -> bool:
+        """Ended for good (no restart coming)."""
+        return self in FINAL_STATES
+
+    @property
+    def ended(self) -> bool:
+        """Has an end time worth showing: finished, or ended and about to restart."""
+        return self in FINAL_STATES or self is ProcessState.RESTARTING
+
+
+#: states after which a process runs no more
+FINAL_STATES = frozenset((ProcessState.EXITED, ProcessState.KILLED, ProcessState.LOST))
+
+
+@dataclass
+class ProcessStatus:
+    """What ``symphony p`` shows for one process, on any backend."""
+
+    key: str
+    group: str
+    name: str
+    state: ProcessState
+    ready: bool = False
+    restarts: int = 0
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    started: Optional[float] = None
+    finished: Optional[float] = None
+    pid: Optional[int] = None
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state = ProcessState(self.state)  # a backend's plain word is checked here, once
+
+    def state_text(self, now=None):
+        """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``,
+        ``restarting (exit 1): 2s`` (how the last run ended, and since when)."""
+        now = now or time.time()
+        if self.state in ("exited",) and self.exit_code is not None:
+            head = f"exited ({self.exit_code})"
+        elif self.state == "killed" and self.signal:
+            head = f"killed ({self.signal})"
+        elif self.state == "restarting" and (self.exit_code is not None or self.signal):
+            head = f"restarting ({self.signal or f'exit {self.exit_code}'})"
+        else:
+            head = self.state
+        if self.detail:
+            head = f"{head}: {self.detail}"
+        ended = self.state.ended and self.finished
+        since = self.finished if ended else self.started
+        return f"{head}: {format_age(now - since)}" if since else head
+
+    def to_dict(self):
+        return {"group": self.group, "name": self.name, "key": self.key, "state": self.state.value,
+                "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
+                "signal": self.signal, "started": self.started, "finished": self.finished,
+                "pid": self.pid, "detail": self.detail}
+
+
+def format_age(seconds):
+    """Short human age as kubectl prints it: 42s, 5m, 2.3h, 4.1d."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
