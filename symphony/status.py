@@ -3,7 +3,7 @@
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Dict, Optional
 
 
 class ProcessState(str, enum.Enum):
@@ -24,7 +24,7 @@ class ProcessState(str, enum.Enum):
     TERMINATED = "terminated"    # being stopped by delete
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]
 
     @property
     def finished(self) -> bool:
@@ -59,35 +59,37 @@ class ProcessStatus:
     detail: str = ""
     extra: dict = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.state = ProcessState(self.state)  # a backend's plain word is checked here, once
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "state":  # a backend's plain word is checked here, whenever it is set
+            value = ProcessState(value)
+        super().__setattr__(name, value)
 
-    def state_text(self, now=None):
+    def state_text(self, now: Optional[float] = None) -> str:
         """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``,
         ``restarting (exit 1): 2s`` (how the last run ended, and since when)."""
         now = now or time.time()
-        if self.state in ("exited",) and self.exit_code is not None:
+        if self.state is ProcessState.EXITED and self.exit_code is not None:
             head = f"exited ({self.exit_code})"
-        elif self.state == "killed" and self.signal:
+        elif self.state is ProcessState.KILLED and self.signal:
             head = f"killed ({self.signal})"
-        elif self.state == "restarting" and (self.exit_code is not None or self.signal):
+        elif self.state is ProcessState.RESTARTING and (self.exit_code is not None or self.signal):
             head = f"restarting ({self.signal or f'exit {self.exit_code}'})"
         else:
-            head = self.state
+            head = self.state.value
         if self.detail:
             head = f"{head}: {self.detail}"
         ended = self.state.ended and self.finished
         since = self.finished if ended else self.started
         return f"{head}: {format_age(now - since)}" if since else head
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {"group": self.group, "name": self.name, "key": self.key, "state": self.state.value,
                 "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
                 "signal": self.signal, "started": self.started, "finished": self.finished,
                 "pid": self.pid, "detail": self.detail}
 
 
-def format_age(seconds):
+def format_age(seconds: float) -> str:
     """Short human age as kubectl prints it: 42s, 5m, 2.3h, 4.1d."""
     seconds = max(0.0, seconds)
     if seconds < 60:

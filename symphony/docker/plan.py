@@ -16,27 +16,25 @@
   exposed ones are also published on ``127.0.0.1`` of the host on a port Docker
   picks, so nothing collides; not on an internal network, where Docker publishes
   nothing (``visit`` gives the container's address there).
-* Checked here, so a dry run catches them: image names (Docker's grammar), a
-  relative ``cwd`` (the working directory is inside the container), and arguments or
-  environment over the kernel's exec limits (the container's kernel is the engine's:
-  the container would only exit 1 with "argument list too long").
+* What a process runs, its environment, effective resources (a group's are defaults
+  for its processes), mounts and every check (image names, a relative ``cwd``, exec
+  size limits) come from :func:`symphony.resolution.resolve`; this module only writes
+  them in Docker's terms. Settings Docker has no use for (node selectors, Kubernetes
+  manifests) are listed in the plan as not applied; ones it would get wrong (a
+  Kubernetes Secret volume) are refused.
 """
 
 import hashlib
 import json
 import os
-import posixpath
 from dataclasses import asdict, dataclass, field
 
 import yaml
 
-from ..errors import SpecError
-from ..host.plan import check_exec_size
-from ..networking import ContainerAddressing, resolve
+from ..resolution import DOCKER, ContainerAddressing, Target, resolve
+from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec import quantities
-from ..spec.commands import preamble_lines, process_argv, user_env
-from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
-from ..spec.images import check_image_reference
+from ..spec.secrets import CONTAINER_SECRETS_DIR
 
 LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
@@ -53,6 +51,7 @@ RESTART_POLICIES = {
     "OnFailure": {"Name": "on-failure", "MaximumRetryCount": 0},
     "Always": {"Name": "always"},
 }
+_POLICY_NAMES = {policy["Name"]: name for name, policy in RESTART_POLICIES.items()}
 
 
 @dataclass
@@ -119,6 +118,35 @@ class DockerPlan:
     containers: list
     ports: dict
     builds: list = field(default_factory=list)
+    not_applied: list = field(default_factory=list)   # declared settings Docker does not apply, and why
+
+    def to_dict(self):
+        return asdict(self)
+
+    def process_meanings(self):
+        """key -> :class:`ProcessMeaning`, read back from the container configs (holders aside)."""
+        meanings = {}
+        for container in self.containers:
+            if container.labels.get(LABEL_ROLE) == "holder":
+                continue
+            resources = {"requests": {}, "limits": {}}
+            if "nano_cpus" in container.resources:
+                resources["limits"]["cpu"] = container.resources["nano_cpus"] / 1e9
+            if "mem_limit" in container.resources:
+                resources["limits"]["memory"] = float(container.resources["mem_limit"])
+            if "cpu_shares" in container.resources:
+                resources["requests"]["cpu"] = container.resources["cpu_shares"] / 1024
+            if "mem_reservation" in container.resources:
+                resources["requests"]["memory"] = float(container.resources["mem_reservation"])
+            if container.gpus:
+                resources["limits"]["gpu"] = resources["requests"]["gpu"] = float(container.gpus)
+            meanings[container.key] = ProcessMeaning(
+                argv=list(container.entrypoint or []) + list(container.command),
+                keeps_image_entrypoint=container.entrypoint is None, env=dict(container.environment),
+                cwd=container.working_dir, image=container.image,
+                resources={kind: amounts for kind, amounts in resources.items() if amounts},
+                restart_policy=_POLICY_NAMES[container.restart_policy["Name"]])
+        return meanings
 
     def render(self):
         """What ``apply`` creates, as YAML a person can read (``launch --dry-run``)."""
@@ -129,7 +157,8 @@ class DockerPlan:
         document["containers"] = {c.container_name: {k: v for k, v in asdict(c).items()
                                                       if v not in (None, {}, [], 0) and k != "container_name"}
                                   for c in self.containers}
-        return f"# docker experiment {self.experiment!r}: {len(self.containers)} containers\n" + \
+        notes = "".join(f"# {note}\n" for note in self.not_applied)
+        return f"# docker experiment {self.experiment!r}: {len(self.containers)} containers\n" + notes + \
             yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
 
 
@@ -143,57 +172,42 @@ def container_name(experiment, key):
 
 
 def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=False):
-    """Resolve addresses and turn every process into a :class:`ContainerPlan`.
+    """Resolve ``exp`` and write every process as a :class:`ContainerPlan`.
 
     ``images`` maps process keys to the tag built for them (build on launch).
     """
-    images = images or {}
-    book = resolve(exp, ContainerAddressing(host_for=lambda service, process: process.pod_name))
-    symph_env = {**book.env(), "SYMPH_EXPERIMENT": exp.name}
+    target = Target(capabilities=DOCKER, shell=SHELL, cluster_preamble=cluster_preamble, images=images or {})
+    resolved = resolve(exp, ContainerAddressing(host_for=lambda service, process: process.pod_name), target)
     secrets = [{"type": "bind", "source": path, "target": f"{CONTAINER_SECRETS_DIR}/{key}", "read_only": True}
-               for key, path in secret_files(exp)]
-    if secrets:
-        symph_env[SECRETS_DIR_VAR] = CONTAINER_SECRETS_DIR
+               for key, path in resolved.secrets]
     network = network_name(exp.name)
+    pods = {pod.name: pod for pod in resolved.pods}
     containers = []
     holders = {}
-    for position, process in enumerate(exp.list_all_processes()):
-        image = images.get(process.key) or process.container_image
-        if not image:
-            raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
-                            f"(or build_image='<docker build setting>') to run it on Docker")
-        check_image_reference(image, f"process {process.key!r}: container_image")
-        if process.cwd and not posixpath.isabs(process.cwd):
-            raise SpecError(f"process {process.key!r}: cwd {process.cwd!r} is a directory inside the container "
-                            f"and must be absolute there: give an absolute path such as "
-                            f"{posixpath.normpath('/' + process.cwd.lstrip('~/'))!r}")
-        pod = process.group or process
+    for process in resolved.processes:
+        pod = pods[process.pod]
         labels = {**pod.labels, LABEL_EXPERIMENT: exp.name, LABEL_PROCESS: process.key,
-                  LABEL_POSITION: str(position)}
-        preamble = preamble_lines(process, cluster_preamble)
-        argv = process_argv(process, preamble, SHELL)
-        keeps_entrypoint = not process.cmds and not process.command and not preamble
-        env = {**user_env(process), **symph_env, "SYMPH_PROCESS": process.key}
+                  LABEL_POSITION: str(process.position)}
+        argv = process.argv
         plan = ContainerPlan(
-            key=process.key, group=process.group.name if process.group else "", name=process.name,
-            container_name=container_name(exp.name, process.key), image=image,
-            entrypoint=None if keeps_entrypoint else argv[:1], command=argv if keeps_entrypoint else argv[1:],
-            environment=env, working_dir=process.cwd, labels=labels,
-            restart_policy=dict(RESTART_POLICIES[process.effective_restart_policy()]),
-            pull_policy=process.effective_pull_policy() or "IfNotPresent",
-            resources=_resources(process.resources), gpus=_gpus(process.resources),
-            mounts=_mounts(exp.name, process) + [dict(secret) for secret in secrets])
-        check_exec_size(process.key, (plan.entrypoint or []) + plan.command, plan.environment)
-        if process.group is None:
+            key=process.key, group=process.group, name=process.name,
+            container_name=container_name(exp.name, process.key), image=process.image,
+            entrypoint=None if process.launch.keeps_image_entrypoint else argv[:1],
+            command=argv if process.launch.keeps_image_entrypoint else argv[1:],
+            environment=process.env, working_dir=process.cwd, labels=labels,
+            restart_policy=dict(RESTART_POLICIES[process.restart_policy]),
+            pull_policy=process.pull_policy or "IfNotPresent",
+            resources=_resources(process.resources), gpus=int(process.resources["limits"].get("gpu", 0)),
+            mounts=_mounts(exp.name, process.mounts) + [dict(secret) for secret in secrets])
+        if pod.group is None:
             plan.network, plan.aliases, plan.hostname = network, [process.name], process.name
             publisher = plan
         else:
-            publisher = holders.get(process.group.name)
+            publisher = holders.get(pod.group)
             if publisher is None:
-                publisher = holders[process.group.name] = _holder(exp.name, process.group, plan, network)
+                publisher = holders[pod.group] = _holder(exp.name, pod, plan, network)
             plan.network_mode = f"container:{publisher.container_name}"
-        for service in process.exposed:
-            port = book[service].port
+        for service, port in process.exposed.items():
             if not internal:  # Docker publishes no port of a container on an internal network
                 publisher.ports[f"{port}/tcp"] = ["127.0.0.1", None]
             exposed = json.loads(publisher.labels.get(LABEL_EXPOSES, "{}"))
@@ -204,17 +218,18 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         experiment=exp.name,
         network={"name": network, "driver": "bridge", "internal": bool(internal),
                  "labels": {LABEL_EXPERIMENT: exp.name}},
-        containers=list(holders.values()) + containers, ports=book.ports(), builds=list(builds))
+        containers=list(holders.values()) + containers, ports=resolved.ports(), builds=list(builds),
+        not_applied=resolved.not_applied)
 
 
-def _holder(experiment, group, first, network):
-    """The container that owns ``group``'s network namespace; it runs the first member's image."""
+def _holder(experiment, pod, first, network):
+    """The container that owns a group's network namespace; it runs the first member's image."""
     return ContainerPlan(
-        key=group.name, group=group.name, name="", container_name=container_name(experiment, group.name),
+        key=pod.name, group=pod.name, name="", container_name=container_name(experiment, pod.name),
         image=first.image, entrypoint=["/bin/sh"], command=list(HOLDER_COMMAND), environment={},
-        working_dir=None, labels={**group.labels, LABEL_EXPERIMENT: experiment, LABEL_ROLE: "holder"},
+        working_dir=None, labels={**pod.labels, LABEL_EXPERIMENT: experiment, LABEL_ROLE: "holder"},
         restart_policy={"Name": "unless-stopped"}, pull_policy=first.pull_policy,
-        network=network, aliases=[group.name], hostname=group.name)
+        network=network, aliases=[pod.name], hostname=pod.name)
 
 
 def _resources(resources):
@@ -233,13 +248,10 @@ def _resources(resources):
     return docker
 
 
-def _gpus(resources):
-    return max(resources.get("limits", {}).get("gpu", 0), resources.get("requests", {}).get("gpu", 0))
-
-
-def _mounts(experiment, process):
+def _mounts(experiment, declared):
+    """The model's mounts as Docker mounts (Secret and raw volumes were refused by the resolver)."""
     mounts = []
-    for mount in process.effective_mounts():
+    for mount in declared:
         (kind, options), = mount["volume"].items()
         target, read_only = mount["mount_path"], mount["read_only"]
         if kind == "host_path":
@@ -256,10 +268,4 @@ def _mounts(experiment, process):
                            "labels": {LABEL_EXPERIMENT: experiment},
                            "driver_opts": {"type": "nfs", "o": f"addr={options['server']}",
                                            "device": f":{options['path']}"}})
-        elif kind == "secret":
-            raise SpecError(f"process {process.key!r} mounts Kubernetes secret {options['secret_name']!r}, "
-                            f"which Docker cannot provide: mount the files with mount_host_path() instead")
-        else:
-            raise SpecError(f"process {process.key!r} mounts a raw Kubernetes volume at {target}, which Docker "
-                            f"cannot interpret: use mount_host_path(), mount_empty_dir() or mount_nfs()")
     return mounts

@@ -8,15 +8,13 @@ supervisor executes exactly what ``--dry-run`` prints.
 import os
 import shlex
 import shutil
-import struct
-import sys
 from dataclasses import dataclass, field, fields
 
 from ..errors import SpecError
 from ..host.processes import RUN_ID_VAR
-from ..networking import resolve
-from ..spec.commands import preamble_lines, process_argv, user_env
-from ..spec.secrets import SECRETS_DIR_VAR, secret_files
+from ..resolution import HOST, Target, resolve, with_backend
+from ..resolution.limits import MAX_ARG_STRLEN, check_exec_size  # noqa: F401  (host backends' names for them)
+from ..resolution.meaning import ProcessMeaning
 
 
 @dataclass
@@ -42,6 +40,7 @@ class LocalPlan:
     grace: float = 5.0
     secrets: list = field(default_factory=list)   # [file name, source path]: copied privately at launch
     secrets_dir: str = None
+    not_applied: list = field(default_factory=list)   # declared settings plain processes do not apply, and why
 
     def to_dict(self):
         """Plain data for the state database (shallow: ``asdict`` would deep-copy every environment)."""
@@ -60,6 +59,7 @@ class LocalPlan:
         """The plan as a person reads it: what ``apply`` will run, one block per process."""
         lines = [f"# {self.backend} experiment {self.experiment!r}: {len(self.processes)} processes",
                  "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
+        lines += [f"# {note}" for note in self.not_applied]
         for process in self.processes:
             lines.append(f"process {process.key}")
             lines.append(f"  command: {shlex.join(process.argv)}")
@@ -72,6 +72,13 @@ class LocalPlan:
                     lines.append(f"    {name}={shlex.quote(value)}")
         return "\n".join(lines)
 
+    def process_meanings(self):
+        """key -> :class:`ProcessMeaning`: what each process will run, read back from this plan."""
+        return {process.key: ProcessMeaning(argv=list(process.argv), keeps_image_entrypoint=False,
+                                            env=dict(process.env), cwd=process.cwd, image=None, resources=None,
+                                            restart_policy=process.restart_policy)
+                for process in self.processes}
+
 
 _PLAN_FIELDS = {f.name for f in fields(LocalPlan)}
 
@@ -82,79 +89,26 @@ def log_path_for(log_dir, key):
 
 def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shell="/bin/bash",
                restart_backoff=1.0, grace=5.0):
-    """Resolve addresses under ``rule`` and turn every process into a :class:`ProcessPlan`."""
-    book = resolve(exp, rule)
-    symph_env = book.env()
-    symph_env.update({RUN_ID_VAR: run_id, "SYMPH_EXPERIMENT": exp.name})
-    secrets = [[key, path] for key, path in secret_files(exp)]
-    secrets_dir = os.path.join(log_dir, "secrets") if secrets else None
-    if secrets:
-        symph_env[SECRETS_DIR_VAR] = secrets_dir
+    """Resolve ``exp`` under ``rule`` (this host's ports) and turn every process into a :class:`ProcessPlan`."""
+    target = Target(capabilities=with_backend(HOST, backend), shell=shell, cluster_preamble=cluster_preamble,
+                    secrets_dir=os.path.join(log_dir, "secrets"), extra_env={RUN_ID_VAR: run_id},
+                    inherited_env=os.environ)
+    resolved = resolve(exp, rule, target)
     processes = []
-    for process in exp.list_all_processes():
-        preamble = preamble_lines(process, cluster_preamble)
-        argv = process_argv(process, preamble, shell)
-        cwd = os.path.abspath(os.path.expanduser(process.cwd or os.getcwd()))
-        if not os.path.isdir(cwd):
-            raise SpecError(f"process {process.key!r}: working directory {cwd} does not exist: create it or fix cwd=")
-        env = user_env(process)
-        env.update(symph_env)
-        env["SYMPH_PROCESS"] = process.key
-        if not preamble and not process.cmds:
-            _check_executable(process, argv[0], cwd, env)
-        check_exec_size(process.key, argv, {**os.environ, **env})
+    for process in resolved.processes:
+        if not process.launch.through_shell and process.argv:
+            _check_executable(process.key, process.argv[0], process.cwd, process.env)
         processes.append(ProcessPlan(
-            key=process.key, group=process.group.name if process.group else "", name=process.name,
-            argv=argv, cwd=cwd, env=env, restart_policy=process.effective_restart_policy(),
+            key=process.key, group=process.group, name=process.name, argv=process.argv, cwd=process.cwd,
+            env=process.env, restart_policy=process.restart_policy,
             log_path=log_path_for(log_dir, process.key)))
-    return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=book.ports(),
+    return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=resolved.ports(),
                      processes=processes, restart_backoff=restart_backoff, grace=grace,
-                     secrets=secrets, secrets_dir=secrets_dir)
+                     secrets=[[key, path] for key, path in resolved.secrets], secrets_dir=resolved.secrets_dir,
+                     not_applied=resolved.not_applied)
 
 
-#: the kernel's limit on one argument or one NAME=value string, its final NUL included (MAX_ARG_STRLEN)
-MAX_ARG_STRLEN = 131072
-#: what execve also copies beyond argv and environment (the program's path, the pointer arrays' ends)
-EXEC_HEADROOM = 4096
-_POINTER = struct.calcsize("P")
-_FS_ENCODING = sys.getfilesystemencoding()
-
-
-def check_exec_size(key, argv, env):
-    """Refuse, before anything starts, what ``execve`` would reject with E2BIG ("Argument list too long").
-
-    The local supervisor would only report that once the launch is under way, and a tmux
-    window just exits 1 with an empty log. ``env`` is the process's whole environment
-    (the launching one plus the plan's). Checked: each argument and ``NAME=value`` against
-    MAX_ARG_STRLEN, and all of them (with their pointers) against this system's ARG_MAX.
-    The strings are measured in C (joined, encoded once): 100 processes sharing 300 service
-    variables are 30,000 strings, which a Python loop takes milliseconds over.
-    """
-    strings = {"argument": _encoded(argv), "variable": _encoded(map("=".join, env.items()))}
-    for what, encoded in strings.items():
-        if max(map(len, encoded), default=0) >= MAX_ARG_STRLEN:
-            string = next(string for string in encoded if len(string) >= MAX_ARG_STRLEN)
-            text = string.decode(_FS_ENCODING, "surrogateescape")
-            name = f"argument {text[:30] + '...'!r}" if what == "argument" else \
-                f"environment variable {text.split('=', 1)[0]} (NAME=value)"
-            raise SpecError(f"process {key!r}: {name} is {len(string)} bytes, over the kernel's limit of "
-                            f"{MAX_ARG_STRLEN - 1} bytes for one {what}: pass large data in a file instead")
-    arguments, variables = (sum(map(len, encoded)) + len(encoded) * (1 + _POINTER) for encoded in strings.values())
-    limit = os.sysconf("SC_ARG_MAX")
-    if arguments + variables > limit - EXEC_HEADROOM:
-        largest = ", ".join(sorted(env, key=lambda name: len(env[name]), reverse=True)[:3])
-        raise SpecError(f"process {key!r}: its arguments and environment total {arguments + variables} bytes "
-                        f"({arguments} in arguments; largest variables {largest}), over this system's limit of "
-                        f"{limit} (ARG_MAX): pass large data in files instead")
-
-
-def _encoded(strings):
-    """The strings as the kernel gets them (os.fsencode's encoding): one encode of them all, split."""
-    joined = "\0".join(strings)
-    return joined.encode(_FS_ENCODING, "surrogateescape").split(b"\0") if joined else []
-
-
-def _check_executable(process, program, cwd, env):
+def _check_executable(key, program, cwd, env):
     """Catch a misspelt program before anything starts (only for exec form without preamble)."""
     path = env.get("PATH", os.environ.get("PATH", os.defpath))
     if os.sep in program:
@@ -163,5 +117,5 @@ def _check_executable(process, program, cwd, env):
     else:
         found = shutil.which(program, path=path) is not None
     if not found:
-        raise SpecError(f"process {process.key!r}: program {program!r} not found or not executable "
+        raise SpecError(f"process {key!r}: program {program!r} not found or not executable "
                         f"(PATH and cwd {cwd}): fix command= or give a full path")

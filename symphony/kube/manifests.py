@@ -24,19 +24,16 @@ are printed so that no YAML reader can take them for anything else (see
 import base64
 import copy
 import functools
-import gc
 import json
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import SpecError
-from ..networking import ContainerAddressing, resolve
-from ..spec.commands import preamble_lines, process_argv, user_env
-from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
+from ..resolution import KUBERNETES, ContainerAddressing, Target, resolve
+from ..resolution.checks import MANAGED_BY_LABEL, TOLERATION_EFFECTS, TOLERATION_OPERATORS  # noqa: F401
+from ..resolution.meaning import ProcessMeaning, normalized_resources
+from ..spec.secrets import CONTAINER_SECRETS_DIR
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "symphony"
 EXPERIMENT_LABEL = "symphony/experiment"
 POD_LABEL = "symphony/pod"
@@ -56,10 +53,6 @@ _VOLUME_KINDS = {  # model mount kind -> (volume source key, volume name prefix)
     "empty_dir": ("emptyDir", "empty-dir"),
     "secret": ("secret", "secret"),
 }
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
-_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-TOLERATION_OPERATORS = ("Exists", "Equal")
-TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _FIELD_NAMES = {"size_limit": "sizeLimit", "secret_name": "secretName",
                 "toleration_seconds": "tolerationSeconds"}
 
@@ -72,6 +65,7 @@ class KubePlan:
     ports: dict
     objects: list = field(default_factory=list)
     builds: list = field(default_factory=list)   # images built (and pushed) before anything is created
+    not_applied: list = field(default_factory=list)   # always empty: Kubernetes applies every setting
 
     def __repr__(self):
         """Counts only: the default repr would print the Secret's data, and a notebook echoes
@@ -90,6 +84,30 @@ class KubePlan:
 
     def of_kind(self, kind):
         return [obj for obj in self.objects if obj["kind"] == kind]
+
+    def to_dict(self):
+        """Plain data; Secret values redacted, as in :meth:`render`."""
+        objects = [{**obj, "data": {key: REDACTED for key in obj["data"]}} if obj["kind"] == "Secret" else obj
+                   for obj in self.objects]
+        return {"experiment": self.experiment, "ports": dict(self.ports), "objects": objects,
+                "builds": list(self.builds)}
+
+    def process_meanings(self):
+        """key -> :class:`ProcessMeaning`, read back from the Pod manifests (``$$`` unescaped)."""
+        meanings = {}
+        for pod in self.of_kind("Pod"):
+            group = pod["metadata"]["labels"].get(GROUP_LABEL)
+            for container in pod["spec"]["containers"]:
+                command = container.get("command")
+                resources = {kind: {("gpu" if name == GPU_RESOURCE else name): value for name, value in amounts.items()}
+                             for kind, amounts in container.get("resources", {}).items()}
+                meanings[f"{group}/{container['name']}" if group else container["name"]] = ProcessMeaning(
+                    argv=[_unliteral(arg) for arg in (command or []) + container.get("args", [])],
+                    keeps_image_entrypoint=command is None,
+                    env={item["name"]: _unliteral(item["value"]) for item in container.get("env", [])},
+                    cwd=container.get("workingDir"), image=container["image"],
+                    resources=normalized_resources(resources), restart_policy=pod["spec"]["restartPolicy"])
+        return meanings
 
     def render(self, show_secrets=False):
         """Multi-document YAML that ``kubectl apply -f -`` accepts.
@@ -120,30 +138,36 @@ _PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
 _YAML11_WORDS = frozenset(("y", "n", "yes", "no", "on", "off", "true", "false", "null"))
 
 
-class _KubectlSafeDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: ~10x faster
-    """Every string double-quoted unless it is plainly a string.
-
-    PyYAML leaves bare whatever *it* reads back as a string, so ``y``, ``on``, ``5e-2`` or
-    ``0o17`` stay unquoted; kubectl reads YAML 1.1 through Go and would send ``true``,
-    ``0.05`` or ``15`` instead (or refuse the object), and the printed plan would not be
-    what apply sends.
-    """
-
-
 @functools.lru_cache(maxsize=1 << 16)  # names and values repeat across thousands of containers
 def _str_style(text):
     return None if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _YAML11_WORDS else '"'
 
 
-def _represent_str(dumper, text):
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=_str_style(text))
+@functools.lru_cache(maxsize=None)
+def _kubectl_safe_dumper():
+    """A YAML dumper (libyaml's when present: ~10x faster) that double-quotes every string
+    unless it is plainly a string.
 
+    PyYAML leaves bare whatever *it* reads back as a string, so ``y``, ``on``, ``5e-2`` or
+    ``0o17`` stay unquoted; kubectl reads YAML 1.1 through Go and would send ``true``,
+    ``0.05`` or ``15`` instead (or refuse the object), and the printed plan would not be
+    what apply sends. Built on first use: planning and applying need no YAML.
+    """
+    import yaml
 
-_KubectlSafeDumper.add_representer(str, _represent_str)
+    class KubectlSafeDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+        pass
+
+    def represent_str(dumper, text):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=_str_style(text))
+
+    KubectlSafeDumper.add_representer(str, represent_str)
+    return yaml, KubectlSafeDumper
 
 
 def _dump_yaml(obj):
-    return yaml.dump(obj, Dumper=_KubectlSafeDumper, sort_keys=False, default_flow_style=False)
+    yaml, dumper = _kubectl_safe_dumper()
+    return yaml.dump(obj, Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
 def deep_merge(base, overlay):
@@ -178,54 +202,31 @@ def _named(items):
 
 def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_type="LoadBalancer",
                grace=None, images=None, builds=()):
-    """Translate ``exp`` into a :class:`KubePlan`; every mistake is a SpecError, nothing is contacted.
-
-    The plan is only acyclic dicts, so the cycle collector is paused while it is built: its
-    full passes over a heap of 10,000 pods would otherwise make planning grow faster than linearly.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        plan = _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, images or {})
-        plan.builds = list(builds)
-        return plan
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _build_plan(exp, cluster_preamble, shell, exposed_service_type, grace, images):
+    """Resolve ``exp`` and write it as a :class:`KubePlan`; every mistake is a SpecError, nothing is contacted."""
     _check_namespace_name(exp.name)
-    providers = exp.service_providers()
-    book = resolve(exp, ContainerAddressing(host_for=lambda service, process: service))
-    symph_env = book.env()
-    symph_env["SYMPH_EXPERIMENT"] = exp.name
-    if exp.secrets:
-        symph_env[SECRETS_DIR_VAR] = SECRET_MOUNT_PATH
+    target = Target(capabilities=KUBERNETES, shell=shell, cluster_preamble=cluster_preamble,
+                    secrets_dir=SECRET_MOUNT_PATH, images=images or {})
+    resolved = resolve(exp, ContainerAddressing(host_for=lambda service, process: service), target)
     labels = {MANAGED_BY_LABEL: MANAGED_BY, EXPERIMENT_LABEL: exp.name}
 
     objects = [{"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": exp.name, "labels": dict(labels)}}]
-    secret_keys = []
-    if exp.secrets:
-        secret = _secret(exp, labels)
-        secret_keys = list(secret["data"])
-        objects.append(secret)
+    with_secrets = bool(resolved.secrets)
+    if with_secrets:
+        objects.append(_secret(exp.name, resolved.secrets, labels))
 
-    exposed = set(exp.exposed_services())
-    for service, process in providers.items():
-        service_type = exposed_service_type if service in exposed else "ClusterIP"
-        objects.append(_service(service, book[service].port, process.pod_name, service_type, labels))
-
-    units = [(process.name, None, [process]) for process in exp.list_processes()]
-    units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
-    for order, (pod_name, group, processes) in enumerate(units):
-        volumes = _pod_volumes(processes)
-        containers = [_container(process, images.get(process.key, process.container_image), book, symph_env,
-                                 cluster_preamble, shell, volumes, bool(secret_keys)) for process in processes]
-        objects.append(_pod(pod_name, group or processes[0], group, containers, volumes, labels,
-                            order, bool(secret_keys), grace))
-    return KubePlan(experiment=exp.name, ports=book.ports(), objects=objects)
+    for pod in resolved.pods:
+        for process in pod.processes:
+            for service, port in process.bound.items():
+                objects.append(_service(service, port, pod.name, "ClusterIP", labels))
+            for service, port in process.exposed.items():
+                objects.append(_service(service, port, pod.name, exposed_service_type, labels))
+    for pod in resolved.pods:
+        volumes = _pod_volumes(pod.processes)
+        containers = [_container(process, volumes, with_secrets) for process in pod.processes]
+        objects.append(_pod(pod, containers, volumes, labels, with_secrets, grace))
+    return KubePlan(experiment=exp.name, ports=resolved.ports(), objects=objects, builds=list(builds),
+                    not_applied=resolved.not_applied)
 
 
 def _check_namespace_name(name):
@@ -234,36 +235,13 @@ def _check_namespace_name(name):
                         f"choose another name, e.g. 'exp-{name}'")
 
 
-def _check_labels(owner, what, labels):
-    """Label keys and values as the API server checks them, so a typo fails before launch."""
-    for key, value in labels.items():
-        prefix, _, label = key.rpartition("/")
-        if not _LABEL_NAME.match(label) or (prefix and not _LABEL_PREFIX.match(prefix)):
-            raise SpecError(f"{what} key {key!r} on {owner!r} is invalid: use up to 63 letters, digits, '-', '_' "
-                            f"or '.', starting and ending with a letter or digit, optionally after 'domain/'")
-        if value and not _LABEL_NAME.match(value):
-            raise SpecError(f"{what} value {value!r} of {key!r} on {owner!r} is invalid: use up to 63 letters, "
-                            f"digits, '-', '_' or '.', starting and ending with a letter or digit")
-
-
-def _check_toleration(owner, toleration):
-    operator, effect = toleration.get("operator"), toleration.get("effect")
-    if operator is not None and operator not in TOLERATION_OPERATORS:
-        raise SpecError(f"toleration operator {operator!r} on {owner!r} is invalid: use Exists or Equal")
-    if effect not in (None, "") and effect not in TOLERATION_EFFECTS:
-        raise SpecError(f"toleration effect {effect!r} on {owner!r} is invalid: use one of "
-                        f"{', '.join(TOLERATION_EFFECTS)}")
-    if operator == "Exists" and toleration.get("value"):
-        raise SpecError(f"toleration on {owner!r} has operator Exists and a value: drop value= or use operator='Equal'")
-
-
-def _secret(exp, labels):
+def _secret(namespace, files, labels):
     data = {}
-    for key, path in secret_files(exp):  # (sizes and file kinds checked there, for every backend)
+    for key, path in files:  # (sizes and file kinds checked by the resolver, for every backend)
         with open(path, "rb") as handle:
             data[key] = base64.b64encode(handle.read()).decode("ascii")
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": SECRET_NAME, "namespace": exp.name, "labels": dict(labels)},
+            "metadata": {"name": SECRET_NAME, "namespace": namespace, "labels": dict(labels)},
             "data": data}
 
 
@@ -278,41 +256,31 @@ def _service(name, port, pod_name, service_type, labels):
                      "publishNotReadyAddresses": True}}
 
 
-def _container(process, image, book, symph_env, cluster_preamble, shell, volumes, with_secrets):
-    if not image:
-        raise SpecError(f"process {process.key!r} has no container image: give container_image='...' "
-                        f"(Kubernetes runs every process in a container)")
-    container = {"name": process.name, "image": image}
-    container.update({field: [_literal(arg) for arg in argv]
-                      for field, argv in _command(process, preamble_lines(process, cluster_preamble), shell).items()})
+def _container(process, volumes, with_secrets):
+    container = {"name": process.name, "image": process.image}
+    launch = process.launch
+    if launch.entrypoint is not None:
+        container["command"] = [_literal(arg) for arg in launch.entrypoint]
+    if launch.args:
+        container["args"] = [_literal(arg) for arg in launch.args]
     if process.cwd:
         container["workingDir"] = process.cwd
-    env = user_env(process)
-    env.update(symph_env)
-    env["SYMPH_PROCESS"] = process.key
-    container["env"] = [{"name": name, "value": _literal(value)} for name, value in env.items()]
-    ports = [book[service].port for service in list(process.bound) + list(process.exposed)]
-    if ports:
-        container["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in ports]
-    resources = _resources(process)
+    container["env"] = [{"name": name, "value": _literal(value)} for name, value in process.env.items()]
+    if process.ports:
+        container["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in process.ports]
+    resources = _resources(process.resources)
     if resources:
         container["resources"] = resources
-    pull_policy = process.effective_pull_policy()
-    if pull_policy:
-        container["imagePullPolicy"] = pull_policy
+    if process.pull_policy:
+        container["imagePullPolicy"] = process.pull_policy
     mounts = [{"name": volumes[_signature(m["volume"])]["name"], "mountPath": m["mount_path"],
-               "readOnly": m["read_only"]} for m in process.effective_mounts()]
+               "readOnly": m["read_only"]} for m in process.mounts]
     if with_secrets:
-        if any(m["mountPath"] == SECRET_MOUNT_PATH for m in mounts):
-            raise SpecError(f"process {process.key!r} mounts something at {SECRET_MOUNT_PATH}, where the "
-                            f"experiment's secrets go: choose another mount_path")
         mounts.append({"name": SECRET_NAME, "mountPath": SECRET_MOUNT_PATH, "readOnly": True})
     if mounts:
         container["volumeMounts"] = mounts
-    if process.group is not None and process.group.container_yml:
-        deep_merge(container, process.group.container_yml)
-    if process.container_yml:
-        deep_merge(container, process.container_yml)
+    for overlay in process.container_yml:
+        deep_merge(container, overlay)
     return container
 
 
@@ -321,33 +289,14 @@ def _literal(text):
     return text.replace("$", "$$")
 
 
-def _command(process, preamble, shell):
-    """Container command/args: exec form verbatim; ``args`` alone keep the image's entrypoint."""
-    if not process.cmds and process.command is None:
-        if preamble:
-            raise SpecError(f"process {process.key!r} gives args without command, which keeps the image's "
-                            f"entrypoint, so preamble_cmds cannot run first: give command= as well")
-        return {"args": list(process.args)} if process.args else {}
-    if process.cmds or preamble:
-        return {"command": process_argv(process, preamble, shell)}
-    return {"command": [process.command], "args": list(process.args)}
+def _unliteral(text):
+    return text.replace("$$", "$")
 
 
-def _resources(process):
-    """Requests/limits in quantity notation; a group's resources are defaults for its processes."""
-    result = {}
-    for kind in ("requests", "limits"):
-        amounts = dict(process.group.resources[kind]) if process.group is not None else {}
-        amounts.update(process.resources[kind])
-        if amounts:
-            result[kind] = {(GPU_RESOURCE if name == "gpu" else name): str(value) for name, value in amounts.items()}
-    requested_gpu = result.get("requests", {}).get(GPU_RESOURCE)
-    if requested_gpu is not None:
-        limit = result.setdefault("limits", {}).setdefault(GPU_RESOURCE, requested_gpu)
-        if limit != requested_gpu:
-            raise SpecError(f"process {process.key!r} requests {requested_gpu} GPUs but limits them to {limit}: "
-                            f"Kubernetes needs GPU request and limit equal; give only resource_limit(gpu=...)")
-    return result
+def _resources(resources):
+    """The resolved requests/limits in quantity notation (``gpu`` is ``nvidia.com/gpu``)."""
+    return {kind: {(GPU_RESOURCE if name == "gpu" else name): str(value) for name, value in amounts.items()}
+            for kind, amounts in resources.items() if amounts}
 
 
 def _volume_source(volume):
@@ -367,7 +316,7 @@ def _pod_volumes(processes):
     container mounts) become a single volume."""
     volumes = {}
     for process in processes:
-        for mount in process.effective_mounts():
+        for mount in process.mounts:
             signature = _signature(mount["volume"])
             if signature not in volumes:
                 (kind, _), = mount["volume"].items()
@@ -376,41 +325,33 @@ def _pod_volumes(processes):
     return volumes
 
 
-def _pod(name, owner, group, containers, volumes, labels, order, with_secrets, grace):
-    """One pod: a standalone process's (``owner`` is the process) or a group's (``owner`` is the group)."""
+def _pod(pod, containers, volumes, labels, with_secrets, grace):
+    """One pod: a standalone process's or a group's (labels and selectors checked by the resolver)."""
     volumes = list(volumes.values())
     if with_secrets:
         volumes.append({"name": SECRET_NAME, "secret": {"secretName": SECRET_NAME}})
-    for key in owner.labels:
-        if key.startswith(RESERVED_LABEL_PREFIX) or key == MANAGED_BY_LABEL:
-            raise SpecError(f"label {key!r} on {name!r} is reserved for Symphony's own bookkeeping: "
-                            f"choose a key without the {RESERVED_LABEL_PREFIX!r} prefix")
-    _check_labels(name, "label", owner.labels)
-    _check_labels(name, "node_selector", owner.node_selectors)
-    for toleration in owner.tolerations:
-        _check_toleration(name, toleration)
-    pod_labels = {**owner.labels, **labels, POD_LABEL: name}
-    if group is not None:
-        pod_labels[GROUP_LABEL] = name
-    spec = {"restartPolicy": owner._restart_policy,
+    pod_labels = {**pod.labels, **labels, POD_LABEL: pod.name}
+    if pod.group is not None:
+        pod_labels[GROUP_LABEL] = pod.name
+    spec = {"restartPolicy": pod.restart_policy,
             # a namespace holds only this experiment; Docker-link style variables for every
             # Service would only add noise (and thousands of variables in big experiments)
             "enableServiceLinks": False,
             "containers": containers}
     if volumes:
         spec["volumes"] = volumes
-    if owner.node_selectors:
-        spec["nodeSelector"] = dict(owner.node_selectors)
-    if owner.tolerations:
-        spec["tolerations"] = [{_FIELD_NAMES.get(k, k): v for k, v in t.items()} for t in owner.tolerations]
-    if owner.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": secret} for secret in owner.image_pull_secrets]
+    if pod.node_selectors:
+        spec["nodeSelector"] = dict(pod.node_selectors)
+    if pod.tolerations:
+        spec["tolerations"] = [{_FIELD_NAMES.get(k, k): v for k, v in t.items()} for t in pod.tolerations]
+    if pod.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": secret} for secret in pod.image_pull_secrets]
     if grace is not None:
         spec["terminationGracePeriodSeconds"] = int(grace)
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": labels[EXPERIMENT_LABEL], "labels": pod_labels,
-                        "annotations": {ORDER_ANNOTATION: str(order)}},
-           "spec": spec}
-    if owner.pod_yml:
-        deep_merge(pod, owner.pod_yml)
-    return pod
+    manifest = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod.name, "namespace": labels[EXPERIMENT_LABEL], "labels": pod_labels,
+                             "annotations": {ORDER_ANNOTATION: str(pod.position)}},
+                "spec": spec}
+    if pod.pod_yml:
+        deep_merge(manifest, pod.pod_yml)
+    return manifest

@@ -1,5 +1,5 @@
-"""Turning declared services into addresses (one resolver, one rule per backend)."""
+"""Addresses of services: where the address book lives is :mod:`symphony.resolution.addresses`."""
 
-from .resolver import Address, AddressBook, ContainerAddressing, resolve
+from ..resolution.addresses import Address, AddressBook, ContainerAddressing, resolve_addresses
 
-__all__ = ["Address", "AddressBook", "ContainerAddressing", "resolve"]
+__all__ = ["Address", "AddressBook", "ContainerAddressing", "resolve_addresses"]

@@ -1,4 +1,4 @@
-"""From a process's declaration to the argv an engine runs — shared by all backends.
+"""From a process's declaration to what its engine executes — decided once for every backend.
 
 Two forms are accepted and both must survive every engine unchanged:
 
@@ -8,33 +8,82 @@ Two forms are accepted and both must survive every engine unchanged:
   preamble lines must run first, the arguments are passed to the shell as
   positional parameters and started with ``exec "$@"``, so no argument is ever
   re-split or expanded by a shell.
+
+``args`` without ``command`` keeps the image's own entrypoint (as Kubernetes and
+Docker do); with no image around it — or an image without an entrypoint — the first
+argument is the program. Nothing at all runs the image's default command.
 """
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 from ..errors import SpecError
 
+if TYPE_CHECKING:
+    from .model import ProcessSpec
 
-def preamble_lines(process, cluster_preamble=()):
+
+@dataclass(frozen=True)
+class Launch:
+    """What a process's engine executes: ``entrypoint`` then ``args``.
+
+    ``entrypoint`` None keeps the image's own entrypoint (container backends); ``argv``
+    is what the kernel finally runs when there is none.
+    """
+
+    entrypoint: Optional[List[str]]
+    args: List[str] = field(default_factory=list)
+    #: a shell runs first (shell lines, or a preamble before the program): the program is not argv[0]
+    through_shell: bool = False
+
+    @property
+    def argv(self) -> List[str]:
+        return list(self.entrypoint or []) + list(self.args)
+
+    @property
+    def keeps_image_entrypoint(self) -> bool:
+        return self.entrypoint is None
+
+    @property
+    def runs_image_default(self) -> bool:
+        """Nothing declared to run: the image's own ENTRYPOINT and CMD run."""
+        return self.entrypoint is None and not self.args
+
+
+def preamble_lines(process: "ProcessSpec", cluster_preamble: Sequence[str] = ()) -> List[str]:
     """Preamble in order: cluster, experiment, group, process."""
     exp_preamble = process.experiment.preamble_cmds if process.experiment else []
     return list(cluster_preamble) + list(exp_preamble) + process.effective_preamble()
 
 
-def process_argv(process, preamble, shell="/bin/bash"):
-    """The argv that runs ``process`` after its ``preamble`` lines.
+def launch_of(process: "ProcessSpec", preamble: Sequence[str], shell: str) -> Launch:
+    """The one decision of what ``process`` executes after its ``preamble`` lines under ``shell``.
 
-    Raises a SpecError when the process declares nothing to run.
+    Raises a SpecError for ``args`` without ``command`` after a preamble: the image's
+    entrypoint is not known before the container runs, so nothing can run first.
     """
     if process.cmds:
-        return [shell, "-c", "\n".join(list(preamble) + process.cmds)]
-    argv = ([process.command] if process.command else []) + process.args
-    if not argv:
-        raise SpecError(f"process {process.key!r} has nothing to run: give cmds=['...'] or command='...', args=[...]")
+        return Launch([shell, "-c", "\n".join(list(preamble) + process.cmds)], through_shell=True)
+    if process.command is None:
+        if process.args and preamble:
+            raise SpecError(f"process {process.key!r} gives args without command, which keeps the image's "
+                            f"entrypoint, so preamble_cmds cannot run first: give command= as well")
+        return Launch(None, list(process.args))
     if preamble:
-        return [shell, "-c", "\n".join(list(preamble) + ['exec "$@"']), process.name, *argv]
-    return argv
+        script = "\n".join(list(preamble) + ['exec "$@"'])
+        return Launch([shell, "-c", script, process.name, process.command, *process.args], through_shell=True)
+    return Launch([process.command], list(process.args))
 
 
-def user_env(process):
+def process_argv(process: "ProcessSpec", preamble: Sequence[str], shell: str = "/bin/bash") -> List[str]:
+    """The argv the kernel runs for ``process`` when no image entrypoint is involved."""
+    launch = launch_of(process, preamble, shell)
+    if not launch.argv:
+        raise SpecError(f"process {process.key!r} has nothing to run: give cmds=['...'] or command='...', args=[...]")
+    return launch.argv
+
+
+def user_env(process: "ProcessSpec") -> Dict[str, str]:
     """Environment the user declared: experiment < group < process."""
     env = dict(process.experiment.env) if process.experiment else {}
     env.update(process.effective_env())

@@ -5,11 +5,12 @@ a name is refused once, at planning, whatever engine would have received it.
 """
 
 import re
+from typing import Optional, Tuple
 
 from ..errors import SpecError
 
 
-def split_image(image):
+def split_image(image: str) -> Tuple[str, Optional[str]]:
     """``'host:5000/repo:tag'`` -> ``('host:5000/repo', 'tag')``; the tag is None when absent.
 
     A colon only separates a tag after the last '/', since registry hosts may carry a port.
@@ -33,7 +34,7 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 
 
-def image_reference_problem(image):
+def image_reference_problem(image: object) -> Optional[str]:
     """Why ``image`` is not a valid Docker image reference, or None when it is.
 
     Checked before anything is built or created, so a bad name is a declaration error
@@ -44,12 +45,14 @@ def image_reference_problem(image):
     if any(c.isspace() for c in image):
         return "image names cannot contain spaces"
     rest, _, digest = image.partition("@")
-    name, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:
+    name, colon, tagged = rest.rpartition(":")
+    tag: Optional[str] = tagged
+    if not colon or "/" in tagged:
         name, tag = rest, None
-    first, slash, path = name.partition("/")
+    host, slash, path = name.partition("/")
     # as in Docker, the first component names a registry when it has '.' or ':' or is localhost
-    if not (slash and ("." in first or ":" in first or first == "localhost")):
+    first: Optional[str] = host
+    if not (slash and ("." in host or ":" in host or host == "localhost")):
         first, path = None, name
     if first is not None and not _HOST.fullmatch(first):
         return f"{first!r} is not a registry host[:port]"
@@ -67,7 +70,7 @@ def image_reference_problem(image):
     return None
 
 
-def check_image_reference(image, what):
+def check_image_reference(image: object, what: str) -> None:
     """Raise a :class:`SpecError` naming ``what`` when ``image`` is not a valid reference."""
     problem = image_reference_problem(image)
     if problem:

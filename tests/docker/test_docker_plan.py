@@ -63,16 +63,47 @@ def test_group_shares_its_holders_namespace_which_publishes_and_starts_first(no_
     assert member.labels["team"] == "rl" and "team" not in by_key["agent"].labels
 
 
-def test_args_only_keeps_the_image_entrypoint_and_preamble_keeps_args_verbatim(no_engine):
-    exp = ExperimentSpec("exp", preamble_cmds=["source /venv/bin/activate"])
-    exp.new_process("args-only", container_image=IMAGE, args=["--flag", "a b"])
+def test_args_only_keeps_the_image_entrypoint_and_a_preamble_before_it_is_refused(no_engine):
     plain = ExperimentSpec("plain")
     plain.new_process("args-only", container_image=IMAGE, args=["--flag", "a b"])
-    with_preamble = containers(Cluster.new("docker").plan(exp))["args-only"]
-    assert with_preamble.entrypoint == ["/bin/sh"]
-    assert with_preamble.command == ["-c", 'source /venv/bin/activate\nexec "$@"', "args-only", "--flag", "a b"]
     without = containers(Cluster.new("docker").plan(plain))["args-only"]
     assert (without.entrypoint, without.command) == (None, ["--flag", "a b"])
+    # the image's entrypoint is unknown until the container runs, so nothing can run before it:
+    # planning `sh -c 'pre; exec "$@"' args-only --flag` would execute --flag
+    exp = ExperimentSpec("exp", preamble_cmds=["source /venv/bin/activate"])
+    exp.new_process("args-only", container_image=IMAGE, args=["--flag", "a b"])
+    with pytest.raises(SpecError, match="gives args without command, which keeps the image's entrypoint, "
+                                        "so preamble_cmds cannot run first: give command= as well"):
+        Cluster.new("docker").plan(exp)
+    with_command = ExperimentSpec("with-command", preamble_cmds=["source /venv/bin/activate"])
+    with_command.new_process("p", container_image=IMAGE, command="run", args=["--flag", "a b"])
+    planned = containers(Cluster.new("docker").plan(with_command))["p"]
+    assert planned.entrypoint == ["/bin/sh"]
+    assert planned.command == ["-c", 'source /venv/bin/activate\nexec "$@"', "p", "run", "--flag", "a b"]
+
+
+def test_an_image_alone_runs_its_own_default_command(no_engine):
+    exp = ExperimentSpec("exp")
+    exp.new_process("server", container_image=IMAGE)
+    planned = containers(Cluster.new("docker").plan(exp))["server"]
+    assert (planned.entrypoint, planned.command) == (None, [])
+    assert "entrypoint" not in planned.create_kwargs(_offline_client()) and planned.create_kwargs(_offline_client())["command"] == []
+
+
+def test_group_resources_are_defaults_for_its_processes(no_engine):
+    exp = ExperimentSpec("exp")
+    group = exp.new_process_group("grp")
+    group.resource_limit(cpu=2, mem="1Gi")
+    group.new_process("a", container_image=IMAGE, command="run")
+    group.new_process("b", container_image=IMAGE, command="run").resource_limit(cpu=1)
+    planned = containers(Cluster.new("docker").plan(exp))
+    assert planned["grp/a"].resources == {"nano_cpus": 2_000_000_000, "mem_limit": 2**30}
+    assert planned["grp/b"].resources == {"nano_cpus": 1_000_000_000, "mem_limit": 2**30}
+
+
+def _offline_client():
+    import docker
+    return docker.DockerClient(base_url="unix:///nonexistent/docker.sock", version="1.41")
 
 
 def test_resources_gpus_and_mounts_in_docker_terms(no_engine, tmp_path):

@@ -343,8 +343,8 @@ def test_seed_001_example_runs_as_written(capsys, validate_all):
     cluster = Cluster.new('kubernetes')  # cluster is a KubeCluster
     assert isinstance(cluster, KubeCluster)
     exp = cluster.new_experiment('rl')
-    learner = exp.new_process('learner', container_image='ubuntu:16,04', command='python', args=['learner.py'])
-    agent = exp.new_process('agent', container_image='ubuntu:16,04', command='python',
+    learner = exp.new_process('learner', container_image='ubuntu:16.04', command='python', args=['learner.py'])
+    agent = exp.new_process('agent', container_image='ubuntu:16.04', command='python',
                             args=['agent.py', '--env', 'half-cheetah'])
     learner.binds('replay-server')
     learner.binds('parameter-server')
@@ -360,7 +360,7 @@ def test_seed_001_example_runs_as_written(capsys, validate_all):
     learner.pod_yml["spec"] = {"priorityClassName": "high"}
     learner.container_yml["stdin"] = True
     group = exp.new_process_group('group')
-    member = group.new_process('member', container_image='ubuntu:16,04', command='python')
+    member = group.new_process('member', container_image='ubuntu:16.04', command='python')
     group.pod_yml["metadata"] = {"annotations": {"note": "x"}}
     with pytest.raises(PodLevelSettingError):
         member.node_selector("a", "b")

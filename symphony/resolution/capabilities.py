@@ -1,0 +1,138 @@
+"""What each backend can express of the model, declared as data.
+
+A setting a backend cannot honour is never dropped without a word. Each backend
+declares, per feature, one of three answers:
+
+* ``APPLIED``: the engine does what the setting says;
+* ``IGNORED``: the setting has no meaning there (a node selector on one machine with
+  no scheduler, resource limits for plain processes that have no container around
+  them). The experiment still launches — that is what lets one declaration run on a
+  laptop and on a cluster — and the plan lists what was not applied, with the reason;
+* ``REFUSED``: the engine would do something else than the declaration says (a
+  Kubernetes Secret volume on Docker); the launch is refused in one line that names
+  the backend and what to use instead.
+
+The resolver (:func:`symphony.resolution.resolve`) consults these tables; backends
+never decide it themselves.
+"""
+
+import enum
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Tuple
+
+from ..errors import SpecError
+
+
+class Support(enum.Enum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    REFUSED = "refused"
+
+
+class CapabilityError(SpecError):
+    """The backend in use cannot express a declared setting (another backend can)."""
+
+
+#: every feature a capability table answers for, and how a person names it
+FEATURES: Mapping[str, str] = {
+    "images": "container images",
+    "image_default_command": "running an image's own default command",
+    "cpu": "cpu requests and limits",
+    "memory": "memory requests and limits",
+    "gpu": "GPUs",
+    "mount.nfs": "NFS mounts",
+    "mount.host_path": "host-path mounts",
+    "mount.empty_dir": "empty-dir mounts",
+    "mount.secret": "Kubernetes Secret mounts",
+    "mount.raw": "raw Kubernetes volumes",
+    "node_selectors": "node selectors",
+    "tolerations": "tolerations",
+    "image_pull_secrets": "image pull secrets",
+    "pull_policy": "image pull policies",
+    "pod_yml": "pod_yml overrides",
+    "container_yml": "container_yml overrides",
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One backend's answers. ``reasons[feature]`` says why it is ignored or what to use instead."""
+
+    backend: str
+    #: processes run in containers (an image is required, ``cwd`` is a path inside it)
+    runs_in_containers: bool
+    support: Mapping[str, Support]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    #: refusals worded for the case (format fields: ``owner`` and what the resolver names, e.g. ``mount_path``)
+    refusals: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.support) - set(FEATURES)
+        missing = set(FEATURES) - set(self.support)
+        if unknown or missing:
+            raise ValueError(f"capabilities of {self.backend!r}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+
+    def of(self, feature: str) -> Support:
+        return self.support[feature]
+
+    def reason(self, feature: str) -> str:
+        return self.reasons.get(feature, "")
+
+    def refusal(self, feature: str, owner: str, **details: str) -> str:
+        """The one-line refusal of ``feature`` used by ``owner``, naming this backend and the fix."""
+        template = self.refusals.get(feature)
+        if template is not None:
+            return template.format(owner=owner, backend=self.backend, **details)
+        return (f"{owner} uses {FEATURES[feature]}, which the {self.backend} backend cannot provide: "
+                f"{self.reason(feature)}")
+
+
+def _table(default: Support, **exceptions: Support) -> Dict[str, Support]:
+    table = {feature: default for feature in FEATURES}
+    for name, support in exceptions.items():
+        table[name.replace("__", ".")] = support
+    return table
+
+
+_NO_CONTAINERS = "processes run directly on this machine, with no container or scheduler around them"
+
+#: plain processes on this machine: the local backend and tmux
+HOST = Capabilities(
+    backend="host",
+    runs_in_containers=False,
+    support=_table(Support.IGNORED, image_default_command=Support.REFUSED),
+    reasons={feature: _NO_CONTAINERS for feature in FEATURES} | {
+        "image_default_command": "give command= (and args=) to say what runs on this machine",
+    },
+)
+
+#: containers on one Docker engine
+DOCKER = Capabilities(
+    backend="docker",
+    runs_in_containers=True,
+    support=_table(Support.APPLIED, mount__secret=Support.REFUSED, mount__raw=Support.REFUSED,
+                   node_selectors=Support.IGNORED, tolerations=Support.IGNORED,
+                   image_pull_secrets=Support.IGNORED, pod_yml=Support.IGNORED, container_yml=Support.IGNORED),
+    reasons={
+        "node_selectors": "one engine is one machine: there is no node to select",
+        "tolerations": "one engine is one machine: there are no node taints",
+        "image_pull_secrets": "the engine pulls with the credentials of `docker login`",
+        "pod_yml": "it is a Kubernetes Pod manifest",
+        "container_yml": "it is a Kubernetes container manifest",
+    },
+    refusals={
+        "mount.secret": "{owner} mounts Kubernetes secret {secret_name!r}, which Docker cannot provide: "
+                        "mount the files with mount_host_path() instead",
+        "mount.raw": "{owner} mounts a raw Kubernetes volume at {mount_path}, which Docker cannot interpret: "
+                     "use mount_host_path(), mount_empty_dir() or mount_nfs()",
+    },
+)
+
+#: pods on a Kubernetes cluster: the strictest engine, the model follows its split
+KUBERNETES = Capabilities(backend="kube", runs_in_containers=True, support=_table(Support.APPLIED))
+
+
+def with_backend(capabilities: Capabilities, backend: str) -> Capabilities:
+    """The same answers under another backend's name (tmux and local share HOST's)."""
+    return Capabilities(backend=backend, runs_in_containers=capabilities.runs_in_containers,
+                        support=capabilities.support, reasons=capabilities.reasons, refusals=capabilities.refusals)

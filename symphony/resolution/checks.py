@@ -1,0 +1,89 @@
+"""Checks on values every engine receives, made once for all backends.
+
+Labels, node selectors and tolerations follow Kubernetes' rules (the strictest engine),
+so an experiment that launches on a laptop also launches on a cluster, and a typo is
+refused when declared rather than by an API server half-way through a launch.
+"""
+
+import posixpath
+import re
+from typing import Dict, List, Mapping, Optional
+
+from ..errors import SpecError
+from ..spec.images import check_image_reference
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+#: label keys Symphony writes itself, on Kubernetes (``symphony/...``) and Docker (``symphony....``)
+RESERVED_LABEL_PREFIXES = ("symphony/", "symphony.")
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+
+def check_labels(owner: str, what: str, labels: Mapping[str, str]) -> None:
+    """Label keys and values as the Kubernetes API server checks them."""
+    for key, value in labels.items():
+        prefix, _, label = key.rpartition("/")
+        if not _LABEL_NAME.match(label) or (prefix and not _LABEL_PREFIX.match(prefix)):
+            raise SpecError(f"{what} key {key!r} on {owner!r} is invalid: use up to 63 letters, digits, '-', '_' "
+                            f"or '.', starting and ending with a letter or digit, optionally after 'domain/'")
+        if value and not _LABEL_NAME.match(value):
+            raise SpecError(f"{what} value {value!r} of {key!r} on {owner!r} is invalid: use up to 63 letters, "
+                            f"digits, '-', '_' or '.', starting and ending with a letter or digit")
+
+
+def check_reserved_labels(owner: str, labels: Mapping[str, str]) -> None:
+    for key in labels:
+        if key.startswith(RESERVED_LABEL_PREFIXES) or key == MANAGED_BY_LABEL:
+            raise SpecError(f"label {key!r} on {owner!r} is reserved for Symphony's own bookkeeping: "
+                            f"choose a key without the 'symphony/' or 'symphony.' prefix")
+
+
+def check_toleration(owner: str, toleration: Mapping[str, object]) -> None:
+    operator, effect = toleration.get("operator"), toleration.get("effect")
+    if operator is not None and operator not in TOLERATION_OPERATORS:
+        raise SpecError(f"toleration operator {operator!r} on {owner!r} is invalid: use Exists or Equal")
+    if effect not in (None, "") and effect not in TOLERATION_EFFECTS:
+        raise SpecError(f"toleration effect {effect!r} on {owner!r} is invalid: use one of "
+                        f"{', '.join(TOLERATION_EFFECTS)}")
+    if operator == "Exists" and toleration.get("value"):
+        raise SpecError(f"toleration on {owner!r} has operator Exists and a value: drop value= or use operator='Equal'")
+
+
+def check_image(key: str, image: Optional[str]) -> str:
+    """An image every container backend can be given: present and a valid reference."""
+    if not image:
+        raise SpecError(f"process {key!r} has no container image: give container_image='...' "
+                        f"(or build_image='<docker build setting>'): container backends run every process in an image")
+    check_image_reference(image, f"process {key!r}: container_image")
+    return image
+
+
+def check_container_cwd(key: str, cwd: Optional[str]) -> Optional[str]:
+    """A working directory inside a container: absolute there (there is no 'current' directory to join)."""
+    if cwd and not posixpath.isabs(cwd):
+        raise SpecError(f"process {key!r}: cwd {cwd!r} is a directory inside the container "
+                        f"and must be absolute there: give an absolute path such as "
+                        f"{posixpath.normpath('/' + cwd.lstrip('~/'))!r}")
+    return cwd
+
+
+def gpu_amounts(key: str, resources: Dict[str, Dict[str, object]]) -> Dict[str, Dict[str, object]]:
+    """GPUs are whole devices that are not shared: one number. A request alone is also the limit;
+    a request and a limit that differ are refused (Kubernetes refuses them too)."""
+    requested, limited = resources["requests"].get("gpu"), resources["limits"].get("gpu")
+    if requested is not None:
+        if limited is None:
+            resources["limits"]["gpu"] = requested
+        elif limited != requested:
+            raise SpecError(f"process {key!r} requests {requested} GPUs but limits them to {limited}: "
+                            f"GPUs are whole devices, so every backend needs GPU request and limit equal; "
+                            f"give only resource_limit(gpu=...)")
+    return resources
+
+
+def check_mount_paths(key: str, mount_paths: List[str], secrets_dir: Optional[str]) -> None:
+    if secrets_dir is not None and secrets_dir in mount_paths:
+        raise SpecError(f"process {key!r} mounts something at {secrets_dir}, where the "
+                        f"experiment's secrets go: choose another mount_path")

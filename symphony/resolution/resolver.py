@@ -1,0 +1,188 @@
+"""``resolve(exp, rule, target)``: the one step from the model to what every backend runs.
+
+Each rule lives here once. A backend gives its addressing ``rule`` (which host and
+port a service gets) and its :class:`Target` (its capabilities, shell, where secrets
+appear, the images built for it, variables of its own); it gets back a
+:class:`~symphony.resolution.resolved.ResolvedExperiment` and only translates it.
+Every model-level check — nothing to run, image present and well-formed, ``cwd``,
+labels, node selectors, tolerations, quantities, GPUs, argv size — is made here, the
+same for every backend, before anything starts.
+"""
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..errors import SpecError
+from ..spec.commands import launch_of, preamble_lines, user_env
+from ..spec.images import check_image_reference
+from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
+from .addresses import AddressingRule, resolve_addresses
+from .capabilities import FEATURES, Capabilities, CapabilityError, Support
+from .checks import (check_container_cwd, check_image, check_labels, check_mount_paths, check_reserved_labels,
+                     check_toleration, gpu_amounts)
+from .limits import check_exec_size
+from .resolved import ResolvedExperiment, ResolvedPod, ResolvedProcess
+
+if TYPE_CHECKING:
+    from ..spec.model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a backend tells the resolver about itself."""
+
+    capabilities: Capabilities
+    shell: str
+    cluster_preamble: Sequence[str] = ()
+    #: where processes find the experiment's secrets ($SYMPH_SECRETS_DIR)
+    secrets_dir: str = CONTAINER_SECRETS_DIR
+    #: process key -> the image built for it on launch
+    images: Mapping[str, str] = field(default_factory=dict)
+    #: variables of the backend's own (a run id), added before SYMPH_PROCESS
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: what every process also inherits (the launching environment, on this machine)
+    inherited_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return self.capabilities.backend
+
+
+class _Uses:
+    """Which features the experiment uses, and where: refused ones fail at once, ignored ones are listed."""
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        self.capabilities = capabilities
+        self.ignored: Dict[str, List[str]] = {}
+
+    def use(self, feature: str, owner: str, **details: str) -> None:
+        support = self.capabilities.of(feature)
+        if support is Support.APPLIED:
+            return
+        if support is Support.REFUSED:
+            raise CapabilityError(self.capabilities.refusal(feature, owner, **details))
+        owners = self.ignored.setdefault(feature, [])
+        if owner not in owners:
+            owners.append(owner)
+
+    def notes(self) -> List[str]:
+        lines = []
+        for feature, owners in self.ignored.items():
+            shown = ", ".join(owners[:5]) + (f" and {len(owners) - 5} more" if len(owners) > 5 else "")
+            lines.append(f"{FEATURES[feature]} not applied ({shown}): {self.capabilities.reason(feature)}")
+        return lines
+
+
+def resolve(exp: "ExperimentSpec", rule: AddressingRule, target: Target) -> ResolvedExperiment:
+    """Validate ``exp`` and make every decision a backend needs (see the module's docstring)."""
+    exp.validate()
+    capabilities = target.capabilities
+    uses = _Uses(capabilities)
+    book = resolve_addresses(exp, rule)
+    secrets = secret_files(exp)
+    secrets_dir = target.secrets_dir if secrets else None
+    symph_env = book.env()
+    symph_env["SYMPH_EXPERIMENT"] = exp.name
+    if secrets_dir is not None:
+        symph_env[SECRETS_DIR_VAR] = secrets_dir
+    symph_env.update(target.extra_env)
+    ports = book.ports()
+    cwd_here = os.getcwd()
+
+    units: List[Tuple[str, Optional["ProcessGroupSpec"], List["ProcessSpec"]]] = \
+        [(process.name, None, [process]) for process in exp.list_processes()]
+    units += [(group.name, group, group.list_processes()) for group in exp.list_process_groups()]
+    pods, processes = [], []
+    position = 0
+    for order, (pod_name, group, members) in enumerate(units):
+        owner: Union["ProcessGroupSpec", "ProcessSpec"] = group if group is not None else members[0]
+        pod = _pod(pod_name, order, group, owner, uses)
+        for process in members:
+            resolved = _process(process, position, target, symph_env, ports, bool(secrets), cwd_here, uses)
+            pod.processes.append(resolved)
+            processes.append(resolved)
+            position += 1
+        pods.append(pod)
+    return ResolvedExperiment(name=exp.name, backend=capabilities.backend, capabilities=capabilities,
+                              addresses=book, pods=pods, processes=processes, secrets=secrets,
+                              secrets_dir=secrets_dir, not_applied=uses.notes(), spec=exp)
+
+
+def _pod(name: str, order: int, group: Optional["ProcessGroupSpec"],
+         owner: Union["ProcessGroupSpec", "ProcessSpec"], uses: _Uses) -> ResolvedPod:
+    """Pod-level settings of a group, or of a standalone process, checked for every engine."""
+    what = f"process group {name!r}" if group is not None else f"process {name!r}"
+    check_reserved_labels(name, owner.labels)
+    check_labels(name, "label", owner.labels)
+    check_labels(name, "node_selector", owner.node_selectors)
+    for toleration in owner.tolerations:
+        check_toleration(name, toleration)
+    for feature in ("node_selectors", "tolerations", "image_pull_secrets", "pod_yml"):
+        if getattr(owner, feature):
+            uses.use(feature, what)
+    return ResolvedPod(name=name, group=group.name if group is not None else None, position=order, processes=[],
+                       restart_policy=owner._restart_policy, labels=dict(owner.labels),
+                       node_selectors=dict(owner.node_selectors), tolerations=[dict(t) for t in owner.tolerations],
+                       image_pull_secrets=list(owner.image_pull_secrets), pod_yml=owner.pod_yml)
+
+
+def _process(process: "ProcessSpec", position: int, target: Target, symph_env: Mapping[str, str],
+             ports: Mapping[str, int], with_secrets: bool, cwd_here: str, uses: _Uses) -> ResolvedProcess:
+    key = process.key
+    what = f"process {key!r}"
+    in_containers = target.capabilities.runs_in_containers
+    launch = launch_of(process, preamble_lines(process, target.cluster_preamble), target.shell)
+
+    declared_image = process.container_image
+    if declared_image:
+        check_image_reference(declared_image, f"process {key!r}: container_image")  # a typo is one on every backend
+        uses.use("images", what)
+    if launch.runs_image_default:
+        uses.use("image_default_command", what)
+    image: Optional[str] = None
+    if in_containers:
+        built = target.images.get(key)
+        try:
+            image = check_image(key, built or declared_image)
+        except SpecError as exc:
+            raise (CapabilityError(str(exc)) if not (built or declared_image) else exc) from None
+        try:
+            cwd = check_container_cwd(key, process.cwd)
+        except SpecError as exc:
+            raise CapabilityError(str(exc)) from None
+    else:
+        cwd = os.path.abspath(os.path.expanduser(process.cwd or cwd_here))
+        if not os.path.isdir(cwd):
+            raise SpecError(f"process {key!r}: working directory {cwd} does not exist: create it or fix cwd=")
+
+    env = user_env(process)
+    env.update(symph_env)
+    env["SYMPH_PROCESS"] = key
+
+    resources = gpu_amounts(key, process.effective_resources())
+    for kind in ("cpu", "memory", "gpu"):
+        if kind in resources["requests"] or kind in resources["limits"]:
+            uses.use(kind, what)
+    mounts = process.effective_mounts()
+    for mount in mounts:
+        (kind, options), = mount["volume"].items()
+        uses.use(f"mount.{kind}", what, mount_path=mount["mount_path"], secret_name=str(options.get("secret_name")))
+    check_mount_paths(key, [m["mount_path"] for m in mounts], CONTAINER_SECRETS_DIR if with_secrets else None)
+    pull_policy = process.effective_pull_policy()
+    if pull_policy:
+        uses.use("pull_policy", what)
+    overlays: List[Dict[str, Any]] = [overlay for overlay in
+                                      ((process.group.container_yml if process.group is not None else {}),
+                                       process.container_yml) if overlay]
+    if overlays:
+        uses.use("container_yml", what)
+
+    check_exec_size(key, launch.argv, {**target.inherited_env, **env} if target.inherited_env else env)
+    return ResolvedProcess(
+        key=key, name=process.name, group=process.group.name if process.group is not None else "",
+        pod=process.pod_name, position=position, launch=launch, env=env, cwd=cwd, image=image,
+        pull_policy=pull_policy, resources=resources, mounts=mounts,
+        bound={service: ports[service] for service in process.bound},
+        exposed={service: ports[service] for service in process.exposed},
+        container_yml=overlays, restart_policy=process.effective_restart_policy(), spec=process)
