@@ -101,8 +101,10 @@ HOST = Capabilities(
     backend="host",
     runs_in_containers=False,
     support=_table(Support.IGNORED, image_default_command=Support.REFUSED),
-    reasons={feature: _NO_CONTAINERS for feature in FEATURES} | {
-        "image_default_command": "give command= (and args=) to say what runs on this machine",
+    reasons={feature: _NO_CONTAINERS for feature in FEATURES},
+    refusals={
+        "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
+                                 "run (it runs no images): give command= (and args=) to say what runs on this machine",
     },
 )
 

@@ -51,35 +51,37 @@ def check_toleration(owner: str, toleration: Mapping[str, object]) -> None:
         raise SpecError(f"toleration on {owner!r} has operator Exists and a value: drop value= or use operator='Equal'")
 
 
-def check_image(key: str, image: Optional[str]) -> str:
+def check_image(key: str, image: Optional[str], backend: str) -> str:
     """An image every container backend can be given: present and a valid reference."""
     if not image:
         raise SpecError(f"process {key!r} has no container image: give container_image='...' "
-                        f"(or build_image='<docker build setting>'): container backends run every process in an image")
+                        f"(or build_image='<docker build setting>'): the {backend} backend runs every process "
+                        f"in an image")
     check_image_reference(image, f"process {key!r}: container_image")
     return image
 
 
-def check_container_cwd(key: str, cwd: Optional[str]) -> Optional[str]:
+def check_container_cwd(key: str, cwd: Optional[str], backend: str) -> Optional[str]:
     """A working directory inside a container: absolute there (there is no 'current' directory to join)."""
     if cwd and not posixpath.isabs(cwd):
         raise SpecError(f"process {key!r}: cwd {cwd!r} is a directory inside the container "
                         f"and must be absolute there: give an absolute path such as "
-                        f"{posixpath.normpath('/' + cwd.lstrip('~/'))!r}")
+                        f"{posixpath.normpath('/' + cwd.lstrip('~/'))!r} (the {backend} backend runs every "
+                        f"process in a container)")
     return cwd
 
 
 def gpu_amounts(key: str, resources: Dict[str, Dict[str, object]]) -> Dict[str, Dict[str, object]]:
-    """GPUs are whole devices that are not shared: one number. A request alone is also the limit;
-    a request and a limit that differ are refused (Kubernetes refuses them too)."""
+    """GPUs are whole devices that are not shared: one number, both requested and limited (as
+    Kubernetes defaults one from the other). A request and a limit that differ are refused."""
     requested, limited = resources["requests"].get("gpu"), resources["limits"].get("gpu")
-    if requested is not None:
-        if limited is None:
-            resources["limits"]["gpu"] = requested
-        elif limited != requested:
-            raise SpecError(f"process {key!r} requests {requested} GPUs but limits them to {limited}: "
-                            f"GPUs are whole devices, so every backend needs GPU request and limit equal; "
-                            f"give only resource_limit(gpu=...)")
+    if requested is not None and limited is not None and limited != requested:
+        raise SpecError(f"process {key!r} requests {requested} GPUs but limits them to {limited}: "
+                        f"GPUs are whole devices, so every backend needs GPU request and limit equal; "
+                        f"give only resource_limit(gpu=...)")
+    count = requested if requested is not None else limited
+    if count is not None:
+        resources["requests"]["gpu"] = resources["limits"]["gpu"] = count
     return resources
 
 

@@ -144,11 +144,11 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
     if in_containers:
         built = target.images.get(key)
         try:
-            image = check_image(key, built or declared_image)
+            image = check_image(key, built or declared_image, target.backend)
         except SpecError as exc:
             raise (CapabilityError(str(exc)) if not (built or declared_image) else exc) from None
         try:
-            cwd = check_container_cwd(key, process.cwd)
+            cwd = check_container_cwd(key, process.cwd, target.backend)
         except SpecError as exc:
             raise CapabilityError(str(exc)) from None
     else:
