@@ -5,7 +5,7 @@ Run from the repository root:
     python bench/kube_plan.py           # about half a minute on a 2-core machine
     python bench/kube_plan.py --quick   # 10, 100 and 1,000 only
 
-The experiment is Surreal's shape (seed 003): a 6-process ``nonagent`` group binding
+The experiment is Surreal's shape (its create_surreal() launch code): a 6-process ``nonagent`` group binding
 11 services (tensorboard exposed) and N-6 agents, each with a resource request, an
 NFS mount, a node selector and a toleration, all connecting to the group's services.
 ``plan`` is the whole translation (resolution, commands, env, volumes, pod_yml

@@ -31,7 +31,7 @@ def env_of(container_obj):
     return {item["name"]: item["value"] for item in container_obj["env"]}
 
 
-def test_aliases_and_seed_import_give_a_kube_cluster():
+def test_aliases_and_the_documented_import_give_a_kube_cluster():
     for name in ("kube", "kubernetes", "k8s", "Kubernetes"):
         assert isinstance(Cluster.new(name), KubeCluster)
 
@@ -182,7 +182,7 @@ def test_resources_translate_to_requests_and_limits_with_gpu_as_nvidia(kube, val
     validate_all(plan.objects)
 
     assert container(plan, "learner")["resources"] == {
-        "requests": {"cpu": "1.5", "memory": "2G"},
+        "requests": {"cpu": "1.5", "memory": "2G", "nvidia.com/gpu": "1"},  # GPUs: one number, both
         "limits": {"cpu": "1500m", "memory": "4Gi", "nvidia.com/gpu": "1"}}
     assert container(plan, "req")["resources"] == {"requests": {"nvidia.com/gpu": "2"},
                                                     "limits": {"nvidia.com/gpu": "2"}}
