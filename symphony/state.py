@@ -20,12 +20,15 @@ SQLite's included, and a concurrent writer can then corrupt the database.
 """
 
 import contextlib
+import enum
 import json
 import os
 import sqlite3
 import time
+from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from symphony.errors import StateError
+from symphony.status import ProcessState
 
 #: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
 SCHEMA_VERSION = 1
@@ -78,7 +81,25 @@ ADDED_COLUMNS = (
 )
 
 
-def symphony_home():
+class ExperimentStatus(str, enum.Enum):
+    """The ``status`` of an experiment's row (its processes' rows hold a :class:`ProcessState`).
+
+    A ``str`` enum, as ProcessState: the row stores the plain word.
+    """
+
+    STARTING = "starting"    # recorded, its processes not started yet
+    RUNNING = "running"      # its processes were started
+    FINISHED = "finished"    # every process ended for good (local supervisor)
+    DELETING = "deleting"    # being deleted: nothing may restart or re-adopt it
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+
+def symphony_home() -> str:
     """The state directory: ``$SYMPHONY_HOME`` or ``~/.symphony``, created private."""
     home = os.path.abspath(os.path.expanduser(os.environ.get("SYMPHONY_HOME") or "~/.symphony"))
     if os.path.exists(home) and not os.path.isdir(home):
@@ -97,7 +118,7 @@ def symphony_home():
     return home
 
 
-def private_dir(path):
+def private_dir(path: str) -> str:
     """Create ``path`` and any missing parents with mode 0700 and return it."""
     missing = []
     current = os.path.abspath(path)
@@ -110,7 +131,7 @@ def private_dir(path):
     return path
 
 
-def open_private(path, mode="a"):
+def open_private(path: str, mode: str = "a") -> IO[Any]:
     """Open a file that only the owner may read (logs, saved specs, secret copies); "wb" for bytes."""
     flags = {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode[0]]
     fd = os.open(path, flags, 0o600)
@@ -120,7 +141,7 @@ def open_private(path, mode="a"):
 class StateStore:
     """Thin access layer over the SQLite file; each method is one short transaction."""
 
-    def __init__(self, home=None):
+    def __init__(self, home: Optional[str] = None) -> None:
         self.home = home or symphony_home()
         self.path = os.path.join(self.home, "state.db")
         if not os.path.exists(self.path):
@@ -143,7 +164,7 @@ class StateStore:
                              f"(Symphony then starts a new one; running experiments are forgotten), or set "
                              f"SYMPHONY_HOME to another directory") from None
 
-    def _ensure_schema(self):
+    def _ensure_schema(self) -> None:
         """Create or upgrade the tables; the common case (already current) is one PRAGMA read."""
         if self._schema_version() == SCHEMA_VERSION:
             return
@@ -162,18 +183,18 @@ class StateStore:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def _schema_version(self):
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+    def _schema_version(self) -> int:
+        version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:  # (the caller closes the connection, after any rollback)
             raise StateError(f"{self.path} was written by a newer Symphony (state schema {version}, this one "
                              f"reads up to {SCHEMA_VERSION}): upgrade Symphony, or set SYMPHONY_HOME to another directory")
         return version
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE``: take the write lock now, so check-then-write is atomic."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -185,11 +206,11 @@ class StateStore:
             self.db.execute("COMMIT")
 
     # --- settings (current experiment per backend, ...) ---------------------------
-    def get_setting(self, key, default=None):
+    def get_setting(self, key: str, default: Optional[str] = None) -> Optional[str]:
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def set_setting(self, key, value):
+    def set_setting(self, key: str, value: Optional[str]) -> None:
         with self.transaction():
             if value is None:
                 self.db.execute("DELETE FROM settings WHERE key = ?", (key,))
@@ -197,65 +218,120 @@ class StateStore:
                 self.db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
     # --- experiments --------------------------------------------------------------
-    def experiment_names(self, backend):
+    def experiment_names(self, backend: str) -> List[str]:
         rows = self.db.execute("SELECT name FROM experiments WHERE backend = ? ORDER BY created", (backend,))
         return [row[0] for row in rows]
 
-    def get_experiment(self, backend, name):
-        return self.db.execute("SELECT * FROM experiments WHERE backend = ? AND name = ?", (backend, name)).fetchone()
+    def get_experiment(self, backend: str, name: str) -> Optional[sqlite3.Row]:
+        row: Optional[sqlite3.Row] = self.db.execute(
+            "SELECT * FROM experiments WHERE backend = ? AND name = ?", (backend, name)).fetchone()
+        return row
 
-    def insert_experiment(self, backend, name, run_id, spec, plan, processes):
+    def insert_experiment(self, backend: str, name: str, run_id: str, spec: Mapping[str, Any],
+                          plan: Mapping[str, Any], processes: Sequence[Mapping[str, Any]]) -> None:
         """Record a new experiment and its processes; caller holds a transaction."""
         self.db.execute(
             "INSERT INTO experiments (backend, name, run_id, created, status, spec, plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (backend, name, run_id, time.time(), "starting", json.dumps(spec), json.dumps(plan)))
+            (backend, name, run_id, time.time(), ExperimentStatus.STARTING, json.dumps(spec), json.dumps(plan)))
         self.db.executemany(
             "INSERT INTO processes (backend, experiment, key, grp, name, position, status, log_path) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-            [(backend, name, p["key"], p["group"] or "", p["name"], i, p["log_path"]) for i, p in enumerate(processes)])
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(backend, name, p["key"], p["group"] or "", p["name"], i, ProcessState.PENDING, p["log_path"])
+             for i, p in enumerate(processes)])
 
-    def update_experiment(self, backend, name, **fields):
+    def update_experiment(self, backend: str, name: str, **fields: Any) -> None:
         self._update("experiments", "backend = ? AND name = ?", (backend, name), fields)
 
-    def delete_experiment(self, backend, name):
+    def delete_experiment(self, backend: str, name: str) -> None:
         with self.transaction():
             for table, column in (("processes", "experiment"), ("ports", "experiment"), ("experiments", "name")):
                 self.db.execute(f"DELETE FROM {table} WHERE backend = ? AND {column} = ?", (backend, name))
 
+    def count_adoption(self, backend: str, name: str) -> None:
+        """One more re-adoption of the experiment by a new supervisor (``symphony p`` says how many)."""
+        with self.transaction():
+            self.db.execute("UPDATE experiments SET adoptions = adoptions + 1 WHERE backend = ? AND name = ?",
+                            (backend, name))
+
+    def claim_supervision(self, backend: str, name: str, dead_pid: Optional[int]) -> bool:
+        """Clear the supervisor pid of an experiment whose supervisor ``dead_pid`` died; True for the one
+        caller that did (conditioned on the dead pid, so two concurrent callers never both win)."""
+        with self.transaction():
+            claimed = self.db.execute(
+                "UPDATE experiments SET supervisor_pid = NULL WHERE backend = ? AND name = ? AND supervisor_pid IS ?",
+                (backend, name, dead_pid))
+        return claimed.rowcount == 1
+
+    def mark_started(self, backend: str, name: str, started: float) -> None:
+        """Every process of the experiment started at ``started``, and the experiment running: one transaction."""
+        with self.transaction():
+            self.db.execute("UPDATE processes SET status = ?, started = ? WHERE backend = ? AND experiment = ?",
+                            (ProcessState.RUNNING, started, backend, name))
+            self.db.execute("UPDATE experiments SET status = ? WHERE backend = ? AND name = ?",
+                            (ExperimentStatus.RUNNING, backend, name))
+
+    def plan_field(self, backend: str, name: str, field: str) -> Any:
+        """One top-level field of the experiment's stored plan (None if absent), read by SQLite:
+        parsing a 100-process plan in Python costs milliseconds on every query."""
+        found = self.db.execute("SELECT json_extract(plan, ?) FROM experiments WHERE backend = ? AND name = ?",
+                                (f"$.{field}", backend, name)).fetchone()
+        return found[0] if found else None
+
+    def restart_policies(self, backend: str, name: str) -> Dict[str, str]:
+        """``{process key: restart policy}`` from the experiment's stored plan (read by SQLite)."""
+        rows = self.db.execute(
+            "SELECT json_extract(process.value, '$.key'), json_extract(process.value, '$.restart_policy') "
+            "FROM experiments, json_each(experiments.plan, '$.processes') AS process "
+            "WHERE experiments.backend = ? AND experiments.name = ?", (backend, name)).fetchall()
+        return {key: policy for key, policy in rows}
+
     # --- processes ----------------------------------------------------------------
-    def processes(self, backend, experiment):
-        return self.db.execute(
+    def processes(self, backend: str, experiment: str) -> List[sqlite3.Row]:
+        rows: List[sqlite3.Row] = self.db.execute(
             "SELECT * FROM processes WHERE backend = ? AND experiment = ? ORDER BY position",
             (backend, experiment)).fetchall()
+        return rows
 
-    def update_process(self, backend, experiment, key, **fields):
+    def get_process(self, backend: str, experiment: str, key: str) -> Optional[sqlite3.Row]:
+        row: Optional[sqlite3.Row] = self.db.execute(
+            "SELECT * FROM processes WHERE backend = ? AND experiment = ? AND key = ?",
+            (backend, experiment, key)).fetchone()
+        return row
+
+    def update_process(self, backend: str, experiment: str, key: str, **fields: Any) -> None:
         self._update("processes", "backend = ? AND experiment = ? AND key = ?", (backend, experiment, key), fields)
 
-    def update_processes(self, backend, experiment, updates):
+    def update_processes(self, backend: str, experiment: str, updates: Mapping[str, Mapping[str, Any]]) -> None:
         """Several process updates in one transaction: ``{key: {column: value}}``."""
         with self.transaction():
             for key, fields in updates.items():
                 self._execute_update("processes", "backend = ? AND experiment = ? AND key = ?",
                                      (backend, experiment, key), fields)
 
-    def _update(self, table, where, params, fields):
+    def _update(self, table: str, where: str, params: Tuple[Any, ...], fields: Mapping[str, Any]) -> None:
         with self.transaction():
             self._execute_update(table, where, params, fields)
 
-    def _execute_update(self, table, where, params, fields):
+    def _execute_update(self, table: str, where: str, params: Tuple[Any, ...], fields: Mapping[str, Any]) -> None:
         if fields:
             assignments = ", ".join(f"{column} = ?" for column in fields)
             self.db.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*fields.values(), *params))
 
     # --- ports --------------------------------------------------------------------
-    def reserved_ports(self, excluding=None):
+    def reserved_ports(self, excluding: Optional[Tuple[str, str]] = None) -> Set[int]:
         """Every reserved port; ``excluding=(backend, experiment)`` leaves that experiment's out."""
         if excluding is None:
             return {row[0] for row in self.db.execute("SELECT port FROM ports")}
         return {row[0] for row in self.db.execute("SELECT port FROM ports WHERE NOT (backend = ? AND experiment = ?)",
                                                   excluding)}
 
-    def reserve_ports(self, backend, experiment, ports):
+    def service_port(self, backend: str, experiment: str, service: str) -> Optional[int]:
+        """The port reserved for ``service`` of the experiment, None if it has no such service."""
+        row = self.db.execute("SELECT port FROM ports WHERE backend = ? AND experiment = ? AND service = ?",
+                              (backend, experiment, service)).fetchone()
+        return row[0] if row else None
+
+    def reserve_ports(self, backend: str, experiment: str, ports: Mapping[str, int]) -> None:
         """Record service -> port for an experiment; caller holds a transaction."""
         self.db.executemany("INSERT INTO ports (port, backend, experiment, service) VALUES (?, ?, ?, ?)",
                             [(port, backend, experiment, service) for service, port in ports.items()])

@@ -4,14 +4,16 @@ Killing the pid we started is not enough: a process may fork workers, ignore
 SIGHUP, or daemonise into a new session. Every process Symphony starts carries
 ``SYMPH_RUN_ID=<unique id>`` in its environment, which its descendants inherit
 even after double-forking, so a scan of ``/proc/*/environ`` finds them all.
+
+Everything here reads ``/proc`` directly, without psutil: ``symphony p`` and
+``symphony ls`` use these functions, and importing psutil would slow every one of them.
 """
 
+import functools
 import os
 import signal
 import time
 from typing import NamedTuple
-
-import psutil
 
 RUN_ID_VAR = "SYMPH_RUN_ID"
 
@@ -23,7 +25,17 @@ class ProcStat(NamedTuple):
 
     def started(self):
         """The start time as a Unix time, comparable with ``time.time()``."""
-        return psutil.boot_time() + self.start_ticks / os.sysconf("SC_CLK_TCK")
+        return boot_time() + self.start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+@functools.lru_cache(maxsize=None)
+def boot_time():
+    """When this machine booted, as a Unix time (``btime`` of ``/proc/stat``, as psutil reads it)."""
+    with open("/proc/stat") as handle:
+        for line in handle:
+            if line.startswith("btime"):
+                return float(line.split()[1])
+    raise OSError("/proc/stat has no btime line")
 
 
 def proc_stat(pid):
@@ -34,6 +46,35 @@ def proc_stat(pid):
         return ProcStat(fields[0], int(fields[1]), int(fields[19]))
     except (OSError, IndexError, ValueError, TypeError):
         return None
+
+
+def is_alive(pid):
+    """Whether ``pid`` names a running process (not a zombie); one we may not signal counts as alive."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = proc_stat(pid)
+    return stat is None or stat.state != "Z"  # (unreadable: it exists, so count it alive)
+
+
+def parent_pid(pid):
+    """Parent pid of ``pid``, None if it is gone."""
+    stat = proc_stat(pid) if pid else None
+    return stat.ppid if stat else None
+
+
+def all_pids():
+    """Every pid in ``/proc``, in increasing order (none without a ``/proc``: no run marker is readable then)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    return sorted(int(name) for name in names if name.isdigit())
 
 
 def _environ_marker(pid):
@@ -54,14 +95,12 @@ def find_run_processes(run_id):
     """Pids of live (non-zombie) processes whose environment carries ``run_id``."""
     found = []
     own = os.getpid()
-    for pid in psutil.pids():
+    for pid in all_pids():
         if pid == own or _environ_marker(pid) != run_id:
             continue
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                found.append(pid)
-        except psutil.Error:
-            pass
+        stat = proc_stat(pid)
+        if stat is not None and stat.state != "Z":  # (None: it ended meanwhile)
+            found.append(pid)
     return found
 
 

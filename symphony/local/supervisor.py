@@ -40,21 +40,15 @@ import sys
 import time
 
 from ..host.logs import IndexWriter
-from ..host.processes import find_run_processes, is_recorded_process, proc_stat, signal_name, stop_run
-from ..state import StateStore, open_private
 from ..host.plan import LocalPlan
+from ..host.processes import find_run_processes, is_recorded_process, proc_stat, signal_name, stop_run
+from ..host.restarts import failures_in_a_row, restart_delay, should_restart
+from ..state import ExperimentStatus, StateStore, open_private
+from ..status import ProcessState
 
 PR_SET_CHILD_SUBREAPER = 36
-#: a process that ran at least this long resets its restart backoff
-STABLE_RUN_SECONDS = 10.0
-MAX_BACKOFF_SECONDS = 30.0
 #: how long an adopted process that became a zombie may wait for its guardian to record its status
 EXIT_RECORD_WAIT_SECONDS = 5.0
-
-
-def restart_delay(backoff, failures_in_a_row):
-    """Seconds before the next restart: ``backoff`` doubling per quick failure, at most 30 s."""
-    return min(MAX_BACKOFF_SECONDS, backoff * 2 ** max(0, failures_in_a_row - 1))
 
 
 class Supervised:
@@ -102,7 +96,7 @@ class Supervisor:
 
     @staticmethod
     def _running_fields(child):
-        return dict(status="running", pid=child.pid, started=child.started, exit_code=None, signal=None,
+        return dict(status=ProcessState.RUNNING, pid=child.pid, started=child.started, exit_code=None, signal=None,
                     finished=None, restarts=child.restarts)
 
     def start_all(self):
@@ -110,7 +104,7 @@ class Supervisor:
             self.start(child, record=False)
         self.store.update_processes(self.plan.backend, self.plan.experiment,
                                     {c.plan.key: self._running_fields(c) for c in self.children})
-        self.store.update_experiment(self.plan.backend, self.plan.experiment, status="running")
+        self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.RUNNING)
 
     # --- reaping and restarting ---------------------------------------------------
     def reap(self):
@@ -137,7 +131,7 @@ class Supervisor:
         for child in self.children:
             row = rows[child.plan.key]
             child.restarts, child.started = row["restarts"], row["started"] or time.time()
-            if row["status"] == "running" and row["pid"]:
+            if row["status"] == ProcessState.RUNNING and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
                 stat = proc_stat(child.pid)
                 # ours: it still carries the run id, or started when its row says (a program may
@@ -145,7 +139,7 @@ class Supervisor:
                 if stat is not None and (child.pid in live or stat.state == "Z"
                                          or is_recorded_process(child.pid, child.started)):
                     child.start_ticks = stat.start_ticks
-            elif row["status"] == "restarting":
+            elif row["status"] == ProcessState.RESTARTING:
                 child.restart_at = time.time()
 
     def poll_adopted(self):
@@ -171,21 +165,18 @@ class Supervisor:
         now = time.time()
         child.index.update(now, force=True)
         if code is None:
-            exit_code, killed_by, state = None, None, "lost"
+            exit_code, killed_by, state = None, None, ProcessState.LOST
         elif code >= 0:
-            exit_code, killed_by, state = code, None, "exited"
+            exit_code, killed_by, state = code, None, ProcessState.EXITED
         else:
-            exit_code, killed_by, state = None, signal_name(-code), "killed"
+            exit_code, killed_by, state = None, signal_name(-code), ProcessState.KILLED
         ran_for = now - child.started
         child.pid, child.adopted, child.start_ticks, child.unrecorded_since = None, False, None, None
-        failed = code != 0
-        policy = child.plan.restart_policy
-        restart = not self.stopping and (policy == "Always" or (policy == "OnFailure" and failed))
         fields = dict(pid=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
-        if restart:
-            child.failures_in_a_row = 0 if ran_for >= STABLE_RUN_SECONDS else child.failures_in_a_row + 1
+        if not self.stopping and should_restart(child.plan.restart_policy, exit_code, killed_by):
+            child.failures_in_a_row = failures_in_a_row(ran_for, child.failures_in_a_row)
             child.restart_at = now + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
-            fields["status"] = "restarting"
+            fields["status"] = ProcessState.RESTARTING
         self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key, **fields)
 
     def restart_due(self):
@@ -198,7 +189,7 @@ class Supervisor:
                 except OSError as exc:
                     child.restart_at = None
                     self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key,
-                                              status="exited", exit_code=127, finished=now)
+                                              status=ProcessState.EXITED, exit_code=127, finished=now)
                     print(f"restart of {child.plan.key} failed: {exc}", file=sys.stderr, flush=True)
 
     def all_done(self):
@@ -235,7 +226,7 @@ class Supervisor:
             for child in self.children:
                 child.index.update()
             if self.all_done():
-                self.store.update_experiment(self.plan.backend, self.plan.experiment, status="finished")
+                self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
                 return
         self.stop_all()
 
@@ -293,6 +284,8 @@ def _guard(supervisor_pid, directory):
             ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
         except ChildProcessError:
             return
+        if ended is None:  # (only with WNOHANG)
+            continue
         if ended.si_pid != supervisor_pid:
             code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
             _record_exit(directory, ended.si_pid, code)
@@ -324,8 +317,12 @@ def main(argv=None):
         os._exit(0)  # first fork's parent: the launcher reaps it at once
     os.setsid()
     store = StateStore()
-    plan = LocalPlan.from_dict(json.loads(store.get_experiment(backend, experiment)["plan"]))
+    row = store.get_experiment(backend, experiment)
     store.close()  # a connection must not cross fork()
+    if row is None:  # deleted before its supervisor got going: nothing to supervise
+        _report(f"error experiment {experiment!r} was deleted meanwhile")
+        return 1
+    plan = LocalPlan.from_dict(json.loads(row["plan"]))
     _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
     _become_subreaper()
     supervisor_pid = os.fork()
@@ -337,7 +334,6 @@ def main(argv=None):
             os._exit(0)
     _become_subreaper()  # not inherited across fork()
     store = StateStore()
-    row = store.get_experiment(backend, experiment)
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
@@ -352,7 +348,7 @@ def main(argv=None):
     store.update_experiment(backend, experiment, supervisor_pid=os.getpid())
     if adopting:
         supervisor.adopt(store.processes(backend, experiment), plan.run_id)
-        store.update_experiment(backend, experiment, adoptions=row["adoptions"] + 1)
+        store.count_adoption(backend, experiment)
         _report("ok")
         supervisor.run(read_fd)
         return 0

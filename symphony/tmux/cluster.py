@@ -4,10 +4,10 @@ People watch their processes live while developing: experiment = tmux session,
 process = window ``process`` (or ``group:process``), on a server of its own
 (``tmux -L __symphony__``) so the user's own sessions are never touched.
 
-The tmux backend *is* the local backend with tmux as the supervisor: the plan
-(argv, cwd, environment, ports reserved in SQLite), the state rows, ``exec``,
-``scp``, ``visit`` and the kill-everything ``delete`` are the local backend's. What
-differs is who starts and watches the processes:
+The tmux backend shares with the local backend everything but the supervisor
+(:class:`symphony.host.cluster.HostCluster`): the plan (argv, cwd, environment,
+ports reserved in SQLite), the state rows, ``exec``, ``scp``, ``visit`` and the
+kill-everything ``delete``. What differs is who starts and watches the processes:
 
 * launch: one ``tmux source-file`` call builds the whole session (see
   :mod:`symphony.tmux.script`);
@@ -33,9 +33,11 @@ import time
 from ..cluster import ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
                       SpecError, SymphonyError)
+from ..host.cluster import HostCluster
 from ..host.processes import RUN_ID_VAR, signal_name
-from ..local.cluster import FINAL_STATES, LocalCluster
-from ..state import open_private, private_dir
+from ..host.restarts import should_restart
+from ..state import ExperimentStatus, open_private, private_dir
+from ..status import FINAL_STATES, ProcessState
 from .client import BACKEND, run_tmux, source_script, tmux_binary
 from .script import SERVER_KEY, TmuxPlan, window_name
 
@@ -53,12 +55,15 @@ def check_server_name(name):
     return name
 
 
-class TmuxCluster(LocalCluster):
+class TmuxCluster(HostCluster):
     """Processes in windows of a private tmux server (``tmux -L <server_name>``).
 
     ``preamble_cmds`` run first in every window's shell; ``grace``: seconds between
     SIGTERM and SIGKILL on delete; ``restart_backoff``: first delay before a restart
     (doubling up to 30 s); ``shell`` runs ``cmds`` and preambles (default bash).
+
+    Nothing ever needs re-adopting: the tmux server keeps the panes, and their
+    pane-died hooks restart them.
     """
 
     backend_name = BACKEND
@@ -68,9 +73,9 @@ class TmuxCluster(LocalCluster):
         super().__init__(preamble_cmds, grace=grace, restart_backoff=restart_backoff, shell=shell, bind_host=bind_host)
         self.server_name = check_server_name(server_name)
 
-    # --- plan / apply (LocalCluster.apply reserves ports, records rows, cleans up on failure) ---
+    # --- plan / apply (HostCluster.apply reserves ports, records rows, cleans up on failure) ---
     def plan(self, exp, run_id=None, reserve=False, replacing=False):
-        return TmuxPlan(super().plan(exp, run_id, reserve, replacing), self.server_name, sys.executable,
+        return TmuxPlan(self.host_plan(exp, run_id, reserve, replacing), self.server_name, sys.executable,
                         self.store.home)
 
     def _start_supervisor(self, plan):
@@ -94,11 +99,7 @@ class TmuxCluster(LocalCluster):
                     f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
             raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
         self._fault_point("running", plan)
-        with self.store.transaction() as db:  # one statement for all processes
-            db.execute("UPDATE processes SET status = 'running', started = ? WHERE backend = ? AND experiment = ?",
-                       (started, self.backend_name, plan.experiment))
-            db.execute("UPDATE experiments SET status = 'running' WHERE backend = ? AND name = ?",
-                       (self.backend_name, plan.experiment))
+        self.store.mark_started(self.backend_name, plan.experiment, started)  # one transaction for all processes
         print(f"{plan.experiment}: {len(plan.processes)} processes in tmux; attach with: {plan.attach_command()}")
 
     def _server_of(self, name):
@@ -109,9 +110,7 @@ class TmuxCluster(LocalCluster):
         stored plan: parsing a 100-process plan in Python costs ~10 ms on every ``symphony p``.
         A plan recorded before the server was stored names none: this object's server then.
         """
-        found = self.store.db.execute("SELECT json_extract(plan, ?) FROM experiments WHERE backend = ? AND name = ?",
-                                      (f"$.{SERVER_KEY}", self.backend_name, name)).fetchone()
-        return (found and found[0]) or self.server_name
+        return self.store.plan_field(self.backend_name, name, SERVER_KEY) or self.server_name
 
     # --- delete -------------------------------------------------------------------
     def _remove(self, name, run_id):
@@ -165,22 +164,16 @@ class TmuxCluster(LocalCluster):
             panes, gone = self._panes(name, server_name)
         procs = self.store.processes(self.backend_name, name)
         # only with a dead pane: its process may be about to restart
-        policies = self._restart_policies(name) if panes and any(p.pane_dead == "1" for p in panes.values()) else {}
+        policies = self.store.restart_policies(self.backend_name, name) \
+            if panes and any(p.pane_dead == "1" for p in panes.values()) else {}
         return [self._status(proc, row, panes, gone, policies.get(proc["key"])) for proc in procs]
-
-    def _restart_policies(self, name):
-        """``{process key: restart policy}`` from the stored plan (read by SQLite, as in :meth:`_server_of`)."""
-        return dict(self.store.db.execute(
-            "SELECT json_extract(process.value, '$.key'), json_extract(process.value, '$.restart_policy') "
-            "FROM experiments, json_each(experiments.plan, '$.processes') AS process "
-            "WHERE experiments.backend = ? AND experiments.name = ?", (self.backend_name, name)).fetchall())
 
     def _nudge_server(self, server_name):
         """Make tmux reap children it missed, so dead panes get their exit status.
 
         Debian's tmux links libutempter, which briefly replaces tmux's SIGCHLD handler
-        while a pane starts; a child that exits in that window is never reaped (tmux
-        issue #311) and its pane stays dead without a status. A SIGCHLD makes tmux reap it.
+        while a pane starts; a child that exits in that window is never reaped, and its
+        pane stays dead without a status. A SIGCHLD makes tmux reap it.
         """
         result = run_tmux(server_name, "display-message", "-p", "#{pid}")
         if result.returncode == 0 and result.stdout.strip().isdigit():
@@ -192,44 +185,42 @@ class TmuxCluster(LocalCluster):
 
     @staticmethod
     def _status(proc, row, panes, gone, restart_policy=None):
+        """A process's status from its row and its pane (``restart_policy``: None if not needed, no dead pane)."""
         common = dict(key=proc["key"], group=proc["grp"], name=proc["name"], restarts=proc["restarts"],
                       started=proc["started"])
+        recorded = ProcessState(proc["status"])
         if panes is None:
-            if row["status"] == "starting":
-                return ProcessStatus(state="pending", **common)
-            return ProcessStatus(state="lost", detail=gone, finished=proc["finished"], **common)
+            if row["status"] == ExperimentStatus.STARTING:
+                return ProcessStatus(state=ProcessState.PENDING, **common)
+            return ProcessStatus(state=ProcessState.LOST, detail=gone, finished=proc["finished"], **common)
         pane = panes.get(window_name(proc["key"]))
         if pane is None:
-            return ProcessStatus(state="lost", detail="its window was closed outside Symphony", **common)
+            return ProcessStatus(state=ProcessState.LOST, detail="its window was closed outside Symphony", **common)
         if pane.pane_dead != "1":
-            return ProcessStatus(state="running", ready=True, pid=int(pane.pane_pid), **common)
-        if proc["status"] == "restarting":
-            return ProcessStatus(state="restarting", finished=proc["finished"], **common)
+            return ProcessStatus(state=ProcessState.RUNNING, ready=True, pid=int(pane.pane_pid), **common)
+        if recorded is ProcessState.RESTARTING:
+            return ProcessStatus(state=ProcessState.RESTARTING, finished=proc["finished"], **common)
         if not pane.pane_dead_status and not pane.pane_dead_signal:
             # the pane's terminal closed before tmux reaped the process: its exit status comes next
-            return ProcessStatus(state="running", detail="exiting", **common)
+            return ProcessStatus(state=ProcessState.RUNNING, detail="exiting", **common)
         exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
         killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
-        if proc["status"] not in FINAL_STATES and row["status"] != "deleting" and (
-                restart_policy == "Always" or (restart_policy == "OnFailure" and (killed_by or exit_code != 0))):
+        if recorded not in FINAL_STATES and row["status"] != ExperimentStatus.DELETING \
+                and should_restart(restart_policy, exit_code, killed_by):
             # the pane-died hook has not recorded it yet, but will restart it: not an end (`logs -f` goes on)
-            return ProcessStatus(state="restarting", finished=proc["finished"], **common)
+            return ProcessStatus(state=ProcessState.RESTARTING, finished=proc["finished"], **common)
         finished = proc["finished"]  # recorded by the pane-died hook; until then tmux's whole-second time
         if finished is None and pane.pane_dead_time:
             finished = max(float(pane.pane_dead_time), proc["started"] or 0.0)
-        return ProcessStatus(state="killed" if killed_by else "exited", exit_code=exit_code, signal=killed_by,
-                             finished=finished, **common)
-
-    def _ensure_supervised(self, row):
-        """Nothing to re-adopt: the tmux server keeps the panes, the pane-died hook restarts them."""
-        return row
+        return ProcessStatus(state=ProcessState.KILLED if killed_by else ProcessState.EXITED, exit_code=exit_code,
+                             signal=killed_by, finished=finished, **common)
 
     def _still_running(self, experiment, key):
         try:
             states = {s.key: s.state for s in self.describe_experiment(experiment)}
         except ExperimentNotFoundError:
             return False
-        return states.get(key) in ("pending", "running", "restarting")
+        return states.get(key) in (ProcessState.PENDING, ProcessState.RUNNING, ProcessState.RESTARTING)
 
     # --- ssh: attach to the process's window ----------------------------------------
     def shell(self, experiment, process):

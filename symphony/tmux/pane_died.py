@@ -7,13 +7,15 @@ stays (dead), and its ``pane-died`` hook runs this module in the background
     python -m symphony.tmux.pane_died SERVER EXPERIMENT KEY RUN_ID PANE_ID STATUS SIGNAL FAILURES
 
 It records how the process ended in the state database and, if the restart policy
-asks for it (``Always``, or ``OnFailure`` after a non-zero exit or a signal), waits
-the backoff delay, respawns the pane with the planned command and environment
-(``respawn-pane``; the pane's log pipe stays attached) and counts the restart.
+asks for it (:func:`symphony.host.restarts.should_restart`: ``Always``, or
+``OnFailure`` after a non-zero exit or a signal), waits the backoff delay, respawns
+the pane with the planned command and environment (``respawn-pane``; the pane's log
+pipe stays attached) and counts the restart.
 
-Backoff as on the local backend: ``restart_backoff`` doubled per quick failure in a
-row, at most 30 s; a process that ran ``STABLE_RUN_SECONDS`` resets it. The count of
-quick failures lives in the window's ``@symphony-failures`` option (FAILURES).
+Backoff as on the local backend (:mod:`symphony.host.restarts`): ``restart_backoff``
+doubled per quick failure in a row, at most 30 s; a process that ran
+``STABLE_RUN_SECONDS`` resets it. The count of quick failures lives in the window's
+``@symphony-failures`` option (FAILURES).
 
 The hook carries the experiment's run marker, so ``delete`` also stops a hook that
 is still waiting to restart; and it re-checks the experiment's run id before acting,
@@ -25,10 +27,11 @@ import os
 import sys
 import time
 
-from ..host.processes import signal_name
 from ..host.plan import LocalPlan
-from ..local.supervisor import STABLE_RUN_SECONDS, restart_delay
-from ..state import StateStore
+from ..host.processes import signal_name
+from ..host.restarts import failures_in_a_row, restart_delay, should_restart
+from ..state import ExperimentStatus, StateStore
+from ..status import ProcessState
 from .client import BACKEND, source_script
 from .script import TmuxPlan
 
@@ -36,7 +39,7 @@ from .script import TmuxPlan
 def _current(store, experiment, run_id):
     """The experiment's row if it is still this run and not being deleted, else None."""
     row = store.get_experiment(BACKEND, experiment)
-    if row is None or row["run_id"] != run_id or row["status"] == "deleting":
+    if row is None or row["run_id"] != run_id or row["status"] == ExperimentStatus.DELETING:
         return None
     return row
 
@@ -46,21 +49,20 @@ def handle(store, server, experiment, key, run_id, pane_id, status, signal_numbe
     if row is None:
         return "experiment gone"
     now = time.time()
-    process = next(r for r in store.processes(BACKEND, experiment) if r["key"] == key)
+    process = store.get_process(BACKEND, experiment, key)
     killed_by = signal_name(int(signal_number)) if signal_number else None
     exit_code = int(status) if status and killed_by is None else None
     ended = dict(pid=None, exit_code=exit_code, signal=killed_by, finished=now,
-                 status="killed" if killed_by else "exited")
+                 status=ProcessState.KILLED if killed_by else ProcessState.EXITED)
     plan = LocalPlan.from_dict(json.loads(row["plan"]))
     planned = next(p for p in plan.processes if p.key == key)
-    failed = killed_by is not None or exit_code != 0
-    if not (planned.restart_policy == "Always" or (planned.restart_policy == "OnFailure" and failed)):
+    if not should_restart(planned.restart_policy, exit_code, killed_by):
         store.update_process(BACKEND, experiment, key, **ended)
         return "exited"
 
     ran_for = now - (process["started"] or now)
-    failures = 0 if ran_for >= STABLE_RUN_SECONDS else int(failures or 0) + 1
-    store.update_process(BACKEND, experiment, key, **{**ended, "status": "restarting"})
+    failures = failures_in_a_row(ran_for, int(failures or 0))
+    store.update_process(BACKEND, experiment, key, **{**ended, "status": ProcessState.RESTARTING})
     time.sleep(restart_delay(plan.restart_backoff, failures))
     if _current(store, experiment, run_id) is None:
         return "experiment gone"
@@ -71,7 +73,7 @@ def handle(store, server, experiment, key, run_id, pane_id, status, signal_numbe
     if result.returncode != 0:
         store.update_process(BACKEND, experiment, key, **ended)
         return f"restart failed: {result.stderr.strip()}"
-    store.update_process(BACKEND, experiment, key, status="running", restarts=process["restarts"] + 1,
+    store.update_process(BACKEND, experiment, key, status=ProcessState.RUNNING, restarts=process["restarts"] + 1,
                          started=time.time(), exit_code=None, signal=None, finished=None)
     return "restarted"
 

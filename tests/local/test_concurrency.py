@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from symphony import Cluster
+from symphony.status import ProcessState
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_ten_concurrent_launches_get_distinct_ports():
         env, _ = cluster.process_environment(name, "p0")
         ports.extend(int(v) for k, v in env.items() if k.endswith("_PORT"))
         statuses = cluster.describe_experiment(name)
-        assert [s.state for s in statuses] == ["running"] * 5
+        assert [s.state for s in statuses] == [ProcessState.RUNNING] * 5
     assert len(ports) == 10 * 10
     assert len(set(ports)) == len(ports), "no port is handed to two experiments"
     for name in names:

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from symphony.host.processes import find_run_processes
+from symphony.status import ProcessState
 from waiting import process_gone, wait_for
 
 pytestmark = pytest.mark.slow
@@ -64,26 +65,26 @@ def starts_logged(cluster, name, key):
 
 def assert_real_endings(cluster, name):
     """What the user must see once every process ended, whoever supervised them."""
-    wait_for(lambda: status(cluster, name, "succeeds").state == "exited", timeout=30)
-    wait_for(lambda: status(cluster, name, "fails-once").state == "exited", timeout=30)
+    wait_for(lambda: status(cluster, name, "succeeds").state == ProcessState.EXITED, timeout=30)
+    wait_for(lambda: status(cluster, name, "fails-once").state == ProcessState.EXITED, timeout=30)
     succeeds, fails_once, waits = (status(cluster, name, key) for key in ("succeeds", "fails-once", "waits"))
     assert (succeeds.exit_code, succeeds.restarts) == (0, 0), "work that succeeded is not re-run"
     assert starts_logged(cluster, name, "succeeds") == 1
     assert (fails_once.exit_code, fails_once.restarts) == (0, 1), "exit 3 restarted it once; its second run exits 0"
     assert starts_logged(cluster, name, "fails-once") == 2
-    assert (waits.state, waits.signal, waits.exit_code, waits.restarts) == ("killed", "SIGKILL", None, 0)
+    assert (waits.state, waits.signal, waits.exit_code, waits.restarts) == (ProcessState.KILLED, "SIGKILL", None, 0)
 
 
 def test_processes_ending_after_the_readoption_report_their_real_status(local_cluster, tmp_path):
     experiment = launch(local_cluster, "adopted", tmp_path)
     kill_supervisor(experiment["supervisor_pid"])
     waits = status(local_cluster, "adopted", "waits")  # this query starts a new supervisor, which adopts
-    assert waits.state == "running" and psutil.pid_exists(waits.pid)
+    assert waits.state == ProcessState.RUNNING and psutil.pid_exists(waits.pid)
     assert local_cluster.store.get_experiment("local", "adopted")["adoptions"] == 1
-    assert status(local_cluster, "adopted", "succeeds").state == "running", "adopted while it still runs"
+    assert status(local_cluster, "adopted", "succeeds").state == ProcessState.RUNNING, "adopted while it still runs"
     open_gate(tmp_path, "adopted", 1)
     restarted = wait_for(lambda: (s := status(local_cluster, "adopted", "fails-once")).restarts == 1
-                         and s.state == "running" and s, timeout=30)
+                         and s.state == ProcessState.RUNNING and s, timeout=30)
     assert restarted.detail == "", "started afresh by the new supervisor, so not marked as adopted"
     assert status(local_cluster, "adopted", "waits").detail == "re-adopted after its supervisor died (1×)"
     open_gate(tmp_path, "adopted", 2)
@@ -118,7 +119,7 @@ def test_an_ending_nobody_could_observe_is_reported_as_lost_not_as_an_exit(local
     kill_supervisor(experiment["supervisor_pid"])
     waits = status(local_cluster, "lost", "waits")
     os.kill(waits.pid, signal.SIGKILL)
-    wait_for(lambda: status(local_cluster, "lost", "waits").state == "lost")
+    wait_for(lambda: status(local_cluster, "lost", "waits").state == ProcessState.LOST)
     waits = status(local_cluster, "lost", "waits")
     assert (waits.exit_code, waits.signal, waits.pid) == (None, None, None)
     local_cluster.delete("lost")
@@ -137,10 +138,10 @@ def test_a_process_that_cleared_its_environment_is_still_recognised_and_stopped(
     assert pid not in find_run_processes(experiment["run_id"]), "its environment no longer carries the run id"
     kill_supervisor(experiment["supervisor_pid"])
     adopted = status(local_cluster, "scrubbed", "clean")
-    assert (adopted.state, adopted.pid, adopted.restarts) == ("running", pid, 0)
+    assert (adopted.state, adopted.pid, adopted.restarts) == (ProcessState.RUNNING, pid, 0)
     os.kill(pid, signal.SIGTERM)
     again = wait_for(lambda: (s := status(local_cluster, "scrubbed", "clean")).restarts == 1
-                     and s.state == "running" and psutil.Process(s.pid).name() == "sleep" and s)
+                     and s.state == ProcessState.RUNNING and psutil.Process(s.pid).name() == "sleep" and s)
     assert again.pid != pid
     local_cluster.delete("scrubbed")
     wait_for(lambda: process_gone(again.pid))

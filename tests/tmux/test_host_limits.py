@@ -12,6 +12,7 @@ import pytest
 from symphony import Cluster
 from symphony.errors import SpecError
 from symphony.host.plan import MAX_ARG_STRLEN
+from symphony.status import ProcessState
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def host_cluster(request):
 def refused(cluster, **process):
     exp = cluster.new_experiment("big")
     exp.new_process("p", command=sys.executable, args=process.pop("args", ["-c", "pass"]), **process)
-    with pytest.raises(SpecError) as error:
+    with pytest.raises(SpecError, match="^process 'p': ") as error:
         cluster.launch(exp)
     assert cluster.list_experiments() == [], "nothing is recorded or started"
     return str(error.value)
@@ -40,7 +41,7 @@ def test_the_longest_string_the_kernel_takes_arrives_whole(host_cluster):
     exp.new_process("p", command=sys.executable, env={"BIG": value},
                     args=["-c", "import os, sys; print(len(os.environ['BIG']), len(sys.argv[1]))", argument])
     host_cluster.launch(exp)
-    wait_for(lambda: host_cluster.describe_experiment("edge")[0].state == "exited", timeout=60)
+    wait_for(lambda: host_cluster.describe_experiment("edge")[0].state == ProcessState.EXITED, timeout=60)
     assert host_cluster.describe_experiment("edge")[0].exit_code == 0
     assert list(host_cluster.get_log("edge", "p")) == [f"{len(value)} {len(argument)}"]
     host_cluster.delete("edge")

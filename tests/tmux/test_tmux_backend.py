@@ -15,6 +15,7 @@ import pytest
 from symphony import Cluster
 from symphony.errors import ExperimentExistsError, LaunchError, SpecError
 from symphony.host.processes import find_run_processes
+from symphony.status import ProcessState
 from symphony.tmux import TmuxCluster
 from symphony.tmux.script import TmuxPlan
 from waiting import wait_for
@@ -35,11 +36,25 @@ def statuses(cluster, name):
     return {s.key: s for s in cluster.describe_experiment(name)}
 
 
+def parsed(path):
+    """The JSON in ``path`` once it is there whole, else None."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # not written yet, or written part-way
+        return None
+
+
 def read_probe(tmp_path, key):
-    path = tmp_path / f"probe.{key.replace('/', '_')}"
-    wait_for(lambda: path.exists() and path.stat().st_size > 0)
-    time.sleep(0.05)
-    return json.loads(path.read_text())
+    return wait_for(lambda: parsed(tmp_path / f"probe.{key.replace('/', '_')}"))
+
+
+def indexed_offsets(log_path):
+    """The byte offsets the ``--since`` index of ``log_path`` has recorded so far."""
+    try:
+        with open(log_path + ".idx") as index:
+            return [int(line.split()[1]) for line in index if len(line.split()) == 2]
+    except OSError:
+        return []
 
 
 def alive(pid):
@@ -124,7 +139,7 @@ def test_preamble_runs_first_in_the_windows_shell_in_order(server_name, tmp_path
     group.new_process("p", command="sh", args=["-c", "echo process $FROM_PREAMBLE \"$0\"", "arg with space"],
                       preamble_cmds=["echo own"])
     cluster.launch(exp)
-    wait_for(lambda: statuses(cluster, "preamble")["g/p"].state == "exited")
+    wait_for(lambda: statuses(cluster, "preamble")["g/p"].state == ProcessState.EXITED)
     lines = wait_for(lambda: list(cluster.get_log("preamble", "p")) if len(list(cluster.get_log("preamble", "p"))) >= 5 else None)
     assert lines == ["cluster", "experiment", "group", "own", "process yes arg with space"]
 
@@ -135,13 +150,14 @@ def test_status_shows_running_exit_codes_signals_and_age(tmux_cluster):
     exp.new_process("fails", cmds=["exit 3"])
     exp.new_process("killed", cmds=["kill -9 $$"])
     tmux_cluster.launch(exp)
-    wait_for(lambda: {s.state for k, s in statuses(tmux_cluster, "status").items() if k != "runs"} <= {"exited", "killed"})
+    wait_for(lambda: {s.state for k, s in statuses(tmux_cluster, "status").items() if k != "runs"}
+             <= {ProcessState.EXITED, ProcessState.KILLED})
     found = statuses(tmux_cluster, "status")
-    assert found["runs"].state == "running" and found["runs"].ready and alive(found["runs"].pid)
+    assert found["runs"].state == ProcessState.RUNNING and found["runs"].ready and alive(found["runs"].pid)
     assert found["runs"].state_text().startswith("running: ")
-    assert (found["fails"].state, found["fails"].exit_code) == ("exited", 3)
+    assert (found["fails"].state, found["fails"].exit_code) == (ProcessState.EXITED, 3)
     assert found["fails"].state_text().startswith("exited (3): ")
-    assert (found["killed"].state, found["killed"].signal) == ("killed", "SIGKILL")
+    assert (found["killed"].state, found["killed"].signal) == (ProcessState.KILLED, "SIGKILL")
     assert all(s.restarts == 0 for s in found.values())
     assert found["runs"].started <= time.time() and found["fails"].finished >= found["fails"].started
 
@@ -155,8 +171,9 @@ def test_restart_policy_is_honoured_and_counted(tmux_cluster, server_name):
     tmux_cluster.launch(exp)
     wait_for(lambda: all(statuses(tmux_cluster, "restarts")[k].restarts >= 3 for k in ("on-failure", "always")))
     found = statuses(tmux_cluster, "restarts")
-    assert (found["succeeds"].state, found["succeeds"].exit_code, found["succeeds"].restarts) == ("exited", 0, 0)
-    assert (found["never"].state, found["never"].exit_code, found["never"].restarts) == ("exited", 1, 0)
+    succeeds, never = found["succeeds"], found["never"]
+    assert (succeeds.state, succeeds.exit_code, succeeds.restarts) == (ProcessState.EXITED, 0, 0)
+    assert (never.state, never.exit_code, never.restarts) == (ProcessState.EXITED, 1, 0)
     failures = tmux(server_name, "show-options", "-wv", "-t", "=restarts:1", "@symphony-failures").stdout
     assert int(failures) >= 2, "quick failures in a row are counted, so the backoff grows"
     attempts = list(tmux_cluster.get_log("restarts", "on-failure"))
@@ -171,7 +188,9 @@ def test_logs_tail_since_and_follow(tmux_cluster):
     follow = tmux_cluster.get_log("logs", "talker", follow=True)
     assert next(follow) == "early-1"
     wait_for(lambda: "late" in list(tmux_cluster.get_log("logs", "talker")))
-    time.sleep(0.7)  # let the index record the offset after "late"
+    log_path = tmux_cluster._process_row("logs", "talker")["log_path"]
+    after_late = len(b"early-1\nearly-2\nlate\n")
+    wait_for(lambda: after_late in indexed_offsets(log_path), timeout=5)  # the index knows where "late" ends
     assert list(tmux_cluster.get_log("logs", "talker", since="1s")) == ["late"]
     assert list(tmux_cluster.get_log("logs", "talker", since=3600)) == ["early-1", "early-2", "late"]
     assert list(tmux_cluster.get_log("logs", "talker", tail=1)) == ["late"]
@@ -184,7 +203,7 @@ def test_log_has_lf_line_ends_keeps_carriage_returns_and_a_last_line_without_new
     exp = tmux_cluster.new_experiment("crlf")
     exp.new_process("bar", cmds=[r"printf 'step 1\rstep 2\n'", "printf 'no newline at the end'"])
     tmux_cluster.launch(exp)
-    wait_for(lambda: statuses(tmux_cluster, "crlf")["bar"].state == "exited")
+    wait_for(lambda: statuses(tmux_cluster, "crlf")["bar"].state == ProcessState.EXITED)
     expected = b"step 1\rstep 2\nno newline at the end"
     log_path = tmux_cluster._process_row("crlf", "bar")["log_path"]
     wait_for(lambda: open(log_path, "rb").read() == expected, timeout=5)
@@ -224,7 +243,7 @@ def test_server_killed_externally_shows_processes_as_lost(tmux_cluster, server_n
     wait_for(lambda: list(tmux_cluster.get_log("orphaned", "a")) == ["hello"])
     assert tmux(server_name, "kill-server").returncode == 0
     found = statuses(tmux_cluster, "orphaned")
-    assert {s.state for s in found.values()} == {"lost"}
+    assert {s.state for s in found.values()} == {ProcessState.LOST}
     assert f"tmux server {server_name!r} is not running" in found["g/b"].state_text()
     assert list(tmux_cluster.get_log("orphaned", "a", follow=True)) == ["hello"], "logs outlive the server"
     tmux_cluster.delete("orphaned")
@@ -237,9 +256,9 @@ def test_session_closed_by_hand_is_lost_too(tmux_cluster, server_name):
         exp.new_process("a", command="sleep", args=["600"])
         tmux_cluster.launch(exp)
     tmux(server_name, "kill-session", "-t", "=closed")
-    assert statuses(tmux_cluster, "closed")["a"].state == "lost"
+    assert statuses(tmux_cluster, "closed")["a"].state == ProcessState.LOST
     assert "closed outside Symphony" in statuses(tmux_cluster, "closed")["a"].detail
-    assert statuses(tmux_cluster, "kept")["a"].state == "running"
+    assert statuses(tmux_cluster, "kept")["a"].state == ProcessState.RUNNING
 
 
 def test_a_foreign_session_of_the_same_name_is_refused_and_left_alone(tmux_cluster, server_name):
@@ -351,7 +370,7 @@ def test_the_cli_uses_the_server_the_experiment_was_launched_on(tmux_cluster, se
     assert tmux(server_name, "has-session", "-t", "=rl").returncode != 0, "the session goes with the experiment"
     assert find_run_processes(run_id) == []
     tmux_cluster.launch(exp)  # nothing of the first launch is in the way
-    assert statuses(tmux_cluster, "rl")["learner"].state == "running"
+    assert statuses(tmux_cluster, "rl")["learner"].state == ProcessState.RUNNING
 
 
 def test_a_process_being_restarted_is_never_shown_exited_and_follow_goes_on(tmux_cluster, server_name):
@@ -370,7 +389,7 @@ def test_a_process_being_restarted_is_never_shown_exited_and_follow_goes_on(tmux
         seen.add(quick.state)
         if quick.restarts >= 4:
             break
-    assert quick.restarts >= 4 and seen <= {"running", "restarting"}, seen
+    assert quick.restarts >= 4 and seen <= {ProcessState.RUNNING, ProcessState.RESTARTING}, seen
     assert followed.is_alive(), "`logs --follow` must not end while the process restarts"
     tmux_cluster.delete("flaky")
     followed.join(timeout=20)
@@ -384,7 +403,7 @@ def test_missing_tmux_is_named_not_blamed_on_the_server(tmux_cluster, tmp_path, 
     with monkeypatch.context() as patch:  # undone before the fixture kills the server with tmux
         patch.setenv("PATH", str(tmp_path))
         found = statuses(tmux_cluster, "nopath")["a"]
-    assert found.state == "lost" and "tmux is not installed or not on PATH" in found.state_text()
+    assert found.state == ProcessState.LOST and "tmux is not installed or not on PATH" in found.state_text()
     assert "not running" not in found.state_text()
 
 
@@ -399,3 +418,21 @@ def test_ssh_without_a_terminal_says_so_and_points_to_exec(tmux_cluster):
     assert result.returncode != 0
     assert "stdin is not a terminal" in result.stderr and "symphony exec a -- CMD" in result.stderr, result.stderr
     assert "open terminal failed" not in result.stderr
+
+
+def test_listing_and_describing_load_neither_psutil_nor_yaml(tmux_cluster, server_name):
+    exp = tmux_cluster.new_experiment("light")
+    exp.new_process("a", command="sleep", args=["600"])
+    exp.new_process("b", cmds=["exit 3"]).restart_policy("OnFailure")  # a dead pane: restart policies are read
+    tmux_cluster.launch(exp)
+    code = ("import json, sys\n"
+            "from symphony.tmux.cluster import TmuxCluster\n"
+            f"cluster = TmuxCluster(server_name={server_name!r})\n"
+            "print(json.dumps({'names': cluster.list_experiments(),\n"
+            "                  'states': [s.state for s in cluster.describe_experiment('light')],\n"
+            "                  'heavy': [m for m in sys.modules if m.split('.')[0] in ('psutil', 'yaml')]}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["names"] == ["light"] and seen["states"][0] == ProcessState.RUNNING and len(seen["states"]) == 2
+    assert seen["heavy"] == []

@@ -1,0 +1,187 @@
+"""What the host backends (local, tmux) share as clusters: one base, no backend importing another.
+
+Both run their processes on this machine from the same plan (:mod:`symphony.host.plan`),
+keep the same rows in the state database and stop a run the same way; they differ only
+in who starts and watches the processes (a supervisor daemon, or a tmux server) and so in
+how a process's status is read. :class:`HostCluster` holds everything of the first kind:
+
+* planning (addresses reserved on this host, argv, cwd, environment, log files);
+* ``apply``: record the experiment and reserve its ports in one transaction, copy its
+  secrets privately, then :meth:`HostCluster._start_supervisor` (the backend's own
+  step); a failure anywhere removes everything;
+* ``delete``: stop every process of the run (found by its run marker or its recorded
+  pid and start time), forget the rows, remove the logs;
+* lookups of experiments and processes, logs (``--since``/``--follow``), ``visit``
+  URLs, and the environment ``exec``/``ssh``/``scp`` run in.
+
+A backend subclass provides ``_start_supervisor(plan)``, ``describe_experiment(name)``
+and ``_still_running(experiment, key)`` (whether ``logs --follow`` keeps waiting).
+"""
+
+import abc
+import json
+import os
+import shutil
+import uuid
+
+from ..cluster import Cluster, pick_process, rollback_shield
+from ..errors import ExperimentNotFoundError, SymphonyError
+from ..state import ExperimentStatus, StateStore, open_private, private_dir
+from .actions import HostProcessActions
+from .logs import parse_since, read_log
+from .plan import LocalPlan, build_plan
+from .ports import HostAddressing
+from .processes import RUN_ID_VAR, stop_run
+
+
+class HostCluster(HostProcessActions, Cluster):
+    """Base of the backends whose processes run on this machine.
+
+    ``grace``: seconds between SIGTERM and SIGKILL on delete; ``restart_backoff``: first
+    delay before a restart (doubling up to 30 s); ``shell`` runs ``cmds`` and preambles
+    (default bash); ``bind_host``: the interface servers are told to listen on
+    (``SYMPH_BIND_HOST``; loopback unless you ask, e.g. ``'0.0.0.0'``).
+    """
+
+    runs_in_containers = False
+    runs_on_this_machine = True
+
+    def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):
+        super().__init__(preamble_cmds)
+        self.grace = float(grace)
+        self.restart_backoff = float(restart_backoff)
+        self.shell_path = shell or shutil.which("bash") or "/bin/sh"
+        if not isinstance(bind_host, str) or not bind_host.strip():
+            raise ValueError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', got {bind_host!r}")
+        self.bind_host = bind_host
+
+    @property
+    def store(self):
+        # one connection per cluster object, opened on first use (not at import or in dry runs)
+        if not hasattr(self, "_store"):
+            self._store = StateStore()
+        return self._store
+
+    def _log_dir(self, name):
+        return os.path.join(self.store.home, "logs", self.backend_name, name)
+
+    # --- plan / apply -------------------------------------------------------------
+    def host_plan(self, exp, run_id=None, reserve=False, replacing=False):
+        """The :class:`LocalPlan` of ``exp`` on this host (``reserve``: record its ports; inside a transaction)."""
+        rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host,
+                              replacing=replacing)
+        return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
+                          log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
+                          shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
+
+    def plan(self, exp, run_id=None, reserve=False, replacing=False):
+        return self.host_plan(exp, run_id, reserve, replacing)
+
+    def plan_replacing(self, exp):
+        return self.plan(exp, replacing=True)
+
+    def apply(self, exp, prepared=None):
+        store = self.store
+        with store.transaction():
+            if store.get_experiment(self.backend_name, exp.name) is not None:
+                raise self.experiment_exists_error(exp.name)  # launched from elsewhere since launch() looked
+            plan = self.plan(exp, reserve=True)
+            store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
+                                    [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
+                                     for p in plan.processes])
+            self._fault_point("record", plan)
+        try:
+            private_dir(self._log_dir(exp.name))
+            copy_secrets(plan)
+            self._fault_point("start", plan)
+            self._start_supervisor(plan)
+        except BaseException:
+            with rollback_shield():
+                self._remove(exp.name, plan.run_id)
+            raise
+        return plan
+
+    @abc.abstractmethod
+    def _start_supervisor(self, plan):
+        """Start the recorded plan's processes (the backend's own step of ``apply``); raise if that fails."""
+        raise NotImplementedError
+
+    # --- delete -------------------------------------------------------------------
+    def delete(self, name):
+        """Stop every process of the experiment (and anything they spawned), then forget it."""
+        row = self._experiment_row(name)
+        self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
+        self._remove(name, row["run_id"])
+        if self.current_experiment() == name:
+            self.set_experiment(None)
+
+    def _remove(self, name, run_id):
+        recorded = [(row["pid"], row["started"]) for row in self.store.processes(self.backend_name, name)]
+        stop_run(run_id, grace=self.grace, recorded=recorded)
+        self.store.delete_experiment(self.backend_name, name)
+        shutil.rmtree(self._log_dir(name), ignore_errors=True)
+
+    # --- queries ------------------------------------------------------------------
+    def list_experiments(self):
+        return self.store.experiment_names(self.backend_name)
+
+    def _experiment_row(self, name):
+        row = self.store.get_experiment(self.backend_name, name)
+        if row is None:
+            raise ExperimentNotFoundError(f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
+        return row
+
+    def _process_row(self, name, process):
+        rows = self.store.processes(self.backend_name, self._experiment_row(name)["name"])
+        return pick_process(name, process, [(row["key"], row["name"], row) for row in rows])
+
+    def _ensure_supervised(self, row):
+        """Make sure someone watches the experiment of ``row`` before its logs are followed; returns
+        its current row. Nothing to do unless the backend's watcher can die (the local supervisor)."""
+        return row
+
+    @abc.abstractmethod
+    def _still_running(self, experiment, key):
+        """Whether ``logs --follow`` should keep waiting for more output of ``key``."""
+        raise NotImplementedError
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        row = self._process_row(experiment, process)
+        self._ensure_supervised(self._experiment_row(experiment))
+        return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
+                        still_running=lambda: self._still_running(experiment, row["key"]))
+
+    def external_url(self, experiment, service):
+        """Only an exposed service has a URL, as on every backend: a bound one is internal to the experiment."""
+        from ..spec import ExperimentSpec
+        exposed = ExperimentSpec.from_dict(json.loads(self._experiment_row(experiment)["spec"])).exposed_services()
+        port = self.store.service_port(self.backend_name, experiment, service)
+        if port is None:
+            raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it exposes "
+                                f"{', '.join(exposed) or 'none'}")
+        if service not in exposed:
+            raise self.not_exposed_error(experiment, service, exposed)
+        return f"http://127.0.0.1:{port}"
+
+    def process_environment(self, experiment, process):
+        """(env additions, cwd) of a process, for ``symphony exec``/``ssh``."""
+        row = self._process_row(experiment, process)
+        plan = LocalPlan.from_dict(json.loads(self._experiment_row(experiment)["plan"]))
+        planned = next(p for p in plan.processes if p.key == row["key"])
+        env = {k: v for k, v in planned.env.items() if k != RUN_ID_VAR}
+        return env, planned.cwd
+
+
+def copy_secrets(plan):
+    """Private copies of the experiment's secret files (removed with the experiment)."""
+    if not plan.secrets:
+        return
+    private_dir(plan.secrets_dir)
+    for key, source in plan.secrets:
+        with open(source, "rb") as original, open_private(os.path.join(plan.secrets_dir, key), "wb") as copy:
+            shutil.copyfileobj(original, copy)
+
+
+def new_run_id(name):
+    """A unique id for one launch; every process of it carries it as SYMPH_RUN_ID."""
+    return f"{name}-{uuid.uuid4().hex[:12]}"
