@@ -4,13 +4,15 @@ The YAML/JSON loaders are imported on first use: the supervisor and the CLI's
 quick verbs never pay for PyYAML.
 """
 
+from typing import Any
+
 from .model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
 
 _SERIALIZE = ("experiment_from_dict", "load_json", "load_yaml")
 __all__ = ["ExperimentSpec", "ProcessGroupSpec", "ProcessSpec", *_SERIALIZE]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _SERIALIZE:
         from . import serialize
         return getattr(serialize, name)

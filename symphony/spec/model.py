@@ -15,32 +15,44 @@ Settings follow Kubernetes' split, because it is the strictest engine:
   group, or a standalone process. Calling one on a process inside a group is an
   error that names the group.
 
+Which settings there are, where they are stored, and how a group's value combines with a
+process's own (the ``effective_*()`` methods) is one table, :data:`symphony.spec.fields.FIELDS`,
+which also drives the dict/YAML/JSON form and the JSON Schema of experiment files.
+
 Every mistake that can be seen at declaration time raises a
 :class:`~symphony.errors.SpecError` right away.
 """
 
 import copy
-from typing import NamedTuple
+from typing import IO, Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictError,
                       ServiceConflictError, SpecError, UnboundServiceError)
 from . import quantities
 from .brief import brief
+from .fields import (FIELD, FIELDS, GROUP_FIELDS, POD_FIELDS, PULL_POLICIES, RESTART_POLICIES, TOLERATION_KEYS,
+                     init_settings)
 from .names import check_name, check_service_name, check_subdomain
 
-RESTART_POLICIES = ("Never", "OnFailure", "Always")
-PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-TOLERATION_KEYS = ("key", "operator", "value", "effect", "toleration_seconds")
+__all__ = ["ExperimentSpec", "ProcessGroupSpec", "ProcessSpec", "Problem", "POD_SETTINGS", "PULL_POLICIES",
+           "RESTART_POLICIES", "TOLERATION_KEYS"]
+
+#: an amount of cpu, memory or gpu as a caller writes it: 1.5, '500m', '2G', 1
+Quantity = Union[str, int, float]
+#: what binds/exposes/connects take: 'a', ['a', 'b'] or {'a': 6006, 'b': None}
+Services = Union[str, Sequence[str], Mapping[str, Optional[int]]]
+_Container = TypeVar("_Container", bound="_ContainerSettings")
+_Pod = TypeVar("_Pod", bound="_PodSettings")
 
 
-def _one_of(kind, value, allowed):
+def _one_of(kind: str, value: object, allowed: Sequence[str]) -> str:
     for option in allowed:
         if isinstance(value, str) and value.lower() == option.lower():
             return option
     raise SpecError(f"unknown {kind} {brief(value)}: use one of {', '.join(allowed)}")
 
 
-def _receivable(what, text):
+def _receivable(what: str, text: str) -> str:
     """Text every engine passes on unchanged, else a SpecError now rather than a surprise at launch.
 
     No program can receive a NUL byte (C strings end there): it would be truncated. A lone
@@ -59,7 +71,7 @@ def _receivable(what, text):
     return text
 
 
-def _text(what, value, kinds=(str, int, float)):
+def _text(what: str, value: object, kinds: Tuple[type, ...] = (str, int, float)) -> str:
     """The text an engine gets for ``value``: a string, or a number (``kinds``) written out. Any other
     object is refused rather than ``str()``-ed: a list repeated inside itself is gigabytes of text."""
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
@@ -71,7 +83,7 @@ def _text(what, value, kinds=(str, int, float)):
     return _receivable(what, text)
 
 
-def _string_list(what, value):
+def _string_list(what: str, value: object) -> List[str]:
     """Accept a string or a list of strings; always return a new list."""
     if value is None:
         return []
@@ -82,12 +94,12 @@ def _string_list(what, value):
     raise SpecError(f"{what} must be a string or a list of strings, got {brief(value)}")
 
 
-def _env_dict(what, value):
+def _env_dict(what: str, value: object) -> Dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise SpecError(f"{what} must be a mapping of names to strings, got {brief(value)}")
-    env = {}
+    env: Dict[str, str] = {}
     for key, val in value.items():
         if not isinstance(key, str) or not key or "=" in key:
             raise SpecError(f"{what}: invalid variable name {brief(key)}")
@@ -96,13 +108,13 @@ def _env_dict(what, value):
     return env
 
 
-def _non_empty_string(what, value):
+def _non_empty_string(what: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise SpecError(f"{what} must be a non-empty string, got {brief(value)}")
     return value
 
 
-def _check_port(service, port):
+def _check_port(service: str, port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int):
         # a quoted "6006" or `true` is a mistake of form, not a port number that is too big
         raise SpecError(f"port {brief(port)} of service {service!r} must be an integer: write it as a whole number "
@@ -113,7 +125,7 @@ def _check_port(service, port):
     return port
 
 
-def _service_map(what, services):
+def _service_map(what: str, services: object) -> Dict[str, Optional[int]]:
     """Normalise the three accepted shapes: 'a', ['a', 'b'], {'a': 6006, 'b': None}."""
     if isinstance(services, str):
         services = {services: None}
@@ -124,63 +136,70 @@ def _service_map(what, services):
         services = {s: None for s in services}
     elif not isinstance(services, dict):
         raise SpecError(f"{what}() takes a name, a list of names or a mapping of names to ports, got {brief(services)}")
-    result = {}
+    result: Dict[str, Optional[int]] = {}
     for name, port in services.items():
         check_service_name(name)
         result[name] = None if port is None else _check_port(name, port)
     return result
 
 
-def _label(key, value):
+def _label(key: object, value: object) -> Tuple[str, str]:
     """``(key, value)`` of a label. Values are strings on every engine. Anything else is refused
     rather than written in Python's spelling (``[1]`` -> ``"[1]"``, YAML's ``true`` -> ``"True"``)."""
     if not isinstance(value, str):
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 10**18
         example = f"'{value}'" if number else "'v1'"
         raise SpecError(f"label {brief(key)} must be a string, got {brief(value)}: write one text value, e.g. {example}")
-    key = _text("label key", key)
-    return key, _receivable(f"label {brief(key)}", value)
+    text = _text("label key", key)
+    return text, _receivable(f"label {brief(text)}", value)
 
 
 class _ContainerSettings:
-    """Settings of one container; on a group, defaults for all of its processes."""
+    """Settings of one container; on a group, defaults for all of its processes.
 
-    def _init_container_settings(self):
-        self.env = {}
-        self.preamble_cmds = []
-        self.resources = {"requests": {}, "limits": {}}
-        self.mounts = []
-        self.pull_policy = None
-        self.container_yml = {}
+    Stored as :data:`symphony.spec.fields.FIELDS` says (their defaults are set by
+    :func:`~symphony.spec.fields.init_settings`); the annotations are for the type checker.
+    """
 
-    def set_env(self, name, value):
+    _what: str
+    resources: Dict[str, Dict[str, Any]]   # {'requests': {cpu, memory, gpu}, 'limits': {...}}
+    preamble_cmds: List[str]
+    env: Dict[str, str]
+    pull_policy: Optional[str]
+    mounts: List[Dict[str, Any]]           # {'volume': {kind: {...}}, 'mount_path': ..., 'read_only': ...}
+    container_yml: Dict[str, Any]
+
+    def set_env(self: _Container, name: str, value: Union[str, int, float]) -> _Container:
         """Set one environment variable."""
         if not isinstance(name, str):
             raise SpecError(f"{self._what}: environment variable name must be a string, got {brief(name)}")
         self.env.update(_env_dict(f"{self._what} env", {name: value}))
         return self
 
-    def set_envs(self, env):
+    def set_envs(self: _Container, env: Dict[str, Any]) -> _Container:
         """Set several environment variables from a mapping."""
         self.env.update(_env_dict(f"{self._what} env", env))
         return self
 
-    def image_pull_policy(self, policy):
+    def image_pull_policy(self: _Container, policy: str) -> _Container:
         """When a container backend pulls the image: Always, IfNotPresent or Never."""
         self.pull_policy = _one_of("image pull policy", policy, PULL_POLICIES)
         return self
 
-    def resource_request(self, cpu=None, mem=None, memory=None, gpu=None):
+    def resource_request(self: _Container, cpu: Optional[Quantity] = None, mem: Optional[Quantity] = None,
+                         memory: Optional[Quantity] = None, gpu: Optional[Union[int, str]] = None) -> _Container:
         """Resources the scheduler reserves (Kubernetes requests; Docker reservations)."""
         self._set_resources("requests", cpu, mem, memory, gpu)
         return self
 
-    def resource_limit(self, cpu=None, mem=None, memory=None, gpu=None):
+    def resource_limit(self: _Container, cpu: Optional[Quantity] = None, mem: Optional[Quantity] = None,
+                       memory: Optional[Quantity] = None, gpu: Optional[Union[int, str]] = None) -> _Container:
         """Hard caps; ``gpu`` becomes ``nvidia.com/gpu`` on Kubernetes and a device request on Docker."""
         self._set_resources("limits", cpu, mem, memory, gpu)
         return self
 
-    def _set_resources(self, kind, cpu, mem, memory, gpu):
+    def _set_resources(self, kind: str, cpu: Optional[Quantity], mem: Optional[Quantity], memory: Optional[Quantity],
+                       gpu: Optional[Union[int, str]]) -> None:
         if mem is not None and memory is not None:
             raise SpecError(f"resource_{kind[:-1]}() got both mem= and memory=: give one")
         memory = memory if memory is not None else mem
@@ -193,7 +212,7 @@ class _ContainerSettings:
         if gpu is not None:
             target["gpu"] = quantities.gpu(gpu, f"{what} gpu")
 
-    def _mount(self, volume, mount_path, read_only=False):
+    def _mount(self: _Container, volume: Dict[str, Any], mount_path: str, read_only: bool = False) -> _Container:
         if not isinstance(mount_path, str) or not mount_path.startswith("/"):
             raise SpecError(f"{self._what}: mount_path must be an absolute path, got {brief(mount_path)}")
         _receivable(f"{self._what}: mount_path", mount_path)
@@ -202,39 +221,43 @@ class _ContainerSettings:
         self.mounts.append({"volume": volume, "mount_path": mount_path, "read_only": bool(read_only)})
         return self
 
-    def mount_nfs(self, server, path, mount_path, read_only=False):
+    def mount_nfs(self: _Container, server: str, path: str, mount_path: str, read_only: bool = False) -> _Container:
         """Mount an NFS export (``server:path``) at ``mount_path``."""
         _non_empty_string(f"{self._what} mount_nfs server", server)
         _non_empty_string(f"{self._what} mount_nfs path", path)
         return self._mount({"nfs": {"server": server, "path": path}}, mount_path, read_only)
 
-    def mount_host_path(self, path, mount_path, read_only=False, type=None):
+    def mount_host_path(self: _Container, path: str, mount_path: str, read_only: bool = False,
+                        type: Optional[str] = None) -> _Container:
         """Mount a directory of the host (the node, on Kubernetes)."""
         _non_empty_string(f"{self._what} mount_host_path path", path)
-        volume = {"host_path": {"path": path}}
+        volume: Dict[str, Dict[str, Any]] = {"host_path": {"path": path}}
         if type:
             volume["host_path"]["type"] = type
         return self._mount(volume, mount_path, read_only)
 
-    def mount_empty_dir(self, mount_path, size_limit=None, medium=None):
+    def mount_empty_dir(self: _Container, mount_path: str, size_limit: Optional[Quantity] = None,
+                        medium: Optional[str] = None) -> _Container:
         """A scratch directory that lives as long as the pod/container."""
-        volume = {"empty_dir": {}}
+        volume: Dict[str, Dict[str, Any]] = {"empty_dir": {}}
         if size_limit is not None:
             volume["empty_dir"]["size_limit"] = quantities.memory(size_limit, "empty_dir size_limit")
         if medium is not None:
             volume["empty_dir"]["medium"] = medium
         return self._mount(volume, mount_path)
 
-    def mount_shared_memory(self, size_limit=None, mount_path="/dev/shm"):
+    def mount_shared_memory(self: _Container, size_limit: Optional[Quantity] = None,
+                            mount_path: str = "/dev/shm") -> _Container:
         """Memory-backed /dev/shm (PyTorch data loaders need more than Docker's 64M)."""
         return self.mount_empty_dir(mount_path, size_limit=size_limit, medium="Memory")
 
-    def mount_secret(self, secret_name, mount_path, read_only=True):
+    def mount_secret(self: _Container, secret_name: str, mount_path: str, read_only: bool = True) -> _Container:
         """Mount an existing Kubernetes Secret (container backends only)."""
         check_subdomain("secret", secret_name)
         return self._mount({"secret": {"secret_name": secret_name}}, mount_path, read_only)
 
-    def mount_volume(self, volume_dict, mount_path, read_only=False):
+    def mount_volume(self: _Container, volume_dict: Dict[str, Any], mount_path: str,
+                     read_only: bool = False) -> _Container:
         """Mount any volume given as a Kubernetes volume source dict (without ``name``)."""
         if not isinstance(volume_dict, dict) or not volume_dict:
             raise SpecError(f"{self._what}: mount_volume() needs a Kubernetes volume source dict, e.g. {{'nfs': {{...}}}}")
@@ -242,37 +265,37 @@ class _ContainerSettings:
 
 
 #: pod-level settings as the model stores them (on a group, or on a standalone process)
-POD_SETTINGS = ("pod_yml", "labels", "node_selectors", "tolerations", "image_pull_secrets")
+POD_SETTINGS = tuple(field.attr for field in POD_FIELDS)
 
 
 class _PodSettings:
-    """Settings of whatever becomes a pod: a process group or a standalone process."""
+    """Settings of whatever becomes a pod: a process group or a standalone process (stored as
+    :data:`symphony.spec.fields.FIELDS` says, like the container-level ones)."""
 
-    def _init_pod_settings(self):
-        self._restart_policy = "Never"
-        self.node_selectors = {}
-        self.tolerations = []
-        self.labels = {}
-        self.image_pull_secrets = []
-        self.pod_yml = {}
+    _restart_policy: str
+    node_selectors: Dict[str, str]
+    tolerations: List[Dict[str, Any]]
+    labels: Dict[str, str]
+    image_pull_secrets: List[str]
+    pod_yml: Dict[str, Any]
 
-    def _pod_level(self, method):
+    def _pod_level(self, method: str) -> None:
         """Hook for ProcessSpec: refuse pod-level calls on processes inside a group."""
 
-    def restart_policy(self, policy):
+    def restart_policy(self: _Pod, policy: str) -> _Pod:
         """Never (default), OnFailure or Always; restarts back off exponentially."""
         self._pod_level("restart_policy")
         self._restart_policy = _one_of("restart policy", policy, RESTART_POLICIES)
         return self
 
-    def node_selector(self, key, value):
+    def node_selector(self: _Pod, key: Union[str, int, float, bool], value: Union[str, int, float, bool]) -> _Pod:
         """Only schedule on nodes labelled ``key=value`` (Kubernetes)."""
         self._pod_level("node_selector")
-        key = _text("node selector key", key, (str, int, float, bool))
-        self.node_selectors[key] = _text(f"node selector {brief(key)}", value, (str, int, float, bool))
+        text = _text("node selector key", key, (str, int, float, bool))
+        self.node_selectors[text] = _text(f"node selector {brief(text)}", value, (str, int, float, bool))
         return self
 
-    def add_toleration(self, **toleration):
+    def add_toleration(self: _Pod, **toleration: Any) -> _Pod:
         """Tolerate a node taint, e.g. ``add_toleration(key='surreal', operator='Exists', effect='NoExecute')``."""
         self._pod_level("add_toleration")
         unknown = set(toleration) - set(TOLERATION_KEYS)
@@ -281,21 +304,22 @@ class _PodSettings:
         self.tolerations.append(dict(toleration))
         return self
 
-    def add_label(self, key, value):
+    def add_label(self: _Pod, key: str, value: str) -> _Pod:
         """Add a label to the pod/container (handy for selecting with kubectl or docker ps)."""
         self._pod_level("add_label")
-        key, value = _label(key, value)
-        self.labels[key] = value
+        text, label = _label(key, value)
+        self.labels[text] = label
         return self
 
-    def add_labels(self, **labels):
+    def add_labels(self: _Pod, **labels: str) -> _Pod:
+        """Add several labels (``add_labels(team='rl', run='3')``)."""
         self._pod_level("add_labels")
         for key, value in labels.items():
-            key, value = _label(key, value)
-            self.labels[key] = value
+            text, label = _label(key, value)
+            self.labels[text] = label
         return self
 
-    def image_pull_secret(self, name):
+    def image_pull_secret(self: _Pod, name: str) -> _Pod:
         """Name of a registry credential Secret used to pull private images."""
         self._pod_level("image_pull_secret")
         self.image_pull_secrets.append(check_subdomain("image pull secret", name))
@@ -309,13 +333,26 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
     ``command``/``args`` (exec form: arguments arrive verbatim, never re-split).
     """
 
-    def __init__(self, name, cmds=None, *, command=None, args=None, env=None, cwd=None,
-                 start_dir=None, container_image=None, build_image=None, preamble_cmds=None,
-                 group=None, experiment=None):
+    # a process's own settings (the container- and pod-level ones come from the mixins); all are
+    # stored as symphony.spec.fields.FIELDS says, and these annotations are for the type checker
+    cmds: List[str]
+    command: Optional[str]
+    args: List[str]
+    cwd: Optional[str]
+    container_image: Optional[str]
+    build_image: Optional[str]
+    bound: Dict[str, Optional[int]]      # service -> fixed port or None
+    exposed: Dict[str, Optional[int]]
+    connected: List[str]
+
+    def __init__(self, name: str, cmds: Union[str, Sequence[str], None] = None, *, command: Optional[str] = None,
+                 args: Optional[Sequence[str]] = None, env: Optional[Dict[str, Any]] = None, cwd: Optional[str] = None,
+                 start_dir: Optional[str] = None, container_image: Optional[str] = None,
+                 build_image: Optional[str] = None, preamble_cmds: Union[str, Sequence[str], None] = None,
+                 group: Optional["ProcessGroupSpec"] = None, experiment: Optional["ExperimentSpec"] = None) -> None:
         self.name = check_name("process", name)
         self._what = f"process {name!r}"
-        self._init_container_settings()
-        self._init_pod_settings()
+        init_settings(self, FIELDS)
         self.group = group
         self.experiment = experiment
         if cmds is not None and (command is not None or args is not None):
@@ -336,52 +373,49 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
         self.build_image = build_image
         self.env = _env_dict(f"process {name!r} env", env)
         self.preamble_cmds = _string_list(f"process {name!r} preamble_cmds", preamble_cmds)
-        self.bound = {}
-        self.exposed = {}
-        self.connected = []
 
     @property
-    def key(self):
+    def key(self) -> str:
         """``group/name`` inside a group, else ``name``: unique in the experiment."""
         return f"{self.group.name}/{self.name}" if self.group else self.name
 
     @property
-    def pod_name(self):
+    def pod_name(self) -> str:
         """Name of the unit that shares a network namespace: the group, or the process itself."""
         return self.group.name if self.group else self.name
 
-    def _pod_level(self, method):
+    def _pod_level(self, method: str) -> None:
         if self.group is not None:
             raise PodLevelSettingError(
                 f"{method}() is a pod-level setting and process {self.name!r} belongs to process group "
                 f"{self.group.name!r}: call it on the group instead")
 
     # --- networking -------------------------------------------------------------
-    def binds(self, services):
+    def binds(self, services: Services) -> "ProcessSpec":
         """Provide a service: ``'a'``, ``['a', 'b']`` or ``{'tensorboard': 6006}`` (fixed port)."""
         services = _service_map("binds", services)
         self._register_services(services)
         self.bound.update(services)
         return self
 
-    def exposes(self, services):
+    def exposes(self, services: Services) -> "ProcessSpec":
         """Provide a service that is also reachable from outside the experiment (``symphony visit``)."""
         services = _service_map("exposes", services)
         self._register_services(services)
         self.exposed.update(services)
         return self
 
-    def connects(self, services):
+    def connects(self, services: Services) -> "ProcessSpec":
         """Declare that this process uses a service; launch fails early if nobody binds it."""
         for name in _service_map("connects", services):
             if name not in self.connected:
                 self.connected.append(name)
         return self
 
-    # The original Symphony spelled these in both forms; seeds use both.
+    # The original Symphony spelled these in both forms, and experiments written for it use both.
     bind, expose, connect = binds, exposes, connects
 
-    def _register_services(self, services):
+    def _register_services(self, services: Dict[str, Optional[int]]) -> None:
         for name, port in services.items():
             if name in self.bound or name in self.exposed:
                 raise ServiceConflictError(f"process {self.name!r} already provides service {name!r}: declare it once")
@@ -389,50 +423,58 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
             self.experiment._check_new_services(self, services)
 
     # --- effective values (group defaults + own) ----------------------------------
-    def effective_env(self):
-        env = dict(self.group.env) if self.group else {}
-        env.update(self.env)
-        return env
+    def effective(self, setting: str) -> Any:
+        """The value of ``setting`` (an attribute, e.g. ``'env'``) that applies to this process, as a new
+        object: its own combined with its group's by the rule of its entry in the table of fields."""
+        return FIELD[setting].effective(self)
 
-    def effective_preamble(self):
-        return (list(self.group.preamble_cmds) if self.group else []) + self.preamble_cmds
+    def effective_env(self) -> Dict[str, str]:
+        """The group's variables, each overridden by the process's own (the experiment's are not included)."""
+        return self.effective("env")
 
-    def effective_mounts(self):
-        return (copy.deepcopy(self.group.mounts) if self.group else []) + copy.deepcopy(self.mounts)
+    def effective_preamble(self) -> List[str]:
+        """The group's preamble lines, then the process's."""
+        return self.effective("preamble_cmds")
 
-    def effective_pull_policy(self):
-        return self.pull_policy or (self.group.pull_policy if self.group else None)
+    def effective_mounts(self) -> List[Dict[str, Any]]:
+        """The group's mounts, then the process's."""
+        return self.effective("mounts")
 
-    def effective_resources(self):
+    def effective_pull_policy(self) -> Optional[str]:
+        """The process's image pull policy, else its group's, else None (the engine's default)."""
+        return self.effective("pull_policy")
+
+    def effective_resources(self) -> Dict[str, Dict[str, Any]]:
         """``{'requests': {...}, 'limits': {...}}``: the group's amounts, each overridden by the process's own."""
-        resources = {}
-        for kind in ("requests", "limits"):
-            amounts = dict(self.group.resources[kind]) if self.group is not None else {}
-            amounts.update(self.resources[kind])
-            resources[kind] = amounts
-        return resources
+        return self.effective("resources")
 
-    def effective_restart_policy(self):
-        return (self.group or self)._restart_policy
+    def effective_container_yml(self) -> List[Dict[str, Any]]:
+        """The ``container_yml`` overlays to apply in order onto the engine's container: the group's, then the
+        process's (each only when set)."""
+        return self.effective("container_yml")
 
-    def __repr__(self):
+    def effective_restart_policy(self) -> str:
+        """The restart policy of the process's pod: its group's, or its own when standalone."""
+        return self.effective("_restart_policy")
+
+    def __repr__(self) -> str:
         return f"ProcessSpec({self.key!r})"
 
 
 class ProcessGroupSpec(_ContainerSettings, _PodSettings):
     """Processes that share a network namespace (a Kubernetes pod, a Docker network namespace)."""
 
-    def __init__(self, name, preamble_cmds=None, env=None, experiment=None):
+    def __init__(self, name: str, preamble_cmds: Union[str, Sequence[str], None] = None,
+                 env: Optional[Dict[str, Any]] = None, experiment: Optional["ExperimentSpec"] = None) -> None:
         self.name = check_name("process group", name)
         self._what = f"process group {name!r}"
-        self._init_container_settings()
-        self._init_pod_settings()
+        init_settings(self, GROUP_FIELDS)
         self.experiment = experiment
         self.preamble_cmds = _string_list(f"process group {name!r} preamble_cmds", preamble_cmds)
         self.env = _env_dict(f"process group {name!r} env", env)
-        self.processes = {}
+        self.processes: Dict[str, ProcessSpec] = {}
 
-    def new_process(self, name, cmds=None, **kwargs):
+    def new_process(self, name: str, cmds: Union[str, Sequence[str], None] = None, **kwargs: Any) -> ProcessSpec:
         """Add a process to this group; same arguments as ``ExperimentSpec.new_process``."""
         if name in self.processes:
             raise DuplicateNameError(f"process group {self.name!r} already has a process named {name!r}: choose another name")
@@ -440,25 +482,25 @@ class ProcessGroupSpec(_ContainerSettings, _PodSettings):
         self.processes[name] = process
         return process
 
-    def get_process(self, name):
+    def get_process(self, name: str) -> ProcessSpec:
         try:
             return self.processes[name]
         except KeyError:
             raise SpecError(f"process group {self.name!r} has no process {brief(name)}: it has {', '.join(self.processes) or 'none'}") from None
 
-    def list_processes(self):
+    def list_processes(self) -> List[ProcessSpec]:
         return list(self.processes.values())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ProcessGroupSpec({self.name!r})"
 
 
 class Problem(NamedTuple):
     """One thing :meth:`ExperimentSpec.validate` refuses (see :meth:`ExperimentSpec.problems`)."""
 
-    error: type          # the SpecError subclass to raise
+    error: Type[SpecError]   # the SpecError subclass to raise
     message: str
-    path: tuple          # keys leading to it in the dict/YAML form, e.g. ('groups', 'g')
+    path: Tuple[str, ...]    # keys leading to it in the dict/YAML form, e.g. ('groups', 'g')
     python_fix: str
     data_fix: str        # the same fix, for a YAML or JSON experiment file
 
@@ -466,16 +508,17 @@ class Problem(NamedTuple):
 class ExperimentSpec:
     """An experiment: standalone processes and process groups, plus experiment-wide settings."""
 
-    def __init__(self, name, preamble_cmds=None, env=None, secrets=None):
+    def __init__(self, name: str, preamble_cmds: Union[str, Sequence[str], None] = None,
+                 env: Optional[Dict[str, Any]] = None, secrets: Union[str, Sequence[str], None] = None) -> None:
         self.name = check_name("experiment", name)
         self.preamble_cmds = _string_list(f"experiment {name!r} preamble_cmds", preamble_cmds)
         self.env = _env_dict(f"experiment {name!r} env", env)
         self.secrets = _string_list(f"experiment {name!r} secrets", secrets)
-        self.processes = {}
-        self.groups = {}
+        self.processes: Dict[str, ProcessSpec] = {}
+        self.groups: Dict[str, ProcessGroupSpec] = {}
 
     # --- building -----------------------------------------------------------------
-    def new_process(self, name, cmds=None, **kwargs):
+    def new_process(self, name: str, cmds: Union[str, Sequence[str], None] = None, **kwargs: Any) -> ProcessSpec:
         """Add a standalone process.
 
         ``cmds`` (string or list) are shell lines; ``command=`` and ``args=`` are the
@@ -487,21 +530,21 @@ class ExperimentSpec:
         self.processes[name] = process
         return process
 
-    def new_process_group(self, name, **kwargs):
+    def new_process_group(self, name: str, **kwargs: Any) -> ProcessGroupSpec:
         """Add a process group; its processes share a network namespace on container backends."""
         self._check_free_pod_name(name, "process group")
         group = ProcessGroupSpec(name, experiment=self, **kwargs)
         self.groups[name] = group
         return group
 
-    def _check_free_pod_name(self, name, kind):
+    def _check_free_pod_name(self, name: str, kind: str) -> None:
         check_name(kind, name)
         if name in self.processes:
             raise DuplicateNameError(f"experiment {self.name!r} already has a process named {name!r}: choose another {kind} name")
         if name in self.groups:
             raise DuplicateNameError(f"experiment {self.name!r} already has a process group named {name!r}: choose another {kind} name")
 
-    def _check_new_services(self, process, services):
+    def _check_new_services(self, process: ProcessSpec, services: Dict[str, Optional[int]]) -> None:
         """Refuse a service bound twice or a fixed port used twice, at declaration time."""
         providers = self.service_providers()
         fixed = {port: name for name, port in self.fixed_ports().items()}
@@ -516,7 +559,7 @@ class ExperimentSpec:
                     f"port {port} of service {name!r} is already the fixed port of service {fixed[port]!r}: choose another port")
 
     # --- queries ------------------------------------------------------------------
-    def get_process(self, name):
+    def get_process(self, name: str) -> ProcessSpec:
         """A standalone process by name, or ``group/process``."""
         if "/" in name:
             group_name, process_name = name.split("/", 1)
@@ -530,51 +573,51 @@ class ExperimentSpec:
             raise SpecError(f"process name {name!r} is ambiguous: use one of {', '.join(p.key for p in matches)}")
         raise SpecError(f"experiment {self.name!r} has no process {brief(name)}")
 
-    def get_process_group(self, name):
+    def get_process_group(self, name: str) -> ProcessGroupSpec:
         try:
             return self.groups[name]
         except KeyError:
             raise SpecError(f"experiment {self.name!r} has no process group {brief(name)}: it has {', '.join(self.groups) or 'none'}") from None
 
-    def list_processes(self):
+    def list_processes(self) -> List[ProcessSpec]:
         """Standalone processes (not in a group)."""
         return list(self.processes.values())
 
-    def list_process_groups(self):
+    def list_process_groups(self) -> List[ProcessGroupSpec]:
         return list(self.groups.values())
 
-    def list_all_processes(self):
+    def list_all_processes(self) -> List[ProcessSpec]:
         """Every process: standalone ones first, then each group's, in declaration order."""
         result = list(self.processes.values())
         for group in self.groups.values():
             result.extend(group.processes.values())
         return result
 
-    def service_providers(self):
+    def service_providers(self) -> Dict[str, ProcessSpec]:
         """service name -> the process that binds or exposes it."""
-        providers = {}
+        providers: Dict[str, ProcessSpec] = {}
         for process in self.list_all_processes():
             for name in list(process.bound) + list(process.exposed):
                 providers[name] = process
         return providers
 
-    def fixed_ports(self):
+    def fixed_ports(self) -> Dict[str, int]:
         """service name -> fixed port, for services declared with one."""
-        ports = {}
+        ports: Dict[str, int] = {}
         for process in self.list_all_processes():
             for services in (process.bound, process.exposed):
                 ports.update({name: port for name, port in services.items() if port is not None})
         return ports
 
-    def exposed_services(self):
+    def exposed_services(self) -> List[str]:
         return [name for p in self.list_all_processes() for name in p.exposed]
 
-    def validate(self):
+    def validate(self) -> None:
         """Checks that need the whole experiment; backends call this before planning."""
         for problem in self.problems():
             raise problem.error(f"{problem.message}: {problem.python_fix}")
 
-    def problems(self):
+    def problems(self) -> Iterator[Problem]:
         """What :meth:`validate` refuses, first problem first, as :class:`Problem` records.
 
         Each names the place in the dict/YAML form and the fix in both phrasings, so a
@@ -591,18 +634,18 @@ class ExperimentSpec:
                               "add one under its `processes:` or remove the group")
         for group in self.groups.values():
             for process in group.processes.values():
-                for setting in POD_SETTINGS:
-                    if getattr(process, setting):
-                        # the methods refuse these on a member; the dicts behind them can still be
+                for field in POD_FIELDS:
+                    if field.is_set(process):
+                        # the methods refuse these on a member; the attributes behind them can still be
                         # filled directly, and the group's pod would silently lack them
                         yield Problem(PodLevelSettingError,
-                                      f"{setting} is set on process {process.key!r}, but it is a pod-level setting "
+                                      f"{field.name} is set on process {process.key!r}, but it is a pod-level setting "
                                       f"and the process belongs to process group {group.name!r}",
-                                      ("groups", group.name, "processes", process.name, setting),
+                                      ("groups", group.name, "processes", process.name, field.name),
                                       "set it on the group instead", "move it to the group")
         providers = self.service_providers()
         for process in self.list_all_processes():
-            path = (("groups", process.group.name) if process.group else ()) + ("processes", process.name)
+            path: Tuple[str, ...] = (("groups", process.group.name) if process.group else ()) + ("processes", process.name)
             if not (process.cmds or process.command or process.args or process.container_image or process.build_image):
                 # (an image alone runs its own default command on container backends)
                 yield Problem(SpecError, f"process {process.key!r} has nothing to run", path,
@@ -616,32 +659,36 @@ class ExperimentSpec:
                                   f"add `binds: [{name}]` to the process that provides it")
 
     # --- serialisation ------------------------------------------------------------
-    def to_dict(self):
+    # (imported when called: the loaders need PyYAML, which the supervisor and quick verbs never pay for)
+    def to_dict(self) -> Dict[str, Any]:
+        """The experiment as plain data: the schema of YAML/JSON experiment files (only non-default values)."""
         from .serialize import experiment_to_dict
         return experiment_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Dict[str, Any]) -> "ExperimentSpec":
         from .serialize import experiment_from_dict
         return experiment_from_dict(data)
 
-    def dump_yaml(self, stream=None):
+    def dump_yaml(self, stream: Optional[IO[str]] = None) -> Optional[str]:
+        """YAML text, or None after writing it to ``stream``."""
         from .serialize import dump_yaml
         return dump_yaml(self, stream)
 
-    def dump_json(self, stream=None):
+    def dump_json(self, stream: Optional[IO[str]] = None) -> Optional[str]:
+        """JSON text, or None after writing it to ``stream``."""
         from .serialize import dump_json
         return dump_json(self, stream)
 
     @classmethod
-    def load_yaml(cls, source):
+    def load_yaml(cls, source: Union[str, IO[str]]) -> "ExperimentSpec":
         from .serialize import load_yaml
         return load_yaml(source)
 
     @classmethod
-    def load_json(cls, source):
+    def load_json(cls, source: Union[str, IO[str]]) -> "ExperimentSpec":
         from .serialize import load_json
         return load_json(source)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ExperimentSpec({self.name!r}, {len(self.list_all_processes())} processes)"

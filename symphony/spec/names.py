@@ -18,7 +18,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
-def check_name(kind, name, max_length=DNS_LABEL_MAX):
+def check_name(kind: str, name: object, max_length: int = DNS_LABEL_MAX) -> str:
     """Return ``name`` if it is a valid DNS label, else raise a one-line error."""
     if not isinstance(name, str):
         raise InvalidNameError(f"{kind} name must be a string, got {type(name).__name__} {brief(name)}")
@@ -38,7 +38,7 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 DNS_SUBDOMAIN_MAX = 253
 
 
-def check_subdomain(kind, name):
+def check_subdomain(kind: str, name: object) -> str:
     """Names of objects that already exist on the cluster (Secrets) are DNS subdomains:
     dots allowed, up to 253 characters — e.g. ``docker.io-creds``."""
     if not isinstance(name, str) or not name or len(name) > DNS_SUBDOMAIN_MAX:
@@ -50,7 +50,7 @@ def check_subdomain(kind, name):
     return name
 
 
-def check_service_name(name):
+def check_service_name(name: object) -> str:
     """Service names must also start with a letter, as Kubernetes Service names do."""
     if isinstance(name, str) and name and not _SERVICE_NAME.fullmatch(name) and _DNS_LABEL.fullmatch(name):
         raise InvalidNameError(
@@ -62,12 +62,12 @@ def check_service_name(name):
     return check_name("service", name)
 
 
-def suggest_name(name):
+def suggest_name(name: object) -> str:
     """A valid DNS label close to ``name``, for error messages."""
     label = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")
     return label[:DNS_LABEL_MAX].strip("-") or "my-name"
 
 
-def env_prefix(service):
+def env_prefix(service: str) -> str:
     """``replay-server`` -> ``SYMPH_REPLAY_SERVER`` (the prefix of its _HOST/_PORT/_ADDR)."""
     return "SYMPH_" + service.upper().replace("-", "_")

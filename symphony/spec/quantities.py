@@ -9,6 +9,7 @@ the right spelling in the message.
 import math
 import numbers
 import re
+from typing import Optional, Tuple, Union
 
 from ..errors import InvalidQuantityError
 from .brief import brief
@@ -30,7 +31,7 @@ _COMMON_MISTAKES = {"KB": "k", "MB": "M", "GB": "G", "TB": "T", "PB": "P", "KIB"
 MAX_AMOUNT = 2**63
 
 
-def _too_large(amount, what, value=None):
+def _too_large(amount: object, what: str, value: object = None) -> None:
     """Refuse an ``amount`` (of ``value``, as written) of 2^63 or more."""
     if isinstance(amount, (int, float)) and not isinstance(amount, bool) and abs(amount) >= MAX_AMOUNT:
         shown = brief(amount if value is None else value)
@@ -38,16 +39,16 @@ def _too_large(amount, what, value=None):
                                    f"check the number and its unit")
 
 
-def _number_and_suffix(text):
+def _number_and_suffix(text: str) -> Optional[Tuple[float, str, float]]:
     """(number, suffix, multiplier) of a quantity string, or None; an exponent ('e9') is no suffix."""
     match = _QUANTITY.match(text)
     if not match:
         return None
     number, exponent, suffix = float(match.group("num")), match.group("exponent"), match.group("suffix") or ""
-    return number, suffix, 10.0 ** int(exponent[1:]) if exponent else _SUFFIX[suffix]
+    return number, suffix, 10.0 ** int(exponent[1:]) if exponent else float(_SUFFIX[suffix])
 
 
-def memory(value, what="memory"):
+def memory(value: object, what: str = "memory") -> str:
     """Validate a memory amount; returns it as a quantity string ('2G', '512Mi', '1073741824')."""
     if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
         raise InvalidQuantityError(f"{what} must be a number of bytes or a string like '2G' or '512Mi', got {brief(value)}")
@@ -70,21 +71,21 @@ def memory(value, what="memory"):
     return text
 
 
-def _memory_hint(text):
+def _memory_hint(text: str) -> str:
     match = re.match(r"^([0-9.]{1,20})\s*([A-Za-z]{1,3})$", text)  # only a short amount is worth repeating
     fixed = _COMMON_MISTAKES.get(match.group(2).upper()) if match else None
+    if match is None or fixed is None:
+        return ("use a positive number with an optional suffix k, M, G, T (powers of 10) "
+                "or Ki, Mi, Gi, Ti (powers of 2), e.g. '2G'")
     if fixed in ("k", "M", "G", "T"):
         number, power = match.group(1), {"k": 3, "M": 6, "G": 9, "T": 12}[fixed]
         binary = "Ki" if fixed == "k" else fixed + "i"
         return (f"write '{number}{fixed}' ({number}×10^{power} bytes) "
                 f"or '{number}{binary}' ({number}×2^{power // 3 * 10} bytes)")
-    if fixed is not None:
-        return f"write '{match.group(1)}{fixed}'"
-    return ("use a positive number with an optional suffix k, M, G, T (powers of 10) "
-            "or Ki, Mi, Gi, Ti (powers of 2), e.g. '2G'")
+    return f"write '{match.group(1)}{fixed}'"
 
 
-def cpu(value, what="cpu"):
+def cpu(value: object, what: str = "cpu") -> Union[int, float, str]:
     """Validate a cpu amount; returns a float (cores) or a millicore string ('500m')."""
     if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
         raise InvalidQuantityError(f"{what} must be a number of cores such as 1.5 or '500m', got {brief(value)}")
@@ -101,7 +102,7 @@ def cpu(value, what="cpu"):
     return text
 
 
-def gpu(value, what="gpu"):
+def gpu(value: object, what: str = "gpu") -> int:
     """Validate a gpu count: a non-negative whole number."""
     _too_large(value, what)
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdecimal():
@@ -111,15 +112,23 @@ def gpu(value, what="gpu"):
     return count
 
 
-def memory_bytes(value):
+def memory_bytes(value: Union[int, str]) -> int:
     """Convert a validated memory quantity to bytes (for Docker)."""
-    number, _, multiplier = _number_and_suffix(str(value))
+    number, _, multiplier = _parsed(value)
     return int(number * multiplier)
 
 
-def cpu_cores(value):
+def cpu_cores(value: Union[int, float, str]) -> float:
     """Convert a validated cpu quantity to cores (for Docker's nano_cpus)."""
     if isinstance(value, (int, float)):
         return float(value)
-    number, _, multiplier = _number_and_suffix(str(value))
+    number, _, multiplier = _parsed(value)
     return number * multiplier
+
+
+def _parsed(value: Union[int, str]) -> Tuple[float, str, float]:
+    """(number, suffix, multiplier) of an amount :func:`memory` or :func:`cpu` accepted."""
+    parsed = _number_and_suffix(str(value))
+    if parsed is None:
+        raise InvalidQuantityError(f"{brief(value)} is not a quantity checked by symphony.spec.quantities")
+    return parsed

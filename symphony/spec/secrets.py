@@ -15,9 +15,13 @@ or be copied until the disk is full, on the local backends.
 import os
 import re
 import stat
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 from ..errors import SpecError
 from .brief import brief
+
+if TYPE_CHECKING:
+    from .model import ExperimentSpec
 
 CONTAINER_SECRETS_DIR = "/etc/secrets"
 SECRETS_DIR_VAR = "SYMPH_SECRETS_DIR"
@@ -27,13 +31,15 @@ SECRETS_MAX_BYTES = 1024 * 1024
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
-def secret_files(exp):
+def secret_files(exp: "ExperimentSpec") -> List[Tuple[str, str]]:
     """``[(file name, absolute path)]``, checked readable, regular, uniquely named and at most
     SECRETS_MAX_BYTES in all, before anything starts.
 
     A file is looked at (``os.stat``) before it is opened: opening a FIFO waits for a writer forever.
     """
-    files, sources, total = [], {}, 0
+    files: List[Tuple[str, str]] = []
+    sources: Dict[str, str] = {}
+    total = 0
     for entry in exp.secrets:
         path = os.path.abspath(os.path.expanduser(entry))
         key = os.path.basename(path)
@@ -65,17 +71,17 @@ def secret_files(exp):
     return files
 
 
-def _unreadable(entry, exc):
+def _unreadable(entry: str, exc: OSError) -> SpecError:
     return SpecError(f"secret file {brief(entry)} cannot be read ({exc.strerror}): fix the path or its permissions")
 
 
-def _file_kind(mode):
+def _file_kind(mode: int) -> str:
     kinds = {stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISCHR: "a character device",
              stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
     return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
 
 
-def _check_key(entry, key):
+def _check_key(entry: str, key: str) -> None:
     """The file name becomes a Secret key: letters, digits, '-', '_', '.', at most 253, not '..'-prefixed."""
     if len(key) <= SECRET_KEY_MAX and _SECRET_KEY.fullmatch(key) and not key.startswith(".."):
         return

@@ -11,6 +11,7 @@ import yaml
 
 from symphony import Cluster
 from symphony.config import SymphonyConfig
+from symphony.errors import ExperimentExistsError
 
 from clihelpers import REPO, symphony_process
 
@@ -29,21 +30,22 @@ def one_line_error(err):
 
 
 # --- the config's backends: section ----------------------------------------------------
-@pytest.mark.parametrize("text, message", [
-    ("backends:\n  local:\n    grace: 1\n    bogus: 1\n",
+@pytest.mark.parametrize("text, argv, message", [
+    ("backends:\n  local:\n    grace: 1\n    bogus: 1\n", ["ls"],
      r"\.symphony\.yml:4: backends: local: unknown keyword 'bogus' for Cluster\.new\('local'\): "
      r"use one of preamble_cmds, grace, restart_backoff, shell, bind_host$"),
-    ("backends: {tmux: {server_nam: x}}\n",
+    ("backends: {tmux: {server_nam: x}}\n", ["ls", "-b", "tmux"],  # checked when the tmux backend is made
      r"\.symphony\.yml:1: backends: tmux: unknown keyword 'server_nam' .*: use one of .*server_name"),
-    ("backends:\n  local: {grace: abc}\n",
+    ("backends:\n  local: {grace: abc}\n", ["ls"],
      r"cannot create the local backend with grace='abc' \(backends: in .*\.symphony\.yml\): "
      r"could not convert string to float: 'abc': fix that value$"),
-    ("backends:\n  local:\n    grace: 1\n    grace: 2\n", r"\.symphony\.yml:4: duplicate key 'grace' \(first at line 3\)"),
+    ("backends:\n  local:\n    grace: 1\n    grace: 2\n", ["ls"],
+     r"\.symphony\.yml:4: duplicate key 'grace' \(first at line 3\)"),
 ])
-def test_a_bad_backend_setting_is_one_line_with_the_fix(isolated_config, text, message):
+def test_a_bad_backend_setting_is_one_line_with_the_fix(isolated_config, text, argv, message):
     """Through the real command: these used to crash every verb with a TypeError traceback."""
     write(isolated_config / ".symphony.yml", text)
-    result = symphony_process("ls", cwd=isolated_config)
+    result = symphony_process(*argv, cwd=isolated_config)
     assert result.returncode == 1
     assert re.search(message, one_line_error(result.stderr)), result.stderr
 
@@ -91,7 +93,8 @@ def test_dry_run_with_force_says_it_would_replace_the_experiment(run, running_fi
 def test_python_callers_get_the_same_checks(running_file):
     exp = Cluster.new("local").new_experiment("checked")
     exp.new_process("p", "sleep 60")
-    with pytest.raises(Exception, match=r"already running .*--force \(force=True in Python\)"):
+    with pytest.raises(ExperimentExistsError, match=r"^experiment 'checked' is already running on the local backend: "
+                                                    r"delete it first .*--force \(force=True in Python\)$"):
         Cluster.new("local").launch(exp, dry_run=True)
 
 
@@ -168,5 +171,5 @@ def test_an_unreachable_engine_still_gets_an_offline_dry_run_that_says_what_it_s
     captured = capsys.readouterr()
     assert captured.out.startswith("# local experiment 'offline'")
     assert captured.err == "warning: could not check whether 'offline' is already running: cannot reach the engine\n"
-    with pytest.raises(BackendUnavailableError):
+    with pytest.raises(BackendUnavailableError, match="^cannot reach the engine$"):
         Unreachable().launch(exp)

@@ -137,21 +137,28 @@ def test_schema_accepts_what_the_python_api_dumps(validator):
     assert list(validator.iter_errors(rich_experiment().to_dict())) == []
 
 
-@pytest.mark.parametrize("document", [
-    {"name": "x", "proceses": {}},
-    {"name": "x", "processes": {"a": {"cmds": ["ls"], "comand": "ls"}}},
-    {"name": "x", "groups": {"g": {"processes": {"a": {"cmds": ["ls"], "restart_policy": "Always"}}}}},
-    {"name": "x", "groups": {"g": {"bogus": 1}}},
-    {"name": "x", "processes": {"a": {"cmds": ["ls"], "resource_limit": {"gpus": 1}}}},
-    {"name": "x", "processes": {"a": {"cmds": ["ls"], "binds": {"s": "6006"}}}},
-    {"name": "x", "processes": {"a": {"cmds": ["ls"], "mounts": [{"mount_path": "/x"}]}}},
-    {"name": "x", "processes": {"a": {"cmds": ["ls"], "labels": {"a": [1]}}}},
-    {"name": "Bad_Name", "processes": {"a": {"cmds": ["ls"]}}},
-    {"processes": {"a": {"cmds": ["ls"]}}},
+@pytest.mark.parametrize("document, message", [
+    ({"name": "x", "proceses": {}}, r"proceses: unknown key 'proceses' in the experiment"),
+    ({"name": "x", "processes": {"a": {"cmds": ["ls"], "comand": "ls"}}},
+     r"processes\.a\.comand: unknown key 'comand' in process 'a'"),
+    ({"name": "x", "groups": {"g": {"processes": {"a": {"cmds": ["ls"], "restart_policy": "Always"}}}}},
+     r"groups\.g\.processes\.a\.restart_policy: unknown key 'restart_policy' in process 'a' "
+     r"\(pod-level keys belong to its group\)"),
+    ({"name": "x", "groups": {"g": {"bogus": 1}}}, r"groups\.g\.bogus: unknown key 'bogus' in process group 'g'"),
+    ({"name": "x", "processes": {"a": {"cmds": ["ls"], "resource_limit": {"gpus": 1}}}},
+     r"processes\.a\.resource_limit: unknown resource key 'gpus': use cpu, mem, memory, gpu$"),
+    ({"name": "x", "processes": {"a": {"cmds": ["ls"], "binds": {"s": "6006"}}}},
+     r"processes\.a\.binds: port '6006' of service 's' must be an integer"),
+    ({"name": "x", "processes": {"a": {"cmds": ["ls"], "mounts": [{"mount_path": "/x"}]}}},
+     r"processes\.a\.mounts: each mount needs mount_path and exactly one of empty_dir, host_path, nfs, raw, secret"),
+    ({"name": "x", "processes": {"a": {"cmds": ["ls"], "labels": {"a": [1]}}}},
+     r"processes\.a\.labels: label 'a' must be a string, got \[1\]"),
+    ({"name": "Bad_Name", "processes": {"a": {"cmds": ["ls"]}}}, r"name: experiment name 'Bad_Name' is invalid"),
+    ({"processes": {"a": {"cmds": ["ls"]}}}, r"the experiment needs a name: add 'name: my-experiment'$"),
 ])
-def test_schema_rejects_what_the_loader_rejects(validator, document):
+def test_schema_rejects_what_the_loader_rejects(validator, document, message):
     assert list(validator.iter_errors(document))
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match=f"^{message}"):
         experiment_from_dict(document)
 
 

@@ -75,8 +75,13 @@ def test_amounts_beyond_64_bits_are_refused(kwargs):
         process().resource_limit(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"mem": "1e400"}, {"mem": "1e" + "9" * 5000}, {"gpu": "\u00b2"}, {"mem": [1]},
-                                    {"cpu": {"a": 1}}])
-def test_numbers_python_cannot_convert_are_ordinary_errors(kwargs):
-    with pytest.raises(InvalidQuantityError):
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mem": "1e400"}, r"memory '1e400' is not a valid amount: use a positive number with an optional suffix"),
+    ({"mem": "1e" + "9" * 5000}, r"memory '1e9+\.\.\.9+' is not a valid amount: use a positive number"),
+    ({"gpu": "\u00b2"}, r"gpu must be a whole number of GPUs such as 1, got '²'$"),
+    ({"mem": [1]}, r"memory must be a number of bytes or a string like '2G' or '512Mi', got \[1\]$"),
+    ({"cpu": {"a": 1}}, r"cpu must be a number of cores such as 1\.5 or '500m', got \{'a': 1\}$"),
+])
+def test_numbers_python_cannot_convert_are_ordinary_errors(kwargs, message):
+    with pytest.raises(InvalidQuantityError, match=rf"^process 'a' resource_limit {message}"):
         process().resource_limit(**kwargs)
