@@ -7,7 +7,7 @@ into a :class:`ProcessMeaning`. Comparing these across backends is how parity is
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ..spec import quantities
 
@@ -26,6 +26,7 @@ class ProcessMeaning:
 
 def normalized_resources(resources: Mapping[str, Mapping[str, Any]]) -> Dict[str, Dict[str, float]]:
     """The model's quantities (``'500m'``, ``'2G'``, ``1``) as numbers: cores, bytes, devices."""
-    units = {"cpu": quantities.cpu_cores, "memory": quantities.memory_bytes, "gpu": float}
+    units: Dict[str, Callable[[Any], float]] = {"cpu": quantities.cpu_cores, "memory": quantities.memory_bytes,
+                                                 "gpu": float}
     return {kind: {name: float(units[name](value)) for name, value in amounts.items()}
             for kind, amounts in resources.items() if amounts}

@@ -172,9 +172,7 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
     pull_policy = process.effective_pull_policy()
     if pull_policy:
         uses.use("pull_policy", what)
-    overlays: List[Dict[str, Any]] = [overlay for overlay in
-                                      ((process.group.container_yml if process.group is not None else {}),
-                                       process.container_yml) if overlay]
+    overlays: List[Dict[str, Any]] = process.effective_container_yml()
     if overlays:
         uses.use("container_yml", what)
 
