@@ -265,7 +265,7 @@ def _load_tolerations(target: ProcessSpec | ProcessGroupSpec, items: Any) -> Non
 
 
 def _load_image_pull_secrets(target: ProcessSpec | ProcessGroupSpec, names: Any) -> None:
-    for name in names:
+    for name in [names] if isinstance(names, str) else names:  # one name, as for every other list key
         target.image_pull_secret(name)
 
 

@@ -198,3 +198,9 @@ def test_every_file_key_is_in_the_schema_where_the_loader_takes_it():
             assert key.key in process
             assert (key.key in group) == field.on_group
             assert (key.key in member) == (field.level is Level.CONTAINER)
+
+
+def test_a_single_image_pull_secret_may_be_written_as_a_string():
+    from symphony.spec.model import ExperimentSpec
+    exp = ExperimentSpec.from_dict({"name": "x", "processes": {"p": {"cmds": ["true"], "image_pull_secrets": "regcred"}}})
+    assert exp.get_process("p").image_pull_secrets == ["regcred"]
