@@ -1,7 +1,12 @@
-"""Shared fixtures: every test gets its own SYMPHONY_HOME, and nothing it launched survives it."""
+"""Shared fixtures: every test gets its own SYMPHONY_HOME, and nothing it launched survives it.
+
+With ``SYMPHONY_REQUIRE_ENGINES=tmux,docker`` (CI sets it), a test skipped because a listed
+engine is absent fails instead (tests/engines.py).
+"""
 
 import pytest
 
+from engines import pytest_runtest_makereport  # noqa: F401 (the hook: required engines never skip)
 from symphony.config import SymphonyConfig
 
 

@@ -1,20 +1,183 @@
 """The bad-input catalogue: every user mistake is one clear line, and nothing starts.
 
-Table-driven across the Python API, YAML files and the CLI. Each case checks:
-the error is a SymphonyError (CLI: exit code 1, one line on stderr, no traceback),
-its message names a fix, and afterwards no experiment exists on the backend.
+Table-driven across the Python API, YAML and JSON files and the CLI. Each refused
+declaration runs against every backend present (local; tmux with a private server;
+Docker when an engine answers; Kubernetes against the fake API server of
+tests/kube/fake_apiserver.py) and checks: the error is a SymphonyError (CLI: exit
+code 1, one line on stderr, no traceback), its message names a fix, and afterwards
+nothing of it exists on that backend's engine: no state row, no process, no tmux
+session or window, no Docker container, network or volume, no object written to the
+API server.
 """
 
 import os
+import re
+import shutil
+import socket
 import textwrap
+import uuid
 
 import pytest
 
 from symphony import Cluster, ExperimentSpec
 from symphony.cli.main import main as symphony
+from symphony.config import SymphonyConfig
 from symphony.errors import SymphonyError
 
+from engines import require_engine
+from leftovers import docker_leftovers, host_leftovers, kube_writes, stop_tmux_server, tmux_windows
+from waiting import wait_for
+
 pytestmark = pytest.mark.slow
+
+BASE_IMAGE = "symphony-test-base:latest"
+HOST = ("local", "tmux")
+CONTAINERS = ("docker", "kube")
+KERNEL_LIMITED = ("local", "tmux", "docker")  # the backends that exec argv on this machine's kernel
+ALL = HOST + CONTAINERS
+MARKS = {"tmux": pytest.mark.tmux, "docker": pytest.mark.docker}
+EVERY_BACKEND = [pytest.param(backend, id=backend, marks=MARKS.get(backend, ())) for backend in ALL]
+
+
+# --- the backends under test ----------------------------------------------------------------
+class Target:
+    """One backend under test: its cluster, the CLI's ``-b`` for it, and what it has left."""
+
+    containers = False
+    shared = False  # an engine other test sessions use too: only this test's names are its business
+
+    def __init__(self, backend, home, cluster):
+        self.backend, self.home, self.cluster = backend, home, cluster
+        self.name = f"bad-{uuid.uuid4().hex[:8]}"
+        self.held = []
+
+    def held_port(self):
+        """A port of this machine that a socket of this test listens on until the test ends."""
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        self.held.append(holder)
+        return holder.getsockname()[1]
+
+    def exp(self, *steps):
+        """``exp_with(*steps)`` under this target's (unique) experiment name."""
+        return exp_with(*steps, name=self.name)
+
+    def launch(self, exp, images=True):
+        """Launch ``exp`` here; on container backends its processes that run something get the
+        test base image unless ``images`` is False (one with nothing to run gets none: on an
+        image it would run the image's own command)."""
+        if images and self.containers:
+            for process in exp.list_all_processes():
+                if not process.container_image and (process.cmds or process.command):
+                    process.container_image = BASE_IMAGE
+        return self.cluster.launch(exp)
+
+    def leftovers(self, names):
+        """What this backend holds of any experiment in ``names`` (or, on a private engine, of any)."""
+        found = []
+        listed = self.cluster.list_experiments()
+        found += [f"experiment {name!r} listed" for name in listed if name in names or not self.shared]
+        for name in names:
+            found += host_leftovers(self.home, name) + self.engine_leftovers(name)
+        return list(dict.fromkeys(found))
+
+    def engine_leftovers(self, name):
+        log_dir = self.cluster._log_dir(name)  # host backends: the run's logs
+        return [f"log directory {log_dir}"] if os.path.exists(log_dir) else []
+
+    def close(self):
+        for holder in self.held:
+            holder.close()
+
+
+class TmuxTarget(Target):
+    def __init__(self, home):
+        self.server_name = f"symph-bad-{uuid.uuid4().hex[:8]}"
+        SymphonyConfig().set_backend_kwargs("tmux", server_name=self.server_name, grace=1.0)
+        super().__init__("tmux", home, Cluster.new("tmux", server_name=self.server_name, grace=1.0))
+
+    def engine_leftovers(self, name):
+        windows = [f"tmux window {window}" for window in tmux_windows(self.server_name)]  # a private server
+        return windows + super().engine_leftovers(name)
+
+    def close(self):
+        super().close()
+        stop_tmux_server(self.server_name)
+
+
+class DockerTarget(Target):
+    containers = shared = True
+
+    def __init__(self, home, client):
+        from dockerhelpers import docker_cluster
+        self.client = client
+        SymphonyConfig().set_backend_kwargs("docker", internal_network=True, stop_timeout=1)
+        super().__init__("docker", home, docker_cluster())
+        self.checked = {self.name}  # removed after the test if anything carries it, even when the test failed
+
+    def engine_leftovers(self, name):
+        self.checked.add(name)
+        return docker_leftovers(self.client, name)
+
+    def close(self):
+        super().close()
+        for name in self.checked:
+            if docker_leftovers(self.client, name):
+                self.cluster._remove(name)
+
+
+class KubeTarget(Target):
+    containers = True
+
+    def __init__(self, home, tmp_path):
+        from fake_apiserver import FakeApiServer
+        self.api = FakeApiServer()
+        kubeconfig = self.api.kubeconfig(tmp_path / "kubeconfig")
+        SymphonyConfig().set_backend_kwargs("kube", kubeconfig=kubeconfig, timeout=10)
+        super().__init__("kube", home, Cluster.new("kube", kubeconfig=kubeconfig, timeout=10))
+        self.cluster.poll_interval = 0.02
+
+    def engine_leftovers(self, name):
+        return kube_writes(self.api)  # anything written, whatever its name
+
+    def close(self):
+        super().close()
+        self.api.close()
+
+
+def make_target(backend, home, tmp_path):
+    if backend == "local":
+        return Target("local", home, Cluster.new("local", grace=1))
+    if backend == "tmux":
+        if shutil.which("tmux") is None:
+            require_engine("tmux", "tmux is not installed (apt-get install tmux)")
+        return TmuxTarget(home)
+    if backend == "docker":
+        from dockerhelpers import engine
+        client, reason = engine()
+        if client is None:
+            require_engine("docker", reason)
+        return DockerTarget(home, client)
+    return KubeTarget(home, tmp_path)
+
+
+@pytest.fixture
+def target(request, symphony_home, tmp_path):
+    """The backend named by the test's parameter (indirect), with a clean engine to check."""
+    made = make_target(request.param, symphony_home, tmp_path)
+    yield made
+    made.close()
+
+
+def on_backends(table):
+    """``(case, target)`` parameters: each case of ``table`` on each backend it applies to."""
+    return [pytest.param(case, backend, id=f"{case}-{backend}", marks=MARKS.get(backend, ()))
+            for case in sorted(table) for backend in (table[case][2] if len(table[case]) > 2 else ALL)]
+
+
+def case(action, needle, backends=ALL):
+    return action, needle, backends
 
 
 def exp_with(*steps, name="bad"):
@@ -26,19 +189,8 @@ def exp_with(*steps, name="bad"):
     return exp
 
 
-def launch(exp, backend="local"):
-    Cluster.new(backend, grace=1).launch(exp) if backend == "local" else Cluster.new(backend).plan(exp)
-
-
 def grouped(exp, process):
     return exp.new_process_group("g").new_process("q", "true")
-
-
-def on_docker(**process):
-    """An experiment with one Docker-ready process declared with ``process``."""
-    exp = ExperimentSpec("bad")
-    exp.new_process("p", container_image="alpine:3", **process)
-    return exp
 
 
 def alias_bomb(levels):
@@ -53,60 +205,81 @@ def nested_json(levels):
     return '{"name": "x", "processes": {"p": {"cmds": ["ls"], "env": {"A": ' + "[" * levels + "]" * levels + "}}}}"
 
 
+#: name -> (action(target), needle, backends): the action raises at declaration time (the
+#: target unused) or when launching on the target; backends are where the mistake applies
 API_CASES = {
-    "empty process name": (lambda: ExperimentSpec("x").new_process("", "true"), "lowercase"),
-    "uppercase process name": (lambda: ExperimentSpec("x").new_process("Learner", "true"), "e.g. 'learner'"),
-    "underscore in name": (lambda: ExperimentSpec("x").new_process("agent_0", "true"), "e.g. 'agent-0'"),
-    "name too long": (lambda: ExperimentSpec("x").new_process("a" * 64, "true"), "at most 63"),
-    "experiment name with space": (lambda: ExperimentSpec("my exp"), "e.g. 'my-exp'"),
-    "name escaping a directory": (lambda: ExperimentSpec("../../etc"), "DNS label"),
-    "duplicate process": (lambda: exp_with(lambda e, p: e.new_process("p", "true")), "choose another"),
-    "duplicate group": (lambda: exp_with(lambda e, p: e.new_process_group("g"), lambda e, p: e.new_process_group("g")),
-                        "choose another"),
-    "group named like a process": (lambda: exp_with(lambda e, p: e.new_process_group("p")), "choose another"),
-    "service bound twice": (lambda: exp_with(lambda e, p: p.binds("s"), lambda e, p: e.new_process("o", "true").binds("s")),
-                            "connect to it instead"),
-    "fixed port clash": (lambda: exp_with(lambda e, p: p.binds({"a": 7000}), lambda e, p: p.exposes({"b": 7000})),
-                         "choose another port"),
-    "port out of range": (lambda: exp_with(lambda e, p: p.binds({"a": 70000})), "1 to 65535"),
-    "port zero": (lambda: exp_with(lambda e, p: p.binds({"a": 0})), "1 to 65535"),
-    "port as a string": (lambda: exp_with(lambda e, p: p.binds({"a": "6006"})), "must be an integer"),
-    "label value a list": (lambda: exp_with(lambda e, p: p.add_labels(a=[1])), "must be a string"),
-    "service name with a digit first": (lambda: exp_with(lambda e, p: p.binds("1st")), "start with a letter"),
-    "memory 2GB": (lambda: exp_with(lambda e, p: p.resource_limit(mem="2GB")), "'2G'"),
-    "negative cpu": (lambda: exp_with(lambda e, p: p.resource_request(cpu=-1)), "positive"),
-    "fractional gpu": (lambda: exp_with(lambda e, p: p.resource_limit(gpu=1.5)), "whole number"),
-    "mem and memory both": (lambda: exp_with(lambda e, p: p.resource_limit(mem="1G", memory="1G")), "give one"),
-    "unknown restart policy": (lambda: exp_with(lambda e, p: p.restart_policy("Sometimes")), "OnFailure"),
-    "unknown pull policy": (lambda: exp_with(lambda e, p: p.image_pull_policy("Often")), "IfNotPresent"),
-    "cmds and command": (lambda: ExperimentSpec("x").new_process("p", "ls", command="ls"), "not both"),
-    "pod-level call in a group": (lambda: exp_with(lambda e, p: grouped(e, p).node_selector("a", "b")),
-                                  "call it on the group"),
-    "unknown toleration key": (lambda: exp_with(lambda e, p: p.add_toleration(kye="x")), "use key"),
-    "relative mount path": (lambda: exp_with(lambda e, p: p.mount_nfs("srv", "/x", "data")), "absolute path"),
-    "env value not a string": (lambda: exp_with(lambda e, p: p.set_env("A", {"b": 1})), "string or a number"),
-    "connect to unbound service": (lambda: launch(exp_with(lambda e, p: p.connects("replay"))), "binds('replay')"),
-    "nothing to run": (lambda: launch(exp_with(lambda e, p: e.new_process("empty"))), "nothing to run"),
-    "misspelt program": (lambda: launch(exp_with(lambda e, p: e.new_process("x", command="pyhton3"))), "fix command="),
-    "missing cwd": (lambda: launch(exp_with(lambda e, p: e.new_process("x", "true", cwd="/no/such/dir"))), "does not exist"),
-    "empty group": (lambda: launch(exp_with(lambda e, p: e.new_process_group("g"))), "add one"),
-    "unknown backend": (lambda: Cluster.new("slurm"), "use one of"),
-    "missing image on kube": (lambda: launch(exp_with(), backend="kube"), "container_image="),
-    "unreadable secret on kube": (lambda: launch(exp_with(lambda e, p: e.secrets.append("/no/such/secret"),
-                                                          lambda e, p: setattr(p, "container_image", "img")),
-                                                 backend="kube"), "/no/such/secret"),
-    "lone surrogate in an argument": (lambda: ExperimentSpec("x").new_process("p", command="echo", args=["\udcff"]),
-                                      "cannot be encoded as UTF-8 (a lone surrogate"),
-    "lone surrogate in cwd": (lambda: ExperimentSpec("x").new_process("p", "true", cwd="/tmp/\udcff"), "lone surrogate"),
-    "memory beyond 64 bits": (lambda: exp_with(lambda e, p: p.resource_limit(mem=10**5000)), "at most 2^63"),
-    "argument over the kernel's limit on docker": (lambda: launch(on_docker(command="echo", args=["x" * 200_000]),
-                                                                  backend="docker"), "pass large data in a file"),
-    "env value over the kernel's limit on docker": (lambda: launch(on_docker(cmds=["true"], env={"BIG": "x" * 200_000}),
-                                                                   backend="docker"), "environment variable BIG"),
-    "arguments over ARG_MAX on docker": (lambda: launch(on_docker(command="echo", args=["x" * 100_000] * 30),
-                                                        backend="docker"), "(ARG_MAX): pass large data in files"),
-    "secret that is a device": (lambda: launch(exp_with(lambda e, p: e.secrets.append("/dev/zero")), backend="kube"),
-                                "is a character device, not a regular file"),
+    "empty process name": case(lambda t: ExperimentSpec("x").new_process("", "true"), "lowercase"),
+    "uppercase process name": case(lambda t: ExperimentSpec("x").new_process("Learner", "true"), "e.g. 'learner'"),
+    "underscore in name": case(lambda t: ExperimentSpec("x").new_process("agent_0", "true"), "e.g. 'agent-0'"),
+    "name too long": case(lambda t: ExperimentSpec("x").new_process("a" * 64, "true"), "at most 63"),
+    "experiment name with space": case(lambda t: ExperimentSpec("my exp"), "e.g. 'my-exp'"),
+    "name escaping a directory": case(lambda t: ExperimentSpec("../../etc"), "DNS label"),
+    "duplicate process": case(lambda t: t.exp(lambda e, p: e.new_process("p", "true")), "choose another"),
+    "duplicate group": case(lambda t: t.exp(lambda e, p: e.new_process_group("g"),
+                                            lambda e, p: e.new_process_group("g")), "choose another"),
+    "group named like a process": case(lambda t: t.exp(lambda e, p: e.new_process_group("p")), "choose another"),
+    "service bound twice": case(lambda t: t.exp(lambda e, p: p.binds("s"),
+                                                lambda e, p: e.new_process("o", "true").binds("s")),
+                                "connect to it instead"),
+    "fixed port clash": case(lambda t: t.exp(lambda e, p: p.binds({"a": 7000}), lambda e, p: p.exposes({"b": 7000})),
+                             "choose another port"),
+    "port out of range": case(lambda t: t.exp(lambda e, p: p.binds({"a": 70000})), "1 to 65535"),
+    "port zero": case(lambda t: t.exp(lambda e, p: p.binds({"a": 0})), "1 to 65535"),
+    "port as a string": case(lambda t: t.exp(lambda e, p: p.binds({"a": "6006"})), "must be an integer"),
+    "label value a list": case(lambda t: t.exp(lambda e, p: p.add_labels(a=[1])), "must be a string"),
+    "service name with a digit first": case(lambda t: t.exp(lambda e, p: p.binds("1st")), "start with a letter"),
+    "memory 2GB": case(lambda t: t.exp(lambda e, p: p.resource_limit(mem="2GB")), "'2G'"),
+    "negative cpu": case(lambda t: t.exp(lambda e, p: p.resource_request(cpu=-1)), "positive"),
+    "fractional gpu": case(lambda t: t.exp(lambda e, p: p.resource_limit(gpu=1.5)), "whole number"),
+    "mem and memory both": case(lambda t: t.exp(lambda e, p: p.resource_limit(mem="1G", memory="1G")), "give one"),
+    "unknown restart policy": case(lambda t: t.exp(lambda e, p: p.restart_policy("Sometimes")), "OnFailure"),
+    "unknown pull policy": case(lambda t: t.exp(lambda e, p: p.image_pull_policy("Often")), "IfNotPresent"),
+    "cmds and command": case(lambda t: ExperimentSpec("x").new_process("p", "ls", command="ls"), "not both"),
+    "pod-level call in a group": case(lambda t: t.exp(lambda e, p: grouped(e, p).node_selector("a", "b")),
+                                      "call it on the group"),
+    "unknown toleration key": case(lambda t: t.exp(lambda e, p: p.add_toleration(kye="x")), "use key"),
+    "relative mount path": case(lambda t: t.exp(lambda e, p: p.mount_nfs("srv", "/x", "data")), "absolute path"),
+    "env value not a string": case(lambda t: t.exp(lambda e, p: p.set_env("A", {"b": 1})), "string or a number"),
+    "connect to unbound service": case(lambda t: t.launch(t.exp(lambda e, p: p.connects("replay"))),
+                                       "binds('replay')"),
+    "nothing to run": case(lambda t: t.launch(t.exp(lambda e, p: e.new_process("empty"))), "nothing to run"),
+    "misspelt program": case(lambda t: t.launch(t.exp(lambda e, p: e.new_process("x", command="pyhton3"))),
+                             "fix command=", HOST),
+    "missing cwd": case(lambda t: t.launch(t.exp(lambda e, p: e.new_process("x", "true", cwd="/no/such/dir"))),
+                        "does not exist", HOST),
+    "fixed port in use": case(lambda t: t.launch(t.exp(lambda e, p: p.binds({"web": t.held_port()}))),
+                              "already in use", HOST),
+    "kubernetes secret mount on docker": case(lambda t: t.launch(t.exp(lambda e, p: p.mount_secret("creds", "/creds"))),
+                                              "mount_host_path", ("docker",)),
+    "image missing, pull policy Never": case(
+        lambda t: t.launch(t.exp(lambda e, p: p.image_pull_policy("Never"),
+                                 lambda e, p: setattr(p, "container_image", "symphony-no-such-image:1"))),
+        "pull policy is Never", ("docker",)),
+    "image that cannot be pulled": case(
+        lambda t: t.launch(t.exp(lambda e, p: setattr(p, "container_image", "127.0.0.1:9/no/such:1"))),
+        "cannot pull image", ("docker",)),
+    "empty group": case(lambda t: t.launch(t.exp(lambda e, p: e.new_process_group("g"))), "add one"),
+    "unknown backend": case(lambda t: Cluster.new("slurm"), "use one of"),
+    "missing image": case(lambda t: t.launch(t.exp(), images=False), "give container_image='...'", CONTAINERS),
+    "unreadable secret": case(lambda t: t.launch(t.exp(lambda e, p: e.secrets.append("/no/such/secret"))),
+                              "secret file '/no/such/secret' cannot be read"),
+    "secret that is a device": case(lambda t: t.launch(t.exp(lambda e, p: e.secrets.append("/dev/zero"))),
+                                    "is a character device, not a regular file"),
+    "lone surrogate in an argument": case(lambda t: ExperimentSpec("x").new_process("p", command="echo",
+                                                                                    args=["\udcff"]),
+                                          "cannot be encoded as UTF-8 (a lone surrogate"),
+    "lone surrogate in cwd": case(lambda t: ExperimentSpec("x").new_process("p", "true", cwd="/tmp/\udcff"),
+                                  "lone surrogate"),
+    "memory beyond 64 bits": case(lambda t: t.exp(lambda e, p: p.resource_limit(mem=10**5000)), "at most 2^63"),
+    "argument over the kernel's limit": case(
+        lambda t: t.launch(t.exp(lambda e, p: e.new_process("x", command="echo", args=["x" * 200_000]))),
+        "pass large data in a file", KERNEL_LIMITED),
+    "env value over the kernel's limit": case(
+        lambda t: t.launch(t.exp(lambda e, p: e.new_process("x", cmds=["true"], env={"BIG": "x" * 200_000}))),
+        "environment variable BIG", KERNEL_LIMITED),
+    "arguments over ARG_MAX": case(
+        lambda t: t.launch(t.exp(lambda e, p: e.new_process("x", command="echo", args=["x" * 100_000] * 30))),
+        "(ARG_MAX): pass large data in files", KERNEL_LIMITED),
 }
 
 YAML_CASES = {
@@ -158,7 +331,7 @@ YAML_CASES = {
                                     ":3: processes.p: process 'p' args contains a character that cannot be encoded "
                                     "as UTF-8 (a lone surrogate"),
     "lone surrogate in a yaml env name": ('name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {"\\ud800": x}\n',
-                                          ":3: processes.p.env: process 'p' env: variable name"),
+                                          ":5: processes.p.env: process 'p' env: variable name"),
     "impossible date in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {A: 2020-13-45}\n",
                                 ":5: invalid YAML: '2020-13-45' cannot be read as a YAML timestamp"),
     "5000-digit number in yaml": ("name: x\nprocesses:\n  p:\n    cmds: [ls]\n    env: {A: " + "9" * 5000 + "}\n",
@@ -186,57 +359,82 @@ def assert_one_line(message, needle):
     assert needle in message, message
 
 
-def assert_nothing_started(allowed=()):
-    assert sorted(Cluster.new("local").list_experiments()) == sorted(allowed)
+#: experiment names the declarations above use besides each target's own
+OTHER_NAMES = ("x", "bad")
 
 
-@pytest.mark.parametrize("case", sorted(API_CASES))
-def test_python_api(case):
-    action, needle = API_CASES[case]
-    with pytest.raises(SymphonyError) as info:
-        action()
+def assert_nothing_started(target):
+    left = target.leftovers({target.name, *OTHER_NAMES})
+    assert left == [], f"a refused declaration left this on the {target.backend} backend: {left}"
+
+
+@pytest.mark.parametrize("target", EVERY_BACKEND, indirect=True)
+def test_the_check_sees_what_a_launch_started(target):
+    """"Nothing started" is not vacuous: on each backend the check sees an experiment that did start,
+    on the engine itself (tmux windows, Docker containers and networks, API server writes)."""
+    exp = target.exp()
+    exp.new_process_group("g").new_process("q", command="sleep", args=["30"])
+    target.launch(exp)
+    try:
+        left = target.leftovers({target.name})
+        assert any(item.startswith("state row") for item in left) or target.containers, left
+        assert target.backend == "local" or target.engine_leftovers(target.name), left
+        if target.backend != "kube":  # a fake API server runs nothing; elsewhere the processes show in /proc
+            wait_for(lambda: any(item.startswith("process") for item in target.leftovers({target.name})))
+    finally:
+        target.cluster.delete(target.name)
+    if target.backend != "kube":  # the fake API server keeps a record of every write
+        wait_for(lambda: not target.leftovers({target.name}), timeout=30)
+
+
+@pytest.mark.parametrize("case, target", on_backends(API_CASES), indirect=["target"])
+def test_python_api(case, target):
+    action, needle, _ = API_CASES[case]
+    with pytest.raises(SymphonyError, match=re.escape(needle)) as info:
+        action(target)
     assert_one_line(str(info.value), needle)
-    assert_nothing_started()
+    assert_nothing_started(target)
 
 
-@pytest.mark.parametrize("case", sorted(YAML_CASES))
-def test_yaml_files(case, tmp_path, capsys):
+@pytest.mark.parametrize("case, target", on_backends(YAML_CASES), indirect=["target"])
+def test_yaml_files(case, target, tmp_path, capsys):
     text, needle = YAML_CASES[case]
     path = tmp_path / "experiment.yml"
     path.write_text(text)
-    assert symphony(["launch", str(path)]) == 1
-    captured = capsys.readouterr()
-    assert_one_line(captured.err, needle)
-    assert_nothing_started()
+    assert symphony(["launch", str(path), "-b", target.backend]) == 1
+    assert_one_line(capsys.readouterr().err, needle)
+    assert_nothing_started(target)
 
 
-@pytest.mark.parametrize("case", sorted(JSON_CASES))
-def test_json_files(case, tmp_path, capsys):
+@pytest.mark.parametrize("case, target", on_backends(JSON_CASES), indirect=["target"])
+def test_json_files(case, target, tmp_path, capsys):
     text, needle = JSON_CASES[case]
     path = tmp_path / "experiment.json"
     path.write_text(text)
-    assert symphony(["launch", str(path)]) == 1
+    assert symphony(["launch", str(path), "-b", target.backend]) == 1
     assert_one_line(capsys.readouterr().err, needle)
-    assert_nothing_started()
+    assert_nothing_started(target)
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("target", EVERY_BACKEND, indirect=True)
 @pytest.mark.parametrize("secret, needle", [
     ("{tmp}/fifo", "secret '{tmp}/fifo' is a named pipe (FIFO), not a regular file: save what it provides to a file"),
     ("/dev/null", "secret '/dev/null' is a character device, not a regular file"),
     ("/dev/zero", "secret '/dev/zero' is a character device, not a regular file"),
     ("{tmp}/big", "over the 1 MiB (1048576 bytes) one Kubernetes Secret holds: keep large files out of secrets=[...]"),
 ])
-def test_secret_files_no_secret_can_hold(secret, needle, tmp_path, capsys):
+def test_secret_files_no_secret_can_hold(secret, needle, target, tmp_path, capsys):
     """A FIFO made ``launch --dry-run`` hang forever; /dev/zero would be copied until the disk is full."""
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "big").write_bytes(b"x" * (1024 * 1024 + 1))
-    path = write(tmp_path, "experiment.yml", f"name: x\nsecrets: ['{secret.format(tmp=tmp_path)}']\n"
-                                             f"processes:\n  p: {{cmds: [ls]}}\n")
+    image = f", container_image: '{BASE_IMAGE}'" if target.containers else ""
+    path = write(tmp_path, "experiment.yml", f"name: {target.name}\nsecrets: ['{secret.format(tmp=tmp_path)}']\n"
+                                             f"processes:\n  p: {{cmds: [ls]{image}}}\n")
     for dry_run in (["--dry-run"], []):
-        assert symphony(["launch", path, *dry_run]) == 1
+        assert symphony(["launch", path, "-b", target.backend, *dry_run]) == 1
         assert_one_line(capsys.readouterr().err, needle.format(tmp=tmp_path))
-    assert_nothing_started()
+    assert_nothing_started(target)
 
 
 @pytest.mark.timeout(60)  # unfixed, nine levels never finish (or run out of memory)
@@ -291,7 +489,7 @@ def test_cli(case, running, tmp_path, capsys):
     assert symphony(argv) == 1
     captured = capsys.readouterr()
     assert_one_line(captured.err, CLI_CASES[case][1].format(tmp=tmp_path))
-    assert_nothing_started(["base"])
+    assert Cluster.new("local").list_experiments() == ["base"], "nothing started besides the running experiment"
 
 
 CONFIG_CASES = {
@@ -312,7 +510,9 @@ CONFIG_CASES = {
 def test_config_files(case, tmp_path, monkeypatch, capsys):
     text, needle = CONFIG_CASES[case]
     monkeypatch.setenv("SYMPH_GLOBAL_CONFIG", write(tmp_path, "config.yml", text))
-    assert symphony(["ls"]) == 1
+    # a backend's settings are checked when that backend is used (the CLI imports no other backend)
+    backend = "tmux" if "tmux" in text else "local"
+    assert symphony(["ls", "-b", backend]) == 1
     assert_one_line(capsys.readouterr().err, needle)
 
 

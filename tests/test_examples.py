@@ -3,7 +3,8 @@
 The examples' declarations have no backend branches: only where the code lives
 (image, directory in it, interpreter) differs. A backend whose engine is present
 must pass; only an absent engine skips (no tmux binary, no Docker engine answering,
-no ``SYMPHONY_TEST_KUBE=1``): an engine without what the examples need fails.
+no ``SYMPHONY_TEST_KUBE=1``), and not even that when ``SYMPHONY_REQUIRE_ENGINES`` lists
+it (tests/engines.py): an engine without what the examples need fails.
 
 * local and tmux run the examples from this checkout with this interpreter;
 * Docker (a reachable engine, which must hold ``symphony-test-base:latest``, as
@@ -38,11 +39,13 @@ import uuid
 
 import pytest
 
+from engines import require_engine
 from examples_support import backends
 from examples_support.backends import (EXAMPLES, KUBE_IMAGE, KUBECONFIG, REPO_ROOT, ExamplesSetupError,
                                        build_examples_image, container_location, docker_unavailable, dockerhelpers,
                                        examples_run, kube_cluster, kube_setup_error, kube_unavailable,
                                        pull_if_not_present, stop_tmux_server, tmux_unavailable)
+from leftovers import experiment_pids
 
 RUN_PY = os.path.join(REPO_ROOT, "examples", "run.py")
 
@@ -90,28 +93,13 @@ def unique_name(example):
 
 
 # --- local and tmux -------------------------------------------------------------------
-def leftover_processes(experiment):
-    """Pids on this host whose environment says they belong to ``experiment``."""
-    marker = f"SYMPH_EXPERIMENT={experiment}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as handle:
-                    if marker in handle.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
 def host_backend(backend):
     from symphony import Cluster
     from symphony.config import SymphonyConfig
     if backend == "tmux":
         reason = tmux_unavailable()
         if reason:
-            pytest.skip(reason)
+            require_engine("tmux", reason)
         server_name = f"symph-examples-{os.getpid()}"
         SymphonyConfig().set_backend_kwargs("tmux", server_name=server_name)  # for `symphony visit -b tmux`
         return Cluster.new("tmux", server_name=server_name)
@@ -144,7 +132,7 @@ def test_example_on_host_backends(backend, example):
                                                        while_running=dashboard_visitor(backend, example))
             assert all(s.exit_code == 0 for s in statuses)
             assert name not in cluster.list_experiments(), "deleted after the run"
-            assert leftover_processes(name) == [], "no process of the experiment survives delete"
+            assert experiment_pids(name) == [], "no process of the experiment survives delete"
         print(f"\n{example} on {backend}: {elapsed:.1f}s")
     finally:
         if backend == "tmux":
@@ -161,7 +149,7 @@ def examples_image(tmp_path_factory):
     """
     reason = docker_unavailable()
     if reason:
-        pytest.skip(reason)
+        require_engine("docker", reason)
     try:
         builder, image = build_examples_image("symphony-examples", f"test-{uuid.uuid4().hex[:8]}",
                                               temp_directory=tmp_path_factory.mktemp("examples-image"))
@@ -271,7 +259,7 @@ def test_run_py_runs_from_the_image_layout_on_container_backends():
     """``--image`` alone means the examples image: the workers run from its /examples with its python3."""
     reason = docker_unavailable()
     if reason:
-        pytest.skip(reason)
+        require_engine("docker", reason)
     result = run_py("mixed", "--backend", "docker", "--image", "symphony-examples:v1", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("working_dir: /examples/hello") == 3, result.stdout
@@ -296,7 +284,7 @@ def test_the_kube_runs_fail_without_their_image_when_a_cluster_is_promised(monke
 def test_an_engine_without_the_base_image_fails_instead_of_skipping(monkeypatch, tmp_path):
     reason = docker_unavailable()
     if reason:
-        pytest.skip(reason)
+        require_engine("docker", reason)
     monkeypatch.setattr(backends, "BASE_IMAGE", "symphony-no-such-base:latest")
     assert docker_unavailable() is None, "the engine answers: no reason to skip"
     with pytest.raises(ExamplesSetupError, match="lacks symphony-no-such-base:latest.*run .ci/docker-up"):
@@ -329,7 +317,7 @@ def load_bench():
 def test_the_bench_table_is_not_interleaved_with_tmux_messages(capsys):
     reason = tmux_unavailable()
     if reason:
-        pytest.skip(reason)
+        require_engine("tmux", reason)
     from symphony import Cluster
     bench = load_bench()
     server = f"symph-examples-{os.getpid()}"

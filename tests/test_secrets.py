@@ -11,6 +11,7 @@ import pytest
 from symphony import Cluster
 from symphony.errors import SpecError
 
+from engines import require_engine
 from waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ def run_reader(cluster, secret, name, **process):
 @pytest.mark.parametrize("backend", ["local", pytest.param("tmux", marks=pytest.mark.tmux)])
 def test_host_backends_give_a_private_copy(backend, secret, capsys):
     if backend == "tmux" and not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
+        require_engine("tmux", "tmux is not installed")
     kwargs = {"server_name": f"symph-secrets-{uuid.uuid4().hex[:6]}"} if backend == "tmux" else {}
     cluster = Cluster.new(backend, grace=1, **kwargs)
     try:
@@ -65,7 +66,7 @@ def test_docker_mounts_them_read_only(secret):
     from dockerhelpers import BASE_IMAGE, docker_cluster, engine, leftovers
     client, reason = engine()
     if client is None:
-        pytest.skip(reason)
+        require_engine("docker", reason)
     cluster = docker_cluster()
     name = f"secrets-{uuid.uuid4().hex[:6]}"
     try:

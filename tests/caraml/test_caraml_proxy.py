@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from caraml.zmq import (
     ZmqClient,
@@ -128,7 +129,18 @@ def test_pushers_fan_in_and_out_through_a_streamer_proxy(start_proxy):
     proxy = start_proxy("pull-push")
     pulls = [ZmqPull(address=proxy.backend_address, bind=False, timeout=0.05) for _ in range(2)]
     pushes = [ZmqPush(address=proxy.frontend_address) for _ in range(2)]
-    time.sleep(0.2)  # let both pullers connect, so the round-robin reaches both
+    probes_received = [0] * len(pulls)
+
+    def each_puller_reached():
+        """Probe until the round-robin has reached both pullers: both are connected to the proxy."""
+        pushes[0].push("probe")
+        for index, pull in enumerate(pulls):
+            try:
+                probes_received[index] += pull.pull() == "probe"
+            except ZmqTimeoutError:
+                pass
+        return all(probes_received)
+    wait_for(each_puller_reached, timeout=10)
     sent = [(push_id, n) for push_id in range(2) for n in range(50)]
     for push_id, n in sent:
         pushes[push_id].push((push_id, n))
@@ -137,9 +149,11 @@ def test_pushers_fan_in_and_out_through_a_streamer_proxy(start_proxy):
     while sum(map(len, received_per_pull)) < len(sent) and time.monotonic() < deadline:
         for pull, received in zip(pulls, received_per_pull):
             try:
-                received.append(pull.pull())
+                message = pull.pull()
             except ZmqTimeoutError:
-                pass
+                continue
+            if message != "probe":  # a probe still in flight
+                received.append(message)
     assert sorted(m for received in received_per_pull for m in received) == sorted(sent)  # each exactly once
     assert all(received_per_pull), "the proxy should spread messages over both pullers"
     for endpoint in pushes + pulls:
@@ -231,10 +245,10 @@ def test_a_proxy_process_dies_with_its_killed_parent_and_frees_its_ports(signal_
         frontend_port, backend_port, proxy_pid = map(int, line.split())
         parent.send_signal(signal_number)
         parent.wait(ORPHAN_DEADLINE_SECONDS)
-        deadline = time.monotonic() + ORPHAN_DEADLINE_SECONDS
-        while process_is_running(proxy_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not process_is_running(proxy_pid), "the proxy process outlived its parent"
+        def proxy_gone():
+            """the proxy process does not outlive its parent"""
+            return not process_is_running(proxy_pid)
+        wait_for(proxy_gone, timeout=ORPHAN_DEADLINE_SECONDS)
         with ZmqProxy(frontend=frontend_port, backend=backend_port) as restarted:  # what a restarted parent does
             restarted.start()
     finally:

@@ -1,9 +1,9 @@
 """A Symphony local experiment wires a caraml server and client through SYMPH_* only."""
 
 import sys
-import time
 
 import pytest
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,8 @@ def test_server_and_client_find_each_other_by_service_name(local_cluster):
     exp.new_process("server", command=sys.executable, args=["-c", SERVER]).binds("echo")
     exp.new_process("client", command=sys.executable, args=["-c", CLIENT]).connects("echo")
     local_cluster.launch(exp)
-    deadline = time.monotonic() + 60
-    while any(s.state == "running" for s in local_cluster.describe_experiment("caraml-pair")):
-        assert time.monotonic() < deadline, "the pair did not finish"
-        time.sleep(0.1)
+    wait_for(lambda: not any(s.state == "running" for s in local_cluster.describe_experiment("caraml-pair")),
+             timeout=60)
     assert [s.exit_code for s in local_cluster.describe_experiment("caraml-pair")] == [0, 0]
     assert list(local_cluster.get_log("caraml-pair", "client")) == [
         f"{{'echo': ['ping', {i}], 'from': 'server'}}" for i in range(3)]

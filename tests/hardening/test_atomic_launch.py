@@ -12,13 +12,12 @@ launches cleanly, which proves nothing stale was left to collide with.
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from symphony import Cluster
 from symphony.config import SymphonyConfig
-from symphony.errors import LaunchError, SpecError
+from symphony.errors import LaunchError, SpecError, SymphonyError
 
 from hardeninghelpers import BASE_IMAGE, experiment_pids, scan, state_rows, wait_for
 
@@ -131,7 +130,7 @@ def test_ctrl_c_pressed_again_during_the_rollback_does_not_cut_it_short(local_cl
 
     def remove_while_the_user_presses_ctrl_c(name, run_id):
         os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.2)  # a handler would run here
+        wait_for(lambda: signal.SIGINT not in signal.sigpending(), timeout=5)  # delivered: a handler had its turn
         real_remove(name, run_id)
     monkeypatch.setattr(local_cluster, "_remove", remove_while_the_user_presses_ctrl_c)
     hook = FaultAt("ready", action=interrupt)
@@ -265,7 +264,7 @@ def test_a_spec_that_cannot_be_saved_leaves_nothing_running(local_cluster, tmp_p
     exp = local_cluster.new_experiment("unsaved")
     exp.new_process("p", command="sleep", args=["600"])
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(SymphonyError, match=r"cannot create the experiment folder .*\(Not a directory\)"):
             local_cluster.launch(exp)
         assert local_cluster.list_experiments() == [] and experiment_pids("unsaved") == []
     finally:
@@ -275,5 +274,5 @@ def test_a_spec_that_cannot_be_saved_leaves_nothing_running(local_cluster, tmp_p
 
 def test_a_nul_byte_is_refused_at_declaration():
     from symphony import ExperimentSpec
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match="process 'p' args contains a NUL byte, which no process can receive"):
         ExperimentSpec("nul").new_process("p", command="echo", args=["a\0b"])

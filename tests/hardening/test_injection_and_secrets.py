@@ -137,11 +137,14 @@ DECLARATIONS = {
     "yaml process": lambda name: experiment_from_dict({"name": "x", "processes": {name: {"cmds": ["true"]}}}),
 }
 
+#: what every refusal of a name says (the name itself may hold a newline)
+REFUSED_NAME = r"(?s)name (is empty|'.*' (is invalid|is \d+ characters long)): "
+
 
 @pytest.mark.parametrize("where", DECLARATIONS)
 def test_hostile_names_are_refused_where_they_are_declared(where):
     for name in HOSTILE_NAMES:
-        with pytest.raises(SpecError) as refused:
+        with pytest.raises(SpecError, match=REFUSED_NAME) as refused:
             DECLARATIONS[where](name)
         message = str(refused.value)
         assert "\n" not in message.strip() or "\n" in name, f"{where} {name!r}: one line"
