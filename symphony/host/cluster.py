@@ -70,8 +70,9 @@ class HostCluster(HostProcessActions, Cluster):
         """The :class:`LocalPlan` of ``exp`` on this host (``reserve``: record its ports; inside a transaction)."""
         rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host,
                               replacing=replacing)
-        return build_plan(exp, rule, backend=self.backend_name, run_id=run_id or new_run_id(exp.name),
-                          log_dir=self._log_dir(exp.name), cluster_preamble=self.preamble_cmds,
+        return build_plan(exp, rule, backend=self.backend_name, capabilities=self.capabilities,
+                          run_id=run_id or new_run_id(exp.name), log_dir=self._log_dir(exp.name),
+                          cluster_preamble=self.preamble_cmds,
                           shell=self.shell_path, restart_backoff=self.restart_backoff, grace=self.grace)
 
     def plan(self, exp, run_id=None, reserve=False, replacing=False):

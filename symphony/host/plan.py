@@ -87,10 +87,13 @@ def log_path_for(log_dir, key):
     return os.path.join(log_dir, key.replace("/", "__") + ".log")
 
 
-def build_plan(exp, rule, *, backend, run_id, log_dir, cluster_preamble=(), shell="/bin/bash",
+def build_plan(exp, rule, *, backend, run_id, log_dir, capabilities=None, cluster_preamble=(), shell="/bin/bash",
                restart_backoff=1.0, grace=5.0):
-    """Resolve ``exp`` under ``rule`` (this host's ports) and turn every process into a :class:`ProcessPlan`."""
-    target = Target(capabilities=with_backend(HOST, backend), shell=shell, cluster_preamble=cluster_preamble,
+    """Resolve ``exp`` under ``rule`` (this host's ports) and turn every process into a :class:`ProcessPlan`.
+
+    ``capabilities``: the backend's (its Cluster class's); plain processes on this host by default.
+    """
+    target = Target(capabilities=capabilities or with_backend(HOST, backend), shell=shell, cluster_preamble=cluster_preamble,
                     secrets_dir=os.path.join(log_dir, "secrets"), extra_env={RUN_ID_VAR: run_id},
                     inherited_env=os.environ)
     resolved = resolve(exp, rule, target)

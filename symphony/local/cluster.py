@@ -17,6 +17,7 @@ import time
 from ..cluster import ProcessStatus
 from ..errors import LaunchError
 from ..host.cluster import HostCluster
+from ..resolution.capabilities import HOST, with_backend
 from ..host.plan import LocalPlan
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
 from ..state import ExperimentStatus
@@ -32,6 +33,7 @@ class LocalCluster(HostCluster):
     ask, e.g. ``'0.0.0.0'`` to be reachable from other machines)."""
 
     backend_name = "local"
+    capabilities = with_backend(HOST, "local")
 
     def _start_supervisor(self, plan, adopt=False):
         env = {**os.environ, RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}

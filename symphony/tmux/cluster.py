@@ -34,6 +34,7 @@ from ..cluster import ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
                       SpecError, SymphonyError)
 from ..host.cluster import HostCluster
+from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, signal_name
 from ..host.restarts import should_restart
 from ..state import ExperimentStatus, open_private, private_dir
@@ -67,6 +68,7 @@ class TmuxCluster(HostCluster):
     """
 
     backend_name = BACKEND
+    capabilities = with_backend(HOST, BACKEND)
 
     def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None,
                  bind_host="127.0.0.1"):
