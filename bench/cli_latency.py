@@ -5,7 +5,12 @@
 All commands are timed in the same run, interleaved round by round, so a busy
 machine slows them all alike; the ratios are the result, the milliseconds are
 context. `symphony p` is timed twice: piped (plain text, what scripts see) and on a
-pseudo-terminal (the rich table people see). The budget is 150 ms wall.
+pseudo-terminal (the rich table people see). The budgets: 150 ms wall, and at most
+5 times `python -c pass`.
+
+The commands run as after an install: Python's bytecode cache is used even when
+PYTHONDONTWRITEBYTECODE is set here (the warm-up round writes the .pyc files), since
+compiling every module on every run is not what a user's `symphony p` does.
 """
 
 import argparse
@@ -19,6 +24,8 @@ import tempfile
 import time
 
 BUDGET_MS = 150.0
+#: at most this many times `python -c pass`
+BUDGET_RATIO = 5.0
 
 
 def timed(argv, env, on_terminal=False):
@@ -60,6 +67,7 @@ def main():
     home = tempfile.mkdtemp(prefix="symphony-cli-bench-")
     os.environ["SYMPHONY_HOME"] = home
     env = {**os.environ, "SYMPHONY_BACKEND": "local"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # see the module docstring
     tmux_socket = f"symphony-bench-{os.getpid()}"
     from symphony import Cluster
     cluster = Cluster.new("local", grace=1.0)
@@ -102,7 +110,8 @@ def main():
     for name in samples:
         if name.startswith("symphony p"):
             verdict = "within" if medians[name] <= BUDGET_MS else "OVER"
-            print(f"{name}: {verdict} the {BUDGET_MS:.0f} ms budget")
+            ratio = "within" if medians[name] <= BUDGET_RATIO * base else "OVER"
+            print(f"{name}: {verdict} the {BUDGET_MS:.0f} ms budget, {ratio} {BUDGET_RATIO:.0f}x python -c pass")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Seed import path: ``from symphony.commandline import SymphonyParser``."""
+"""The older import path ``from symphony.commandline import SymphonyParser``, kept working."""
 
 from .cli.parser import SymphonyParser
 

@@ -1,4 +1,4 @@
-"""``SymphonyConfig``: process-wide settings (a singleton, as in the seeds).
+"""``SymphonyConfig``: process-wide settings (a singleton: one per Python process).
 
 ``set_username('sarah')`` prefixes every new experiment's name (``sarah-rl``), so
 people sharing a cluster do not collide; ``set_experiment_folder(dir)`` keeps a
@@ -19,7 +19,7 @@ one file you can open):
     backend: tmux                 # default for `symphony` and Cluster.new via the CLI
     backends:                     # keyword arguments per backend
       local: {grace: 2.0}
-    docker_build_settings:        # read by symphony.addons.DockerBuilder (seed format)
+    docker_build_settings:        # read by symphony.addons.DockerBuilder
       - name: cpu-image
         dockerfile: ~/project/DockerfileCPU
         temp_directory: ~/symph_temp/cpu
@@ -28,13 +28,19 @@ one file you can open):
 
 An unknown key is an error naming the file and line, never silently ignored: a
 misspelt ``usename`` would otherwise quietly launch unprefixed experiments. The
-file is read lazily, on first use, so importing Symphony never touches the disk
-and ``symphony ls`` pays for YAML only when a config file exists. Calls such as
-``set_username`` always win over the file.
+keyword names under ``backends:`` are checked against a backend's constructor when
+that backend is created from the file (:meth:`SymphonyConfig.backend_kwargs`), so a
+command imports only the backend it uses. The file is read lazily, on first use, so
+importing Symphony never touches the disk and ``symphony ls`` pays for YAML only
+when a config file exists. Calls such as ``set_username`` always win over the file.
+
+This module knows backends only by name (:mod:`symphony.engines.registry`); it never
+imports :mod:`symphony.cluster`, which reads it.
 """
 
 import os
 
+from .engines.registry import backend_parameters, canonical_backend
 from .errors import SymphonyError
 
 CONFIG_FILENAME = ".symphony.yml"
@@ -90,6 +96,9 @@ class SymphonyConfig:
         """Back to the state of a fresh process: nothing set, the config file not read yet."""
         self._settings = {"username": None, "experiment_folder": None, "backend": None,
                           "backends": {}, "docker_build_settings": BuildSettings()}
+        #: backend -> where its keyword arguments came from in a config file, until they are
+        #: checked against its constructor by backend_kwargs: (name as written, mapping, file, line)
+        self._unchecked_backends = {}
         self._loaded = False
         self.source = None
 
@@ -109,8 +118,9 @@ class SymphonyConfig:
         """
         data = _read_yaml_mapping(path)
         lines = getattr(data, "lines", {})
-        previous = self._settings
+        previous, previous_unchecked = self._settings, self._unchecked_backends
         self._settings = {**previous, "backends": dict(previous["backends"])}
+        self._unchecked_backends = dict(previous_unchecked)
         try:
             for key, value in data.items():
                 where = f"{path}:{lines.get(key, 1)}"
@@ -122,13 +132,16 @@ class SymphonyConfig:
                     value = os.path.join(os.path.dirname(path), os.path.expanduser(value))
                 if value is not None:
                     try:
-                        getattr(self, f"_set_{key}")(value)
+                        if key == "backends":  # checked when a backend is created: remember where they are
+                            self._set_backends(value, source=(path, lines.get(key, 1)))
+                        else:
+                            getattr(self, f"_set_{key}")(value)
                     except SymphonyError as exc:
                         if getattr(exc, "line", None):  # the error knows a more precise line inside the value
                             where = f"{path}:{exc.line}"
                         raise ConfigError(f"{where}: {key}: {exc}") from None
         except BaseException:
-            self._settings = previous
+            self._settings, self._unchecked_backends = previous, previous_unchecked
             raise
         self._loaded = True
         self.source = path
@@ -223,42 +236,53 @@ class SymphonyConfig:
         self._set_backend(name)
 
     def _set_backend(self, name):
-        from .cluster import canonical_backend
         self._settings["backend"] = None if name is None else canonical_backend(name)
 
     def backend_kwargs(self, backend):
-        """Keyword arguments for ``Cluster.new(backend, ...)`` from the ``backends`` section."""
-        from .cluster import canonical_backend
+        """Keyword arguments for ``Cluster.new(backend, ...)`` from the ``backends`` section.
+
+        Names from the config file are checked here, against that one backend's constructor
+        (which imports that backend, and only it); an unknown one is a :class:`ConfigError`
+        naming the file and line.
+        """
         self._ensure_loaded()
-        return dict(self._settings["backends"].get(canonical_backend(backend), {}))
+        backend = canonical_backend(backend)
+        unchecked = self._unchecked_backends.get(backend)
+        if unchecked is not None:
+            name, kwargs, path, line = unchecked
+            try:
+                _check_backend_keywords(name, backend, kwargs)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}:{getattr(exc, 'line', None) or line}: backends: {exc}") from None
+            del self._unchecked_backends[backend]
+        return dict(self._settings["backends"].get(backend, {}))
 
     def set_backend_kwargs(self, backend, **kwargs):
+        """Keyword arguments for ``Cluster.new(backend, ...)`` through the CLI, checked against the
+        backend's constructor now: a misspelt keyword would otherwise crash every command later
+        with a TypeError from ``Cluster.new``; the values themselves are checked by the constructor."""
         self._ensure_loaded()
+        _check_backend_keywords(backend, canonical_backend(backend), kwargs)
         self._set_backends({backend: kwargs})
+        self._unchecked_backends.pop(canonical_backend(backend), None)
 
-    def _set_backends(self, backends):
-        """Keyword arguments per backend, checked against the backend's constructor.
-
-        A misspelt keyword would otherwise crash every command later with a TypeError
-        from ``Cluster.new``; the values themselves are checked by the constructor.
-        """
-        from .cluster import backend_parameters, canonical_backend
-        from .spec.brief import brief
+    def _set_backends(self, backends, source=None):
+        """Keyword arguments per backend. Names read from a file (``source``: its path and the
+        line of ``backends:``) are checked when that backend is created (:meth:`backend_kwargs`),
+        so reading the file imports no backend."""
         if not isinstance(backends, dict):
             raise ConfigError("must map backend names to keyword arguments, e.g. {local: {grace: 2.0}}")
         for name, kwargs in backends.items():
             if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+                from .spec.brief import brief
                 raise _located(ConfigError(f"{name}: must be a mapping of keyword arguments, got {brief(kwargs)}"),
                                backends, name)
             backend = canonical_backend(name)
-            accepted = backend_parameters(backend)
-            unknown = [key for key in kwargs if accepted is not None and key not in accepted]
-            if unknown:
-                raise _located(ConfigError(f"{name}: unknown keyword {unknown[0]!r} for Cluster.new({backend!r}): "
-                                           f"use one of {', '.join(accepted)}"), kwargs, unknown[0])
             self._settings["backends"][backend] = dict(kwargs)
+            if source is not None:
+                self._unchecked_backends[backend] = (name, kwargs, *source)
 
-    # --- docker build settings (seed 000 format) ----------------------------------
+    # --- docker build settings ----------------------------------------------------
     @property
     def docker_build_settings(self):
         """``name -> settings dict`` (each dict keeps its ``name``), as DockerBuilder.from_dict takes it."""
@@ -287,6 +311,16 @@ class SymphonyConfig:
                 raise ConfigError(f"two entries are named {entry['name']!r}: give each a unique name")
             result[entry["name"]] = entry
         self._settings["docker_build_settings"] = result
+
+
+def _check_backend_keywords(name, backend, kwargs):
+    """A ConfigError (knowing the line of the keyword in a file's mapping) if ``kwargs`` has a
+    keyword ``Cluster.new(backend, ...)`` does not take; ``name`` is the backend as written."""
+    accepted = backend_parameters(backend)
+    unknown = [key for key in kwargs if accepted is not None and key not in accepted]
+    if unknown:
+        raise _located(ConfigError(f"{name}: unknown keyword {unknown[0]!r} for Cluster.new({backend!r}): "
+                                   f"use one of {', '.join(accepted)}"), kwargs, unknown[0])
 
 
 def _check_build_setting(entry):
@@ -320,19 +354,114 @@ def _located(error, mapping, key):
 
 def _read_yaml_mapping(path):
     """The mapping a config file holds; each mapping read knows its keys' lines (``.lines``).
-    Errors, a repeated key among them, name the file and line."""
-    import yaml
-    from .spec.serialize import read_yaml, yaml_error_text
+    Errors, a repeated key among them, name the file and line.
+
+    What a file's text reads as is kept in ``$SYMPHONY_HOME/config-cache/`` (with the
+    text itself), so a command run again with the same file does not load the YAML
+    parser: ``symphony p`` would otherwise spend a good part of its time on it. The
+    settings are checked again on every run, from the same data and lines.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
-            data = read_yaml(handle)
+            text = handle.read()
     except OSError as exc:
         raise ConfigError(f"cannot read the Symphony config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{yaml_error_text(exc, path)} (in the Symphony config)") from None
+    data = _DocumentCache(path).get(text)
+    if data is _DocumentCache.MISSING:
+        import yaml
+        from .spec.serialize import read_yaml, yaml_error_text
+        try:
+            data = read_yaml(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{yaml_error_text(exc, path)} (in the Symphony config)") from None
+        _DocumentCache(path).put(text, data)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the Symphony config must be a mapping of settings, e.g. 'username: sarah'")
     return data
 
+
+class _LineMapping(dict):
+    """A mapping read back from the cache, knowing its keys' lines as the YAML reader's mappings do."""
+
+    lines = None
+
+
+class _Uncacheable(Exception):
+    """The document holds something JSON cannot carry exactly (a date, a non-string key...)."""
+
+
+class _DocumentCache:
+    """What one config file's text reads as, in ``$SYMPHONY_HOME/config-cache/``: a JSON file
+    holding the text and the document, mappings with their keys' lines.
+
+    An entry is used only for exactly the text it was made from, so an edited file is read
+    again; a document JSON cannot carry exactly is not cached; anything wrong with the cache
+    (unreadable, unwritable, from another format) means reading the file as if there were none.
+    """
+
+    #: change when what reading a file yields changes (another reader, other line numbers)
+    FORMAT = 1
+    MISSING = object()
+
+    def __init__(self, path):
+        self.path = path
+
+    def _entry_path(self, create):
+        from .state import private_dir, symphony_home
+        directory = os.path.join(symphony_home(), "config-cache")
+        if create:
+            private_dir(directory)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in os.path.abspath(self.path).strip(os.sep))
+        return os.path.join(directory, f"{name}.json")
+
+    def get(self, text):
+        import json
+        try:
+            with open(self._entry_path(create=False), encoding="utf-8") as handle:
+                entry = json.load(handle)
+            if entry["format"] != self.FORMAT or entry["text"] != text:
+                return self.MISSING
+            return _decode(entry["document"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, SymphonyError):
+            return self.MISSING
+
+    def put(self, text, data):
+        import json
+        try:
+            entry = {"format": self.FORMAT, "text": text, "document": _encode(data)}
+            if _decode(entry["document"]) != data:  # (e.g. a NaN, equal to nothing)
+                return
+            target = self._entry_path(create=True)
+            from .state import open_private
+            temporary = f"{target}.{os.getpid()}.tmp"
+            with open_private(temporary, "w") as handle:
+                json.dump(entry, handle)
+            os.replace(temporary, target)  # readers see the old entry or the new one, never half of one
+        except (OSError, _Uncacheable, SymphonyError, RecursionError):
+            pass
+
+
+def _encode(value):
+    """JSON for a document: a mapping is {"m": items, "l": lines}, a list {"s": items}."""
+    if isinstance(value, dict):
+        if not all(type(key) is str for key in value):
+            raise _Uncacheable()
+        return {"m": {key: _encode(item) for key, item in value.items()},
+                "l": dict(getattr(value, "lines", None) or {})}
+    if isinstance(value, list):
+        return {"s": [_encode(item) for item in value]}
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    raise _Uncacheable()
+
+
+def _decode(value):
+    if isinstance(value, dict):
+        if "s" in value:
+            return [_decode(item) for item in value["s"]]
+        mapping = _LineMapping((key, _decode(item)) for key, item in value["m"].items())
+        mapping.lines = dict(value["l"])
+        return mapping
+    return value

@@ -1,4 +1,4 @@
-"""Seed import path: ``from symphony.engine import Cluster, SymphonyConfig``.
+"""The older import path ``from symphony.engine import Cluster, SymphonyConfig``, kept working.
 
 Every backend is reachable through ``Cluster.new(name)`` from here; nothing
 backend-specific needs importing first.

@@ -1,6 +1,6 @@
 """``DockerBuilder``: build an image from a Dockerfile and several source directories.
 
-Seed 000's workflow: a project's image needs code from several checkouts
+The workflow it serves: a project's image needs code from several checkouts
 (``~/surreal/Surreal``, ``~/surreal/Tensorplex``...). Docker only sees one build
 context, so the builder assembles one under ``temp_directory``: the Dockerfile plus
 each source directory copied to a sub-folder named after it. ``force_update: false``
@@ -15,7 +15,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from ..docker.engine import docker_client, docker_sdk
+from ..engines.docker_api import docker_client, docker_sdk
 from ..errors import LaunchError, SpecError
 
 SETTINGS_KEYS = ("name", "temp_directory", "verbose", "dockerfile", "context_directories")
@@ -92,7 +92,7 @@ class DockerBuilder:
 
     @classmethod
     def from_dict(cls, settings):
-        """Build from one entry of ``docker_build_settings`` (seed 000's format)."""
+        """Build from one entry of ``docker_build_settings`` (a mapping with the keys of ``SETTINGS_KEYS``)."""
         if not isinstance(settings, dict):
             raise SpecError(f"docker build settings must be a mapping with keys {', '.join(SETTINGS_KEYS)}, got {settings!r}")
         unknown = set(settings) - set(SETTINGS_KEYS)

@@ -7,7 +7,7 @@ total before and after), so layers still shared with kept images are not counted
 
 import fnmatch
 
-from ..docker.engine import docker_client, docker_sdk
+from ..engines.docker_api import docker_client, docker_sdk
 
 
 def matching_tags(client, patterns):

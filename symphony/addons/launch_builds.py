@@ -1,9 +1,10 @@
 """Build on launch: processes that name a build setting instead of a finished image.
 
 ``exp.new_process('agent', container_image='us.gcr.io/proj/agent', build_image='cpu-image')``
-means: build ``cpu-image`` from ``docker_build_settings`` (seed 000's format), tag it
-``us.gcr.io/proj/agent:<experiment name>`` and run that. Seed 003 did this by hand
-before every launch; container backends do it here, the same way for all of them:
+means: build ``cpu-image`` from ``docker_build_settings`` (the config file's list of
+build settings), tag it ``us.gcr.io/proj/agent:<experiment name>`` and run that. Projects
+used to do this by hand before every launch; container backends do it here, the same
+way for all of them:
 
 * :func:`plan_builds` (no side effects, used by dry runs) decides what to build and
   which tag each process runs; every setting is built **once** however many
@@ -46,7 +47,7 @@ class ImageBuild:
 def settings_lookup(build_settings=None):
     """A function ``name -> settings dict`` over explicit settings or the Symphony config file.
 
-    ``build_settings`` may be seed 000's list of settings (each with ``name``) or a
+    ``build_settings`` may be a list of settings (each with ``name``, as in the config file) or a
     mapping ``name -> settings``. Without it, the Symphony config file's
     ``docker_build_settings`` are used (``SymphonyConfig().get_docker_build_setting``,
     which names the configured settings when one is missing).

@@ -61,7 +61,7 @@ class SymphonyCommand(SymphonyParser):
 
 
 def _complete_backends(prefix, **_):
-    from ..cluster import ALIASES, BACKENDS
+    from ..engines.registry import ALIASES, BACKENDS
     return [name for name in sorted({*BACKENDS, *ALIASES}) if name.startswith(prefix)]
 
 

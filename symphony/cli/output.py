@@ -9,20 +9,30 @@ look, but rendering 100 rows takes ~3 ms instead of ~40 ms, which keeps
 ``symphony p`` on a terminal inside its 150 ms budget.
 """
 
-import json
 import sys
+
+from ..status import ProcessState
 
 OUTPUT_FORMATS = ("table", "json", "yaml")
 
 #: rich style per process state; anything else is printed unstyled.
-STATE_STYLES = {"running": "green", "pending": "yellow", "restarting": "yellow", "waiting": "yellow",
-                "exited": "dim", "killed": "red", "failed": "red", "lost": "red", "terminated": "dim"}
+STATE_STYLES = {ProcessState.RUNNING: "green", ProcessState.PENDING: "yellow", ProcessState.RESTARTING: "yellow",
+                ProcessState.WAITING: "yellow", ProcessState.EXITED: "dim", ProcessState.KILLED: "red",
+                ProcessState.FAILED: "red", ProcessState.LOST: "red", ProcessState.TERMINATED: "dim"}
+
+
+def state_style(state, exit_code=None):
+    """The rich style of a process's row: by state, and red for an exit with an error code."""
+    if state == ProcessState.EXITED and exit_code:
+        return "red"
+    return STATE_STYLES.get(state)
 
 
 def print_data(data, output_format, stream=None):
     """``-o json`` / ``-o yaml``."""
     stream = stream or sys.stdout
     if output_format == "json":
+        import json
         stream.write(json.dumps(data, indent=2) + "\n")
     else:
         import yaml

@@ -1,6 +1,6 @@
 """``SymphonyParser``: the verbs of the ``symphony`` command, as a base for project CLIs.
 
-A project builds its own command on it, as Surreal's ``kurreal`` did (seed 003)::
+A project builds its own command on it, as Surreal's ``kurreal`` did::
 
     class MyProjectParser(SymphonyParser):
         def create_cluster(self):
@@ -222,7 +222,7 @@ class SymphonyParser:
 
     @property
     def docker_build_settings(self):
-        """The config's build settings by name, as seed 003's ``self.docker_build_settings[name]`` reads them."""
+        """The config's build settings by name: ``self.docker_build_settings[name]`` in a project's verbs."""
         from ..config import SymphonyConfig
         return SymphonyConfig().docker_build_settings
 
@@ -304,8 +304,7 @@ class SymphonyParser:
             return
         rows = [[status.group or "", status.name, "1" if status.ready else "0", str(status.restarts),
                  status.state_text()] for status in statuses]
-        styles = [output.STATE_STYLES.get(status.state) if not (status.state == "exited" and status.exit_code)
-                  else "red" for status in statuses]
+        styles = [output.state_style(status.state, status.exit_code) for status in statuses]
         output.print_table(["Group", "Name", "Ready", "Restarts", "State"], rows, styles)
 
     # --- logs ---------------------------------------------------------------------
@@ -498,10 +497,9 @@ class SymphonyParser:
         except ExperimentExistsError:
             if args.force:
                 raise  # (e.g. a namespace Symphony does not own): the backend's own words
-            raise ExperimentExistsError(  # the hint in this command's words
-                f"experiment {exp.name!r} is already running on the {self.backend_name} backend: replace it with "
-                f"`{self.prog} launch {args.file} --force`, or delete it first with `{self.prog} delete {exp.name}`"
-            ) from None
+            raise self.cluster.experiment_exists_error(exp.name, fix=(  # the way out in this command's words
+                f"replace it with `{self.prog} launch {args.file} --force`, or delete it first with "
+                f"`{self.prog} delete {exp.name}`")) from None
         if not args.dry_run:
             count = len(exp.list_all_processes())
             print(f"launched {exp.name} on the {self.backend_name} backend ({count} processes): "

@@ -8,30 +8,24 @@ terminal and nothing is kept on the side that could go stale. See
 
 import calendar
 import functools
-import io
 import json
-import os
-import posixpath
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, rollback_shield
-from ..status import ProcessState, ProcessStatus
-from ..errors import (ExperimentExistsError, LaunchError,
-                      ProcessNotFoundError, SymphonyError)
+from ..cluster import Cluster, Prepared, pick_process, rollback_shield
+from ..engines.docker_api import docker_client, docker_sdk
+from ..errors import ExperimentExistsError, LaunchError, SymphonyError
 from ..host.logs import parse_since
 from ..spec.images import split_image
-from .engine import docker_client, docker_sdk
+from ..status import ProcessState, ProcessStatus
+from . import transfer
 from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
 
-#: Go's os.ModeDir bit, as the engine reports it in archive stat headers.
-_GO_MODE_DIR = 1 << 31
 #: Exit code 128+N means the main process died of signal N, as in a shell.
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 #: seconds to wait for what a launch or delete running at the same time is removing
@@ -44,9 +38,9 @@ class DockerCluster(Cluster):
     ``internal_network=True`` creates experiment networks with no route out of the
     machine; Docker cannot publish ports from such a network, so ``visit`` then
     gives the container's address on the bridge, which this host reaches directly.
-    ``build_settings``: docker build settings (seed 000's list, or name -> settings)
-    for processes declared with ``build_image=``; by default they come from the
-    Symphony config file. ``push_built_images``: also push what is built on launch
+    ``build_settings``: docker build settings (a list of settings, each with a ``name``,
+    or a mapping name -> settings) for processes declared with ``build_image=``; by
+    default they come from the Symphony config file. ``push_built_images``: also push what is built on launch
     (for engines that pull from a registry). ``stop_timeout``: seconds between
     SIGTERM and SIGKILL on delete.
     """
@@ -83,16 +77,17 @@ class DockerCluster(Cluster):
         return plan, builds
 
     def prepare(self, exp):
-        """Build (and push) the images built on launch: (plan, images built)."""
+        """Build (and push) the images built on launch; the plan and those images."""
         plan, builds = self._plan_with_builds(exp)
         run_builds(builds, push=self.push_built_images)
-        return plan, {image for b in builds.values() for image in b.images}
+        return Prepared(plan, frozenset(image for b in builds.values() for image in b.images))
 
     def apply(self, exp, prepared=None):
         if self._containers(exp.name) or self._networks(exp.name):
             raise self.experiment_exists_error(exp.name)
-        plan, built = prepared or self.prepare(exp)
-        self._ensure_images([c for c in plan.containers if c.image not in built])
+        prepared = prepared or self.prepare(exp)
+        plan = prepared.plan
+        self._ensure_images([c for c in plan.containers if c.image not in prepared.images])
         errors = docker_sdk().errors
         network, containers = None, []  # what this launch created: a failure removes these, nothing else
         try:
@@ -296,15 +291,10 @@ class DockerCluster(Cluster):
         return [_status(container) for container in self._processes(name)]
 
     def _container(self, experiment, process):
+        """The container of ``process`` (its key, or a name unique in the experiment)."""
         containers = self._processes(self.require_experiment(experiment))
-        matches = [c for c in containers if c.labels[LABEL_PROCESS] == process] or \
-                  [c for c in containers if c.labels[LABEL_PROCESS].split("/")[-1] == process]
-        if len(matches) == 1:
-            return matches[0]
-        keys = [c.labels[LABEL_PROCESS] for c in (matches or containers)]
-        if matches:
-            raise ProcessNotFoundError(f"process name {process!r} is ambiguous in {experiment!r}: use one of {', '.join(keys)}")
-        raise ProcessNotFoundError(f"experiment {experiment!r} has no process {process!r}: it has {', '.join(keys)}")
+        keys = [(c.labels[LABEL_PROCESS], c) for c in containers]
+        return pick_process(experiment, process, [(key, key.rpartition("/")[2], c) for key, c in keys])
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         container = self._container(experiment, process)
@@ -363,88 +353,15 @@ class DockerCluster(Cluster):
 
     def _running(self, experiment, process):
         container = self._container(experiment, process)
-        if container.status != "running":
+        if container.status != "running":  # (Docker's word for the container's state)
             raise SymphonyError(f"process {container.labels[LABEL_PROCESS]!r} is {container.status}, not running: "
                                 f"`symphony logs {container.labels[LABEL_PROCESS]}` shows why")
         return container
 
     def copy(self, experiment, source, destination):
-        """``docker cp`` semantics through the engine's archive API: either end may be a container.
-
-        Copying onto an existing directory puts the source inside it; otherwise the
-        destination is the copy's new name. Returns the destination path.
-        """
-        source_tar, source_name = self._read(experiment, *source)
-        directory, final_name = self._destination(experiment, *destination, source_name)
-        renamed = _renamed_tar(source_tar, source_name, final_name)
-        process, _ = destination
-        if process is None:
-            with tarfile.open(fileobj=renamed) as archive:
-                archive.extractall(directory, filter="data")
-            return os.path.join(directory, final_name)
-        try:
-            self._container(experiment, process).put_archive(directory, renamed.getvalue())
-        except docker_sdk().errors.NotFound:  # as on the local backend, the folder must exist
-            raise SymphonyError(f"cannot copy to {process}:{destination[1]}: directory {directory} "
-                                f"does not exist") from None
-        return posixpath.join(directory, final_name)
-
-    def _container_path(self, container, path):
-        return posixpath.normpath(posixpath.join(container.attrs["Config"]["WorkingDir"] or "/", path))
-
-    def _read(self, experiment, process, path):
-        """(tar of ``path`` whose top entry is its base name, that base name)."""
-        if process is None:
-            path = os.path.abspath(os.path.expanduser(path))
-            if not os.path.exists(path):
-                raise SymphonyError(f"cannot copy {path}: no such file or directory")
-            buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w") as archive:
-                archive.add(path, arcname=os.path.basename(path.rstrip(os.sep)))
-            buffer.seek(0)
-            return buffer, os.path.basename(path.rstrip(os.sep))
-        container = self._container(experiment, process)
-        path = self._container_path(container, path)
-        try:
-            chunks, stat = container.get_archive(path)
-        except docker_sdk().errors.NotFound:
-            raise SymphonyError(f"cannot copy {process}:{path}: no such file or directory") from None
-        return io.BytesIO(b"".join(chunks)), stat["name"]
-
-    def _destination(self, experiment, process, path, source_name):
-        """(directory to unpack into, name the copy gets there)."""
-        if process is None:
-            path = os.path.abspath(os.path.expanduser(path))
-            if os.path.isdir(path):
-                return path, source_name
-            if not os.path.isdir(os.path.dirname(path)):
-                raise SymphonyError(f"cannot copy to {path}: directory {os.path.dirname(path)} does not exist")
-            return os.path.dirname(path), os.path.basename(path)
-        container = self._container(experiment, process)
-        path = self._container_path(container, path)
-        errors = docker_sdk().errors
-        try:
-            chunks, stat = container.get_archive(path)
-            chunks.close()
-            if stat["mode"] & _GO_MODE_DIR:
-                return path, source_name
-        except errors.NotFound:
-            pass
-        return posixpath.dirname(path.rstrip("/")) or "/", posixpath.basename(path.rstrip("/"))
-
-
-def _renamed_tar(source, old_name, new_name):
-    """The tar ``source`` with its top entry ``old_name`` renamed to ``new_name``."""
-    if old_name == new_name:
-        return source
-    output = io.BytesIO()
-    with tarfile.open(fileobj=source) as reader, tarfile.open(fileobj=output, mode="w") as writer:
-        for member in reader:
-            if member.name == old_name or member.name.startswith(old_name + "/"):
-                member.name = new_name + member.name[len(old_name):]
-            writer.addfile(member, reader.extractfile(member) if member.isfile() else None)
-    output.seek(0)
-    return output
+        """``docker cp`` semantics through the engine's archive API: either end may be a container
+        (see :mod:`symphony.docker.transfer`). Returns the destination path."""
+        return transfer.copy(functools.partial(self._container, experiment), source, destination)
 
 
 def _one_line(exc):
@@ -478,15 +395,15 @@ def _timestamp(text):
 
 
 #: Docker's container states in Symphony's words (anything else, e.g. "dead" or "removing", is lost)
-_DOCKER_STATES = {"created": "pending", "running": "running", "restarting": "restarting", "exited": "exited",
-                  "paused": "waiting"}
+_DOCKER_STATES = {"created": ProcessState.PENDING, "running": ProcessState.RUNNING,
+                  "restarting": ProcessState.RESTARTING, "exited": ProcessState.EXITED, "paused": ProcessState.WAITING}
 
 
 def _status(container):
     state = container.attrs["State"]
     key = container.labels[LABEL_PROCESS]
     group, _, name = key.rpartition("/")
-    status = ProcessStatus(key=key, group=group, name=name, state=_DOCKER_STATES.get(state["Status"], "lost"),
+    status = ProcessStatus(key=key, group=group, name=name, state=_DOCKER_STATES.get(state["Status"], ProcessState.LOST),
                            restarts=container.attrs.get("RestartCount", 0),
                            started=_timestamp(state.get("StartedAt")), finished=_timestamp(state.get("FinishedAt")),
                            pid=state.get("Pid") or None, extra={"container": container.name, "image": container.attrs["Config"]["Image"]})
@@ -505,6 +422,6 @@ def _status(container):
         status.detail = "paused"
     if state.get("Error"):
         status.detail = state["Error"]
-    if status.state not in ("exited", "killed"):
+    if status.state not in (ProcessState.EXITED, ProcessState.KILLED):
         status.finished = None  # FinishedAt of a restarted container is its previous run's
     return status

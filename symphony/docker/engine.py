@@ -1,49 +1,9 @@
-"""Connecting to the Docker engine, shared by the backend and the image builder.
+"""The Docker engine connection, as the Docker backend imports it.
 
-The ``docker`` SDK is imported here, on first use, never at module import: the CLI
-loads backends by name and must start fast on machines without Docker.
+It lives in :mod:`symphony.engines.docker_api` (shared with :mod:`symphony.addons`,
+which must not import a backend); this name is kept for code that imported it here.
 """
 
-import functools
+from ..engines.docker_api import docker_client, docker_sdk
 
-from ..errors import BackendUnavailableError, SymphonyError
-
-
-def docker_sdk():
-    """The ``docker`` package, or a one-line error naming the install command."""
-    try:
-        import docker
-    except ImportError:
-        raise SymphonyError("the Docker backend needs the docker package: pip install 'symphony[docker]'") from None
-    return docker
-
-
-def docker_client():
-    """A client for the engine of ``DOCKER_HOST`` (or the local socket), checked to answer."""
-    docker = docker_sdk()
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise BackendUnavailableError(_unreachable(exc)) from None
-    client.api.send = _engine_gone_is_one_line(client.api.send)
-    return client
-
-
-def _unreachable(exc):
-    return f"cannot reach the Docker engine ({exc}): start dockerd or point DOCKER_HOST at a running engine"
-
-
-def _engine_gone_is_one_line(send):
-    """Wrap the SDK's ``send``: an engine that goes away after the first contact (dockerd
-    stopped or restarting) fails every later call with :class:`BackendUnavailableError`
-    naming the fix, not with a ``requests`` traceback from deep inside the SDK."""
-    import requests
-
-    @functools.wraps(send)
-    def send_or_explain(*args, **kwargs):
-        try:
-            return send(*args, **kwargs)
-        except requests.exceptions.ConnectionError as exc:
-            raise BackendUnavailableError(_unreachable(exc)) from None
-    return send_or_explain
+__all__ = ["docker_client", "docker_sdk"]

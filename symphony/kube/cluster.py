@@ -13,8 +13,6 @@ The ``kubernetes`` package is imported only when a cluster is contacted, so
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -23,16 +21,15 @@ from concurrent import futures
 from functools import partial
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
-from ..cluster import Cluster, ProcessStatus, pick_process, rollback_shield
+from ..cluster import Cluster, Prepared, ProcessState, ProcessStatus, pick_process, rollback_shield
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, SpecError, SymphonyError)
 from ..host.logs import parse_since
+from . import kubectl, port_forward, transfer
 from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
                         MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
 
 SYMPHONY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-KUBECTL_MISSING = ("this needs kubectl, which is not on PATH: install it "
-                   "(https://kubernetes.io/docs/tasks/tools/) and try again")
 
 
 class KubeCluster(Cluster):
@@ -122,11 +119,11 @@ class KubeCluster(Cluster):
         before anything exists (or is deleted, on a forced relaunch)."""
         plan, builds = self._plan_with_builds(exp)
         run_builds(builds, push=True)
-        return plan
+        return Prepared(plan, frozenset(image for b in builds.values() for image in b.images))
 
     def apply(self, exp, prepared=None):
         self._wait_until_free(exp.name)  # the namespace is named after the experiment
-        plan = prepared or self.prepare(exp)
+        plan = (prepared or self.prepare(exp)).plan
         namespace, *rest = plan.objects
         created = False
         try:
@@ -205,7 +202,7 @@ class KubeCluster(Cluster):
     def delete(self, name, wait=False):
         """Delete the experiment's namespace (everything in it goes with it); ``wait`` until gone."""
         self._experiment_namespace(name)
-        self._stop_port_forwards(name)
+        port_forward.stop_port_forwards(name)
         self._delete_namespace(name, wait=wait)
         if self.current_experiment() == name:
             self.set_experiment(None)
@@ -289,7 +286,7 @@ class KubeCluster(Cluster):
         for entry in ingress:
             if entry.ip or entry.hostname:
                 return f"http://{entry.ip or entry.hostname}:{port}"
-        return self._port_forward(experiment, service, port)
+        return port_forward.port_forward(self.kubectl_command, experiment, service, port)
 
     # --- acting on a process --------------------------------------------------------
     def exec_command(self, experiment, process, argv):
@@ -321,75 +318,11 @@ class KubeCluster(Cluster):
 
     def copy(self, experiment, source, destination):
         """``kubectl cp`` between this machine and a process's container (one side must be local)."""
-        if (source[0] is None) == (destination[0] is None):
-            raise SymphonyError("scp copies between this machine and one process: give exactly one side as "
-                                "<process>:<path>")
-        ends, container = [], None
-        for process, path in (source, destination):
-            if process is None:
-                ends.append(os.path.expanduser(path))
-            else:
-                pod, container, _ = self._locate(experiment, process)
-                ends.append(f"{experiment}/{pod}:{path}")
-        code = subprocess.call(self.kubectl_command("cp", "-c", container, *ends))
-        if code != 0:
-            raise SymphonyError(f"kubectl cp {' '.join(ends)} failed (exit {code})")
-        return ends[1]
+        return transfer.copy(self.kubectl_command, partial(self._locate, experiment), experiment, source, destination)
 
     def kubectl_command(self, *args):
         """kubectl argv for this cluster (its kubeconfig and context); a clear error without kubectl."""
-        kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            raise SymphonyError(KUBECTL_MISSING)
-        options = []
-        if self.kubeconfig:
-            options += ["--kubeconfig", self.kubeconfig]
-        if self.context:
-            options += ["--context", self.context]
-        return [kubectl, *options, *args]
-
-    # --- port-forwards for `symphony visit` ------------------------------------------
-    def _forward_dir(self, experiment):
-        from ..state import private_dir, symphony_home
-        return private_dir(os.path.join(symphony_home(), "kube-port-forwards", experiment))
-
-    def _port_forward(self, experiment, service, port, timeout=30.0):
-        """Start (or reuse) ``kubectl port-forward`` to the service; return its local URL."""
-        record = os.path.join(self._forward_dir(experiment), f"{service}.json")
-        previous = _read_json(record)
-        if previous and _forward_running(previous["pid"]):
-            return previous["url"]
-        log_path = record[:-5] + ".log"
-        with open(log_path, "wb") as log:
-            forward = subprocess.Popen(
-                self.kubectl_command("port-forward", "-n", experiment, "--address", "127.0.0.1", f"service/{service}",
-                              f":{port}"),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with open(log_path, errors="replace") as log:
-                text = log.read()
-            for line in text.splitlines():
-                if line.startswith("Forwarding from 127.0.0.1:"):
-                    local_port = line.split("127.0.0.1:", 1)[1].split()[0]
-                    url = f"http://127.0.0.1:{local_port}"
-                    with open(record, "w") as handle:
-                        json.dump({"pid": forward.pid, "url": url}, handle)
-                    return url
-            if forward.poll() is not None:
-                raise SymphonyError(f"kubectl port-forward to {service!r} failed: {text.strip()[-300:]}")
-            time.sleep(0.1)
-        forward.kill()
-        forward.wait()
-        raise SymphonyError(f"kubectl port-forward to {service!r} did not start in {timeout:.0f}s")
-
-    def _stop_port_forwards(self, experiment):
-        directory = self._forward_dir(experiment)
-        for entry in os.listdir(directory):
-            record = _read_json(os.path.join(directory, entry)) if entry.endswith(".json") else None
-            if record and _forward_running(record["pid"]):
-                os.kill(record["pid"], signal.SIGTERM)
-        shutil.rmtree(directory, ignore_errors=True)
+        return kubectl.kubectl_command(self.kubeconfig, self.context, *args)
 
 
 class KubeApiError(SymphonyError):
@@ -420,25 +353,25 @@ def pod_statuses(pod):
     result = []
     for container in pod.spec.containers:
         status = ProcessStatus(key=container_key(pod, container.name), group=group, name=container.name,
-                               state="pending", detail=unschedulable or "")
+                               state=ProcessState.PENDING, detail=unschedulable or "")
         if failure is not None:  # an evicted pod's containers may have no status at all
-            status.state, status.detail = "failed", failure
+            status.state, status.detail = ProcessState.FAILED, failure
         observed = statuses.get(container.name)
         if observed is not None:
             status.ready = bool(observed.ready)
             status.restarts = observed.restart_count or 0
             state = observed.state
             if state.running is not None:
-                status.state, status.detail = "running", ""
+                status.state, status.detail = ProcessState.RUNNING, ""
                 status.started = _timestamp(state.running.started_at)
             elif state.terminated is not None:
                 # no age: `terminated: Error (1)`; the times stay available in started/finished
                 end = state.terminated
-                status.state, status.exit_code = "terminated", end.exit_code
+                status.state, status.exit_code = ProcessState.TERMINATED, end.exit_code
                 status.detail = f"{end.reason or 'Terminated'} ({end.exit_code})"
                 status.finished = _timestamp(end.finished_at)
             elif state.waiting is not None and failure is None:
-                status.state, status.detail = "waiting", state.waiting.reason or ""
+                status.state, status.detail = ProcessState.WAITING, state.waiting.reason or ""
         result.append(status)
     return result
 
@@ -487,21 +420,3 @@ def _exit_code(error, key, argv):
         if cause.get("reason") == "ExitCode":
             return int(cause["message"])
     raise SymphonyError(f"cannot run {argv[0]!r} in {key!r}: {status.get('message', status)}")
-
-
-def _read_json(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _forward_running(pid):
-    """Is ``pid`` still our kubectl port-forward (and not a reused pid)?"""
-    import psutil
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and "port-forward" in process.cmdline()
-    except psutil.Error:
-        return False

@@ -1,4 +1,4 @@
-"""SymphonyConfig: the seed calls, the config file (precedence, errors), backend defaults, build settings."""
+"""SymphonyConfig: the Python calls, the config file (precedence, errors, its cache), backend defaults, build settings."""
 
 import os
 
@@ -19,8 +19,8 @@ def write(path, text):
     return path
 
 
-def test_seed_snippet_username_and_experiment_folder(tmp_path, local_cluster):
-    """As in seed 002: one username for every experiment, and a folder keeping each launched spec."""
+def test_username_and_experiment_folder_from_python(tmp_path, local_cluster):
+    """One username for every experiment, and a folder keeping each launched spec."""
     SymphonyConfig().set_username("sarah")
     SymphonyConfig().set_experiment_folder(str(tmp_path / "experiments"))
     cluster = Cluster.new("local", grace=2.0)
@@ -80,7 +80,7 @@ def test_invalid_config_files_are_reported_with_file_and_line(isolated_config, t
     write(isolated_config / ".symphony.yml", text)
     with pytest.raises(ConfigError, match=message):
         SymphonyConfig().username
-    with pytest.raises(ConfigError):  # still reported on the next use, never half-applied
+    with pytest.raises(ConfigError, match=message):  # still reported on the next use, never half-applied
         SymphonyConfig().username
 
 
@@ -113,7 +113,7 @@ def test_backend_precedence_and_keyword_arguments(isolated_config, monkeypatch):
     assert chosen().backend_name == "local" and chosen().grace == 5.0  # nothing configured: local defaults
 
 
-def test_docker_build_settings_seed_format(isolated_config):
+def test_docker_build_settings_as_a_list_in_the_file(isolated_config):
     write(isolated_config / ".symphony.yml", """
 docker_build_settings:
   - name: cpu-image # kurreal refers to this name when launching
@@ -131,7 +131,7 @@ docker_build_settings:
 """)
     config = SymphonyConfig()
     assert list(config.docker_build_settings) == ["cpu-image", "gpu-image"]
-    cpu = config.docker_build_settings["cpu-image"]  # as seed 003 indexes it
+    cpu = config.docker_build_settings["cpu-image"]  # as a project's CLI indexes it
     assert cpu["name"] == "cpu-image" and cpu["temp_directory"] == "~/symph_temp/cpu"
     assert [d["name"] for d in cpu["context_directories"]] == ["surreal", "tensorplex"]
     assert config.get_docker_build_setting("gpu-image")["context_directories"] == []
@@ -143,3 +143,72 @@ def test_docker_build_settings_by_name():
     SymphonyConfig().set_docker_build_settings({"cpu": {"dockerfile": "Dockerfile"}})
     assert SymphonyConfig().get_docker_build_setting("cpu") == {
         "name": "cpu", "dockerfile": "Dockerfile", "context_directories": []}
+
+
+def test_backend_keywords_are_checked_for_the_backend_created_only(isolated_config):
+    """A command imports only its backend: a misspelt keyword of another one is reported when
+    that one is used, with the file and line."""
+    path = write(isolated_config / ".symphony.yml", "backends:\n  local: {grace: 2.0}\n  tmux:\n    server_nam: x\n")
+    config = SymphonyConfig()
+    assert config.backend_kwargs("local") == {"grace": 2.0}
+    message = (rf"^{path}:4: backends: tmux: unknown keyword 'server_nam' for Cluster\.new\('tmux'\): "
+               r"use one of .*server_name")
+    for _ in range(2):  # every time that backend is asked for
+        with pytest.raises(ConfigError, match=message):
+            config.backend_kwargs("tmux")
+    assert symphony_process("ls").returncode == 0
+    result = symphony_process("-b", "tmux", "ls")
+    assert result.returncode == 1 and result.stderr.startswith(f"symphony: error: {path}:4: backends: tmux: ")
+
+
+def test_keywords_set_from_python_are_checked_at_once():
+    with pytest.raises(ConfigError, match=r"^docker: unknown keyword 'stop_timout' for Cluster\.new\('docker'\)"):
+        SymphonyConfig().set_backend_kwargs("docker", stop_timout=1)
+    SymphonyConfig().set_backend_kwargs("k8s", timeout=10)
+    assert SymphonyConfig().backend_kwargs("kubernetes") == {"timeout": 10}
+
+
+def cache_entries(symphony_home):
+    directory = symphony_home / "config-cache"
+    return sorted(entry.name for entry in directory.iterdir()) if directory.exists() else []
+
+
+def test_an_unchanged_config_file_is_read_from_the_cache(isolated_config, symphony_home, monkeypatch):
+    import symphony.spec.serialize
+    path = write(isolated_config / ".symphony.yml",
+                 "username: sarah\nbackends:\n  local:\n    grace: 1\n    bogus: 1\n"
+                 "docker_build_settings:\n  - {name: cpu, dockerfile: D, context_directories: [{name: c, path: p}]}\n")
+    config = SymphonyConfig()
+    with pytest.raises(ConfigError, match="backends: local: unknown keyword 'bogus'") as first:
+        config.backend_kwargs("local")
+    settings = (config.username, config.docker_build_settings)
+    assert len(cache_entries(symphony_home)) == 1
+
+    def no_parsing(stream):
+        raise AssertionError("the YAML parser ran although the file did not change")
+    with monkeypatch.context() as patch:
+        patch.setattr(symphony.spec.serialize, "read_yaml", no_parsing)
+        config._reset()
+        with pytest.raises(ConfigError, match="unknown keyword 'bogus'") as again:  # the same, from the cached document
+            config.backend_kwargs("local")
+        assert str(again.value) == str(first.value) and str(first.value).startswith(f"{path}:5: backends: local: ")
+        assert (config.username, config.docker_build_settings) == settings
+
+    write(path, "username: sam\n")  # edited: read again
+    config._reset()
+    assert config.username == "sam"
+
+
+def test_a_document_json_cannot_carry_is_read_every_time(isolated_config, symphony_home):
+    write(isolated_config / ".symphony.yml", "username: sarah\nbackends:\n  local: {shell: 2020-01-01}\n")
+    assert SymphonyConfig().username == "sarah"
+    assert cache_entries(symphony_home) == []
+
+
+def test_a_broken_cache_entry_is_ignored(isolated_config, symphony_home):
+    write(isolated_config / ".symphony.yml", "username: sarah\n")
+    assert SymphonyConfig().username == "sarah"
+    [entry] = cache_entries(symphony_home)
+    (symphony_home / "config-cache" / entry).write_text("{not json")
+    SymphonyConfig()._reset()
+    assert SymphonyConfig().username == "sarah"

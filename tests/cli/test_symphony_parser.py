@@ -1,4 +1,4 @@
-"""SymphonyParser as projects use it (seeds 002/003): a project CLI with its own `create` verb."""
+"""SymphonyParser as projects use it: a project CLI with its own `create` verb."""
 
 import subprocess
 import sys
@@ -32,7 +32,7 @@ MYPROJECT = textwrap.dedent('''
         def action_create(self, args):
             """Create an experiment: one learner and N agents."""
             exp = self.cluster.new_experiment(args.experiment_name)
-            print('would build from', self.docker_build_settings['cpu-image']['dockerfile'])  # as seed 003
+            print('would build from', self.docker_build_settings['cpu-image']['dockerfile'])
             learner = exp.new_process('learner', cmds=['echo learner on $SYMPH_REPLAY_SERVER_PORT', 'sleep 60'])
             learner.binds('replay-server')
             learner.exposes('tensorboard')
@@ -54,7 +54,7 @@ def myproject(path, *argv):
 
 
 @pytest.mark.slow
-def test_seed_myproject_parser_end_to_end(tmp_path, isolated_config):
+def test_a_project_parser_end_to_end(tmp_path, isolated_config):
     script = tmp_path / "myproject.py"
     script.write_text(MYPROJECT)
     (isolated_config / ".symphony.yml").write_text(

@@ -1,7 +1,6 @@
 """DockerBuilder, build on launch and clean_images on a real engine (and a local registry)."""
 
 import os
-import time
 
 import pytest
 
@@ -9,6 +8,7 @@ from symphony.addons import DockerBuilder, ImageBuildError, clean_images
 from symphony.errors import LaunchError, SpecError
 
 from dockerhelpers import BASE_IMAGE, docker_cluster, leftovers, unique
+from waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("dangling_images_removed")]
 
@@ -21,7 +21,7 @@ CMD ["cat", "/app/code/main.txt", "/app/lib/lib.txt"]
 
 @pytest.fixture
 def sources(tmp_path):
-    """Two source checkouts and a Dockerfile, as in seed 000's settings."""
+    """Two source checkouts and a Dockerfile: one image needing code from several directories."""
     code, lib = tmp_path / "checkout" / "code", tmp_path / "checkout" / "lib"
     (code / "pkg").mkdir(parents=True)
     lib.mkdir()
@@ -87,7 +87,7 @@ def test_build_error_shows_the_failing_step_and_its_output(sources, tmp_path, do
     (sources / "Broken").write_text(f"FROM {BASE_IMAGE}\nRUN echo step one\n"
                                     f"RUN printf '\\033[31mboom-output\\033[0m\\n' && exit 7\n")
     builder = DockerBuilder.from_dict(settings(sources, tmp_path / "temp", dockerfile="Broken"))
-    with pytest.raises(ImageBuildError) as failure:
+    with pytest.raises(ImageBuildError, match=r"^docker build of 'cpu-image' failed at step 3/3 ") as failure:
         builder.build()
     message = str(failure.value)
     assert message.splitlines()[0].startswith(
@@ -133,9 +133,7 @@ def test_push_to_the_local_registry_and_pull_it_back_on_launch(sources, tmp_path
     exp = cluster.new_experiment(name)
     exp.new_process("app", container_image=f"{repo}:{name}", args=["cat", "/app/code/main.txt"]).image_pull_policy("Always")
     cluster.launch(exp)
-    deadline = time.monotonic() + 30
-    while cluster.describe_experiment(name)[0].state != "exited" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: cluster.describe_experiment(name)[0].state == "exited", timeout=30)
     assert list(cluster.get_log(name, "app")) == ["main v1"]
     with pytest.raises(ImageBuildError, match="docker push of .* failed"):
         builder.tag("127.0.0.1:1/nothing-listens", "x")

@@ -1,4 +1,4 @@
-"""The Docker backend on a real engine: the seed example, a ring, groups, CLI verbs, cleanup."""
+"""The Docker backend on a real engine: a learner with agents, a ring, groups, exec/ssh/scp, cleanup."""
 
 import subprocess
 import sys
@@ -14,7 +14,7 @@ from dockerhelpers import BASE_IMAGE, docker_cluster, engine, leftovers, unique
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-# The seed 001/002 example: a learner binds two services (ZeroMQ, python3-zmq is in the
+# A learner and its agents: the learner binds two services (ZeroMQ, python3-zmq is in the
 # base image) and exposes a web page; agents connect through SYMPH_* only.
 LEARNER = """
 import http.server, os, threading, zmq
@@ -125,7 +125,7 @@ def example(tmp_path_factory):
     assert leftovers(client, exp.name) == []
 
 
-def test_seed_example_ring_and_group_talk_through_symph_variables(example):
+def test_learner_agents_ring_and_group_talk_through_symph_variables(example):
     cluster, name, _, _ = example
     finished = ["agent-0", "agent-1", "pair/client", "pair/server"] + [f"ring-{i}" for i in range(RING_SIZE)]
     wait_for(lambda: all(statuses(cluster, name)[key].state == "exited" for key in finished), what="processes to finish")
@@ -357,9 +357,13 @@ def test_launch_with_a_missing_engine_names_the_fix(monkeypatch):
         cluster.list_experiments()
 
 
-def test_a_group_keeps_its_name_and_namespace_after_its_first_process_exits(cluster, new_name, docker_client):
-    """The holder owns the group's network: the first member exiting takes nothing with it."""
+def test_a_group_keeps_its_name_and_namespace_after_its_first_process_exits(cluster, new_name, docker_client,
+                                                                             tmp_path):
+    """The holder owns the group's network: the first member exiting takes nothing with it.
+    The client connects only once the test has seen that member exit (it opens the gate)."""
     name = new_name()
+    gate = tmp_path / "gate"
+    gate.mkdir()
     exp = cluster.new_experiment(name)
     pod = exp.new_process_group("pod")
     pod.new_process("quick", container_image=BASE_IMAGE, command="true")
@@ -368,14 +372,24 @@ def test_a_group_keeps_its_name_and_namespace_after_its_first_process_exits(clus
         "c, _ = s.accept(); c.sendall(b'hello from the group'); c.close()")])
     server.binds("echo")
     exp.new_process("client", container_image=BASE_IMAGE, command="python3", args=["-c", (
-        "import os, socket, time; time.sleep(2)\n"
-        "print(socket.create_connection((os.environ['SYMPH_ECHO_HOST'], int(os.environ['SYMPH_ECHO_PORT'])),"
-        " timeout=20).recv(100).decode(), flush=True)")]).connects("echo")
+        "import os, socket, time\n"
+        "while not os.path.exists('/gate/open'):\n"
+        "    time.sleep(0.05)\n"
+        "for attempt in range(300):\n"
+        "    try:\n"
+        "        c = socket.create_connection((os.environ['SYMPH_ECHO_HOST'], int(os.environ['SYMPH_ECHO_PORT'])), timeout=5)\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.1)\n"
+        "print(c.recv(100).decode(), flush=True)")]).connects("echo").mount_host_path(str(gate), "/gate")
     cluster.launch(exp)
+    wait_for(lambda: statuses(cluster, name)["pod/quick"].state == "exited", what="the group's first process to exit")
+    assert statuses(cluster, name)["pod/server"].state == "running"
+    (gate / "open").touch()
     wait_for(lambda: all(s.state in ("exited", "killed") for s in cluster.describe_experiment(name)),
              what="every process to end", timeout=60)
-    statuses = {s.key: s.exit_code for s in cluster.describe_experiment(name)}
-    assert statuses == {"client": 0, "pod/quick": 0, "pod/server": 0}
+    exit_codes = {s.key: s.exit_code for s in cluster.describe_experiment(name)}
+    assert exit_codes == {"client": 0, "pod/quick": 0, "pod/server": 0}
     assert list(cluster.get_log(name, "client")) == ["hello from the group"]
     cluster.delete(name)
     assert leftovers(docker_client, name) == []

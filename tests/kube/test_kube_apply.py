@@ -99,7 +99,7 @@ def test_a_namespace_that_is_not_symphonys_is_never_touched(api, kube):
                                 "status": {"phase": "Active"}}
     with pytest.raises(ExperimentExistsError, match="not a Symphony experiment: choose another"):
         kube.launch(experiment(kube, name="shared"))
-    with pytest.raises(ExperimentNotFoundError):
+    with pytest.raises(ExperimentNotFoundError, match="^no experiment 'shared' on the kube backend"):
         kube.delete("shared")
     assert kube.list_experiments() == []
     assert api.namespaces["shared"]["status"]["phase"] == "Active"
@@ -180,7 +180,7 @@ def test_describe_reports_ready_restarts_and_state_per_container(api, kube):
     assert statuses["agent-1"].state_text() == \
         "pending: Unschedulable — 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
     assert statuses["agent-2"].state_text() == "pending"
-    with pytest.raises(ExperimentNotFoundError):
+    with pytest.raises(ExperimentNotFoundError, match="^no experiment 'nope' on the kube backend"):
         kube.describe_experiment("nope")
 
 

@@ -5,8 +5,8 @@ pointing at a cluster, and ``SYMPHONY_TEST_IMAGE`` naming an image the cluster c
 or already has (pull policy IfNotPresent, so an image loaded into kind/minikube works).
 Otherwise every test here is skipped with the reason.
 
-The image needs ``python3`` (the issue asks for pyzmq too; these tests use only the
-standard library), ``sh`` and ``cat`` (exec checks) and ``tar`` (``kubectl cp``).
+The image needs ``python3`` (with pyzmq for experiments that use caraml; these tests use
+only the standard library), ``sh`` and ``cat`` (exec checks) and ``tar`` (``kubectl cp``).
 ``python:3.11-slim`` with ``pip install pyzmq`` has all of them. Exposed services are
 checked through ``symphony visit``'s URL (a LoadBalancer address, else a kubectl
 port-forward), so kubectl must be on PATH.

@@ -1,4 +1,4 @@
-"""``Cluster``: where an experiment runs, and the registry of backends.
+"""The :class:`Cluster` base class: the one interface every backend implements.
 
 Each backend is a thin translation of the one model (:mod:`symphony.spec`) into its
 engine's objects, in two steps, as in TorchX's scheduler split:
@@ -7,117 +7,71 @@ engine's objects, in two steps, as in TorchX's scheduler split:
    tmux commands, container configs, manifests). ``launch(dry_run=True)`` prints
    exactly this plan, so a dry run never lies.
 2. ``apply(exp)`` creates it. A failure part-way removes what was created, and the
-   removal runs to its end even if Ctrl-C is pressed again (:func:`rollback_shield`).
+   removal runs to its end even if Ctrl-C is pressed again
+   (:func:`~symphony.cluster.launching.rollback_shield`).
 
-Launches of one experiment name on this machine are serialised (:func:`launch_lock`),
-so two ``symphony launch --force`` of one file at once replace each other in turn
-instead of interleaving their deletes and starts.
-
-Backends are imported lazily by name, so ``symphony ls`` on a laptop never
-imports the Kubernetes client.
+Work that creates nothing of the experiment but may fail (building and pushing
+images) is ``prepare(exp)``, done before a forced relaunch deletes the running
+experiment; its result is a :class:`Prepared`.
 """
 
-import contextlib
-import importlib
-import os
-import signal
+import abc
 import sys
-import threading
-import time
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
+                    Protocol, Sequence, Tuple, TypeVar, Union, runtime_checkable)
 
-from .errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError, SymphonyError,
-                     UnknownBackendError)
-from .status import ProcessState, ProcessStatus, format_age  # noqa: F401  (re-exported)
+from ..config import SymphonyConfig
+from ..engines.registry import backend_class, canonical_backend
+from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError,
+                      SymphonyError)
+from ..status import ProcessStatus
+from .launching import launch_lock, rollback_shield
 
-#: canonical name -> "module:Class"; aliases map to canonical names.
-BACKENDS = {
-    "local": "symphony.local.cluster:LocalCluster",
-    "tmux": "symphony.tmux.cluster:TmuxCluster",
-    "docker": "symphony.docker.cluster:DockerCluster",
-    "kube": "symphony.kube.cluster:KubeCluster",
-}
-ALIASES = {
-    "subproc": "local",
-    "kubernetes": "kube",
-    "k8s": "kube",
-}
+if TYPE_CHECKING:
+    from ..spec.model import ExperimentSpec
 
+#: ``since`` of :meth:`Cluster.get_log`: seconds, or text such as '5m' (None: everything)
+Since = Union[float, str, None]
+#: one end of :meth:`Cluster.copy`: ``(process key, path)``, or ``(None, path)`` for this machine
+CopyEnd = Tuple[Optional[str], str]
+#: the failure-injection hook: ``fault_hook(step, detail)``
+FaultHook = Callable[[str, Any], None]
 
-def register_backend(name, target, aliases=()):
-    """Make ``Cluster.new(name)`` build ``target`` ("module:Class"), e.g. for a plug-in backend."""
-    BACKENDS[name.lower()] = target
-    for alias in aliases:
-        ALIASES[alias.lower()] = name.lower()
+T = TypeVar("T")
 
 
-def canonical_backend(name):
-    """Canonical backend name for ``name`` (case-insensitive, aliases allowed)."""
-    if not isinstance(name, str):
-        raise UnknownBackendError(f"backend must be a name such as 'local', got {name!r}")
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in BACKENDS:
-        names = sorted(set(BACKENDS) | set(ALIASES))
-        raise UnknownBackendError(f"unknown backend {name!r}: use one of {', '.join(names)}")
-    return key
+@runtime_checkable
+class Plan(Protocol):
+    """What ``plan(exp)`` returns on every backend: printable (``launch(dry_run=True)`` prints
+    :meth:`render`), and plain data (:meth:`to_dict`, e.g. for ``-o json`` or the state store)."""
+
+    def render(self) -> str:
+        """The plan as text, exactly what a dry run prints."""
+        ...
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The plan as plain data (JSON-serialisable)."""
+        ...
 
 
-def backend_parameters(name):
-    """The keyword arguments ``Cluster.new(name, ...)`` accepts, or None if that cannot be known
-    here (the backend's package is not installed, or its constructor takes ``**kwargs``)."""
-    import inspect
-    module_name, class_name = BACKENDS[canonical_backend(name)].split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except ImportError:
-        return None  # Cluster.new says what to install
-    parameters = inspect.signature(cls).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+class Prepared(NamedTuple):
+    """What :meth:`Cluster.prepare` did before anything of the experiment exists: the plan
+    it made, and every image reference it built (and pushed) for that plan.
+
+    (A named tuple, immutable like a frozen dataclass, but without importing
+    :mod:`dataclasses` and with it :mod:`inspect` on every command.)"""
+
+    plan: Plan
+    images: FrozenSet[str] = frozenset()
 
 
-@contextlib.contextmanager
-def launch_lock(backend, name):
-    """Hold the lock of experiment ``name`` on ``backend`` (this machine) from the existence
-    check to the saved spec: an advisory ``flock`` on ``$SYMPHONY_HOME/locks/``, released
-    by the kernel if the launching process dies."""
-    import fcntl
-    from .state import private_dir, symphony_home
-    directory = private_dir(os.path.join(symphony_home(), "locks"))
-    fd = os.open(os.path.join(directory, f"{backend}-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for another launch of {name!r} on this machine to finish ...", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def rollback_shield():
-    """Let a rollback finish: Ctrl-C pressed again while it runs is ignored (the launch is
-    already being undone and its error re-raised), since an interrupted rollback would
-    leave half an experiment running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals only reach the main thread
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        if previous is not None:  # (None: a handler installed from C, which Python cannot put back)
-            signal.signal(signal.SIGINT, previous)
-
-
-def pick_process(experiment, process, candidates):
+def pick_process(experiment: str, process: str, candidates: Iterable[Tuple[str, str, T]]) -> T:
     """The value of the candidate ``process`` names: an exact ``group/name`` key, else a unique name.
 
     ``candidates`` are ``(key, name, value)`` triples; an ambiguous or unknown name is a
     one-line error listing the keys to use.
     """
+    candidates = list(candidates)
     matches = [c for c in candidates if c[0] == process] or [c for c in candidates if c[1] == process]
     if len(matches) == 1:
         return matches[0][2]
@@ -128,50 +82,51 @@ def pick_process(experiment, process, candidates):
                                f"{', '.join(c[0] for c in candidates) or 'none'}")
 
 
-class Cluster:
+class Cluster(abc.ABC):
     """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
 
-    backend_name = None
+    backend_name: Optional[str] = None
     #: where a process's paths live, for reading experiment files: ``cwd`` is a path of this
     #: machine unless processes run in containers; host-path mounts are paths of this machine
     #: unless processes run elsewhere (on a cluster's nodes)
-    runs_in_containers = True
-    runs_on_this_machine = False
+    runs_in_containers: bool = True
+    runs_on_this_machine: bool = False
 
     @staticmethod
-    def new(backend, **kwargs):
+    def new(backend: str, **kwargs: Any) -> "Cluster":
         """Create the cluster for ``backend`` (case-insensitive; aliases such as 'subproc', 'kubernetes')."""
-        module_name, class_name = BACKENDS[canonical_backend(backend)].split(":")
         try:
-            module = importlib.import_module(module_name)
+            cls = backend_class(backend)
         except ImportError as exc:
             raise SymphonyError(
                 f"backend {backend!r} needs a package that is not installed ({exc.name}): "
                 f"pip install 'symphony[{canonical_backend(backend)}]'") from None
-        return getattr(module, class_name)(**kwargs)
+        cluster: Cluster = cls(**kwargs)
+        return cluster
 
-    def __init__(self, preamble_cmds=None):
-        from .spec.model import _string_list
-        self.preamble_cmds = _string_list("cluster preamble_cmds", preamble_cmds)
+    def __init__(self, preamble_cmds: Union[str, Sequence[str], None] = None) -> None:
+        self.preamble_cmds: List[str] = []
+        if preamble_cmds is not None:  # (the model's checks load only when there is something to check)
+            from ..spec.model import _string_list
+            self.preamble_cmds = _string_list("cluster preamble_cmds", preamble_cmds)
         #: Test hook for failure injection: each backend's ``apply`` calls ``fault_hook(step,
         #: detail)`` before every step (local: record/start/ready; tmux adds script/running;
         #: docker: network/create/start; kube: the kind of each object). Whatever it raises
         #: aborts the launch right there, so tests can check that nothing is left behind.
-        self.fault_hook = None
+        self.fault_hook: Optional[FaultHook] = None
 
-    def _fault_point(self, step, detail):
+    def _fault_point(self, step: str, detail: Any) -> None:
         if self.fault_hook is not None:
             self.fault_hook(step, detail)
 
     # --- declaring ----------------------------------------------------------------
-    def new_experiment(self, name, **kwargs):
+    def new_experiment(self, name: str, **kwargs: Any) -> "ExperimentSpec":
         """A new :class:`~symphony.spec.ExperimentSpec`; the configured username is prefixed."""
-        from .config import SymphonyConfig
-        from .spec.model import ExperimentSpec
+        from ..spec.model import ExperimentSpec
         return ExperimentSpec(SymphonyConfig().experiment_name(name), **kwargs)
 
     # --- launching ----------------------------------------------------------------
-    def launch(self, exp, force=False, dry_run=False):
+    def launch(self, exp: "ExperimentSpec", force: bool = False, dry_run: bool = False) -> Plan:
         """Start every process of ``exp``; returns the plan that was applied (or printed).
 
         A dry run makes the same checks in the same order as a real launch and prints
@@ -182,13 +137,13 @@ class Cluster:
         exp.validate()
         if dry_run:
             return self._launch(exp, force, dry_run)
-        with launch_lock(self.backend_name, exp.name):
+        with launch_lock(str(self.backend_name), exp.name):
             return self._launch(exp, force, dry_run)
 
-    def _launch(self, exp, force, dry_run):
-        from .config import SymphonyConfig
+    def _launch(self, exp: "ExperimentSpec", force: bool, dry_run: bool) -> Plan:
+        unchecked: Optional[BackendUnavailableError] = None
         try:
-            exists, unchecked = exp.name in self.list_experiments(), None
+            exists = exp.name in self.list_experiments()
         except BackendUnavailableError as exc:
             if not dry_run:
                 raise
@@ -220,24 +175,27 @@ class Cluster:
         self.set_experiment(exp.name)
         return plan
 
-    def experiment_exists_error(self, name):
-        """The error for launching ``name`` while it runs, worded for Python and the CLI alike."""
+    def experiment_exists_error(self, name: str, fix: Optional[str] = None) -> ExperimentExistsError:
+        """The error for launching ``name`` while it runs; ``fix`` words the way out for the caller
+        (by default for Python and the ``symphony`` command alike)."""
+        if fix is None:
+            fix = (f"delete it first (`symphony delete {name}`), or replace it with --force "
+                   f"(force=True in Python)")
         return ExperimentExistsError(
-            f"experiment {name!r} is already running on the {self.backend_name} backend: delete it first "
-            f"(`symphony delete {name}`), or replace it with --force (force=True in Python)")
+            f"experiment {name!r} is already running on the {self.backend_name} backend: {fix}")
 
     @staticmethod
-    def not_exposed_error(experiment, service, exposed):
+    def not_exposed_error(experiment: str, service: str, exposed: Iterable[str]) -> SymphonyError:
         """``visit`` of a service that is bound but not exposed: it has no URL outside the experiment."""
         return SymphonyError(f"service {service!r} of {experiment!r} is bound, not exposed, so it has no URL: "
                              f"declare it with exposes instead of binds and relaunch (it exposes "
                              f"{', '.join(sorted(exposed)) or 'none'})")
 
-    def plan(self, exp):
+    @abc.abstractmethod
+    def plan(self, exp: "ExperimentSpec") -> Plan:
         """What ``apply`` would create, as a printable plan object (no side effects)."""
-        raise NotImplementedError
 
-    def plan_replacing(self, exp):
+    def plan_replacing(self, exp: "ExperimentSpec") -> Plan:
         """The plan of a forced relaunch, as if the running experiment of that name were gone.
 
         The default is :meth:`plan`; a backend whose plan depends on what runs (ports
@@ -245,62 +203,68 @@ class Cluster:
         """
         return self.plan(exp)
 
-    def prepare(self, exp):
+    def prepare(self, exp: "ExperimentSpec") -> Optional[Prepared]:
         """Work that creates nothing of the experiment (building and pushing images), done before
-        a forced relaunch deletes the running one; its result goes to :meth:`apply`."""
+        a forced relaunch deletes the running one; its result goes to :meth:`apply`. None: a
+        backend with nothing to prepare."""
         return None
 
-    def apply(self, exp, prepared=None):
+    @abc.abstractmethod
+    def apply(self, exp: "ExperimentSpec", prepared: Optional[Prepared] = None) -> Plan:
         """Create the experiment (``prepared`` from :meth:`prepare`, or prepare now); must leave
-        nothing behind if it fails."""
-        raise NotImplementedError
+        nothing behind if it fails. Returns the plan it applied."""
 
     # --- querying -----------------------------------------------------------------
-    def list_experiments(self):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def list_experiments(self) -> List[str]:
+        """The names of the experiments on this backend, sorted."""
 
-    def describe_experiment(self, name):
+    @abc.abstractmethod
+    def describe_experiment(self, name: str) -> List[ProcessStatus]:
         """List of :class:`ProcessStatus`, one per process."""
-        raise NotImplementedError
 
-    def get_log(self, experiment, process, follow=False, since=None, tail=None):
-        """Iterator over the process's output lines."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def get_log(self, experiment: str, process: str, follow: bool = False, since: Since = None,
+                tail: Optional[int] = None) -> Iterator[str]:
+        """Iterator over the process's output lines (``since``: seconds, or text such as '5m')."""
 
-    def external_url(self, experiment, service):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def external_url(self, experiment: str, service: str) -> str:
+        """The URL of an exposed service, reachable from this machine (``symphony visit``)."""
 
-    def delete(self, name):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Stop and remove everything of the experiment ``name``."""
 
     # --- acting on a process (exec, ssh, scp) -------------------------------------
-    def exec_command(self, experiment, process, argv):
+    def exec_command(self, experiment: str, process: str, argv: Sequence[str]) -> int:
         """Run ``argv`` in the process's environment (SYMPH_* vars, cwd); return its exit code."""
         raise SymphonyError(f"exec is not supported on the {self.backend_name} backend")
 
-    def shell(self, experiment, process):
+    def shell(self, experiment: str, process: str) -> int:
         """An interactive shell in the process's environment (``symphony ssh``); returns its exit code."""
         raise SymphonyError(f"ssh is not supported on the {self.backend_name} backend")
 
-    def copy(self, experiment, source, destination):
-        """``symphony scp``: ``source``/``destination`` are ``(process or None, path)``; None is this machine."""
+    def copy(self, experiment: str, source: CopyEnd, destination: CopyEnd) -> str:
+        """``symphony scp``: ``source``/``destination`` are ``(process or None, path)``; None is this machine.
+        Returns the path of the copy."""
         raise SymphonyError(f"scp is not supported on the {self.backend_name} backend")
 
-    def require_experiment(self, name):
+    def require_experiment(self, name: str) -> str:
         if name not in self.list_experiments():
             raise ExperimentNotFoundError(
                 f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
         return name
 
     # --- the current experiment, remembered per backend ---------------------------
-    def _settings_key(self):
+    def _settings_key(self) -> str:
         return f"current_experiment:{self.backend_name}"
 
-    def current_experiment(self):
+    def current_experiment(self) -> Optional[str]:
         """The experiment CLI verbs act on when none is named (set by launch and ``symphony exp``)."""
-        from .state import StateStore
+        from ..state import StateStore
         return StateStore().get_setting(self._settings_key())
 
-    def set_experiment(self, name):
-        from .state import StateStore
+    def set_experiment(self, name: Optional[str]) -> None:
+        from ..state import StateStore
         StateStore().set_setting(self._settings_key(), name)
