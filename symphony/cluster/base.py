@@ -28,6 +28,7 @@ from ..status import ProcessStatus
 from .launching import launch_lock, rollback_shield
 
 if TYPE_CHECKING:
+    from ..resolution.capabilities import Capabilities
     from ..spec.model import ExperimentSpec
 
 #: ``since`` of :meth:`Cluster.get_log`: seconds, or text such as '5m' (None: everything)
@@ -86,11 +87,16 @@ class Cluster(abc.ABC):
     """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
 
     backend_name: Optional[str] = None
-    #: where a process's paths live, for reading experiment files: ``cwd`` is a path of this
-    #: machine unless processes run in containers; host-path mounts are paths of this machine
-    #: unless processes run elsewhere (on a cluster's nodes)
-    runs_in_containers: bool = True
+    #: what this backend does with each setting of the model (applied, not applied, refused);
+    #: the resolver reads it, and the conformance tests check every backend against it
+    capabilities: "Capabilities"
+    #: host-path mounts are paths of this machine unless processes run elsewhere (on a cluster's nodes)
     runs_on_this_machine: bool = False
+
+    @property
+    def runs_in_containers(self) -> bool:
+        """Whether ``cwd`` is a path inside an image rather than of this machine (for reading experiment files)."""
+        return self.capabilities.runs_in_containers
 
     @staticmethod
     def new(backend: str, **kwargs: Any) -> "Cluster":
@@ -173,6 +179,8 @@ class Cluster(abc.ABC):
                 self.delete(exp.name)  # a launch that cannot keep its record leaves nothing running
             raise
         self.set_experiment(exp.name)
+        for note in getattr(plan, "not_applied", ()):  # never silently: the dry run lists these too
+            print(f"note: {exp.name!r} on the {self.backend_name} backend: {note}", file=sys.stderr)
         return plan
 
     def experiment_exists_error(self, name: str, fix: Optional[str] = None) -> ExperimentExistsError:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, pick_process, rollback_shield
 from ..engines.docker_api import docker_client, docker_sdk
+from ..resolution.capabilities import DOCKER
 from ..errors import ExperimentExistsError, LaunchError, SymphonyError
 from ..host.logs import parse_since
 from ..spec.images import split_image
@@ -46,6 +47,7 @@ class DockerCluster(Cluster):
     """
 
     backend_name = "docker"
+    capabilities = DOCKER
     runs_on_this_machine = True
 
     def __init__(self, preamble_cmds=None, internal_network=False, build_settings=None,

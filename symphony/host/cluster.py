@@ -43,7 +43,6 @@ class HostCluster(HostProcessActions, Cluster):
     (``SYMPH_BIND_HOST``; loopback unless you ask, e.g. ``'0.0.0.0'``).
     """
 
-    runs_in_containers = False
     runs_on_this_machine = True
 
     def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):

@@ -22,6 +22,7 @@ from functools import partial
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, ProcessState, ProcessStatus, pick_process, rollback_shield
+from ..resolution.capabilities import KUBERNETES
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, SpecError, SymphonyError)
 from ..host.logs import parse_since
@@ -43,6 +44,7 @@ class KubeCluster(Cluster):
     """
 
     backend_name = "kube"
+    capabilities = KUBERNETES
     #: seconds between checks while waiting for a namespace to disappear
     poll_interval = 0.5
 

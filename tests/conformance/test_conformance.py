@@ -157,3 +157,15 @@ def test_a_setting_used_but_not_applied_is_listed_with_its_reason(tmp_path):
         for feature in ignored:
             line = next(note for note in plan.not_applied if note.startswith(FEATURES[feature]))
             assert cluster.capabilities.reason(feature) in line and "'p'" in line
+
+
+def test_a_launch_says_what_it_did_not_apply(capsys):
+    cluster = Cluster.new("local")
+    exp = cluster.new_experiment("conf-launch-notes")
+    exp.new_process("p", command="true").resource_limit(cpu=1)
+    try:
+        cluster.launch(exp)
+        err = capsys.readouterr().err
+    finally:
+        cluster.delete("conf-launch-notes")
+    assert "note: 'conf-launch-notes' on the local backend: cpu requests and limits not applied (process 'p')" in err
