@@ -2,7 +2,6 @@
 
 import enum
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 
@@ -41,28 +40,42 @@ class ProcessState(str, enum.Enum):
 FINAL_STATES = frozenset((ProcessState.EXITED, ProcessState.KILLED, ProcessState.LOST))
 
 
-@dataclass
 class ProcessStatus:
-    """What ``symphony p`` shows for one process, on any backend."""
+    """What ``symphony p`` shows for one process, on any backend.
 
-    key: str
-    group: str
-    name: str
+    A plain class rather than a dataclass: ``symphony p`` starts faster without the
+    ``dataclasses`` machinery (and ``inspect``) on its path.
+    """
+
+    __slots__ = ("key", "group", "name", "state", "ready", "restarts", "exit_code", "signal", "started",
+                 "finished", "pid", "detail", "extra")
     state: ProcessState
-    ready: bool = False
-    restarts: int = 0
-    exit_code: Optional[int] = None
-    signal: Optional[str] = None
-    started: Optional[float] = None
-    finished: Optional[float] = None
-    pid: Optional[int] = None
-    detail: str = ""
-    extra: dict = field(default_factory=dict)
+
+    def __init__(self, key: str, group: str, name: str, state: "ProcessState | str", ready: bool = False,
+                 restarts: int = 0, exit_code: Optional[int] = None, signal: Optional[str] = None,
+                 started: Optional[float] = None, finished: Optional[float] = None, pid: Optional[int] = None,
+                 detail: str = "", extra: Optional[Dict[str, Any]] = None) -> None:
+        self.key, self.group, self.name = key, group, name
+        self.state = ProcessState(state)  # a backend's plain word is checked here, and whenever it is set
+        self.ready, self.restarts, self.exit_code, self.signal = ready, restarts, exit_code, signal
+        self.started, self.finished, self.pid, self.detail = started, finished, pid, detail
+        self.extra = {} if extra is None else extra
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name == "state":  # a backend's plain word is checked here, whenever it is set
+        if name == "state":
             value = ProcessState(value)
-        super().__setattr__(name, value)
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProcessStatus):
+            return NotImplemented
+        return all(getattr(self, field) == getattr(other, field) for field in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self.__slots__)
+        return f"ProcessStatus({fields})"
 
     def state_text(self, now: Optional[float] = None) -> str:
         """``running: 23.2h``, ``exited (1): 5m``, ``killed (SIGKILL): 3s``, ``waiting: ImagePullBackOff``,

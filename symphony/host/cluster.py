@@ -22,15 +22,12 @@ import abc
 import json
 import os
 import shutil
-import uuid
 
 from ..cluster import Cluster, pick_process, rollback_shield
 from ..errors import ExperimentNotFoundError, SymphonyError
 from ..state import ExperimentStatus, StateStore, open_private, private_dir
 from .actions import HostProcessActions
 from .logs import parse_since, read_log
-from .plan import LocalPlan, build_plan
-from .ports import HostAddressing
 from .processes import RUN_ID_VAR, stop_run
 
 
@@ -67,6 +64,8 @@ class HostCluster(HostProcessActions, Cluster):
     # --- plan / apply -------------------------------------------------------------
     def host_plan(self, exp, run_id=None, reserve=False, replacing=False):
         """The :class:`LocalPlan` of ``exp`` on this host (``reserve``: record its ports; inside a transaction)."""
+        from .plan import build_plan  # (the resolver and the model: not needed by `symphony p`)
+        from .ports import HostAddressing
         rule = HostAddressing(self.store, self.backend_name, exp.name, reserve=reserve, bind_host=self.bind_host,
                               replacing=replacing)
         return build_plan(exp, rule, backend=self.backend_name, capabilities=self.capabilities,
@@ -166,6 +165,7 @@ class HostCluster(HostProcessActions, Cluster):
     def process_environment(self, experiment, process):
         """(env additions, cwd) of a process, for ``symphony exec``/``ssh``."""
         row = self._process_row(experiment, process)
+        from .plan import LocalPlan
         plan = LocalPlan.from_dict(json.loads(self._experiment_row(experiment)["plan"]))
         planned = next(p for p in plan.processes if p.key == row["key"])
         env = {k: v for k, v in planned.env.items() if k != RUN_ID_VAR}
@@ -184,4 +184,5 @@ def copy_secrets(plan):
 
 def new_run_id(name):
     """A unique id for one launch; every process of it carries it as SYMPH_RUN_ID."""
+    import uuid
     return f"{name}-{uuid.uuid4().hex[:12]}"

@@ -18,7 +18,6 @@ from ..cluster import ProcessStatus
 from ..errors import LaunchError
 from ..host.cluster import HostCluster
 from ..resolution.capabilities import HOST, with_backend
-from ..host.plan import LocalPlan
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
 from ..state import ExperimentStatus
 from ..status import FINAL_STATES, ProcessState
@@ -66,6 +65,7 @@ class LocalCluster(HostCluster):
         if row["status"] != ExperimentStatus.RUNNING or is_alive(row["supervisor_pid"]):
             return row
         if self.store.claim_supervision(self.backend_name, row["name"], row["supervisor_pid"]):
+            from ..host.plan import LocalPlan
             self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"])), adopt=True)
         return self._experiment_row(row["name"])
 

@@ -1,14 +1,25 @@
 """The resolved stage: one backend-neutral step from the model to what every backend runs.
 
 ``resolve(exp, rule, target)`` returns a :class:`ResolvedExperiment`; backends only
-translate it into their engine's objects (see docs/ARCHITECTURE.md).
+translate it into their engine's objects (see docs/ARCHITECTURE.md). Names are imported
+on first use, so a cluster class can name its capabilities without loading the resolver.
 """
 
-from .addresses import Address, AddressBook, AddressingRule, ContainerAddressing, resolve_addresses
-from .capabilities import DOCKER, HOST, KUBERNETES, Capabilities, CapabilityError, Support, with_backend
-from .resolved import ResolvedExperiment, ResolvedPod, ResolvedProcess
-from .resolver import Target, resolve
+import importlib
+from typing import Any
 
-__all__ = ["Address", "AddressBook", "AddressingRule", "ContainerAddressing", "resolve_addresses",
-           "DOCKER", "HOST", "KUBERNETES", "Capabilities", "CapabilityError", "Support", "with_backend",
-           "ResolvedExperiment", "ResolvedPod", "ResolvedProcess", "Target", "resolve"]
+_HOMES = {
+    "Address": "addresses", "AddressBook": "addresses", "AddressingRule": "addresses",
+    "ContainerAddressing": "addresses", "resolve_addresses": "addresses",
+    "DOCKER": "capabilities", "HOST": "capabilities", "KUBERNETES": "capabilities", "Capabilities": "capabilities",
+    "CapabilityError": "capabilities", "Support": "capabilities", "with_backend": "capabilities",
+    "ResolvedExperiment": "resolved", "ResolvedPod": "resolved", "ResolvedProcess": "resolved",
+    "Target": "resolver", "resolve": "resolver",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,7 @@ never decide it themselves.
 """
 
 import enum
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional
 
 from ..errors import SpecError
 
@@ -54,23 +53,29 @@ FEATURES: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
 class Capabilities:
-    """One backend's answers. ``reasons[feature]`` says why it is ignored or what to use instead."""
+    """One backend's answers. ``reasons[feature]`` says why it is ignored or what to use instead.
 
-    backend: str
-    #: processes run in containers (an image is required, ``cwd`` is a path inside it)
-    runs_in_containers: bool
-    support: Mapping[str, Support]
-    reasons: Mapping[str, str] = field(default_factory=dict)
-    #: refusals worded for the case (format fields: ``owner`` and what the resolver names, e.g. ``mount_path``)
-    refusals: Mapping[str, str] = field(default_factory=dict)
+    (A plain class: cluster classes name their capabilities at import, and ``symphony p``
+    should not pay for ``dataclasses`` to start.)
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, backend: str, runs_in_containers: bool, support: Mapping[str, Support],
+                 reasons: Optional[Mapping[str, str]] = None, refusals: Optional[Mapping[str, str]] = None) -> None:
+        #: processes run in containers (an image is required, ``cwd`` is a path inside it)
+        self.backend = backend
+        self.runs_in_containers = runs_in_containers
+        self.support = dict(support)
+        self.reasons = dict(reasons or {})
+        #: refusals worded for the case (format fields: ``owner`` and what the resolver names, e.g. ``mount_path``)
+        self.refusals = dict(refusals or {})
         unknown = set(self.support) - set(FEATURES)
         missing = set(FEATURES) - set(self.support)
         if unknown or missing:
             raise ValueError(f"capabilities of {self.backend!r}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+
+    def __repr__(self) -> str:
+        return f"Capabilities({self.backend!r})"
 
     def of(self, feature: str) -> Support:
         return self.support[feature]

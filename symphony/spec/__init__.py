@@ -1,19 +1,19 @@
 """The backend-neutral experiment model and its plain-data form.
 
-The YAML/JSON loaders are imported on first use: the supervisor and the CLI's
-quick verbs never pay for PyYAML.
+Everything is imported on first use: the CLI's quick verbs read names and messages from
+this package (``spec.names``, ``spec.brief``) without paying for the model, and nothing
+but a loader pays for PyYAML.
 """
 
+import importlib
 from typing import Any
 
-from .model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
-
-_SERIALIZE = ("experiment_from_dict", "load_json", "load_yaml")
-__all__ = ["ExperimentSpec", "ProcessGroupSpec", "ProcessSpec", *_SERIALIZE]
+_HOMES = {"ExperimentSpec": "model", "ProcessGroupSpec": "model", "ProcessSpec": "model",
+          "experiment_from_dict": "serialize", "load_json": "serialize", "load_yaml": "serialize"}
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SERIALIZE:
-        from . import serialize
-        return getattr(serialize, name)
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

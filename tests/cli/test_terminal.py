@@ -1,4 +1,4 @@
-"""Behaviour on a real terminal (a pty): rich tables, NO_COLOR, the numbered chooser, confirmation;
+"""Behaviour on a real terminal (a pty): coloured tables, NO_COLOR, the numbered chooser, confirmation;
 and shell completion through argcomplete."""
 
 import fcntl
@@ -52,7 +52,7 @@ def tty_demo(local_cluster):
     return local_cluster
 
 
-def test_rich_table_on_a_terminal_and_no_color(tty_demo):
+def test_coloured_table_on_a_terminal_and_no_color(tty_demo):
     code, text = on_terminal("p")
     assert code == 0
     assert ANSI_GREEN in text  # running processes in green
@@ -60,8 +60,11 @@ def test_rich_table_on_a_terminal_and_no_color(tty_demo):
     for code_ in ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m", "\x1b[22m", "\x1b[39m"):
         plain = plain.replace(code_, "")
     assert "Group" in plain and "agent-1" in plain and "exited (2)" in plain
+    assert "\x1b[31m" in text  # the process that exited 2 in red
     code, text = on_terminal("p", env=cli_env(NO_COLOR="1"))
     assert code == 0 and ANSI_GREEN not in text and "exited (2)" in text
+    code, text = on_terminal("p", env=cli_env(TERM="dumb"))
+    assert code == 0 and "\x1b[" not in text and "exited (2)" in text
 
 
 def test_numbered_chooser_on_a_terminal(tty_demo):
