@@ -29,8 +29,6 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-import yaml
-
 from ..resolution import DOCKER, ContainerAddressing, Target, resolve
 from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec import quantities
@@ -157,6 +155,7 @@ class DockerPlan:
         document["containers"] = {c.container_name: {k: v for k, v in asdict(c).items()
                                                       if v not in (None, {}, [], 0) and k != "container_name"}
                                   for c in self.containers}
+        import yaml  # only a dry run prints YAML: `symphony p` on Docker loads none
         notes = "".join(f"# {note}\n" for note in self.not_applied)
         return f"# docker experiment {self.experiment!r}: {len(self.containers)} containers\n" + notes + \
             yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
