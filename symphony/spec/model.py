@@ -1,10 +1,11 @@
 """The backend-neutral experiment model: experiment, process group, process, services.
 
-There is one model for every backend. A backend never subclasses it; it reads it
-(through :mod:`symphony.networking.resolver` for addresses) and translates it into
-its engine's objects. Settings that only some engines understand (resources, node
+There is one model for every backend. A backend never subclasses it or reads it
+directly: :func:`symphony.resolution.resolve` turns it into the resolved experiment
+every backend translates. Settings that only some engines understand (resources, node
 selectors, volumes, ``pod_yml``) live here too, so an experiment declared once
-launches anywhere; engines that cannot honour a setting ignore it.
+launches anywhere; what a backend does with each is its declared capability (applied,
+listed in the plan as not applied, or refused in one line).
 
 Settings follow Kubernetes' split, because it is the strictest engine:
 
