@@ -265,7 +265,8 @@ def _container(process, volumes, with_secrets):
         container["args"] = [_literal(arg) for arg in launch.args]
     if process.cwd:
         container["workingDir"] = process.cwd
-    container["env"] = [{"name": name, "value": _literal(value)} for name, value in process.env.items()]
+    container["env"] = [{"name": name, "value": value.replace("$", "$$") if "$" in value else value}
+                        for name, value in process.env.items()]  # (_literal, inlined: 40 variables x 10,000 pods)
     if process.ports:
         container["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in process.ports]
     resources = _resources(process.resources)

@@ -65,16 +65,29 @@ class Merge(NamedTuple):
     combine: Optional[Callable[[Any, Any, Any], Any]]
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of settings data: plain strings, numbers, lists and mappings are copied by
+    hand (about ten times faster than ``copy.deepcopy``, which planning 10,000 processes
+    calls a hundred thousand times); anything else goes through ``deepcopy``."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if type(value) is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def _override(group: Any, own: Any, default: Any) -> Any:
-    return copy.deepcopy(own if own != default else group)
+    return _copy(own if own != default else group)
 
 
 def _concat(group: List[Any], own: List[Any], default: List[Any]) -> List[Any]:
-    return copy.deepcopy(group) + copy.deepcopy(own)
+    return _copy(group) + _copy(own)
 
 
 def _per_key(group: Dict[str, Any], own: Dict[str, Any], default: Any = None) -> Dict[str, Any]:
-    return copy.deepcopy({**group, **own})
+    return _copy({**group, **own})
 
 
 def _per_kind(group: Dict[str, Dict[str, Any]], own: Dict[str, Dict[str, Any]],
@@ -84,7 +97,7 @@ def _per_kind(group: Dict[str, Dict[str, Any]], own: Dict[str, Dict[str, Any]],
 
 
 def _layers(group: Dict[str, Any], own: Dict[str, Any], default: Dict[str, Any]) -> List[Dict[str, Any]]:
-    return [copy.deepcopy(layer) for layer in (group, own) if layer]
+    return [_copy(layer) for layer in (group, own) if layer]
 
 
 #: a process's own setting: a group has no such setting
@@ -163,9 +176,9 @@ class Field:
         """The value that applies to ``process``: its own combined with its group's (a copy)."""
         own, group = getattr(process, self.attr), process.group
         if self.merge is OWN:
-            return copy.deepcopy(own)
+            return _copy(own)
         if self.merge is POD_OWNER:
-            return copy.deepcopy(getattr(group if group is not None else process, self.attr))
+            return _copy(getattr(group if group is not None else process, self.attr))
         default = self.default()
         base = getattr(group, self.attr) if group is not None else default
         combine = self.merge.combine

@@ -4,6 +4,7 @@ Every backend that runs images (and the image builder) reads references the same
 a name is refused once, at planning, whatever engine would have received it.
 """
 
+import functools
 import re
 from typing import Optional, Tuple
 
@@ -42,6 +43,11 @@ def image_reference_problem(image: object) -> Optional[str]:
     """
     if not isinstance(image, str) or not image:
         return "an image name cannot be empty"
+    return _string_problem(image)
+
+
+@functools.lru_cache(maxsize=1024)  # the same few images name thousands of processes
+def _string_problem(image: str) -> Optional[str]:
     if any(c.isspace() for c in image):
         return "image names cannot contain spaces"
     rest, _, digest = image.partition("@")
