@@ -12,8 +12,17 @@ Two forms are accepted and both must survive every engine unchanged:
 ``args`` without ``command`` keeps the image's own entrypoint (as Kubernetes and
 Docker do); with no image around it — or an image without an entrypoint — the first
 argument is the program. Nothing at all runs the image's default command.
+
+A preamble line that fails stops the process before its program runs, with that line
+and its exit status in the process's output, whatever the shell (bash on this machine,
+``/bin/sh`` in containers): a ``source venv/bin/activate`` that cannot find its file
+must not leave a program running in the wrong environment. Each line's status is
+checked right after it (not ``set -e``, which would also stop on any failing command
+inside a sourced script), so lines that open and close a construct across entries
+(``if ...; then`` / ``fi``) still work.
 """
 
+import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
@@ -56,6 +65,23 @@ def preamble_lines(process: "ProcessSpec", cluster_preamble: Sequence[str] = ())
     return list(cluster_preamble) + list(exp_preamble) + process.effective_preamble()
 
 
+#: the guard, defined once before the preamble (a shell function: the program never sees it)
+_CHECK_NAME = "__symphony_preamble_check"
+_CHECK_DEFINITION = (f'{_CHECK_NAME}() {{ [ "$1" -eq 0 ] || {{ printf "symphony: preamble line failed (exit %s): %s\\n" '
+                     f'"$1" "$2" >&2; exit "$1"; }}; }}')
+
+
+def guarded_preamble(preamble: Sequence[str]) -> List[str]:
+    """``preamble`` with each line's exit status checked right after it: a failure ends the shell with
+    that status, after printing ``symphony: preamble line failed (exit N): <line>`` to stderr."""
+    if not preamble:
+        return []
+    guarded = [_CHECK_DEFINITION]
+    for line in preamble:
+        guarded += [line, f"{_CHECK_NAME} $? {shlex.quote(line)}"]
+    return guarded
+
+
 def launch_of(process: "ProcessSpec", preamble: Sequence[str], shell: str) -> Launch:
     """The one decision of what ``process`` executes after its ``preamble`` lines under ``shell``.
 
@@ -63,14 +89,14 @@ def launch_of(process: "ProcessSpec", preamble: Sequence[str], shell: str) -> La
     entrypoint is not known before the container runs, so nothing can run first.
     """
     if process.cmds:
-        return Launch([shell, "-c", "\n".join(list(preamble) + process.cmds)], through_shell=True)
+        return Launch([shell, "-c", "\n".join(guarded_preamble(preamble) + process.cmds)], through_shell=True)
     if process.command is None:
         if process.args and preamble:
             raise SpecError(f"process {process.key!r} gives args without command, which keeps the image's "
                             f"entrypoint, so preamble_cmds cannot run first: give command= as well")
         return Launch(None, list(process.args))
     if preamble:
-        script = "\n".join(list(preamble) + ['exec "$@"'])
+        script = "\n".join(guarded_preamble(preamble) + ['exec "$@"'])
         return Launch([shell, "-c", script, process.name, process.command, *process.args], through_shell=True)
     return Launch([process.command], list(process.args))
 

@@ -11,6 +11,8 @@ backends check that the program can be found before anything starts.
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
+from symphony.spec.commands import guarded_preamble
+
 IMAGE = "registry.local:5000/team/rl:1.0"
 
 
@@ -68,13 +70,15 @@ def preambles_at_every_level_in_order(exp, tmp):
     exp.preamble_cmds.append("echo experiment")
     group = exp.new_process_group("g", preamble_cmds=["echo group"])
     group.new_process("p", ["echo body"], container_image=IMAGE, preamble_cmds=["echo process"])
-    return Expect(argv={"g/p": ["<shell>", "-c", "echo experiment\necho group\necho process\necho body"]})
+    preamble = guarded_preamble(["echo experiment", "echo group", "echo process"])
+    return Expect(argv={"g/p": ["<shell>", "-c", "\n".join(preamble + ["echo body"])]})
 
 
 @declaration
 def exec_form_after_a_preamble_keeps_arguments_verbatim(exp, tmp):
     exp.new_process("p", container_image=IMAGE, command="echo", args=["a b", "*"], preamble_cmds=["export X=1"])
-    return Expect(argv={"p": ["<shell>", "-c", 'export X=1\nexec "$@"', "p", "echo", "a b", "*"]})
+    script = "\n".join(guarded_preamble(["export X=1"]) + ['exec "$@"'])
+    return Expect(argv={"p": ["<shell>", "-c", script, "p", "echo", "a b", "*"]})
 
 
 @declaration

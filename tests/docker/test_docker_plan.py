@@ -4,6 +4,7 @@ import pytest
 
 from symphony import Cluster, ExperimentSpec
 from symphony.errors import SpecError
+from symphony.spec.commands import guarded_preamble
 
 IMAGE = "registry.example:5000/team/app:1.0"
 
@@ -79,7 +80,8 @@ def test_args_only_keeps_the_image_entrypoint_and_a_preamble_before_it_is_refuse
     with_command.new_process("p", container_image=IMAGE, command="run", args=["--flag", "a b"])
     planned = containers(Cluster.new("docker").plan(with_command))["p"]
     assert planned.entrypoint == ["/bin/sh"]
-    assert planned.command == ["-c", 'source /venv/bin/activate\nexec "$@"', "p", "run", "--flag", "a b"]
+    script = "\n".join(guarded_preamble(["source /venv/bin/activate"]) + ['exec "$@"'])
+    assert planned.command == ["-c", script, "p", "run", "--flag", "a b"]
 
 
 def test_an_image_alone_runs_its_own_default_command(no_engine):

@@ -14,6 +14,7 @@ import yaml
 from symphony import Cluster
 from symphony.errors import (BackendUnavailableError, InvalidQuantityError, PodLevelSettingError, SpecError)
 from symphony.kube import KubeCluster, deep_merge
+from symphony.spec.commands import guarded_preamble
 
 IMAGE = "python:3.11-slim"
 
@@ -104,7 +105,8 @@ def test_commands_exec_form_verbatim_args_alone_keep_the_entrypoint_cmds_run_in_
     assert "command" not in container(plan, "entry") and container(plan, "entry")["args"] == ["--flag", "two words"]
     assert container(plan, "shell")["command"] == ["/bin/sh", "-c", "cd /tmp\necho $$HOME && ls"]
     assert "command" not in container(plan, "default") and "args" not in container(plan, "default")
-    assert container(plan, "pre")["command"] == ["/bin/sh", "-c", 'export A=1\nexec "$$@"', "pre", "python", "x y.py"]
+    script = "\n".join(guarded_preamble(["export A=1"]) + ['exec "$@"']).replace("$", "$$")
+    assert container(plan, "pre")["command"] == ["/bin/sh", "-c", script, "pre", "python", "x y.py"]
 
 
 def test_cluster_preamble_and_shell_apply_to_every_process(validate_all):
@@ -113,7 +115,8 @@ def test_cluster_preamble_and_shell_apply_to_every_process(validate_all):
     exp.new_process("a", ["python a.py"], container_image=IMAGE)
     plan = kube.plan(exp)
     validate_all(plan.objects)
-    assert container(plan, "a")["command"] == ["/bin/bash", "-c", "source /venv/bin/activate\ncd /app\npython a.py"]
+    script = "\n".join(guarded_preamble(["source /venv/bin/activate", "cd /app"]) + ["python a.py"])
+    assert container(plan, "a")["command"] == ["/bin/bash", "-c", script.replace("$", "$$")]
 
 
 def test_args_without_command_cannot_have_a_preamble(kube):
