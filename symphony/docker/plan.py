@@ -30,6 +30,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..resolution import DOCKER, ContainerAddressing, Target, resolve
+from ..resolution.checks import RESERVED_LABELS
 from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec import quantities
 from ..spec.secrets import CONTAINER_SECRETS_DIR
@@ -143,7 +144,10 @@ class DockerPlan:
                 keeps_image_entrypoint=container.entrypoint is None, env=dict(container.environment),
                 cwd=container.working_dir, image=container.image,
                 resources={kind: amounts for kind, amounts in resources.items() if amounts},
-                restart_policy=_POLICY_NAMES[container.restart_policy["Name"]])
+                restart_policy=_POLICY_NAMES[container.restart_policy["Name"]],
+                mounts=sorted((m["target"], bool(m.get("read_only"))) for m in container.mounts
+                              if not m["target"].startswith(CONTAINER_SECRETS_DIR + "/")),
+                labels={k: v for k, v in container.labels.items() if k not in RESERVED_LABELS})
         return meanings
 
     def render(self):

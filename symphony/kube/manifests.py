@@ -39,7 +39,6 @@ EXPERIMENT_LABEL = "symphony/experiment"
 POD_LABEL = "symphony/pod"
 GROUP_LABEL = "symphony/group"
 ORDER_ANNOTATION = "symphony/order"
-RESERVED_LABEL_PREFIX = "symphony/"
 
 SECRET_NAME = "symphony-secrets"
 SECRET_MOUNT_PATH = CONTAINER_SECRETS_DIR
@@ -106,7 +105,11 @@ class KubePlan:
                     keeps_image_entrypoint=command is None,
                     env={item["name"]: _unliteral(item["value"]) for item in container.get("env", [])},
                     cwd=container.get("workingDir"), image=container["image"],
-                    resources=normalized_resources(resources), restart_policy=pod["spec"]["restartPolicy"])
+                    resources=normalized_resources(resources), restart_policy=pod["spec"]["restartPolicy"],
+                    mounts=sorted((m["mountPath"], bool(m["readOnly"])) for m in container.get("volumeMounts", [])
+                                  if m["mountPath"] != SECRET_MOUNT_PATH),
+                    labels={k: v for k, v in pod["metadata"]["labels"].items()
+                            if not k.startswith("symphony/") and k != MANAGED_BY_LABEL})
         return meanings
 
     def render(self, show_secrets=False):
@@ -203,7 +206,6 @@ def _named(items):
 def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_type="LoadBalancer",
                grace=None, images=None, builds=()):
     """Resolve ``exp`` and write it as a :class:`KubePlan`; every mistake is a SpecError, nothing is contacted."""
-    _check_namespace_name(exp.name)
     target = Target(capabilities=KUBERNETES, shell=shell, cluster_preamble=cluster_preamble,
                     secrets_dir=SECRET_MOUNT_PATH, images=images or {})
     resolved = resolve(exp, ContainerAddressing(host_for=lambda service, process: service), target)
@@ -227,12 +229,6 @@ def build_plan(exp, *, cluster_preamble=(), shell="/bin/sh", exposed_service_typ
         objects.append(_pod(pod, containers, volumes, labels, with_secrets, grace))
     return KubePlan(experiment=exp.name, ports=resolved.ports(), objects=objects, builds=list(builds),
                     not_applied=resolved.not_applied)
-
-
-def _check_namespace_name(name):
-    if name == "default" or name.startswith("kube-"):
-        raise SpecError(f"experiment name {name!r} is reserved by Kubernetes (it becomes the namespace): "
-                        f"choose another name, e.g. 'exp-{name}'")
 
 
 def _secret(namespace, files, labels):

@@ -16,9 +16,12 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 TOLERATION_OPERATORS = ("Exists", "Equal")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-#: label keys Symphony writes itself, on Kubernetes (``symphony/...``) and Docker (``symphony....``)
-RESERVED_LABEL_PREFIXES = ("symphony/", "symphony.")
+#: label keys Symphony writes itself: on Kubernetes every ``symphony/...`` key and the managed-by
+#: label, on Docker these exact keys (``symphony.io/team`` and the like stay the user's)
+RESERVED_LABEL_PREFIX = "symphony/"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+RESERVED_LABELS = frozenset((MANAGED_BY_LABEL, "symphony.experiment", "symphony.process", "symphony.position",
+                             "symphony.exposes", "symphony.role"))
 
 
 def check_labels(owner: str, what: str, labels: Mapping[str, str]) -> None:
@@ -35,9 +38,9 @@ def check_labels(owner: str, what: str, labels: Mapping[str, str]) -> None:
 
 def check_reserved_labels(owner: str, labels: Mapping[str, str]) -> None:
     for key in labels:
-        if key.startswith(RESERVED_LABEL_PREFIXES) or key == MANAGED_BY_LABEL:
+        if key.startswith(RESERVED_LABEL_PREFIX) or key in RESERVED_LABELS:
             raise SpecError(f"label {key!r} on {owner!r} is reserved for Symphony's own bookkeeping: "
-                            f"choose a key without the 'symphony/' or 'symphony.' prefix")
+                            f"choose a key without the {RESERVED_LABEL_PREFIX!r} prefix")
 
 
 def check_toleration(owner: str, toleration: Mapping[str, object]) -> None:
@@ -80,8 +83,11 @@ def gpu_amounts(key: str, resources: Dict[str, Dict[str, object]]) -> Dict[str, 
                         f"GPUs are whole devices, so every backend needs GPU request and limit equal; "
                         f"give only resource_limit(gpu=...)")
     count = requested if requested is not None else limited
-    if count is not None:
+    if count:
         resources["requests"]["gpu"] = resources["limits"]["gpu"] = count
+    else:  # gpu=0 asks for none: the same as not asking
+        resources["requests"].pop("gpu", None)
+        resources["limits"].pop("gpu", None)
     return resources
 
 
@@ -89,3 +95,11 @@ def check_mount_paths(key: str, mount_paths: List[str], secrets_dir: Optional[st
     if secrets_dir is not None and secrets_dir in mount_paths:
         raise SpecError(f"process {key!r} mounts something at {secrets_dir}, where the "
                         f"experiment's secrets go: choose another mount_path")
+
+
+def check_experiment_name(name: str) -> None:
+    """Names Kubernetes keeps for itself, refused on every backend: an experiment's name is a
+    DNS label so that the same experiment can become a namespace anywhere."""
+    if name == "default" or name.startswith("kube-"):
+        raise SpecError(f"experiment name {name!r} is reserved by Kubernetes (an experiment becomes a namespace "
+                        f"there): choose another name, e.g. 'exp-{name}'")

@@ -7,7 +7,7 @@ into a :class:`ProcessMeaning`. Comparing these across backends is how parity is
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..spec import quantities
 
@@ -22,6 +22,10 @@ class ProcessMeaning:
     #: {'requests': {...}, 'limits': {...}} in cores, bytes and devices; None where resources are not applied
     resources: Optional[Dict[str, Dict[str, float]]]
     restart_policy: str
+    #: (path in the container, read-only) of the declared mounts (not the secrets directory); None where not applied
+    mounts: Optional[List[Tuple[str, bool]]] = None
+    #: the user's labels on what runs the process (Symphony's own aside); None where there are none
+    labels: Optional[Dict[str, str]] = None
 
 
 def normalized_resources(resources: Mapping[str, Mapping[str, Any]]) -> Dict[str, Dict[str, float]]:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import SpecError
-from ..spec.commands import launch_of, preamble_lines, user_env
+from ..spec.commands import PreambleBeforeEntrypointError, launch_of, preamble_lines, user_env
 from ..spec.images import check_image_reference
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
 from .addresses import AddressingRule, resolve_addresses
 from .capabilities import FEATURES, Capabilities, CapabilityError, Support
-from .checks import (check_container_cwd, check_image, check_labels, check_mount_paths, check_reserved_labels,
+from .checks import (check_container_cwd, check_experiment_name, check_image, check_labels, check_mount_paths, check_reserved_labels,
                      check_toleration, gpu_amounts)
 from .limits import check_exec_size
 from .resolved import ResolvedExperiment, ResolvedPod, ResolvedProcess
@@ -77,6 +77,7 @@ class _Uses:
 def resolve(exp: "ExperimentSpec", rule: AddressingRule, target: Target) -> ResolvedExperiment:
     """Validate ``exp`` and make every decision a backend needs (see the module's docstring)."""
     exp.validate()
+    check_experiment_name(exp.name)
     capabilities = target.capabilities
     uses = _Uses(capabilities)
     book = resolve_addresses(exp, rule)
@@ -132,7 +133,11 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
     key = process.key
     what = f"process {key!r}"
     in_containers = target.capabilities.runs_in_containers
-    launch = launch_of(process, preamble_lines(process, target.cluster_preamble), target.shell)
+    try:
+        launch = launch_of(process, preamble_lines(process, target.cluster_preamble), target.shell,
+                           in_image=in_containers)
+    except PreambleBeforeEntrypointError as exc:
+        raise CapabilityError(f"{exc} (the {target.backend} backend runs every process in an image)") from None
 
     declared_image = process.container_image
     if declared_image:

@@ -78,27 +78,40 @@ def guarded_preamble(preamble: Sequence[str]) -> List[str]:
         return []
     guarded = [_CHECK_DEFINITION]
     for line in preamble:
-        guarded += [line, f"{_CHECK_NAME} $? {shlex.quote(line)}"]
+        guarded.append(line)
+        if not line.rstrip().endswith("\\"):  # continued on the next line: checked after that one
+            guarded.append(f"{_CHECK_NAME} $? {shlex.quote(line)}")
     return guarded
 
 
-def launch_of(process: "ProcessSpec", preamble: Sequence[str], shell: str) -> Launch:
+def launch_of(process: "ProcessSpec", preamble: Sequence[str], shell: str, in_image: bool = True) -> Launch:
     """The one decision of what ``process`` executes after its ``preamble`` lines under ``shell``.
 
-    Raises a SpecError for ``args`` without ``command`` after a preamble: the image's
-    entrypoint is not known before the container runs, so nothing can run first.
+    ``in_image``: processes run in images, so ``args`` without ``command`` keep the image's
+    entrypoint; then a preamble is refused (a :class:`PreambleBeforeEntrypointError`): the
+    entrypoint is not known before the container runs, so nothing can run first. On this
+    machine the first argument is the program, and a preamble runs before it as before any
+    other.
     """
     if process.cmds:
         return Launch([shell, "-c", "\n".join(guarded_preamble(preamble) + process.cmds)], through_shell=True)
-    if process.command is None:
+    if process.command is None and in_image:
         if process.args and preamble:
-            raise SpecError(f"process {process.key!r} gives args without command, which keeps the image's "
-                            f"entrypoint, so preamble_cmds cannot run first: give command= as well")
+            raise PreambleBeforeEntrypointError(
+                f"process {process.key!r} gives args without command, which keeps the image's entrypoint, "
+                f"so preamble_cmds cannot run first: give command= as well")
         return Launch(None, list(process.args))
+    argv = ([process.command] if process.command is not None else []) + list(process.args)
+    if not argv:
+        return Launch(None, [])  # nothing declared: an image's own default command (refused where none runs)
     if preamble:
         script = "\n".join(guarded_preamble(preamble) + ['exec "$@"'])
-        return Launch([shell, "-c", script, process.name, process.command, *process.args], through_shell=True)
-    return Launch([process.command], list(process.args))
+        return Launch([shell, "-c", script, process.name, *argv], through_shell=True)
+    return Launch(argv[:1], argv[1:])
+
+
+class PreambleBeforeEntrypointError(SpecError):
+    """A preamble cannot run before an image's own entrypoint."""
 
 
 def process_argv(process: "ProcessSpec", preamble: Sequence[str], shell: str = "/bin/bash") -> List[str]:

@@ -33,6 +33,8 @@ class Expect:
     resources: Dict[str, dict] = field(default_factory=dict)
     argv: Dict[str, list] = field(default_factory=dict)
     env: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    mounts: Dict[str, list] = field(default_factory=dict)
+    labels: Dict[str, Dict[str, str]] = field(default_factory=dict)
     restart: Dict[str, str] = field(default_factory=dict)
     keeps_entrypoint: Dict[str, bool] = field(default_factory=dict)
     host_not_applied: tuple = ()
@@ -88,10 +90,26 @@ def args_without_command_keep_the_image_entrypoint(exp, tmp):
 
 
 @declaration
-def args_without_command_after_a_preamble_are_refused(exp, tmp):
-    exp.new_process("p", container_image=IMAGE, args=["--flag"], preamble_cmds=["echo pre"])
-    return Expect(refusal="process 'p' gives args without command, which keeps the image's entrypoint, "
-                          "so preamble_cmds cannot run first: give command= as well")
+def args_without_command_after_a_preamble_are_refused_where_an_image_entrypoint_runs(exp, tmp):
+    exp.new_process("p", container_image=IMAGE, args=["echo", "--flag"], preamble_cmds=["echo pre"])
+    script = "\n".join(guarded_preamble(["echo pre"]) + ['exec "$@"'])
+    return Expect(capability_refusal=("containers", "process 'p' gives args without command, which keeps the "
+                                                    "image's entrypoint, so preamble_cmds cannot run first: "
+                                                    "give command= as well"),
+                  argv={"p": ["<shell>", "-c", script, "p", "echo", "--flag"]})
+
+
+@declaration
+def a_gpu_count_of_zero_asks_for_none(exp, tmp):
+    exp.new_process("p", container_image=IMAGE, command="echo").resource_limit(gpu=0, cpu="1m")
+    return Expect(resources={"p": {"limits": {"cpu": 0.001}}})
+
+
+@declaration
+def reserved_experiment_names_are_refused_everywhere(exp, tmp):
+    exp.name = "kube-system"
+    exp.new_process("p", container_image=IMAGE, command="echo")
+    return Expect(refusal="experiment name 'kube-system' is reserved by Kubernetes")
 
 
 @declaration
@@ -256,7 +274,8 @@ def host_path_empty_dir_and_nfs_mounts(exp, tmp):
     group.mount_nfs(server="fs", path="/data", mount_path="/fs")
     group.new_process("p", container_image=IMAGE, command="echo").mount_host_path(str(tmp), "/host") \
         .mount_empty_dir("/scratch").mount_shared_memory("1Gi")
-    return Expect(host_not_applied=("NFS mounts", "host-path mounts", "empty-dir mounts"))
+    return Expect(host_not_applied=("NFS mounts", "host-path mounts", "empty-dir mounts"),
+                  mounts={"g/p": [("/dev/shm", False), ("/fs", False), ("/host", False), ("/scratch", False)]})
 
 
 @declaration
@@ -285,7 +304,8 @@ def restart_policies_of_processes_and_groups(exp, tmp):
 def labels(exp, tmp):
     exp.new_process("p", container_image=IMAGE, command="echo").add_labels(team="rl", tier="agent")
     exp.new_process_group("g").add_label("example.com/owner", "me").new_process("q", ["true"], container_image=IMAGE)
-    return Expect()
+    exp.new_process("r", ["true"], container_image=IMAGE).add_label("symphony.io/team", "rl")  # not Symphony's own key
+    return Expect(labels={"p": {"team": "rl", "tier": "agent"}, "g/q": {"example.com/owner": "me"}})
 
 
 @declaration

@@ -67,8 +67,10 @@ def _env(env):
 
 
 def _close(a, b):
+    """Equal resources, up to what an engine can express (Docker weighs cpu requests in 1/1024 cores)."""
     return set(a) == set(b) and all(
-        set(a[kind]) == set(b[kind]) and all(math.isclose(a[kind][n], b[kind][n], rel_tol=0.01) for n in a[kind])
+        set(a[kind]) == set(b[kind]) and all(math.isclose(a[kind][n], b[kind][n], rel_tol=0.01, abs_tol=0.002)
+                                             for n in a[kind])
         for kind in a)
 
 
@@ -131,7 +133,12 @@ def test_same_meaning_on_every_backend(name, tmp_path):
             if backend not in in_containers:
                 assert not m.keeps_image_entrypoint and m.image is None
         for field in ("image", "cwd", "keeps_image_entrypoint"):
-            assert len({getattr(m, field) for m in in_containers.values()}) <= 1, (key, field)
+            assert len({repr(getattr(m, field)) for m in in_containers.values()}) <= 1, (key, field)
+        for field in ("mounts", "labels"):
+            values = {backend: getattr(m, field) for backend, m in by_backend.items() if getattr(m, field) is not None}
+            assert len({repr(v) for v in values.values()}) <= 1, (key, field, values)
+            if key in getattr(expect, field):
+                assert values and all(v == getattr(expect, field)[key] for v in values.values()), (key, field, values)
         if key in expect.keeps_entrypoint:
             assert all(m.keeps_image_entrypoint == expect.keeps_entrypoint[key] for m in in_containers.values())
 

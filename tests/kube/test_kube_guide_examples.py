@@ -10,15 +10,12 @@ validated against the Kubernetes 1.25 and 1.37 schemas.
 
 import copy
 import itertools
-import os
 
 import pytest
 import yaml
 
 from symphony.errors import PodLevelSettingError
 
-#: the user documents this snippet was copied from, where a development checkout has them
-USER_DOCUMENTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "seeds")
 CREATE_SURREAL = r'''from symphony.commandline import SymphonyParser
 from symphony.engine import SymphonyConfig, Cluster
 from symphony.addons import DockerBuilder, clean_images
@@ -242,14 +239,6 @@ def run_create_surreal(snippet=CREATE_SURREAL, agents=8, evals=2, colocate_agent
 
 def by_name(objects, kind):
     return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
-
-
-def test_embedded_snippet_is_the_documented_one_verbatim():
-    path = os.path.join(USER_DOCUMENTS, "003_20c4a523f2251b3f.txt")
-    if not os.path.exists(path):
-        pytest.skip("the user documents are not beside this checkout")
-    with open(path, encoding="utf-8") as handle:
-        assert CREATE_SURREAL in handle.read()
 
 
 def test_snippet_imports_resolve():
