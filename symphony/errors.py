@@ -47,6 +47,10 @@ class UnknownBackendError(SpecError):
     """``Cluster.new`` was given a backend name that is not registered."""
 
 
+class BackendSettingError(SpecError):
+    """A backend was created with an invalid setting (a keyword argument of ``Cluster.new``)."""
+
+
 class ExperimentExistsError(SymphonyError):
     """Launching an experiment whose name is already running (use force=True)."""
 

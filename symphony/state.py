@@ -31,7 +31,8 @@ from symphony.errors import StateError
 from symphony.status import ProcessState
 
 #: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
-SCHEMA_VERSION = 1
+#: (2: processes.start_ticks)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS processes (
     position INTEGER NOT NULL,
     status TEXT NOT NULL,
     pid INTEGER,
+    start_ticks INTEGER,
     exit_code INTEGER,
     signal INTEGER,
     restarts INTEGER NOT NULL DEFAULT 0,
@@ -78,6 +80,9 @@ CREATE TABLE IF NOT EXISTS ports (
 #: columns that state files from before they existed lack: (table, column, declaration)
 ADDED_COLUMNS = (
     ("experiments", "adoptions", "INTEGER NOT NULL DEFAULT 0"),
+    # when the process of ``pid`` started, in clock ticks since boot (/proc/<pid>/stat): with the pid,
+    # its identity, which no wall-clock step changes (NULL in rows an older Symphony wrote)
+    ("processes", "start_ticks", "INTEGER"),
 )
 
 

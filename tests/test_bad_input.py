@@ -472,7 +472,6 @@ CLI_CASES = {
     "launch an unknown file type": (["launch", "{tmp}/experiment.txt"], ".yml"),
     "python file without experiment": (["launch", "{tmp}/empty.py"], "build(cluster)"),
     "scp missing source": (["scp", "worker:no-such-file", "{tmp}/x", "base"], "no-such-file"),
-    "unknown verb": (["lunch"], "launch"),
     "relaunch without --force": (["launch", "{tmp}/base.yml"], "`symphony launch {tmp}/base.yml --force`"),
     "dry run of a relaunch without --force": (["launch", "{tmp}/base.yml", "--dry-run"], "is already running"),
     "switch to a missing experiment": (["exp", "nosuch"], "`symphony exp -f nosuch`"),

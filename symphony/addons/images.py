@@ -6,8 +6,10 @@ total before and after), so layers still shared with kept images are not counted
 """
 
 import fnmatch
+import sys
 
 from ..engines.docker_api import docker_client, docker_sdk
+from ..errors import SymphonyError
 
 
 def matching_tags(client, patterns):
@@ -20,12 +22,14 @@ def matching_tags(client, patterns):
     return sorted(tags)
 
 
-def clean_images(patterns, force=False, confirm=input, client=None):
+def clean_images(patterns, force=False, confirm=None, client=None):
     """Delete local images whose ``repo:tag`` matches ``patterns`` (a pattern or a list).
 
     Lists them and asks before deleting unless ``force``; returns
-    ``{'removed': [tags], 'freed_bytes': n}``. ``confirm`` is the yes/no prompt
-    (``input`` by default).
+    ``{'removed': [tags], 'freed_bytes': n}``. ``confirm`` is the yes/no prompt (by
+    default a question on the terminal; without a terminal nothing is deleted and a
+    :class:`~symphony.errors.SymphonyError` says to pass ``force=True``, as the ``symphony``
+    command says to pass ``-f``).
     """
     if isinstance(patterns, str):
         patterns = [patterns]
@@ -37,7 +41,7 @@ def clean_images(patterns, force=False, confirm=input, client=None):
     print("images to delete:")
     for tag in tags:
         print(f"  {tag}")
-    if not force and confirm(f"delete these {len(tags)} images? [y/N] ").strip().lower() not in ("y", "yes"):
+    if not force and not _confirmed(confirm, f"delete these {len(tags)} images?"):
         print("nothing deleted")
         return {"removed": [], "freed_bytes": 0}
     before = client.df().get("LayersSize", 0)
@@ -52,6 +56,20 @@ def clean_images(patterns, force=False, confirm=input, client=None):
     freed = max(0, before - client.df().get("LayersSize", 0))
     print(f"deleted {len(removed)} images, freed {_human_size(freed)}")
     return {"removed": removed, "freed_bytes": freed}
+
+
+def _confirmed(confirm, question):
+    """Whether the answer to ``question`` is yes: asked with ``confirm``, else on the terminal; without
+    one, refused in one line naming ``force=True`` (as the CLI's confirmation names -f)."""
+    if confirm is None:
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise SymphonyError(f"{question.rstrip('?')}: not asking without a terminal; pass force=True")
+        confirm = input
+    try:
+        answer = confirm(f"{question} [y/N] ")
+    except EOFError:  # Ctrl-D, or a closed stdin: no
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _human_size(size):

@@ -36,18 +36,26 @@ class SymphonyCommand(SymphonyParser):
     def create_cluster(self):
         from ..cluster import Cluster
         from ..config import CONFIG_FILENAME, SymphonyConfig
-        from ..errors import SymphonyError
+        from ..errors import BackendSettingError, SymphonyError
         config = SymphonyConfig()
         backend = selected_backend(getattr(self.args, "backend", None))
         kwargs = config.backend_kwargs(backend)
         try:
             return Cluster.new(backend, **kwargs)
+        except BackendSettingError as exc:  # a value of the config's backends: section, e.g. grace: abc
+            if not kwargs:
+                raise
+            raise SymphonyError(f"cannot create the {backend} backend with {self._settings(kwargs)} "
+                                f"(backends: in {config.source or CONFIG_FILENAME}): {exc}") from None
         except SymphonyError:
             raise
-        except (TypeError, ValueError) as exc:  # a value of the config's backends: section, e.g. grace: abc
-            settings = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
-            raise SymphonyError(f"cannot create the {backend} backend with {settings or 'no settings'} "
+        except (TypeError, ValueError) as exc:  # (a backend that does not check its own arguments yet)
+            raise SymphonyError(f"cannot create the {backend} backend with {self._settings(kwargs)} "
                                 f"(backends: in {config.source or CONFIG_FILENAME}): {exc}: fix that value") from None
+
+    @staticmethod
+    def _settings(kwargs):
+        return ", ".join(f"{key}={value!r}" for key, value in kwargs.items()) or "no settings"
 
     def setup(self):
         super().setup()

@@ -3,7 +3,8 @@
 Typing ``symphony logs ag`` instead of ``symphony logs agent-0`` is the common case
 at a terminal, so a name is looked up in tiers and the first tier that matches
 anything wins: exact, then ``<username>-<name>`` exact, then prefix, suffix and
-substring. One candidate is used (with a note on stderr, so nobody is surprised);
+substring (processes and exposed services are matched the same way, without the
+username tier). One candidate is used (with a note on stderr, so nobody is surprised);
 several give a numbered chooser on a terminal and, in scripts, an error listing
 them — a script must never act on a guess.
 """
@@ -102,3 +103,20 @@ def match_process(query, experiment, keys):
         return choose(query, "process", same_name, len(same_name) == 1, hint, ProcessNotFoundError)
     exact, candidates = best_candidates(query, keys)
     return choose(query, "process", candidates, exact, hint, ProcessNotFoundError)
+
+
+def match_service(query, experiment, exposed):
+    """The service named (fuzzily) by ``query`` among the services ``experiment`` exposes.
+
+    ``exposed`` None (the backend cannot list them), or no exposed service matching at all,
+    gives ``query`` back unchanged: the backend's own error then says what it is (a service
+    that is only bound has no URL; an unknown one is listed with those it exposes).
+    """
+    if exposed is None:
+        return query
+    exposed = list(exposed)
+    exact, candidates = best_candidates(query, exposed)
+    if not candidates:
+        return query
+    return choose(query, "service", candidates, exact,
+                  f"experiment {experiment!r} exposes {', '.join(exposed) or 'none'}", SymphonyError)

@@ -38,11 +38,28 @@ class UsageError(SymphonyError):
     """The command line itself is wrong (unknown option, missing argument...)."""
 
 
+class UnknownCommandError(UsageError):
+    """The verb is not one of the command's verbs: one line with the nearest verb, the usage, exit code 2."""
+
+    def __init__(self, command, choices):
+        import difflib
+        close = difflib.get_close_matches(command, list(choices), n=1)
+        self.command, self.suggestion = command, close[0] if close else None
+        super().__init__(f"unknown command {command!r}: did you mean {close[0]!r}?" if close
+                         else f"unknown command {command!r}")
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse, but a mistake is one line naming ``--help`` and exit code 1 (not usage + 2)."""
 
     def error(self, message):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def _check_value(self, action, value):
+        # an unknown verb: the nearest verb rather than every verb and alias (argparse lists them all)
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            raise UnknownCommandError(value, action.choices)
+        super()._check_value(action, value)
 
 
 #: ``[group/]process:path`` on either side of ``scp``; anything else is a path here.
@@ -151,6 +168,10 @@ class SymphonyParser:
             self.args = args
             result = args._action(args)
             return result if isinstance(result, int) else 0
+        except UnknownCommandError as exc:  # as argparse's usage errors: exit code 2, with the usage
+            usage = self.master_parser.format_usage().strip()
+            print(f"{self.prog}: error: {exc}\n{usage} (`{self.prog} --help` lists the commands)", file=sys.stderr)
+            return 2
         except SymphonyError as exc:
             print(f"{self.prog}: error: {exc}", file=sys.stderr)
             return 1
@@ -256,6 +277,11 @@ class SymphonyParser:
         """The key (``[group/]name``) of the process ``name`` fuzzy-matches in ``experiment``."""
         keys = [status.key for status in self.cluster.describe_experiment(experiment)]
         return matching.match_process(name, experiment, keys)
+
+    def resolve_service(self, experiment, name):
+        """The exposed service of ``experiment`` that ``name`` fuzzy-matches (as processes are matched);
+        ``name`` itself if none does, so that the backend says what it is (bound only, or unknown)."""
+        return matching.match_service(name, experiment, self.cluster.exposed_services(experiment))
 
     def confirm(self, question, force=False):
         """Ask a yes/no question on the terminal; without one, ``--force`` is required."""
@@ -412,14 +438,14 @@ class SymphonyParser:
     # --- visit --------------------------------------------------------------------
     def _setup_visit(self):
         parser = self.add_subparser("visit", aliases=["vi"])
-        parser.add_argument("service", help="an exposed service, e.g. tensorboard")
+        parser.add_argument("service", help="an exposed service, e.g. tensorboard; fuzzy-matched")
         self._experiment_argument(parser)
         parser.add_argument("-u", "--url-only", action="store_true", help="print the URL instead of opening it")
 
     def action_visit(self, args):
         """Open an exposed service in a web browser."""
         experiment = self.resolve_experiment(args.experiment)
-        url = self.cluster.external_url(experiment, args.service)
+        url = self.cluster.external_url(experiment, self.resolve_service(experiment, args.service))
         if args.url_only:
             print(url)
             return 0
@@ -500,8 +526,4 @@ class SymphonyParser:
             raise self.cluster.experiment_exists_error(exp.name, fix=(  # the way out in this command's words
                 f"replace it with `{self.prog} launch {args.file} --force`, or delete it first with "
                 f"`{self.prog} delete {exp.name}`")) from None
-        if not args.dry_run:
-            count = len(exp.list_all_processes())
-            print(f"launched {exp.name} on the {self.backend_name} backend ({count} processes): "
-                  f"`{self.prog} p` lists them", file=sys.stderr)
-        return 0
+        return 0  # (Cluster.launch printed the one summary line)

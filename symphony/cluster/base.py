@@ -83,6 +83,12 @@ def pick_process(experiment: str, process: str, candidates: Iterable[Tuple[str, 
                                f"{', '.join(c[0] for c in candidates) or 'none'}")
 
 
+def launched_line(experiment: str, backend: str, processes: int) -> str:
+    """The one line :meth:`Cluster.launch` prints on stderr after a launch, in the same words on every backend."""
+    return (f"launched {experiment!r} on the {backend} backend: {processes} "
+            f"process{'' if processes == 1 else 'es'} (symphony p to watch)")
+
+
 class Cluster(abc.ABC):
     """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
 
@@ -138,7 +144,8 @@ class Cluster(abc.ABC):
         A dry run makes the same checks in the same order as a real launch and prints
         what it would do, so it fails exactly when the launch would: an existing
         experiment is an error without ``force``, and with it is reported as replaced
-        and planned with :meth:`plan_replacing`.
+        and planned with :meth:`plan_replacing`. A launch that succeeded prints one line on
+        stderr, in the same words on every backend (:func:`launched_line`); a dry run does not.
         """
         exp.validate()
         if dry_run:
@@ -181,6 +188,7 @@ class Cluster(abc.ABC):
         self.set_experiment(exp.name)
         for note in getattr(plan, "not_applied", ()):  # never silently: the dry run lists these too
             print(f"note: {exp.name!r} on the {self.backend_name} backend: {note}", file=sys.stderr)
+        print(launched_line(exp.name, str(self.backend_name), len(exp.list_all_processes())), file=sys.stderr)
         return plan
 
     def experiment_exists_error(self, name: str, fix: Optional[str] = None) -> ExperimentExistsError:
@@ -239,6 +247,12 @@ class Cluster(abc.ABC):
     @abc.abstractmethod
     def external_url(self, experiment: str, service: str) -> str:
         """The URL of an exposed service, reachable from this machine (``symphony visit``)."""
+
+    def exposed_services(self, experiment: str) -> Optional[List[str]]:
+        """The services ``experiment`` exposes (what :meth:`external_url` takes), for ``symphony visit``
+        to match a shortened name against; None if this backend cannot list them (then the name
+        is used as given)."""
+        return None
 
     @abc.abstractmethod
     def delete(self, name: str) -> None:

@@ -10,7 +10,7 @@ how a process's status is read. :class:`HostCluster` holds everything of the fir
   secrets privately, then :meth:`HostCluster._start_supervisor` (the backend's own
   step); a failure anywhere removes everything;
 * ``delete``: stop every process of the run (found by its run marker or its recorded
-  pid and start time), forget the rows, remove the logs;
+  pid and start ticks), forget the rows, remove the logs;
 * lookups of experiments and processes, logs (``--since``/``--follow``), ``visit``
   URLs, and the environment ``exec``/``ssh``/``scp`` run in.
 
@@ -20,11 +20,12 @@ and ``_still_running(experiment, key)`` (whether ``logs --follow`` keeps waiting
 
 import abc
 import json
+import math
 import os
 import shutil
 
 from ..cluster import Cluster, pick_process, rollback_shield
-from ..errors import ExperimentNotFoundError, SymphonyError
+from ..errors import BackendSettingError, ExperimentNotFoundError, SymphonyError
 from ..state import ExperimentStatus, StateStore, open_private, private_dir
 from .actions import HostProcessActions
 from .logs import parse_since, read_log
@@ -44,12 +45,38 @@ class HostCluster(HostProcessActions, Cluster):
 
     def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):
         super().__init__(preamble_cmds)
-        self.grace = float(grace)
-        self.restart_backoff = float(restart_backoff)
-        self.shell_path = shell or shutil.which("bash") or "/bin/sh"
-        if not isinstance(bind_host, str) or not bind_host.strip():
-            raise ValueError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', got {bind_host!r}")
+        self.grace = self._seconds("grace", grace, "seconds between SIGTERM and SIGKILL on delete", 5)
+        self.restart_backoff = self._seconds("restart_backoff", restart_backoff, "first delay before a restart", 1)
+        self.shell_path = self._shell(shell)
+        if not isinstance(bind_host, str) or not bind_host.strip() or bind_host != bind_host.strip():
+            raise BackendSettingError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', "
+                                      f"got {bind_host!r}")
         self.bind_host = bind_host
+
+    def _seconds(self, name, value, meaning, example):
+        """``value`` as a number of seconds >= 0, or a one-line error naming ``name`` and the fix."""
+        seconds = None
+        if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+            try:
+                seconds = float(value)
+            except ValueError:
+                pass
+        if seconds is None or not math.isfinite(seconds) or seconds < 0:
+            raise BackendSettingError(f"{name} must be a number of seconds >= 0 ({meaning}), e.g. {name}={example}, "
+                                      f"got {value!r}")
+        return seconds
+
+    def _shell(self, shell):
+        """The program that runs ``cmds`` and preambles: ``shell`` (a path, or a name on PATH), else bash.
+        It must exist here: every process of these backends runs on this machine."""
+        if shell is None:
+            return shutil.which("bash") or "/bin/sh"
+        fix = "give a path such as '/bin/bash', or leave it out for bash"
+        if not isinstance(shell, str) or not shell.strip():
+            raise BackendSettingError(f"shell must be a program: {fix}, got {shell!r}")
+        if shutil.which(shell) is None:
+            raise BackendSettingError(f"shell {shell!r} is not an executable program on this machine: {fix}")
+        return shell
 
     @property
     def store(self):
@@ -115,7 +142,7 @@ class HostCluster(HostProcessActions, Cluster):
             self.set_experiment(None)
 
     def _remove(self, name, run_id):
-        recorded = [(row["pid"], row["started"]) for row in self.store.processes(self.backend_name, name)]
+        recorded = [(row["pid"], row["start_ticks"]) for row in self.store.processes(self.backend_name, name)]
         stop_run(run_id, grace=self.grace, recorded=recorded)
         self.store.delete_experiment(self.backend_name, name)
         shutil.rmtree(self._log_dir(name), ignore_errors=True)
@@ -150,10 +177,13 @@ class HostCluster(HostProcessActions, Cluster):
         return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
                         still_running=lambda: self._still_running(experiment, row["key"]))
 
+    def exposed_services(self, experiment):
+        from ..spec import ExperimentSpec
+        return ExperimentSpec.from_dict(json.loads(self._experiment_row(experiment)["spec"])).exposed_services()
+
     def external_url(self, experiment, service):
         """Only an exposed service has a URL, as on every backend: a bound one is internal to the experiment."""
-        from ..spec import ExperimentSpec
-        exposed = ExperimentSpec.from_dict(json.loads(self._experiment_row(experiment)["spec"])).exposed_services()
+        exposed = self.exposed_services(experiment)
         port = self.store.service_port(self.backend_name, experiment, service)
         if port is None:
             raise SymphonyError(f"experiment {experiment!r} has no service {service!r}: it exposes "

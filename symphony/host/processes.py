@@ -5,11 +5,15 @@ SIGHUP, or daemonise into a new session. Every process Symphony starts carries
 ``SYMPH_RUN_ID=<unique id>`` in its environment, which its descendants inherit
 even after double-forking, so a scan of ``/proc/*/environ`` finds them all.
 
+A recorded process is recognised by its pid *and* its start ticks (field 22 of
+``/proc/<pid>/stat``: clock ticks since boot, which no step of the wall clock changes,
+be it NTP, a suspend and resume or a manual ``date -s``): a later process given the
+same pid has other start ticks, and a clock step never makes ours look like another.
+
 Everything here reads ``/proc`` directly, without psutil: ``symphony p`` and
 ``symphony ls`` use these functions, and importing psutil would slow every one of them.
 """
 
-import functools
 import os
 import signal
 import time
@@ -22,20 +26,6 @@ class ProcStat(NamedTuple):
     state: str        # R, S, D, Z...
     ppid: int
     start_ticks: int  # start time in clock ticks since boot: tells a process from a later one with its pid
-
-    def started(self):
-        """The start time as a Unix time, comparable with ``time.time()``."""
-        return boot_time() + self.start_ticks / os.sysconf("SC_CLK_TCK")
-
-
-@functools.lru_cache(maxsize=None)
-def boot_time():
-    """When this machine booted, as a Unix time (``btime`` of ``/proc/stat``, as psutil reads it)."""
-    with open("/proc/stat") as handle:
-        for line in handle:
-            if line.startswith("btime"):
-                return float(line.split()[1])
-    raise OSError("/proc/stat has no btime line")
 
 
 def proc_stat(pid):
@@ -116,21 +106,27 @@ def _signal_all(pids, sig):
             pass
 
 
-#: a live pid whose start time is this close to the one recorded for it is that process,
-#: not a later one that reused the pid (records are written right after the fork)
-SAME_START_SECONDS = 2.0
+def start_ticks(pid):
+    """When ``pid`` started, in clock ticks since boot (None if there is no such process): what a
+    process row records next to the pid, so that :func:`is_recorded_process` can tell it apart."""
+    stat = proc_stat(pid) if pid else None
+    return stat.start_ticks if stat else None
 
 
-def is_recorded_process(pid, started):
-    """Whether ``pid`` is alive and is the process recorded as started at Unix time ``started``."""
-    stat = proc_stat(pid) if pid and started else None
-    return stat is not None and stat.state != "Z" and abs(stat.started() - started) < SAME_START_SECONDS
+def is_recorded_process(pid, ticks):
+    """Whether ``pid`` is alive and is the process recorded as started at ``ticks`` (:func:`start_ticks`).
+
+    Exact: a process that reused the pid started at other ticks. A record without ticks
+    (written by an older Symphony) matches nothing; such processes are found by their run marker.
+    """
+    stat = proc_stat(pid) if pid and ticks is not None else None
+    return stat is not None and stat.state != "Z" and stat.start_ticks == ticks
 
 
 def stop_run(run_id, grace=5.0, recorded=()):
     """SIGTERM every process of the run and their process groups, SIGKILL after ``grace``.
 
-    ``recorded``: ``(pid, started)`` of the processes the state knows, stopped too even if
+    ``recorded``: ``(pid, start ticks)`` of the processes the state knows, stopped too even if
     they cleared their environment (``env -i``) and so lost the run marker.
     Returns the pids that had to be killed with SIGKILL.
     """
@@ -138,7 +134,7 @@ def stop_run(run_id, grace=5.0, recorded=()):
 
     def remaining():
         return sorted(set(find_run_processes(run_id)) |
-                      {pid for pid, started in recorded if is_recorded_process(pid, started)})
+                      {pid for pid, ticks in recorded if is_recorded_process(pid, ticks)})
     _signal_all(remaining(), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:

@@ -41,7 +41,7 @@ import time
 
 from ..host.logs import IndexWriter
 from ..host.plan import LocalPlan
-from ..host.processes import find_run_processes, is_recorded_process, proc_stat, signal_name, stop_run
+from ..host.processes import find_run_processes, proc_stat, signal_name, stop_run
 from ..host.restarts import failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
@@ -60,10 +60,10 @@ class Supervised:
         self.started = None
         self.restarts = 0
         self.failures_in_a_row = 0
-        self.restart_at = None
+        self.restart_at = None  # when to restart it, on the monotonic clock (a wall-clock step must not delay it)
         self.adopted = False  # started by a previous supervisor: not our child, so polled, not reaped
-        self.start_ticks = None  # an adopted process's start time (/proc), telling it from a reused pid
-        self.unrecorded_since = None  # when an adopted process was first seen ended without a recorded status
+        self.start_ticks = None  # when ``pid`` started, in clock ticks since boot: with it, the process's identity
+        self.unrecorded_since = None  # when (monotonic) an adopted process was first seen ended, status unrecorded
         self.index = IndexWriter(plan.log_path)
 
     @property
@@ -89,15 +89,17 @@ class Supervisor:
                 spec.argv, cwd=spec.cwd, env={**os.environ, **spec.env}, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         popen.returncode = 0  # we reap with waitpid(-1); keep Popen from reaping or warning
+        stat = proc_stat(popen.pid)  # (not reaped yet: readable even if it already ended)
         child.pid, child.started, child.restart_at, child.adopted = popen.pid, time.time(), None, False
+        child.start_ticks = stat.start_ticks if stat else None
         self.by_pid[popen.pid] = child
         if record:
             self.store.update_process(self.plan.backend, self.plan.experiment, spec.key, **self._running_fields(child))
 
     @staticmethod
     def _running_fields(child):
-        return dict(status=ProcessState.RUNNING, pid=child.pid, started=child.started, exit_code=None, signal=None,
-                    finished=None, restarts=child.restarts)
+        return dict(status=ProcessState.RUNNING, pid=child.pid, start_ticks=child.start_ticks, started=child.started,
+                    exit_code=None, signal=None, finished=None, restarts=child.restarts)
 
     def start_all(self):
         for child in self.children:
@@ -133,14 +135,14 @@ class Supervisor:
             child.restarts, child.started = row["restarts"], row["started"] or time.time()
             if row["status"] == ProcessState.RUNNING and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
+                child.start_ticks = row["start_ticks"]  # exact: a process that reused the pid has other ticks
                 stat = proc_stat(child.pid)
-                # ours: it still carries the run id, or started when its row says (a program may
-                # clear its environment), or is a zombie (it ended; its guardian records how)
-                if stat is not None and (child.pid in live or stat.state == "Z"
-                                         or is_recorded_process(child.pid, child.started)):
+                # a row an older Symphony wrote has no ticks: the pid is ours if it still carries the
+                # run id, or is a zombie (it ended; its guardian records how)
+                if child.start_ticks is None and stat is not None and (child.pid in live or stat.state == "Z"):
                     child.start_ticks = stat.start_ticks
             elif row["status"] == ProcessState.RESTARTING:
-                child.restart_at = time.time()
+                child.restart_at = time.monotonic()
 
     def poll_adopted(self):
         """Record the end of adopted processes that ended, with the status their guardian wrote."""
@@ -151,8 +153,8 @@ class Supervisor:
                 continue
             code = _read_exit(self.exits, child.pid, child.start_ticks)
             if code is None and ours:  # a zombie: its guardian records its status before reaping it
-                child.unrecorded_since = child.unrecorded_since or time.time()
-                if time.time() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
+                child.unrecorded_since = child.unrecorded_since or time.monotonic()
+                if time.monotonic() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
                     continue
             self.finished(child, code)
 
@@ -170,19 +172,19 @@ class Supervisor:
             exit_code, killed_by, state = code, None, ProcessState.EXITED
         else:
             exit_code, killed_by, state = None, signal_name(-code), ProcessState.KILLED
-        ran_for = now - child.started
+        ran_for = _ran_for(child, now)
         child.pid, child.adopted, child.start_ticks, child.unrecorded_since = None, False, None, None
-        fields = dict(pid=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
+        fields = dict(pid=None, start_ticks=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
         if not self.stopping and should_restart(child.plan.restart_policy, exit_code, killed_by):
             child.failures_in_a_row = failures_in_a_row(ran_for, child.failures_in_a_row)
-            child.restart_at = now + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
+            child.restart_at = time.monotonic() + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
             fields["status"] = ProcessState.RESTARTING
         self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key, **fields)
 
     def restart_due(self):
-        now = time.time()
+        due, now = time.monotonic(), time.time()
         for child in self.children:
-            if child.restart_at is not None and child.restart_at <= now and not self.stopping:
+            if child.restart_at is not None and child.restart_at <= due and not self.stopping:
                 child.restarts += 1
                 try:
                     self.start(child)
@@ -199,7 +201,7 @@ class Supervisor:
         pending = [c.restart_at for c in self.children if c.restart_at is not None]
         timeout = 0.5
         if pending:
-            timeout = max(0.0, min(timeout, min(pending) - time.time()))
+            timeout = max(0.0, min(timeout, min(pending) - time.monotonic()))
         return timeout
 
     # --- stopping -----------------------------------------------------------------
@@ -207,7 +209,7 @@ class Supervisor:
         """Stop every process of the run (their descendants too), then record how they ended."""
         self.stopping = True
         stop_run(self.plan.run_id, grace=self.plan.grace,
-                 recorded=[(c.pid, c.started) for c in self.children if c.pid is not None])
+                 recorded=[(c.pid, c.start_ticks) for c in self.children if c.pid is not None])
         self.reap()
 
     def run(self, wakeup_fd):
@@ -229,6 +231,14 @@ class Supervisor:
                 self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
                 return
         self.stop_all()
+
+
+def _ran_for(child, now):
+    """How long ``child``'s run lasted, in seconds: from its start ticks where known (a wall-clock
+    step in between changes nothing), else from its recorded wall-clock start."""
+    if child.start_ticks is not None and hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - child.start_ticks / os.sysconf("SC_CLK_TCK")
+    return now - (child.started or now)
 
 
 def exits_dir(plan):

@@ -76,3 +76,98 @@ def test_the_already_running_error_is_worded_once_with_a_fix_per_caller():
                           "(`symphony delete rl`), or replace it with --force (force=True in Python)")
     assert str(cluster.experiment_exists_error("rl", fix="use another name")) == \
         "experiment 'rl' is already running on the local backend: use another name"
+
+
+# --- the settings of the host backends are checked when the cluster is made -----------------
+@pytest.mark.parametrize("backend", ["local", "tmux"])
+@pytest.mark.parametrize("setting, message", [
+    ({"grace": "abc"}, r"^grace must be a number of seconds >= 0 \(seconds between SIGTERM and SIGKILL on "
+                       r"delete\), e\.g\. grace=5, got 'abc'$"),
+    ({"grace": -1}, r"^grace must be a number of seconds >= 0 .*, got -1$"),
+    ({"grace": float("nan")}, r"^grace must be a number of seconds >= 0 .*, got nan$"),
+    ({"grace": True}, r"^grace must be a number of seconds >= 0 .*, got True$"),
+    ({"restart_backoff": [1]}, r"^restart_backoff must be a number of seconds >= 0 \(first delay before a "
+                               r"restart\), e\.g\. restart_backoff=1, got \[1\]$"),
+    ({"restart_backoff": float("inf")}, r"^restart_backoff must be a number of seconds >= 0 .*, got inf$"),
+    ({"shell": "no-such-shell"}, r"^shell 'no-such-shell' is not an executable program on this machine: give a "
+                                 r"path such as '/bin/bash', or leave it out for bash$"),
+    ({"shell": ""}, r"^shell must be a program: give a path such as '/bin/bash', or leave it out for bash, got ''$"),
+    ({"shell": 3}, r"^shell must be a program: .*, got 3$"),
+    ({"bind_host": ""}, r"^bind_host must be an address such as '127\.0\.0\.1' or '0\.0\.0\.0', got ''$"),
+    ({"bind_host": 0}, r"^bind_host must be an address such as .*, got 0$"),
+])
+def test_a_bad_host_backend_setting_is_one_line_naming_it_and_the_fix(backend, setting, message):
+    from symphony.errors import BackendSettingError, SpecError
+    with pytest.raises(BackendSettingError, match=message) as raised:
+        Cluster.new(backend, **setting)
+    assert isinstance(raised.value, SpecError) and isinstance(raised.value, ValueError)  # as before: a ValueError
+
+
+def test_good_host_backend_settings_are_taken():
+    cluster = Cluster.new("local", grace="2.5", restart_backoff=0, shell="sh", bind_host="0.0.0.0")
+    assert (cluster.grace, cluster.restart_backoff, cluster.shell_path, cluster.bind_host) == \
+        (2.5, 0.0, "sh", "0.0.0.0")
+    assert Cluster.new("local").shell_path.endswith(("/bash", "/sh"))
+
+
+# --- the one line every backend prints after a launch -----------------------------------------
+class Recorded(Cluster):
+    """A backend that creates nothing: what the shared Cluster.launch prints is all there is to see."""
+
+    backend_name = "recorded"
+
+    def __init__(self):
+        super().__init__()
+        self.running = []
+
+    def plan(self, exp):
+        return Cluster.new("local").plan(exp)  # (any Plan will do)
+
+    def apply(self, exp, prepared=None):
+        self.running.append(exp.name)
+        return self.plan(exp)
+
+    def list_experiments(self):
+        return list(self.running)
+
+    def delete(self, name):
+        self.running.remove(name)
+
+    def describe_experiment(self, name):
+        return []
+
+    def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        return iter(())
+
+    def external_url(self, experiment, service):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("make", [lambda: Cluster.new("local", grace=1), Recorded], ids=["local", "any backend"])
+def test_a_launch_prints_one_summary_line_on_stderr_and_a_dry_run_none(make, capsys):
+    cluster = make()
+    exp = cluster.new_experiment("rl")
+    exp.new_process("learner", "sleep 60")
+    group = exp.new_process_group("agents")
+    for index in range(4):
+        group.new_process(f"agent-{index}", "sleep 60")
+    cluster.launch(exp, dry_run=True)
+    out, err = capsys.readouterr()
+    assert "launched" not in out + err
+    try:
+        cluster.launch(exp)
+        out, err = capsys.readouterr()
+        assert out == "" and err.splitlines() == [
+            f"launched 'rl' on the {cluster.backend_name} backend: 5 processes (symphony p to watch)"]
+        cluster.launch(exp, force=True)
+        assert capsys.readouterr().err.count("launched 'rl'") == 1
+    finally:
+        cluster.delete("rl")
+    one = cluster.new_experiment("one")
+    one.new_process("p", "sleep 60")
+    cluster.launch(one)
+    try:
+        assert capsys.readouterr().err.endswith("launched 'one' on the " + cluster.backend_name +
+                                                " backend: 1 process (symphony p to watch)\n")
+    finally:
+        cluster.delete("one")

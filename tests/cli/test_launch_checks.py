@@ -38,7 +38,12 @@ def one_line_error(err):
      r"\.symphony\.yml:1: backends: tmux: unknown keyword 'server_nam' .*: use one of .*server_name"),
     ("backends:\n  local: {grace: abc}\n", ["ls"],
      r"cannot create the local backend with grace='abc' \(backends: in .*\.symphony\.yml\): "
-     r"could not convert string to float: 'abc': fix that value$"),
+     r"grace must be a number of seconds >= 0 \(seconds between SIGTERM and SIGKILL on delete\), "
+     r"e\.g\. grace=5, got 'abc'$"),
+    ("backends:\n  local: {shell: no-such-shell}\n", ["ls"],
+     r"cannot create the local backend with shell='no-such-shell' \(backends: in .*\.symphony\.yml\): "
+     r"shell 'no-such-shell' is not an executable program on this machine: give a path such as '/bin/bash', "
+     r"or leave it out for bash$"),
     ("backends:\n  local:\n    grace: 1\n    grace: 2\n", ["ls"],
      r"\.symphony\.yml:4: duplicate key 'grace' \(first at line 3\)"),
 ])

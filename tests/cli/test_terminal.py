@@ -76,6 +76,17 @@ def test_numbered_chooser_on_a_terminal(tty_demo):
     assert code == 1 and "symphony: error: no process chosen for 'agent': give the full name" in text
 
 
+def test_numbered_chooser_of_services_on_a_terminal(local_cluster):
+    exp = local_cluster.new_experiment("boards")
+    exp.new_process("dash", "sleep 60").exposes("dashboard")
+    exp.new_process("tensor", "sleep 60").exposes("tensorboard")
+    local_cluster.launch(exp)
+    code, text = on_terminal("visit", "board", "-u", answer="2\n")
+    assert code == 0, text
+    assert "'board' matches several services:\n  1) dashboard\n  2) tensorboard" in text
+    assert text.rstrip().endswith(local_cluster.external_url("boards", "tensorboard"))
+
+
 def test_delete_asks_on_a_terminal(tty_demo):
     code, text = on_terminal("delete", "tty", answer="n\n")
     assert code == 1 and "delete experiment 'tty-demo' on the local backend? [y/N]" in text

@@ -114,7 +114,6 @@ def test_user_mistakes_are_one_line_and_exit_1(run, demo):
         ("exec", "server"): "put the command after --",
         ("exec", "server", "demo", "ls", "-l"): "put the command after --",
         ("p", "--bogus"): "unrecognized arguments: --bogus",
-        ("frobnicate",): "invalid choice: 'frobnicate'",
         ("-b", "nosuch", "ls"): "unknown backend 'nosuch'",
         ("visit", "nosuch", "-u"): "has no service 'nosuch'",
         ("launch", "missing.yml"): "no experiment file 'missing.yml'",
@@ -124,6 +123,19 @@ def test_user_mistakes_are_one_line_and_exit_1(run, demo):
         code, out, err = run(*argv)
         assert code == 1, argv
         assert message in one_line_error(err), (argv, err)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["lgos"], "symphony: error: unknown command 'lgos': did you mean 'logs'?"),
+    (["-b", "local", "lunch", "x.yml"], "symphony: error: unknown command 'lunch': did you mean 'launch'?"),
+    (["frobnicate"], "symphony: error: unknown command 'frobnicate'"),
+])
+def test_an_unknown_command_names_the_nearest_one_and_the_usage_and_exits_2(run, argv, line):
+    code, out, err = run(*argv)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [line, "usage: symphony [-h] [-b BACKEND] <command> ... "
+                                      "(`symphony --help` lists the commands)"]
+    assert symphony_process(*argv).returncode == 2  # the real script's exit code too
 
 
 def test_bare_command_prints_help(run):
@@ -183,6 +195,28 @@ def test_visit_prints_or_opens_the_url(run, demo, tmp_path, verb):
     result = symphony_process(verb, "web", "demo", env=cli_env(BROWSER=str(browser), DISPLAY=""))
     assert result.returncode == 0, result.stderr
     assert wait_for(lambda: opened.exists() and opened.read_text().strip()) == f"http://127.0.0.1:{port}"
+
+
+def test_visit_matches_a_service_name_as_processes_are_matched(run, local_cluster):
+    exp = local_cluster.new_experiment("boards")
+    exp.new_process("dash", "sleep 60").exposes("dashboard")
+    exp.new_process("tensor", "sleep 60").exposes("tensorboard")
+    exp.new_process("db", "sleep 60").binds("store")
+    local_cluster.launch(exp)
+    url = local_cluster.external_url("boards", "dashboard")
+    code, out, err = run("visit", "dash", "-u")
+    assert (code, out, err) == (0, url + "\n", "using service 'dashboard' for 'dash'\n")
+    code, out, err = run("visit", "dashboard", "-u")
+    assert (code, out, err) == (0, url + "\n", "")
+    code, _, err = run("vi", "board", "-u")  # a suffix of both: a script must not act on a guess
+    assert code == 1
+    assert one_line_error(err) == ("symphony: error: 'board' matches several services: dashboard, tensorboard; "
+                                   "give the full name")
+    code, _, err = run("visit", "store", "-u")  # matches no exposed service: the backend says what it is
+    assert code == 1 and "'store' of 'boards' is bound, not exposed" in one_line_error(err)
+    code, _, err = run("visit", "nosuch", "-u")
+    assert code == 1 and one_line_error(err) == ("symphony: error: experiment 'boards' has no service 'nosuch': "
+                                                 "it exposes dashboard, tensorboard")
 
 
 @pytest.mark.parametrize("verb", ["switch-experiment", "exp", "e", "se"])
@@ -270,7 +304,8 @@ def test_launch_yaml_then_inspect(run, tmp_path):
     assert code == 0 and "process server" in out and "SYMPH_API_PORT=" in out
     assert run("ls")[1] == ""
     code, _, err = run("launch", spec)
-    assert code == 0 and "launched from-yaml" in err
+    assert (code, err) == (0, "launched 'from-yaml' on the local backend: 2 processes "
+                              "(symphony p to watch)\n")
     assert run("exp")[1].strip() == "from-yaml"
     wait_for(lambda: "client of 127.0.0.1:" in run("logs", "client")[1])
     code, _, err = run("launch", spec)

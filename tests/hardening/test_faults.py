@@ -208,3 +208,87 @@ def test_dockerd_restarted_during_an_experiment(capsys, private_dockerd, monkeyp
     delete(capsys, "docker", "restarted")
     client = docker.DockerClient(base_url=private_dockerd.host)
     assert leftovers(client, "restarted") == [] and client.containers.list(all=True) == []
+
+
+# --- the wall clock steps during a run ---------------------------------------------------------
+#: ``sitecustomize`` for the supervisors this test starts: their ``time.time()`` is the wall clock
+#: shifted by the seconds written in the file $SYMPHONY_TEST_CLOCK_SHIFT names, which the test steps
+SHIFTED_CLOCK = '''\
+import os
+import time
+
+_path, _wall = os.environ.get("SYMPHONY_TEST_CLOCK_SHIFT"), time.time
+
+
+def _shifted():
+    try:
+        with open(_path) as handle:
+            return _wall() + float(handle.read())
+    except (OSError, TypeError, ValueError):
+        return _wall()
+
+
+if _path:
+    time.time = _shifted
+'''
+
+
+def test_a_wall_clock_step_mistakes_no_process_for_another(capsys, local_cluster, tmp_path, monkeypatch):
+    """The wall clock jumps an hour ahead, then an hour back (NTP, a suspend and resume) while an
+    experiment runs, in this process and in its supervisors: a restart, the re-adoption after the
+    supervisor is killed and delete still find exactly the processes that were started (one of them
+    cleared its environment, so only its recorded identity finds it): none is lost, started twice
+    or left running."""
+    import time
+
+    import psutil
+    from waiting import process_gone
+
+    site = tmp_path / "shifted-clock"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SHIFTED_CLOCK)
+    shift = tmp_path / "clock-shift"
+    shift.write_text("0")
+    monkeypatch.setenv("SYMPHONY_TEST_CLOCK_SHIFT", str(shift))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() + float(shift.read_text() or 0))  # this process's clock too
+    SymphonyConfig().set_backend_kwargs("local", grace=1.0, restart_backoff=0.2)
+
+    def sleeping(seconds):
+        """Live ``sleep <seconds>`` processes (each process of the experiment sleeps its own length)."""
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            if proc.info["cmdline"] == ["sleep", seconds] and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        return found
+
+    scrubbed_for, marked_for = (str(10 ** 6 + int.from_bytes(os.urandom(3), "big")) for _ in range(2))
+    exp = local_cluster.new_experiment("stepped")
+    exp.new_process("scrubbed", cmds=[f"exec env -i sleep {scrubbed_for}"]).restart_policy("OnFailure")
+    exp.new_process("marked", cmds=[f"exec sleep {marked_for}"]).restart_policy("OnFailure")
+    local_cluster.launch(exp)
+    first = wait_for(lambda: (pids := sleeping(scrubbed_for)) and len(pids) == 1 and pids[0])
+    marked = wait_for(lambda: (pids := sleeping(marked_for)) and len(pids) == 1 and pids[0])
+
+    shift.write_text("3600")  # an hour ahead: the restart is recorded by this clock
+    os.kill(first, signal.SIGKILL)
+    second = wait_for(lambda: (p := processes(capsys, "local", "stepped")["scrubbed"])["restarts"] == 1
+                      and p["state"] == "running" and sleeping(scrubbed_for) == [p["pid"]] and p["pid"])
+
+    shift.write_text("-3600")  # an hour behind: the adopting supervisor and delete run by this clock
+    supervisor = local_cluster.store.get_experiment("local", "stepped")["supervisor_pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    wait_for(lambda: process_gone(supervisor))
+    adopted = processes(capsys, "local", "stepped")  # this query starts a new supervisor, which adopts
+    assert local_cluster.store.get_experiment("local", "stepped")["adoptions"] == 1
+    os.kill(marked, signal.SIGKILL)  # its restart shows that the new supervisor has been polling since
+    wait_for(lambda: (p := processes(capsys, "local", "stepped")["marked"])["restarts"] == 1
+             and p["state"] == "running" and p["pid"] != marked)
+    scrubbed = processes(capsys, "local", "stepped")["scrubbed"]
+    assert (scrubbed["state"], scrubbed["pid"], scrubbed["restarts"]) == ("running", second, 1), (adopted, scrubbed)
+    assert sleeping(scrubbed_for) == [second], "adopted, not reported lost and started a second time"
+    assert len(sleeping(marked_for)) == 1
+
+    delete(capsys, "local", "stepped")
+    wait_for(lambda: sleeping(scrubbed_for) == [] and sleeping(marked_for) == [])

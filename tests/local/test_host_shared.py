@@ -211,9 +211,10 @@ def test_the_tmux_status_of_a_dead_pane_decides_by_the_rule(policy, ending):
 # --- process lookup without psutil -------------------------------------------------------------
 def test_proc_reads_agree_with_psutil():
     import psutil
-    from symphony.host.processes import all_pids, boot_time, is_alive, parent_pid, proc_stat
-    assert abs(boot_time() - psutil.boot_time()) <= 1
-    assert abs(proc_stat(os.getpid()).started() - psutil.Process().create_time()) <= 1
+    from symphony.host.processes import all_pids, is_alive, parent_pid, start_ticks
+    since_boot = start_ticks(os.getpid()) / os.sysconf("SC_CLK_TCK")  # the start time, in ticks since boot
+    assert abs(psutil.boot_time() + since_boot - psutil.Process().create_time()) <= 1
+    assert start_ticks(None) is None
     assert parent_pid(os.getpid()) == os.getppid() and is_alive(os.getpid())
     assert os.getpid() in all_pids() and not is_alive(None)
     zombie = subprocess.Popen(["true"])
@@ -221,6 +222,45 @@ def test_proc_reads_agree_with_psutil():
     assert not is_alive(zombie.pid), "a zombie has ended"
     assert parent_pid(zombie.pid) == os.getpid()
     zombie.wait()
+
+
+def test_a_recorded_process_is_its_pid_and_its_exact_start_ticks(monkeypatch):
+    """Not the wall clock: stepping it an hour either way changes nothing, and a process that
+    reused the pid (other start ticks) or a record without ticks (an older Symphony's) is not it."""
+    from symphony.host import processes
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        mine, theirs = processes.start_ticks(os.getpid()), processes.start_ticks(other.pid)
+        wall = time.time
+        for step in (0, 3600, -3600):
+            monkeypatch.setattr(time, "time", lambda: wall() + step)
+            assert processes.is_recorded_process(os.getpid(), mine)
+            assert not processes.is_recorded_process(os.getpid(), mine + 1)
+            assert not processes.is_recorded_process(other.pid, mine)
+            assert processes.is_recorded_process(other.pid, theirs)
+            assert not processes.is_recorded_process(os.getpid(), None)
+        assert not hasattr(processes, "boot_time") and not hasattr(processes.ProcStat, "started")
+    finally:
+        other.kill()
+        other.wait()
+    assert not processes.is_recorded_process(other.pid, theirs), "ended"
+
+
+def test_a_pending_restart_is_not_delayed_by_a_wall_clock_step(tmp_path, monkeypatch):
+    """The restart is due ``restart_backoff`` seconds later by the monotonic clock, whatever the wall clock does."""
+    from symphony.local.supervisor import Supervisor
+    plan = Cluster.new("local", restart_backoff=0.2).plan(restart_exp(Cluster.new("local"), "Always"))
+    supervisor = Supervisor(RecordingStore(str(tmp_path)), plan)
+    child = supervisor.children[0]
+    child.pid, child.started = 1, time.time() - 1
+    restarted = []
+    monkeypatch.setattr(supervisor, "start", lambda child, record=True: restarted.append(child))
+    supervisor.finished(child, 1)
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() - 3600)  # an hour back while it waits
+    assert supervisor.next_timeout() <= 0.5
+    wait_for(lambda: supervisor.restart_due() or restarted, timeout=5)
+    assert restarted == [child] and child.restarts == 1
 
 
 # --- no SQL outside state.py --------------------------------------------------------------------

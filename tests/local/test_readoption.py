@@ -9,11 +9,12 @@ real: real processes, the real supervisor daemon, real signals.
 import os
 import signal
 import stat
+import subprocess
 
 import psutil
 import pytest
 
-from symphony.host.processes import find_run_processes
+from symphony.host.processes import find_run_processes, start_ticks
 from symphony.status import ProcessState
 from waiting import process_gone, wait_for
 
@@ -127,7 +128,7 @@ def test_an_ending_nobody_could_observe_is_reported_as_lost_not_as_an_exit(local
 
 
 def test_a_process_that_cleared_its_environment_is_still_recognised_and_stopped(local_cluster):
-    """Found by its recorded pid and start time when its run marker is gone: after re-adoption
+    """Found by its recorded pid and start ticks when its run marker is gone: after re-adoption
     it is not reported lost nor started twice, and delete stops it."""
     exp = local_cluster.new_experiment("scrubbed")
     exp.new_process("clean", cmds=["exec env -i sleep 300"]).restart_policy("OnFailure")
@@ -145,3 +146,30 @@ def test_a_process_that_cleared_its_environment_is_still_recognised_and_stopped(
     assert again.pid != pid
     local_cluster.delete("scrubbed")
     wait_for(lambda: process_gone(again.pid))
+
+
+def test_a_process_that_reused_a_recorded_pid_is_neither_adopted_nor_killed(local_cluster):
+    """Another program given the recorded pid (the kernel reuses pids) started at other ticks: the
+    adopting supervisor reports the recorded process lost instead of taking that one over, and
+    delete leaves it running, even though it started within moments of the recorded one."""
+    exp = local_cluster.new_experiment("reused")
+    exp.new_process("clean", cmds=["exec env -i sleep 300"])
+    local_cluster.launch(exp)
+    stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)  # no run marker: not of the run
+    try:
+        experiment = local_cluster.store.get_experiment("local", "reused")
+        recorded = wait_for(lambda: (r := row(local_cluster, "reused", "clean"))["pid"]
+                            and psutil.Process(r["pid"]).name() == "sleep" and r)
+        assert recorded["start_ticks"] == start_ticks(recorded["pid"]) != start_ticks(stranger.pid)
+        kill_supervisor(experiment["supervisor_pid"])
+        os.kill(recorded["pid"], signal.SIGKILL)
+        wait_for(lambda: process_gone(recorded["pid"]))
+        # the recorded process ended and the stranger now holds its pid: its row, as the kernel would leave it
+        local_cluster.store.update_process("local", "reused", "clean", pid=stranger.pid)
+        wait_for(lambda: status(local_cluster, "reused", "clean").state == ProcessState.LOST)
+        assert stranger.poll() is None and status(local_cluster, "reused", "clean").pid is None
+        local_cluster.delete("reused")
+        assert stranger.poll() is None, "delete stopped a process that was never the experiment's"
+    finally:
+        stranger.kill()
+        stranger.wait()
