@@ -26,7 +26,9 @@ from ..resolution.capabilities import KUBERNETES
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, SpecError, SymphonyError)
 from ..host.logs import parse_since
+from . import kubeconfig as kubeconfigs
 from . import kubectl, port_forward, transfer
+from .logs import LogFollower
 from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
                         MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
 
@@ -36,11 +38,12 @@ SYMPHONY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 class KubeCluster(Cluster):
     """A Kubernetes cluster reached through a kubeconfig (or the in-cluster service account).
 
-    ``context``/``kubeconfig``: which cluster (default: kubectl's current context);
+    ``context``/``kubeconfig``: which cluster (default: kubectl's current context, from
+    ``KUBECONFIG`` as it is when the cluster is made, or ~/.kube/config);
     ``exposed_service_type``: ``'LoadBalancer'`` or ``'NodePort'`` (clusters without a load
     balancer); ``grace``: pods' terminationGracePeriodSeconds (None: Kubernetes' 30 s);
     ``workers``: concurrent API requests while launching; ``timeout``: seconds to wait for
-    a namespace to disappear.
+    a namespace to disappear, or for a container to start before its log is read.
     """
 
     backend_name = "kube"
@@ -59,6 +62,8 @@ class KubeCluster(Cluster):
             raise SpecError(f"grace must be a number of seconds >= 0, got {grace!r}")
         self.context = context
         self.kubeconfig = os.path.expanduser(kubeconfig) if kubeconfig else None
+        #: ``KUBECONFIG`` when this cluster was made (the client reads it only once, at import)
+        self.kubeconfig_environment = kubeconfigs.environment_value()
         self.exposed_service_type = exposed_service_type
         self.command_shell = shell
         self.grace = grace
@@ -80,9 +85,15 @@ class KubeCluster(Cluster):
         from kubernetes import client, config
         configuration = client.Configuration()
         configuration.connection_pool_maxsize = self.workers
+        paths = kubeconfigs.files(self.kubeconfig, self.kubeconfig_environment)
         try:
-            if self.kubeconfig or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_kube_config(config_file=self.kubeconfig, context=self.context,
+            if paths or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                paths = paths or [os.path.expanduser(kubeconfigs.DEFAULT)]
+                existing = [path for path in paths if os.path.exists(path)]
+                if not existing:
+                    raise config.ConfigException(f"no kubeconfig file at {', '.join(paths)}")
+                context = self.context or (kubeconfigs.first_current_context(existing) if len(existing) > 1 else None)
+                config.load_kube_config(config_file=os.pathsep.join(existing), context=context,
                                         client_configuration=configuration, persist_config=False)
             else:
                 config.load_incluster_config(client_configuration=configuration)
@@ -257,15 +268,11 @@ class KubeCluster(Cluster):
         return pick_process(experiment, process, [(key, name, (pod, name, key)) for pod, name, key in entries])
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
+        """The container's log; first waits (up to ``timeout``) for a container still being created.
+        ``follow``: across restarts, until the container ends for good (see :mod:`symphony.kube.logs`)."""
         pod, container, key = self._locate(experiment, process)
         since = parse_since(since)
-        options = {"container": container, "follow": bool(follow), "_preload_content": False}
-        if since is not None:
-            options["since_seconds"] = max(1, int(-(-since // 1)))
-        if tail is not None and tail >= 0:
-            options["tail_lines"] = int(tail)
-        response = self._call(f"read the log of {key!r}", self.core.read_namespaced_pod_log, pod, experiment, **options)
-        return _lines(response)
+        return LogFollower(self, experiment, pod, container, key, follow=follow, since=since, tail=tail).lines()
 
     def external_url(self, experiment, service):
         """The LoadBalancer's address; otherwise a ``kubectl port-forward`` on 127.0.0.1 (kept running)."""
@@ -324,7 +331,8 @@ class KubeCluster(Cluster):
 
     def kubectl_command(self, *args):
         """kubectl argv for this cluster (its kubeconfig and context); a clear error without kubectl."""
-        return kubectl.kubectl_command(self.kubeconfig, self.context, *args)
+        return kubectl.kubectl_command(self.kubeconfig, self.context, *args,
+                                       environment=self.kubeconfig_environment)
 
 
 class KubeApiError(SymphonyError):
@@ -395,21 +403,6 @@ def _unschedulable(pod):
 
 def _timestamp(value):
     return value.timestamp() if value is not None else None
-
-
-def _lines(response):
-    """Yield the decoded lines (without newline) of a streamed log response."""
-    pending = b""
-    try:
-        for chunk in response.stream(8192, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode(errors="replace")
-        if pending:
-            yield pending.decode(errors="replace")
-    finally:
-        response.release_conn()
 
 
 def _exit_code(error, key, argv):

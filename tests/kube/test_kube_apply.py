@@ -204,10 +204,11 @@ def test_a_failed_pod_shows_failed_with_its_reason_instead_of_pending(api, kube)
 
 def test_logs_per_container_with_tail_and_since(api, kube):
     kube.launch(experiment(kube))
-    api.logs[("exp", "nonagent", "replay")] = "one\ntwo\nthree\npartial"
+    api.start_container("exp", "nonagent", "replay")
+    api.write_log("exp", "nonagent", "replay", "one\ntwo\nthree\npartial")
     assert list(kube.get_log("exp", "replay")) == ["one", "two", "three", "partial"]
     assert list(kube.get_log("exp", "nonagent/replay", tail=2, since="5m")) == ["three", "partial"]
-    query = [q for m, p, q, _, _ in api.requests if p.endswith("/pods/nonagent/log")][-1]
+    query = api.log_requests("nonagent")[-1]
     assert query == {"container": "replay", "follow": "false", "sinceSeconds": "300", "tailLines": "2"}
     with pytest.raises(ProcessNotFoundError, match="has no process 'ghost': it has agent-0, agent-1"):
         kube.get_log("exp", "ghost")
