@@ -274,6 +274,12 @@ class KubeCluster(Cluster):
         since = parse_since(since)
         return LogFollower(self, experiment, pod, container, key, follow=follow, since=since, tail=tail).lines()
 
+    def exposed_services(self, experiment):
+        """Services of type LoadBalancer or NodePort: what manifests.py makes of exposed ones."""
+        self._experiment_namespace(experiment)
+        services = self._call("list services", self.core.list_namespaced_service, experiment).items
+        return sorted(s.metadata.name for s in services if s.spec.type != "ClusterIP")
+
     def external_url(self, experiment, service):
         """The LoadBalancer's address; otherwise a ``kubectl port-forward`` on 127.0.0.1 (kept running)."""
         self._experiment_namespace(experiment)

@@ -326,3 +326,8 @@ def test_visit_without_a_load_balancer_port_forwards_reuses_it_and_delete_stops_
     kube.delete("exp")
     psutil.wait_procs(running, timeout=10)
     assert not running[0].is_running()
+
+
+def test_exposed_services_are_what_visit_matches_against(api, kube):
+    kube.launch(experiment(kube))
+    assert kube.exposed_services("exp") == ["tensorboard"]
