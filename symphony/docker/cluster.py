@@ -25,6 +25,7 @@ from ..host.logs import parse_since
 from ..spec.images import split_image
 from ..status import ProcessState, ProcessStatus
 from . import transfer
+from .holder import HOLDER_IMAGE, ensure_holder_image
 from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
 
 #: Exit code 128+N means the main process died of signal N, as in a shell.
@@ -185,8 +186,10 @@ class DockerCluster(Cluster):
             time.sleep(0.05)
 
     def _ensure_images(self, containers):
-        """Pull what each pull policy asks for, before anything is created."""
+        """Pull what each pull policy asks for, before anything is created; make the groups' holder image."""
         errors = docker_sdk().errors
+        if any(c.image == HOLDER_IMAGE for c in containers):
+            ensure_holder_image(self.client)
         for image, policy in {(c.image, c.pull_policy) for c in containers}:
             try:
                 self.client.images.get(image)
@@ -276,8 +279,48 @@ class DockerCluster(Cluster):
         return containers
 
     def _processes(self, name):
-        """The containers that run processes (not the groups' namespace holders)."""
-        return [c for c in self._containers(name) if c.labels.get(LABEL_ROLE) != "holder"]
+        """The containers that run processes (not the groups' namespace holders), after :meth:`_recover`."""
+        return [c for c in self._recover(self._containers(name)) if c.labels.get(LABEL_ROLE) != "holder"]
+
+    def _recover(self, containers):
+        """Start the group containers a restart of the Docker engine left down; ``containers``, up to date.
+
+        When dockerd starts again (after a crash, without live-restore), it stops what still ran and
+        starts, all at once, the containers whose restart policy says so. A group member started
+        before its holder fails ("cannot join network of a non running container") and Docker does
+        not try again: the member would stay down although its policy brings it back. A holder can
+        stay down too (Docker counts its own stop as a manual one, so an ``unless-stopped`` holder,
+        as experiments launched by earlier versions have, is not restarted), and a group without
+        its holder has neither its name nor its ports. So whenever Symphony looks at an experiment,
+        a stopped holder none of whose members runs is started, then every member Docker failed to
+        start this way (its policy is not Never) whose holder runs. Nothing else is touched: what
+        exited, or was stopped by the engine with no policy to restart it, stays as it ended, and
+        ``symphony p`` shows how.
+        """
+        errors = docker_sdk().errors
+
+        def start(container):
+            try:
+                container.start()
+            except errors.APIError:
+                pass  # the engine still refuses: the container's state says why
+            container.reload()
+
+        holders = {c.id: c for c in containers if c.labels.get(LABEL_ROLE) == "holder"}
+        members = {holder: [c for c in containers if _namespace_owner(c) == holder] for holder in holders}
+        for holder_id, holder in holders.items():
+            if holder.status == "exited" and not any(m.status in ("running", "restarting", "paused")
+                                                                   for m in members[holder_id]):
+                start(holder)
+        for holder_id, holder in holders.items():
+            if holder.status != "running":
+                continue
+            for member in members[holder_id]:
+                state = member.attrs["State"]
+                if (member.status == "exited" and (state.get("Error") or "").startswith(_HOLDER_DOWN)
+                        and member.attrs["HostConfig"]["RestartPolicy"]["Name"] not in ("", "no")):
+                    start(member)
+        return containers
 
     def _networks(self, name):
         return self.client.networks.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
@@ -300,14 +343,21 @@ class DockerCluster(Cluster):
 
     def get_log(self, experiment, process, follow=False, since=None, tail=None):
         container = self._container(experiment, process)
-        options = {"stream": True, "follow": bool(follow), "tail": "all" if tail is None or tail < 0 else int(tail)}
+        options = {"tail": "all" if tail is None or tail < 0 else int(tail)}
         seconds = parse_since(since)
         if seconds is not None:
             options["since"] = time.time() - seconds
-        return _lines(container.logs(**options))
+        if follow:
+            return _follow(container, options)
+        return _lines(container.logs(stream=True, follow=False, **options))
+
+    def exposed_services(self, experiment):
+        """What the namespace owners' labels say is exposed (what visit matches against)."""
+        return sorted({name for container in self._containers(self.require_experiment(experiment))
+                       for name in _exposed(container)})
 
     def external_url(self, experiment, service):
-        containers = self._containers(self.require_experiment(experiment))
+        containers = self._recover(self._containers(self.require_experiment(experiment)))
         exposed = {}
         for container in containers:
             for name, port in _exposed(container).items():
@@ -383,6 +433,154 @@ def _lines(chunks):
         yield pending.decode(errors="replace")
 
 
+#: seconds between looks at a container Docker is about to restart (its back-off starts at 0.1 s)
+RESTART_POLL = 0.1
+
+
+def _follow(container, options):
+    """Follow a container's log across the restarts its restart policy makes, as local and tmux do.
+
+    Docker ends a follow stream when the container stops, even when its restart policy
+    will start it again. Then, if Docker is restarting it (or already has), this attaches
+    again once it runs, from the last line passed on: every frame carries its timestamp
+    (nanoseconds), ``since`` starts a little before it, and frames up to it are skipped,
+    counting those of that very timestamp, so no line is lost or repeated. It ends when
+    the container has ended for good (exited with no restart coming, or removed by
+    delete); an engine that goes away ends it with :class:`BackendUnavailableError`.
+    """
+    position = _Position()
+    if options["tail"] == 0:
+        # Only what comes after this call: the last line there is now marks where to start (the
+        # stream itself opens only when the caller first asks for a line, maybe much later).
+        for frame in container.logs(stream=True, follow=False, timestamps=True, tail=1):
+            position.passed(_stamped(frame)[0], skip_equal=sys.maxsize)
+        options = {**options, "tail": "all"}
+        if position.stamp is not None:
+            options["since"] = max(options.get("since") or 0, position.resume_since())
+    return _following(container, options, position)
+
+
+def _following(container, options, position):
+    errors = docker_sdk().errors
+    pending, attached_run, since = b"", None, options.get("since")
+    while True:
+        run = container.attrs["State"].get("StartedAt")
+        if run == attached_run:  # the same run again: its end may not be visible yet, do not spin
+            time.sleep(RESTART_POLL)
+        attached_run = run
+        position.rewind()
+        stream = None
+        try:
+            stream = container.logs(stream=True, follow=True, timestamps=True, **options)
+            for frame in stream:
+                stamp, text = _stamped(frame)
+                if not position.is_new(stamp):
+                    continue
+                pending += text
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+        except errors.NotFound:
+            pass  # removed by a delete: the look below ends the follow
+        except errors.APIError as exc:
+            raise SymphonyError(f"cannot read the output of {container.name}: {_one_line(exc)}") from None
+        except _stream_errors():
+            pass  # the stream broke: whether the engine is there is what the look below tells
+        finally:
+            if stream is not None:  # also when the reader stops early (^C, or no more next())
+                try:
+                    stream.close()
+                except (OSError, errors.DockerException):
+                    pass  # already closed, or a connection (ssh://) that cannot be closed early
+        if not _runs_again(container, errors):
+            break
+        options = {"tail": "all", "since": position.resume_since() or since}
+    if pending:
+        yield pending.decode(errors="replace")
+
+
+def _stream_errors():
+    """What a log stream raises when its connection breaks mid-way."""
+    import requests
+    import urllib3
+    return OSError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError
+
+
+def _runs_again(container, errors):
+    """After a follow stream ended: wait while Docker restarts the container; whether it runs again."""
+    while True:
+        try:
+            container.reload()
+        except errors.NotFound:
+            return False  # removed (delete)
+        status = container.attrs["State"]["Status"]
+        if status in ("running", "paused"):
+            return True
+        if status != "restarting":  # exited with no restart coming, dead, removing, never started
+            return False
+        time.sleep(RESTART_POLL)
+
+
+def _stamped(frame):
+    """A log frame asked with ``timestamps=True`` -> ((seconds, nanoseconds), the frame's bytes).
+
+    Each frame is one log message (a line with its newline, or part of a long line), after
+    the engine's RFC 3339 time with nine fraction digits and a space.
+    """
+    stamp, _, text = frame.partition(b" ")
+    seconds, _, fraction = stamp.decode("ascii", errors="replace").rstrip("Z").partition(".")
+    whole = calendar.timegm(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S"))
+    return (whole, int(fraction.ljust(9, "0")[:9] or 0)), text
+
+
+class _Position:
+    """How far a followed log has been passed on: the last frame's timestamp, and how many
+    frames of exactly that timestamp were passed on (several lines may share one)."""
+
+    def __init__(self):
+        self.stamp, self.count = None, 0
+        self.skipping, self.to_skip = False, 0
+
+    def passed(self, stamp, skip_equal=1):
+        """Mark ``stamp`` as already shown (``skip_equal``: frames of that timestamp to skip)."""
+        self.stamp, self.count = stamp, skip_equal
+
+    def rewind(self):
+        """A new stream starts: skip what was passed on, until the first frame beyond it."""
+        self.skipping, self.to_skip = self.stamp is not None, self.count
+
+    def is_new(self, stamp):
+        if self.skipping:
+            if stamp < self.stamp:
+                return False
+            if stamp == self.stamp and self.to_skip > 0:
+                self.to_skip -= 1
+                return False
+            self.skipping = False
+        if stamp == self.stamp:
+            self.count += 1
+        else:
+            self.stamp, self.count = stamp, 1
+        return True
+
+    def resume_since(self):
+        """``since`` for the next stream: just before the last frame passed on (float seconds lose
+        nanoseconds, so a microsecond earlier; what comes before it is skipped), or from the start."""
+        if self.stamp is None:
+            return None
+        return self.stamp[0] + self.stamp[1] / 1e9 - 1e-6
+
+
+#: what Docker records on a group member it could not start because its holder was not running
+_HOLDER_DOWN = "cannot join network of a non running container"
+
+
+def _namespace_owner(container):
+    """The id of the container whose network namespace ``container`` joined, or None."""
+    mode = container.attrs["HostConfig"].get("NetworkMode") or ""
+    return mode[len("container:"):] if mode.startswith("container:") else None
+
+
 def _exposed(container):
     return json.loads(container.labels.get(LABEL_EXPOSES, "{}"))
 
@@ -422,7 +620,9 @@ def _status(container):
             status.state = ProcessState.KILLED
     elif state["Status"] == "paused":
         status.detail = "paused"
-    if state.get("Error"):
+    if (state.get("Error") or "").startswith(_HOLDER_DOWN):
+        status.detail = "the Docker engine could not start it again: its group's holder container was not running"
+    elif state.get("Error"):
         status.detail = state["Error"]
     if status.state not in (ProcessState.EXITED, ProcessState.KILLED):
         status.finished = None  # FinishedAt of a restarted container is its previous run's

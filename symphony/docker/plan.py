@@ -6,9 +6,10 @@
   object carries the label ``symphony.experiment=<experiment>``, which is how
   ``list``/``delete`` find them (the engine is the only state).
 * Process group = one network namespace, like a pod: a small *holder* container
-  (Kubernetes' pause container) joins the network under the group's name, owns the
-  namespace and publishes the group's exposed ports; every process of the group runs
-  with ``network_mode=container:<holder>`` and they reach each other on localhost.
+  (Kubernetes' pause container; it runs Symphony's own image, see :mod:`.holder`) joins
+  the network under the group's name, owns the namespace and publishes the group's exposed
+  ports; every process of the group runs with ``network_mode=container:<holder>`` and they
+  reach each other on localhost.
   The holder lives until delete, so a member that exits first takes neither the
   group's name nor its ports with it. Holders start before any process, so the
   group names resolve from the start.
@@ -34,14 +35,13 @@ from ..resolution.checks import RESERVED_LABELS
 from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec import quantities
 from ..spec.secrets import CONTAINER_SECRETS_DIR
+from .holder import HOLDER_COMMAND, HOLDER_ENTRYPOINT, HOLDER_IMAGE
 
 LABEL_EXPERIMENT = "symphony.experiment"
 LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
 LABEL_POSITION = "symphony.position"      # declaration order, for `symphony p`
 LABEL_EXPOSES = "symphony.exposes"        # JSON {service: container port} on the namespace owner
 LABEL_ROLE = "symphony.role"              # "holder" on a group's network-namespace holder
-#: what a holder runs: nothing, until it is stopped (Docker's init forwards SIGTERM)
-HOLDER_COMMAND = ["-c", 'trap "exit 0" TERM; while :; do sleep 3600 & wait; done']
 SHELL = "/bin/sh"
 
 #: Symphony's restart policies (Kubernetes' words) in Docker's terms.
@@ -208,7 +208,7 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         else:
             publisher = holders.get(pod.group)
             if publisher is None:
-                publisher = holders[pod.group] = _holder(exp.name, pod, plan, network)
+                publisher = holders[pod.group] = _holder(exp.name, pod, network)
             plan.network_mode = f"container:{publisher.container_name}"
         for service, port in process.exposed.items():
             if not internal:  # Docker publishes no port of a container on an internal network
@@ -225,13 +225,16 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         not_applied=resolved.not_applied)
 
 
-def _holder(experiment, pod, first, network):
-    """The container that owns a group's network namespace; it runs the first member's image."""
+def _holder(experiment, pod, network):
+    """The container that owns a group's network namespace. It runs Symphony's own image (made on
+    the engine at launch, never pulled: :mod:`symphony.docker.holder`), whatever the members' contain.
+    Its policy is ``always``: a dockerd that starts again after a crash stops it and must start it
+    again (it would not restart an ``unless-stopped`` one, counting its own stop as a manual one)."""
     return ContainerPlan(
         key=pod.name, group=pod.name, name="", container_name=container_name(experiment, pod.name),
-        image=first.image, entrypoint=["/bin/sh"], command=list(HOLDER_COMMAND), environment={},
+        image=HOLDER_IMAGE, entrypoint=list(HOLDER_ENTRYPOINT), command=list(HOLDER_COMMAND), environment={},
         working_dir=None, labels={**pod.labels, LABEL_EXPERIMENT: experiment, LABEL_ROLE: "holder"},
-        restart_policy={"Name": "unless-stopped"}, pull_policy=first.pull_policy,
+        restart_policy={"Name": "always"}, pull_policy="Never",
         network=network, aliases=[pod.name], hostname=pod.name)
 
 

@@ -46,6 +46,7 @@ def _engine_gone_is_one_line(send):
     def send_or_explain(*args, **kwargs):
         try:
             return send(*args, **kwargs)
-        except requests.exceptions.ConnectionError as exc:
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            # (a connection refused, or one the engine dropped in the middle of its answer)
             raise BackendUnavailableError(_unreachable(exc)) from None
     return send_or_explain

@@ -173,6 +173,7 @@ def test_exposed_service_is_reachable_from_the_host(example):
     assert not learner.attrs["HostConfig"]["PortBindings"]
     with pytest.raises(SymphonyError, match="exposes no service 'replay-server': it exposes tensorboard"):
         cluster.external_url(name, "replay-server")
+    assert cluster.exposed_services(name) == ["tensorboard"]  # what `symphony visit ten` matches against
 
 
 def test_logs_tail_since_and_follow(example):
@@ -273,7 +274,7 @@ def test_restart_policies_map_to_docker(new_name, cluster, docker_client):
     policies = {c.labels.get("symphony.process", "holder of " + c.name): c.attrs["HostConfig"]["RestartPolicy"]["Name"]
                 for c in docker_client.containers.list(all=True, filters={"label": f"symphony.experiment={name}"})}
     assert policies == {"flaky": "on-failure", "once": "no", "always/looper": "always",
-                        f"holder of {name}.always": "unless-stopped"}
+                        f"holder of {name}.always": "always"}
     assert list(cluster.get_log(name, "flaky"))[:3] == ["run", "run", "run"]
     # between two runs (Docker's back-off grows) the last run's exit code is reported, as locally
     restarting = wait_for(lambda: [s for s in cluster.describe_experiment(name) if s.state == "restarting"],

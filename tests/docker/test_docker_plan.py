@@ -3,6 +3,7 @@
 import pytest
 
 from symphony import Cluster, ExperimentSpec
+from symphony.docker.holder import HOLDER_IMAGE
 from symphony.errors import SpecError
 from symphony.spec.commands import guarded_preamble
 
@@ -53,7 +54,9 @@ def test_group_shares_its_holders_namespace_which_publishes_and_starts_first(no_
     holder, learner, member = by_key["nonagent"], by_key["nonagent/learner"], by_key["nonagent/tensorboard"]
     assert plan.containers[0] is holder, "holders start before every process"
     assert (holder.network, holder.aliases, holder.hostname, holder.network_mode) == ("symphony-exp", ["nonagent"], "nonagent", None)
-    assert holder.labels["symphony.role"] == "holder" and holder.image == IMAGE
+    assert holder.labels["symphony.role"] == "holder" and holder.image == HOLDER_IMAGE
+    assert (holder.entrypoint, holder.command, holder.pull_policy) == (["/pause"], [], "Never")
+    assert holder.restart_policy == {"Name": "always"}
     for process in (learner, member):
         assert (process.network, process.network_mode) == (None, "container:exp.nonagent")
         assert process.ports == {}
