@@ -1,9 +1,9 @@
 """The one restart decision of the host backends, and its backoff.
 
-Three places decide whether a process that ended runs again: the local supervisor
-when it reaps a child, the tmux ``pane-died`` hook when a pane's process ends, and
-the tmux status query (a dead pane whose hook has not run yet is already shown as
-restarting). All three ask :func:`should_restart` and wait :func:`restart_delay`.
+Two places decide whether a process that ended runs again, each the parent that reaps
+it: the local supervisor, and the runner of a tmux window (:mod:`symphony.tmux.runner`).
+Both ask :func:`should_restart`, count quick failures with :func:`failures_in_a_row` and
+wait :func:`restart_delay`, so a restart never waits for anyone else to notice the end.
 
 The rule: ``Always`` restarts whatever the end; ``OnFailure`` restarts after a
 failure, that is a non-zero exit code, a killing signal, or an end nobody could

@@ -11,10 +11,12 @@ kill-everything ``delete``. What differs is who starts and watches the processes
 
 * launch: one ``tmux source-file`` call builds the whole session (see
   :mod:`symphony.tmux.script`);
-* exit status: panes stay after their process ends (``remain-on-exit``), so tmux
-  itself reports ``pane_dead_status``/``pane_dead_signal``;
-* restart policy: a ``pane-died`` hook (:mod:`symphony.tmux.pane_died`) records the
-  exit, counts restarts in the state database and respawns the pane with backoff;
+* each window's program is a small runner (:mod:`symphony.tmux.runner`) that runs the
+  process as its child, records its pid, its exit code or signal, and applies the
+  restart policy and backoff itself: restarts never wait for tmux to notice an exit
+  (which it may miss for minutes, see the runner);
+* status: the runner's records in the state database; tmux tells whether the session,
+  the window and the runner are still there;
 * logs: ``pipe-pane`` appends each window's output to its log file, and a small
   indexer (:mod:`symphony.tmux.log_index`) keeps the ``--since`` index.
 
@@ -36,7 +38,6 @@ from ..errors import (BackendUnavailableError, ExperimentExistsError, Experiment
 from ..host.cluster import HostCluster
 from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, signal_name
-from ..host.restarts import should_restart
 from ..state import ExperimentStatus, open_private, private_dir
 from ..status import FINAL_STATES, ProcessState
 from .client import BACKEND, run_tmux, source_script, tmux_binary
@@ -63,8 +64,8 @@ class TmuxCluster(HostCluster):
     SIGTERM and SIGKILL on delete; ``restart_backoff``: first delay before a restart
     (doubling up to 30 s); ``shell`` runs ``cmds`` and preambles (default bash).
 
-    Nothing ever needs re-adopting: the tmux server keeps the panes, and their
-    pane-died hooks restart them.
+    Nothing ever needs re-adopting: the tmux server keeps the panes, and each window's
+    runner restarts its process.
     """
 
     backend_name = BACKEND
@@ -83,7 +84,7 @@ class TmuxCluster(HostCluster):
     def _start_supervisor(self, plan):
         """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""
         tmux_binary()
-        log_dir = private_dir(self._log_dir(plan.experiment))
+        private_dir(self._log_dir(plan.experiment))
         launch_env = {name: value for name, value in os.environ.items()
                       if name not in TMUX_VARS and not name.startswith("SYMPH_")}
         for process in plan.processes:  # exist (private) from the start, so `logs --follow` can wait on them
@@ -91,8 +92,8 @@ class TmuxCluster(HostCluster):
         open_private(plan.hook_log(), "a").close()  # private before the hooks' shell redirection appends to it
         commands = plan.launch_commands(launch_env)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
-        started = time.time()  # the processes start during the call
-        result = source_script(self.server_name, os.path.join(log_dir, "launch.tmux"), plan.script(commands))
+        started = time.time()  # (each runner records its process's own start once tmux has built the session)
+        result = source_script(self.server_name, plan.launch_script(), plan.script(commands))
         if result.returncode != 0:
             error = result.stderr.strip() or f"tmux exited with status {result.returncode}"
             if error.startswith("duplicate session"):
@@ -101,8 +102,8 @@ class TmuxCluster(HostCluster):
                     f"not record: `tmux -L {self.server_name} kill-session -t {plan.experiment}` or choose another name")
             raise LaunchError(f"tmux could not start {plan.experiment!r}, nothing was left running: {error}")
         self._fault_point("running", plan)
-        self.store.mark_started(self.backend_name, plan.experiment, started)  # one transaction for all processes
-        print(f"{plan.experiment}: {len(plan.processes)} processes in tmux; attach with: {plan.attach_command()}")
+        # one transaction for all processes; the runners record an end only once it is done, so it never hides one
+        self.store.mark_started(self.backend_name, plan.experiment, started)
 
     def _server_of(self, name):
         """The tmux server experiment ``name`` was launched on, whatever server this object was created with.
@@ -160,22 +161,25 @@ class TmuxCluster(HostCluster):
         row = self._experiment_row(name)
         server_name = self._server_of(name)
         panes, gone = self._panes(name, server_name)
-        if panes and any(p.pane_dead == "1" and not p.pane_dead_status and not p.pane_dead_signal
-                         for p in panes.values()):
+        procs = self.store.processes(self.backend_name, name)
+        if panes and any(self._unreaped(panes.get(window_name(proc["key"])), proc) for proc in procs):
             self._nudge_server(server_name)
             panes, gone = self._panes(name, server_name)
-        procs = self.store.processes(self.backend_name, name)
-        # only with a dead pane: its process may be about to restart
-        policies = self.store.restart_policies(self.backend_name, name) \
-            if panes and any(p.pane_dead == "1" for p in panes.values()) else {}
-        return [self._status(proc, row, panes, gone, policies.get(proc["key"])) for proc in procs]
+        return [self._status(proc, row, panes, gone) for proc in procs]
+
+    @staticmethod
+    def _unreaped(pane, proc):
+        """A runner that ended without recording its process's end (killed), and that tmux has not reaped yet."""
+        return pane is not None and pane.pane_dead == "1" and not pane.pane_dead_status \
+            and not pane.pane_dead_signal and ProcessState(proc["status"]) not in FINAL_STATES
 
     def _nudge_server(self, server_name):
         """Make tmux reap children it missed, so dead panes get their exit status.
 
         Debian's tmux links libutempter, which briefly replaces tmux's SIGCHLD handler
-        while a pane starts; a child that exits in that window is never reaped, and its
-        pane stays dead without a status. A SIGCHLD makes tmux reap it.
+        while a pane starts or ends; a child that exits in that window is not reaped until
+        the next SIGCHLD. Restarts do not depend on it (each window's runner reaps its
+        process); only the status of a runner that was itself killed is read from tmux.
         """
         result = run_tmux(server_name, "display-message", "-p", "#{pid}")
         if result.returncode == 0 and result.stdout.strip().isdigit():
@@ -186,11 +190,15 @@ class TmuxCluster(HostCluster):
             time.sleep(0.05)
 
     @staticmethod
-    def _status(proc, row, panes, gone, restart_policy=None):
-        """A process's status from its row and its pane (``restart_policy``: None if not needed, no dead pane)."""
+    def _status(proc, row, panes, gone):
+        """A process's status from its row (kept by its window's runner) and its pane.
+
+        ``panes`` None: the session is gone, and ``gone`` says why.
+        """
         common = dict(key=proc["key"], group=proc["grp"], name=proc["name"], restarts=proc["restarts"],
                       started=proc["started"])
         recorded = ProcessState(proc["status"])
+        ended = dict(exit_code=proc["exit_code"], signal=proc["signal"], finished=proc["finished"])
         if panes is None:
             if row["status"] == ExperimentStatus.STARTING:
                 return ProcessStatus(state=ProcessState.PENDING, **common)
@@ -198,22 +206,23 @@ class TmuxCluster(HostCluster):
         pane = panes.get(window_name(proc["key"]))
         if pane is None:
             return ProcessStatus(state=ProcessState.LOST, detail="its window was closed outside Symphony", **common)
+        if recorded in FINAL_STATES:  # as its runner recorded it
+            return ProcessStatus(state=recorded, **ended, **common)
+        if recorded is ProcessState.RESTARTING:  # waiting for its backoff, unless its runner was killed meanwhile
+            if pane.pane_dead != "1":
+                return ProcessStatus(state=recorded, **ended, **common)
+            return ProcessStatus(state=ProcessState.KILLED if proc["signal"] else ProcessState.EXITED, **ended,
+                                 **common)
         if pane.pane_dead != "1":
-            return ProcessStatus(state=ProcessState.RUNNING, ready=True, pid=int(pane.pane_pid), **common)
-        if recorded is ProcessState.RESTARTING:
-            return ProcessStatus(state=ProcessState.RESTARTING, finished=proc["finished"], **common)
+            if recorded is ProcessState.PENDING:
+                return ProcessStatus(state=ProcessState.PENDING, **common)
+            return ProcessStatus(state=ProcessState.RUNNING, ready=True, pid=proc["pid"], **common)
+        # the runner ended without recording the end (it was killed): tmux's status of the window is all there is
         if not pane.pane_dead_status and not pane.pane_dead_signal:
-            # the pane's terminal closed before tmux reaped the process: its exit status comes next
             return ProcessStatus(state=ProcessState.RUNNING, detail="exiting", **common)
         exit_code = int(pane.pane_dead_status) if pane.pane_dead_status else None
         killed_by = signal_name(int(pane.pane_dead_signal)) if pane.pane_dead_signal else None
-        if recorded not in FINAL_STATES and row["status"] != ExperimentStatus.DELETING \
-                and should_restart(restart_policy, exit_code, killed_by):
-            # the pane-died hook has not recorded it yet, but will restart it: not an end (`logs -f` goes on)
-            return ProcessStatus(state=ProcessState.RESTARTING, finished=proc["finished"], **common)
-        finished = proc["finished"]  # recorded by the pane-died hook; until then tmux's whole-second time
-        if finished is None and pane.pane_dead_time:
-            finished = max(float(pane.pane_dead_time), proc["started"] or 0.0)
+        finished = max(float(pane.pane_dead_time), proc["started"] or 0.0) if pane.pane_dead_time else None
         return ProcessStatus(state=ProcessState.KILLED if killed_by else ProcessState.EXITED, exit_code=exit_code,
                              signal=killed_by, finished=finished, **common)
 

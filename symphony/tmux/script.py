@@ -3,8 +3,10 @@
 What each process runs (argv, cwd, environment, log file) is decided once by
 :func:`symphony.host.plan.build_plan`, exactly as for the local backend. This module
 only translates that plan into tmux's command language, so that the whole session
-(every window, its environment, its log pipe and its exit hook) is built by **one**
-``tmux source-file`` call instead of a round trip per window.
+(every window, its environment and its log pipe) is built by **one** ``tmux source-file``
+call instead of a round trip per window. Each window's program is the Symphony runner
+(:mod:`symphony.tmux.runner`), which runs the planned argv as its child and applies the
+restart policy itself.
 
 Why a script file rather than a long ``tmux a \\; b`` argv: the tmux client sends
 its argv to the server in a single message of at most 16 KiB, which a hundred windows
@@ -28,10 +30,23 @@ from ..host.plan import LocalPlan
 
 #: the window ``new-session`` must create; it is closed once the process windows exist
 LAUNCH_WINDOW = "__symphony__"
-#: window user option counting quick consecutive failures (restart backoff), read by the hook
-FAILURES_OPTION = "@symphony-failures"
-#: hook and log-index output (never shown in a pane)
+#: what the runners and the log indexer report about themselves (never shown in a pane)
 HOOK_LOG = "tmux-hooks.log"
+#: the launch's tmux script, beside the logs; it exists while tmux builds the session
+LAUNCH_SCRIPT = "launch.tmux"
+#: the runner's ``python -I -S -c`` program: wait until tmux has built the whole session (the launch script,
+#: ``argv[2]``, is gone: a hundred runners starting at once would slow tmux down while it builds the
+#: windows), then load ``symphony/tmux/runner.py`` (``argv[1]``) by its path, importing nothing else of
+#: Symphony before the process has started, and run its ``main``
+RUNNER_BOOT = ("import os, sys, time\n"
+               "deadline = time.monotonic() + 60\n"
+               "while os.path.exists(sys.argv[2]) and time.monotonic() < deadline:\n"
+               "    time.sleep(0.05)\n"
+               "import importlib.util as u\n"
+               "s = u.spec_from_file_location('symphony_tmux_runner', sys.argv[1])\n"
+               "m = u.module_from_spec(s)\n"
+               "s.loader.exec_module(m)\n"
+               "sys.exit(m.main(sys.argv[3:]))\n")
 #: key of the stored plan naming the tmux server the experiment was launched on
 SERVER_KEY = "tmux_server"
 
@@ -81,7 +96,7 @@ def log_pipe_command(log_path):
 
 
 def package_root():
-    """Directory holding the ``symphony`` package, so hooks run by tmux can import it."""
+    """Directory holding the ``symphony`` package, so the runners and the indexer tmux starts can import it."""
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -89,13 +104,13 @@ def package_root():
 class TmuxPlan:
     """A :class:`~symphony.host.plan.LocalPlan` plus where and how tmux runs it.
 
-    Stored in the state database as the local plan's dict (``to_dict``), so the exit
-    hook, the log indexer and ``symphony exec`` read back exactly what was launched.
+    Stored in the state database as the local plan's dict (``to_dict``), so the log
+    indexer and ``symphony exec`` read back exactly what was launched.
     """
 
     local: LocalPlan
     server_name: str
-    python: str          # interpreter that runs the exit hook and the log indexer
+    python: str          # interpreter that runs the windows' runners and the log indexer
     home: str            # SYMPHONY_HOME of the launch, handed to them
 
     def __getattr__(self, name):
@@ -119,17 +134,15 @@ class TmuxPlan:
         return os.path.join(os.path.dirname(self.processes[0].log_path), HOOK_LOG)
 
     # --- the pieces of the script ---------------------------------------------------
-    def _run_shell(self, module, *args, formats=()):
+    def _run_shell(self, module, *args):
         """``run-shell -b`` of ``python -m module args`` with Symphony importable and the run marker set.
 
-        ``formats`` are tmux formats (``#{pane_id}``) that run-shell fills in as extra arguments.
-        The marker (SYMPH_RUN_ID) lets ``delete`` find and stop a hook still waiting to restart a process.
+        The marker (SYMPH_RUN_ID) lets ``delete`` find and stop it.
         """
         env = {"SYMPHONY_HOME": self.home, RUN_ID_VAR: self.run_id, "PYTHONPATH": package_root()}
         assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
         words = " ".join(shlex.quote(str(arg)) for arg in args)
         command = format_literal(f"{assignments} exec {shlex.quote(self.python)} -m {module} {words}")
-        command += "".join(f" '{fmt}'" for fmt in formats)
         command += format_literal(f" >> {shlex.quote(self.hook_log())} 2>&1")
         return f"run-shell -b {quote(command)}"
 
@@ -141,39 +154,42 @@ class TmuxPlan:
         """
         return dict(sorted(set.intersection(*(set(process.env.items()) for process in self.processes))))
 
-    def _process_options(self, process, env):
-        """``-c cwd -e NAME=value ... -- argv``: shared by ``new-window`` and ``respawn-pane``."""
-        words = ["-c", quote(format_literal(process.cwd))]
-        for name, value in env.items():
-            words += ["-e", quote(f"{name}={value}")]
-        words.append("--")
-        words += [quote(arg) for arg in window_argv(process.argv)]
-        return " ".join(words)
+    def launch_script(self):
+        return os.path.join(os.path.dirname(self.processes[0].log_path), LAUNCH_SCRIPT)
 
-    def _pane_died_hook(self, process):
-        """Runs :mod:`symphony.tmux.pane_died` with the dead pane's id, exit status and failure count."""
-        return self._run_shell("symphony.tmux.pane_died", self.server_name, self.experiment, process.key,
-                               self.run_id, formats=("#{pane_id}", "#{pane_dead_status}", "#{pane_dead_signal}",
-                                                     f"#{{{FAILURES_OPTION}}}"))
+    def runner_argv(self, process):
+        """The window's program: :mod:`symphony.tmux.runner`, which runs ``process.argv`` exactly as planned.
+
+        ``-I`` (isolated): the runner ignores the process's PYTHON* variables, user site and cwd, and
+        loads Symphony from :func:`package_root`; ``-S``: it needs nothing from site-packages.
+        """
+        runner = os.path.join(package_root(), "symphony", "tmux", "runner.py")
+        return [self.python, "-I", "-S", "-c", RUNNER_BOOT, runner, self.launch_script(), self.home, self.experiment,
+                process.key, self.run_id, process.restart_policy, repr(float(self.restart_backoff)),
+                repr(float(self.grace)), self.hook_log(), "--", *process.argv]
 
     def _log_pipe(self, process):
         return format_literal(log_pipe_command(process.log_path))
 
     def window_commands(self, index, process, shared_env):
-        """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``."""
+        """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``.
+
+        The window keeps its last output once its runner has ended (``remain-on-exit``), and
+        ``pipe-pane`` appends everything it shows to the process's log file.
+        """
         target = quote(f"={self.experiment}:{index}")
         own_env = {name: value for name, value in process.env.items() if (name, value) not in shared_env.items()}
+        words = ["new-window", "-d", "-t", target, "-n", quote(window_name(process.key)),
+                 "-c", quote(format_literal(process.cwd))]
+        for name, value in own_env.items():
+            words += ["-e", quote(f"{name}={value}")]
+        words.append("--")
+        words += [quote(arg) for arg in self.runner_argv(process)]
         return [
-            f"new-window -d -t {target} -n {quote(window_name(process.key))} {self._process_options(process, own_env)}",
+            " ".join(words),
             f"set-option -w -t {target} remain-on-exit on",
-            f"set-hook -w -t {target} pane-died {quote(self._pane_died_hook(process))}",
             f"pipe-pane -t {target} {quote(self._log_pipe(process))}",
         ]
-
-    def respawn_commands(self, process, pane_id, failures):
-        """Restart a dead pane with the planned command and environment (its log pipe stays)."""
-        return [f"respawn-pane -t {quote(pane_id)} {self._process_options(process, process.env)}",
-                f"set-option -w -t {quote(pane_id)} {FAILURES_OPTION} {int(failures)}"]
 
     def launch_commands(self, session_env):
         """Every command that builds the session, in order.

@@ -1,8 +1,8 @@
 """What the host backends (local, tmux) share, and the rules that keep it shared.
 
 * no backend imports another: both build on :mod:`symphony.host`;
-* one restart decision (:mod:`symphony.host.restarts`), and the local supervisor, the tmux
-  pane-died hook and the tmux status query all reach the same answer with it;
+* one restart decision (:mod:`symphony.host.restarts`), and the local supervisor and the
+  tmux window runner both reach the same answer with it;
 * no SQL outside :mod:`symphony.state`;
 * ``symphony ls`` / ``symphony p`` load neither psutil nor yaml.
 """
@@ -69,7 +69,7 @@ def loaded_modules(code, *argv):
 
 
 @pytest.mark.parametrize("modules, forbidden", [
-    (("symphony.tmux.cluster", "symphony.tmux.pane_died", "symphony.tmux.log_index"), "symphony.local"),
+    (("symphony.tmux.cluster", "symphony.tmux.runner", "symphony.tmux.log_index"), "symphony.local"),
     (("symphony.local.cluster", "symphony.local.supervisor"), "symphony.tmux"),
 ])
 def test_loading_one_backend_loads_nothing_of_the_other(modules, forbidden):
@@ -130,7 +130,7 @@ def test_no_backend_spells_the_restart_rule_out_itself(folder):
     assert spelled == [], "the restart decision is symphony.host.restarts.should_restart"
 
 
-@pytest.mark.parametrize("module", ["symphony.local.supervisor", "symphony.tmux.pane_died", "symphony.tmux.cluster"])
+@pytest.mark.parametrize("module", ["symphony.local.supervisor", "symphony.tmux.runner"])
 def test_every_place_that_decides_asks_the_one_rule(module):
     (_, path, tree), = [source for source in sources(*module.split(".")[1:-1]) if source[0] == module]
     assert "symphony.host.restarts.should_restart" in set(imported_modules(module, path, tree))
@@ -149,7 +149,7 @@ def code_of(ending):
 
 
 class RecordingStore:
-    """Just what the supervisor and the pane-died hook touch, for one process ``p``."""
+    """Just what the supervisor touches, for one process ``p``."""
 
     def __init__(self, home, plan=None):
         self.home = home
@@ -180,32 +180,30 @@ def test_the_local_supervisor_decides_by_the_rule(policy, ending, tmp_path):
 
 
 @pytest.mark.parametrize("policy, ending", CASES)
-def test_the_tmux_pane_died_hook_decides_by_the_rule(policy, ending, tmp_path, monkeypatch):
-    from symphony.tmux import pane_died
-    cluster = Cluster.new("tmux", server_name="unused", restart_backoff=0)  # no delay before the respawn
-    plan = cluster.plan(restart_exp(cluster, policy))
-    respawns = []
-    monkeypatch.setattr(pane_died, "source_script",
-                        lambda *args: respawns.append(args) or subprocess.CompletedProcess(args, 0, "", ""))
+def test_the_tmux_window_runner_decides_by_the_rule(policy, ending):
+    from symphony.tmux import runner
+    runner.load_symphony()
     exit_code, killed_by = ENDINGS[ending]
-    outcome = pane_died.handle(RecordingStore(str(tmp_path), plan), "unused", "rules", "p", plan.run_id, "%1",
-                               "" if exit_code is None else str(exit_code),
-                               str(getattr(signal, killed_by).value) if killed_by else "", "")
-    assert (outcome == "restarted") == bool(respawns) == should_restart(policy, exit_code, killed_by), outcome
+    restart, failures, delay = runner.next_run(policy, exit_code, getattr(signal, killed_by) if killed_by else None,
+                                               ran_for=1.0, failures=2, backoff=1.0)
+    assert restart == should_restart(policy, exit_code, killed_by)
+    assert (failures, delay) == ((3, restart_delay(1.0, 3)) if restart else (2, None))
 
 
-@pytest.mark.parametrize("policy, ending", [case for case in CASES if case[1] != "unobserved"])
-def test_the_tmux_status_of_a_dead_pane_decides_by_the_rule(policy, ending):
-    """(A dead pane with neither status nor signal is still being reaped by tmux: shown running.)"""
+def test_the_tmux_status_shows_the_runners_record_and_a_dead_window_never_restarting():
+    """The runner records how a run ended before its backoff; once the runner is gone, nobody restarts."""
     from symphony.tmux.cluster import TmuxCluster
-    exit_code, killed_by = ENDINGS[ending]
-    pane = SimpleNamespace(pane_dead="1", pane_dead_status="" if exit_code is None else str(exit_code),
-                           pane_dead_signal=str(getattr(signal, killed_by).value) if killed_by else "",
-                           pane_dead_time=str(int(time.time())), pane_pid="1")
-    proc = {"key": "p", "grp": "", "name": "p", "restarts": 0, "started": time.time() - 1, "status": "running",
-            "finished": None}
-    shown = TmuxCluster._status(proc, {"status": "running"}, {"p": pane}, None, policy)
-    assert (shown.state == ProcessState.RESTARTING) == should_restart(policy, exit_code, killed_by)
+    now = time.time()
+    proc = {"key": "p", "grp": "", "name": "p", "restarts": 1, "started": now - 2, "status": "restarting",
+            "exit_code": 5, "signal": None, "finished": now - 1, "pid": None}
+    live = SimpleNamespace(pane_dead="0", pane_dead_status="", pane_dead_signal="", pane_dead_time="", pane_pid="1")
+    dead = SimpleNamespace(pane_dead="1", pane_dead_status="", pane_dead_signal="9", pane_dead_time=str(int(now)),
+                           pane_pid="1")
+    shown = TmuxCluster._status(proc, {"status": "running"}, {"p": live}, None)
+    assert (shown.state, shown.exit_code, shown.finished) == (ProcessState.RESTARTING, 5, now - 1)
+    assert shown.state_text(now).startswith("restarting (exit 5): ")
+    shown = TmuxCluster._status(proc, {"status": "running"}, {"p": dead}, None)
+    assert (shown.state, shown.exit_code) == (ProcessState.EXITED, 5)
 
 
 # --- process lookup without psutil -------------------------------------------------------------

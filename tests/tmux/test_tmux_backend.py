@@ -97,7 +97,9 @@ def test_arguments_env_and_cwd_arrive_verbatim_in_both_command_forms(tmux_cluste
         env={"PROBE_CODE": PROBE})
     shell_form.connects("svc")
     tmux_cluster.launch(exp)
-    assert f"attach with: tmux -L {server_name} attach -t verbatim" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "processes in tmux" not in printed.out + printed.err, "the one launch line is Cluster.launch's"
+    assert len((printed.out + printed.err).splitlines()) <= 1, printed
 
     probe = read_probe(tmp_path, "exec-form")
     assert probe["argv"] == NASTY
@@ -162,7 +164,7 @@ def test_status_shows_running_exit_codes_signals_and_age(tmux_cluster):
     assert found["runs"].started <= time.time() and found["fails"].finished >= found["fails"].started
 
 
-def test_restart_policy_is_honoured_and_counted(tmux_cluster, server_name):
+def test_restart_policy_is_honoured_and_counted(tmux_cluster):
     exp = tmux_cluster.new_experiment("restarts")
     exp.new_process("on-failure", cmds=["echo attempt", "exit 1"]).restart_policy("OnFailure")
     exp.new_process("succeeds", cmds=["echo once", "exit 0"]).restart_policy("OnFailure")
@@ -174,10 +176,8 @@ def test_restart_policy_is_honoured_and_counted(tmux_cluster, server_name):
     succeeds, never = found["succeeds"], found["never"]
     assert (succeeds.state, succeeds.exit_code, succeeds.restarts) == (ProcessState.EXITED, 0, 0)
     assert (never.state, never.exit_code, never.restarts) == (ProcessState.EXITED, 1, 0)
-    failures = tmux(server_name, "show-options", "-wv", "-t", "=restarts:1", "@symphony-failures").stdout
-    assert int(failures) >= 2, "quick failures in a row are counted, so the backoff grows"
     attempts = list(tmux_cluster.get_log("restarts", "on-failure"))
-    assert attempts.count("attempt") >= 3, "the log keeps the output of every run (pipe survives respawn)"
+    assert attempts.count("attempt") >= 3, "the log keeps the output of every run"
     assert list(tmux_cluster.get_log("restarts", "succeeds")) == ["once"]
 
 
