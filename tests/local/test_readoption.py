@@ -155,11 +155,15 @@ def test_a_process_that_reused_a_recorded_pid_is_neither_adopted_nor_killed(loca
     exp = local_cluster.new_experiment("reused")
     exp.new_process("clean", cmds=["exec env -i sleep 300"])
     local_cluster.launch(exp)
+    experiment = local_cluster.store.get_experiment("local", "reused")
+    recorded = wait_for(lambda: (r := row(local_cluster, "reused", "clean"))["pid"]
+                        and psutil.Process(r["pid"]).name() == "sleep" and r)
     stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)  # no run marker: not of the run
+    while start_ticks(stranger.pid) == recorded["start_ticks"]:  # started in the same clock tick: one later
+        stranger.kill()
+        stranger.wait()
+        stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
     try:
-        experiment = local_cluster.store.get_experiment("local", "reused")
-        recorded = wait_for(lambda: (r := row(local_cluster, "reused", "clean"))["pid"]
-                            and psutil.Process(r["pid"]).name() == "sleep" and r)
         assert recorded["start_ticks"] == start_ticks(recorded["pid"]) != start_ticks(stranger.pid)
         kill_supervisor(experiment["supervisor_pid"])
         os.kill(recorded["pid"], signal.SIGKILL)
