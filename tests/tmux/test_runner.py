@@ -16,7 +16,8 @@ from waiting import wait_for
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
 
 #: what tmux itself adds to the environment of a window's program
-TMUX_OWN = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION"}
+# tmux gives every pane SHELL (its default-shell) when the launching environment has none
+TMUX_OWN = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "SHELL"}
 
 
 def tmux(server_name, *args):
