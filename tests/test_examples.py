@@ -54,12 +54,12 @@ class DashboardNotAnswering(Exception):
     pass
 
 
-def visit_url_from_cli(backend, experiment):
-    """The URL ``symphony visit dashboard <experiment> -u -b <backend>`` prints."""
+def visit_url_from_cli(backend, experiment, service="dashboard"):
+    """The URL ``symphony visit <service> <experiment> -u -b <backend>`` prints."""
     from symphony.cli.main import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["visit", "dashboard", experiment, "-u", "-b", backend])
+        code = main(["visit", service, experiment, "-u", "-b", backend])
     if code != 0:
         raise DashboardNotAnswering(f"symphony visit exited {code}: {err.getvalue().strip()}")
     return out.getvalue().strip()
@@ -327,3 +327,97 @@ def test_the_bench_table_is_not_interleaved_with_tmux_messages(capsys):
     finally:
         stop_tmux_server(server)
     assert capsys.readouterr().out == ""
+
+
+# --- examples/apex: distributed DQN that must learn -----------------------------------
+#: the CI bar: mean return over 100 greedy episodes, and the minutes allowed to reach it
+#: (the example's own default is CartPole's "solved", 475 within 10 minutes)
+APEX_BAR, APEX_MINUTES = 150.0, 3.0
+
+
+def apex_status_visitor(backend, kill=()):
+    """``while_running``: once parameters flow, the exposed status page answers at the URL
+    `symphony visit status -u` prints; then each process of ``kill`` is killed with SIGKILL
+    (its restart policy, OnFailure, must bring it back)."""
+    def visit(cluster, experiment):
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                url = visit_url_from_cli(backend, experiment, service="status")
+                with urllib.request.urlopen(url.rstrip("/") + "/json", timeout=2) as response:
+                    status = json.loads(response.read())
+                if status["evaluations"]:
+                    break
+            except (OSError, ValueError, DashboardNotAnswering):
+                pass
+            assert time.monotonic() < deadline, "the apex status page never showed an evaluation"
+            time.sleep(0.5)
+        for key in kill:
+            (victim,) = [s for s in cluster.describe_experiment(experiment) if s.key == key]
+            os.kill(victim.pid, 9)
+            time.sleep(3)
+    return visit
+
+
+def event_log_scalars(logdir):
+    """(tag, step, value) of every scalar in the TensorBoard event files under ``logdir``,
+    read with TensorBoard's own record format (length, masked CRCs) and protobuf schema."""
+    import struct
+    from tensorboardX.proto import event_pb2
+    found = []
+    for name in sorted(os.listdir(logdir)):
+        with open(os.path.join(logdir, name), "rb") as handle:
+            data = handle.read()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset:offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+            offset += 12 + length + 4
+            found += [(value.tag, event.step, value.simple_value) for value in event.summary.value]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("backend", ["local", pytest.param("tmux", marks=pytest.mark.tmux)])
+def test_apex_learns_on_host_backends(backend, tmp_path):
+    """The flagship example reaches the CI bar; on local an agent and the replay server are
+    killed mid-run and it still does."""
+    cluster = host_backend(backend)
+    name = unique_name("apex")
+    kill = ["agents-0/agent-0", "nonagent/replay"] if backend == "local" else []
+    try:
+        statuses, logs, elapsed = examples_run.run(
+            "apex", cluster, timeout=60 * APEX_MINUTES + 90, name=name, python=sys.executable,
+            bar=APEX_BAR, minutes=APEX_MINUTES, logdir=str(tmp_path / "events"),
+            while_running=apex_status_visitor(backend, kill))
+        verdict = examples_run.load_example("apex").result(logs)
+        restarts = {s.key: s.restarts for s in statuses}
+        for key in kill:
+            assert restarts[key] >= 1, f"{key} was killed, so it must have restarted: {restarts}"
+        scores = [value for tag, _, value in event_log_scalars(tmp_path / "events")
+                  if tag == "evaluation/mean_return"]
+        assert scores and max(scores) >= APEX_BAR, scores[-5:]
+        assert name not in cluster.list_experiments()
+        print(f"\napex on {backend}: {verdict} in {elapsed:.0f} s, restarts {restarts}")
+    finally:
+        if backend == "tmux":
+            stop_tmux_server(cluster.server_name)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.timeout(420)
+def test_apex_learns_on_docker(examples_image):
+    cluster = dockerhelpers.docker_cluster()
+    name = unique_name("apex")
+    try:
+        statuses, logs, elapsed = examples_run.run(
+            "apex", cluster, timeout=60 * APEX_MINUTES + 90, name=name, bar=APEX_BAR, minutes=APEX_MINUTES,
+            while_running=apex_status_visitor("docker"), **container_location("apex", examples_image))
+        verdict = examples_run.load_example("apex").result(logs)
+        assert dockerhelpers.leftovers(cluster.client, name) == []
+        print(f"\napex on docker: {verdict} in {elapsed:.0f} s")
+    finally:
+        if dockerhelpers.leftovers(cluster.client, name):
+            cluster._remove(name)

@@ -57,6 +57,30 @@ class ExamplesSetupError(SymphonyError):
 
 
 # --- the examples image ---------------------------------------------------------------
+#: what examples/apex imports beyond numpy (the base image's Debian numpy): pure-Python
+#: distributions, copied from this interpreter's site-packages, so the image builds offline
+PURE_PYTHON_LIBRARIES = ["gymnasium", "cloudpickle", "farama_notifications", "typing_extensions"]
+
+
+def pure_python_libraries(temp_directory):
+    """A folder beside ``temp_directory`` holding copies of :data:`PURE_PYTHON_LIBRARIES` as installed here
+    (the image's pylibs); :func:`build_examples_image` removes it after the build."""
+    target = str(temp_directory).rstrip("/") + "-pylibs"  # beside the build context, not inside it
+    os.makedirs(target, exist_ok=True)
+    for name in PURE_PYTHON_LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ExamplesSetupError(f"{name} is not installed here, and the examples image copies it: "
+                                     f"pip install gymnasium")
+        if spec.submodule_search_locations:
+            source = list(spec.submodule_search_locations)[0]
+            shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(spec.origin, target)
+    return target
+
+
 def build_examples_image(repository, tag, temp_directory, verbose=False):
     """Build the examples image with DockerBuilder and tag it ``repository:tag``; returns (builder, name).
 
@@ -71,13 +95,18 @@ def build_examples_image(repository, tag, temp_directory, verbose=False):
     except docker.errors.ImageNotFound:
         raise ExamplesSetupError(f"the Docker engine answers but lacks {BASE_IMAGE}, the examples image's base: "
                                  f"run .ci/docker-up as root to build it") from None
+    pylibs = pure_python_libraries(temp_directory)
     builder = DockerBuilder(
         dockerfile=DOCKERFILE,
         context_directories=[{"name": "examples", "path": EXAMPLES_DIR, "force_update": True},
-                             {"name": "caraml", "path": os.path.join(REPO_ROOT, "caraml"), "force_update": True}],
+                             {"name": "caraml", "path": os.path.join(REPO_ROOT, "caraml"), "force_update": True},
+                             {"name": "pylibs", "path": pylibs, "force_update": True}],
         temp_directory=temp_directory,
         verbose=verbose, name="examples")
-    builder.build()
+    try:
+        builder.build()
+    finally:
+        shutil.rmtree(pylibs, ignore_errors=True)
     return builder, builder.tag(repository, tag)
 
 
