@@ -8,7 +8,9 @@
     learner.binds('replay-server')
     cluster.launch(exp)
 
-The names below are loaded on first use, so a command that needs only part of
+Every name the original Symphony exported (``KubeCluster``, ``SubprocManager``,
+``GKEDispatcher``, ``TmuxExperimentSpec``...) is here too; docs/migrating.md says what
+each is now. The names below are loaded on first use, so a command that needs only part of
 Symphony (``symphony p`` needs no experiment model) does not pay for the rest.
 """
 
@@ -21,21 +23,34 @@ if TYPE_CHECKING:
     from .spec import ExperimentSpec, ProcessGroupSpec, ProcessSpec
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "SymphonyConfig", "ExperimentSpec", "ProcessGroupSpec", "ProcessSpec",
-           "SpecError", "SymphonyError"]
 
 #: public name -> the module defining it
 _LAZY = {"Cluster": "cluster", "SymphonyConfig": "config", "SpecError": "errors", "SymphonyError": "errors",
-         "ExperimentSpec": "spec", "ProcessGroupSpec": "spec", "ProcessSpec": "spec"}
+         "ExperimentSpec": "spec", "ProcessGroupSpec": "spec", "ProcessSpec": "spec",
+         "DockerBuilder": "addons", "clean_images": "addons", "SymphonyParser": "commandline",
+         "AddressBook": "compat", "GKEDispatcher": "compat", "SubprocManager": "compat", "SubprocCluster": "compat"}
+#: the original Symphony's per-backend cluster classes -> the backend they are (loaded by name, as
+#: ``Cluster.new`` loads them: importing ``symphony`` loads no backend)
+_BACKEND_CLASSES = {"KubeCluster": "kube", "TmuxCluster": "tmux", "DockerCluster": "docker"}
+#: the original's per-backend spec classes: one model serves every backend now, so each is that model's class
+_MODEL_CLASSES = {f"{backend}{kind}": kind for backend in ("Kube", "Tmux", "Docker", "Subproc")
+                  for kind in ("ExperimentSpec", "ProcessGroupSpec", "ProcessSpec")}
+__all__ = sorted(set(_LAZY) | set(_BACKEND_CLASSES) | set(_MODEL_CLASSES))
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
     if name in _LAZY:
-        import importlib
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value  # found directly from now on
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    elif name in _BACKEND_CLASSES:
+        from .engines.registry import backend_class
+        value = backend_class(_BACKEND_CLASSES[name])
+    elif name in _MODEL_CLASSES:
+        value = getattr(importlib.import_module(".spec.model", __name__), _MODEL_CLASSES[name])
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # found directly from now on
+    return value
 
 
 def __dir__() -> list:

@@ -22,7 +22,8 @@ def matching_tags(client, patterns):
     return sorted(tags)
 
 
-def clean_images(patterns, force=False, confirm=None, client=None):
+def clean_images(patterns, force=False, confirm=None, client=None, force_prune_containers=False,
+                 force_prune_images=False):
     """Delete local images whose ``repo:tag`` matches ``patterns`` (a pattern or a list).
 
     Lists them and asks before deleting unless ``force``; returns
@@ -30,10 +31,25 @@ def clean_images(patterns, force=False, confirm=None, client=None):
     default a question on the terminal; without a terminal nothing is deleted and a
     :class:`~symphony.errors.SymphonyError` says to pass ``force=True``, as the ``symphony``
     command says to pass ``-f``).
+
+    As in the original, ``force_prune_containers`` first removes stopped containers (which
+    would keep their images), and ``force_prune_images`` afterwards removes dangling
+    (untagged) images, both without asking: that is what ``force_`` says.
     """
     if isinstance(patterns, str):
         patterns = [patterns]
     client = client or docker_client()
+    if force_prune_containers:
+        pruned = client.containers.prune().get("ContainersDeleted") or []
+        print(f"removed {len(pruned)} stopped containers")
+    result = _clean(client, patterns, force, confirm)
+    if force_prune_images:
+        pruned = client.images.prune(filters={"dangling": True}).get("ImagesDeleted") or []
+        print(f"removed {len(pruned)} dangling images")
+    return result
+
+
+def _clean(client, patterns, force, confirm):
     tags = matching_tags(client, list(patterns))
     if not tags:
         print(f"no images match {', '.join(patterns)}")

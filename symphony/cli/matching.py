@@ -12,31 +12,11 @@ them — a script must never act on a guess.
 import sys
 
 from ..errors import ExperimentNotFoundError, ProcessNotFoundError, SymphonyError
+from ..spec.names import best_candidates, candidate_tiers  # (the Cluster API matches with them too)
 
 
 class AmbiguousNameError(SymphonyError):
     """A name matches several experiments or processes and nobody can choose (no terminal)."""
-
-
-def candidate_tiers(query, names, username=None):
-    """The tiers of ``names`` matching ``query``, best first; each tier is a list (maybe empty)."""
-    names = list(names)
-    prefixed = f"{username}-{query}" if username and not query.startswith(f"{username}-") else None
-    return [
-        [n for n in names if n == query],
-        [n for n in names if n == prefixed],
-        [n for n in names if n.startswith(query) and n != query],
-        [n for n in names if n.endswith(query) and not n.startswith(query)],
-        [n for n in names if query in n and not n.startswith(query) and not n.endswith(query)],
-    ]
-
-
-def best_candidates(query, names, username=None):
-    """``(exact, candidates)``: the first non-empty tier, and whether it is an exact name."""
-    for rank, tier in enumerate(candidate_tiers(query, names, username)):
-        if tier:
-            return rank < 2, tier
-    return False, []
 
 
 def is_interactive():

@@ -140,6 +140,21 @@ class SymphonyParser:
     def _process_argument(self, parser):
         parser.add_argument("process", help="[group/]process; fuzzy-matched").completer = self._complete_processes
 
+    def add_dry_run(self, parser):
+        """Add ``--dry-run`` (also ``-dr``, the original's spelling) to a verb's parser."""
+        parser.add_argument("-dr", "--dry-run", action="store_true", help="print what would be done, do nothing")
+
+    def _add_experiment_name(self, parser, required=True, positional=True):
+        """The original's experiment argument, read as ``args.experiment_name``: positional (optional
+        unless ``required``) or ``-e/--exp``. Names with ``_``, ``.`` or spaces become ``-`` names
+        when an experiment is made from them (``Cluster.new_experiment``), with a note."""
+        help_text = "experiment name (lowercase letters, digits and '-'; '_', '.' and spaces become '-')"
+        if positional:
+            parser.add_argument("experiment_name", nargs=None if required else "?", default=None, help=help_text)
+        else:
+            parser.add_argument("-e", "--exp", "--experiment", "--experiment-name", dest="experiment_name",
+                                default=None, help=help_text)
+
     def _output_argument(self, parser):
         parser.add_argument("-o", "--output", choices=output.OUTPUT_FORMATS, default="table",
                             help="table (default), json or yaml")
@@ -164,7 +179,7 @@ class SymphonyParser:
             if not argv:  # a bare `symphony` asks what it can do
                 self.master_parser.print_help()
                 return 1
-            args = self._parse(argv)
+            args = self._with_original_names(self._parse(argv))
             self.args = args
             result = args._action(args)
             return result if isinstance(result, int) else 0
@@ -203,6 +218,23 @@ class SymphonyParser:
         if extra:
             self.master_parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.command_argv = None
+        return args
+
+    #: the original SymphonyParser's names for the same arguments, which its subclasses read
+    #: (``args.experiment_name`` in an overridden verb); both names are set
+    ORIGINAL_ARGUMENT_NAMES = {"experiment": "experiment_name", "process": "component_name",
+                               "service": "service_name", "patterns": "experiment_names",
+                               "source": "src_file", "destination": "dest_file"}
+
+    def _with_original_names(self, args):
+        for name, original in self.ORIGINAL_ARGUMENT_NAMES.items():
+            if hasattr(args, name) and not hasattr(args, original):
+                setattr(args, original, getattr(args, name))
+            elif hasattr(args, original) and not hasattr(args, name) and name == "experiment":
+                setattr(args, name, getattr(args, original))
+        if not hasattr(args, "remainder"):  # the original's exec command: what follows --
+            args.remainder = list(args.command_argv or [])
+            args.has_remainder = args.command_argv is not None
         return args
 
     def _autocomplete(self):
@@ -341,6 +373,12 @@ class SymphonyParser:
         parser.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
         parser.add_argument("-s", "--since", help="only output newer than this: 5s, 2m, 3h, 1d")
         parser.add_argument("-t", "--tail", type=int, default=-1, help="only the last N lines (-1: all, default)")
+        if type(self).action_log is not SymphonyParser.action_log:
+            parser.set_defaults(_action=self.action_log)  # a project that overrode the original's `log` verb
+
+    def action_log(self, args):
+        """The original's name of this verb's method; a subclass that overrides it is what ``logs`` runs."""
+        return self.action_logs(args)
 
     def action_logs(self, args):
         """Print the output of a process."""
@@ -362,7 +400,7 @@ class SymphonyParser:
         parser = self.add_subparser("delete", aliases=["d"])
         self._experiment_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="do not ask; names must then be exact")
-        parser.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+        parser.add_argument("-dr", "--dry-run", action="store_true", help="only print what would be deleted")
 
     def action_delete(self, args):
         """Stop and delete an experiment (the current one if none is named)."""
@@ -382,7 +420,7 @@ class SymphonyParser:
         parser.add_argument("patterns", nargs="+", metavar="pattern",
                             help="part of a name, or a glob such as 'sarah-*'").completer = self._complete_experiments
         parser.add_argument("-f", "--force", action="store_true", help="do not ask")
-        parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+        parser.add_argument("-dr", "--dry-run", action="store_true", help="only list what would be deleted")
 
     def action_delete_batch(self, args):
         """Delete every experiment matching any of the patterns (the list is shown first)."""
@@ -512,7 +550,7 @@ class SymphonyParser:
         parser.add_argument("file", help="experiment file: .yml, .yaml, .json, or .py defining "
                                          "`experiment` or `build(cluster)`")
         parser.add_argument("--force", action="store_true", help="replace a running experiment of the same name")
-        parser.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
+        parser.add_argument("-dr", "--dry-run", action="store_true", help="print the plan, start nothing")
 
     def action_launch(self, args):
         """Launch an experiment declared in a YAML, JSON or Python file."""

@@ -83,14 +83,133 @@ def pick_process(experiment: str, process: str, candidates: Iterable[Tuple[str, 
                                f"{', '.join(c[0] for c in candidates) or 'none'}")
 
 
+#: ``Cluster.new('subproc', ...)`` keywords of the original's foreground subprocess backend
+_ORIGINAL_SUBPROC_KEYWORDS = frozenset({"stdout_mode", "stderr_mode", "log_dir"})
+
+
+def _status_dict(status: ProcessStatus) -> Dict[str, Any]:
+    return {**status.to_dict(), "state_text": status.state_text()}
+
+
 def launched_line(experiment: str, backend: str, processes: int) -> str:
     """The one line :meth:`Cluster.launch` prints on stderr after a launch, in the same words on every backend."""
     return (f"launched {experiment!r} on the {backend} backend: {processes} "
             f"process{'' if processes == 1 else 'es'} (symphony p to watch)")
 
 
+#: the original Symphony's keyword names -> today's, per method; its scripts call these methods by
+#: keyword (``cluster.delete(experiment_name=...)``), so each backend's method accepts both spellings
+_ORIGINAL_KEYWORDS: Dict[str, Dict[str, str]] = {
+    "delete": {"experiment_name": "name"},
+    "external_url": {"experiment_name": "experiment", "service_name": "service"},
+    "exec_command": {"experiment_name": "experiment", "process_name": "process", "command": "argv"},
+    "set_experiment": {"experiment_name": "name"},
+}
+
+
+def _accepting_original_keywords(method_name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` also taking the original Symphony's keywords for it (and, for ``exec_command``,
+    its ``process_group_name`` and a command given as one string, which it ran through a shell)."""
+    import functools
+    renames = _ORIGINAL_KEYWORDS[method_name]
+
+    @functools.wraps(method)
+    def call(self: "Cluster", *args: Any, **kwargs: Any) -> Any:
+        for old, new in renames.items():
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{method_name}() got both {old}= and {new}=: give one")
+                kwargs[new] = kwargs.pop(old)
+        if method_name != "exec_command":
+            return method(self, *args, **kwargs)
+        bound = dict(zip(("experiment", "process", "argv", "process_group_name"), args))
+        for key, value in kwargs.items():
+            if key in bound:
+                raise TypeError(f"exec_command() got multiple values for {key}")
+            bound[key] = value
+        unknown = set(bound) - {"experiment", "process", "argv", "process_group_name"}
+        if unknown or not {"experiment", "process", "argv"} <= set(bound):
+            raise TypeError("exec_command() takes (experiment, process, argv), or the original's "
+                            "(experiment_name, process_name, command, process_group_name=None)")
+        process, argv = bound["process"], bound["argv"]
+        if bound.get("process_group_name"):
+            process = f"{bound['process_group_name']}/{process}"
+        if isinstance(argv, str):
+            argv = ["sh", "-c", argv]
+        return method(self, bound["experiment"], process, argv)
+
+    call.__symphony_original_keywords__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def _accepting_original_get_log(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_log`` taking both today's form, ``(experiment, process, follow, since, tail)`` -> lines,
+    and the original's, ``(experiment_name, process_name, process_group=None, follow=, since=, tail=,
+    print_logs=)`` -> the log as one text (printed with ``print_logs``; with ``follow``, streamed to
+    stdout). A third positional argument that is a string is the original's process group."""
+    import functools
+
+    @functools.wraps(method)
+    def get_log(self: "Cluster", *args: Any, **kwargs: Any) -> Any:
+        original = bool({"experiment_name", "process_name", "process_group", "print_logs"} & set(kwargs)) \
+            or (len(args) > 2 and (args[2] is None or isinstance(args[2], str)))
+        if not original:
+            return method(self, *args, **kwargs)
+        names = ("experiment_name", "process_name", "process_group", "follow", "since", "tail", "print_logs")
+        bound = dict(zip(names, args))
+        for key, value in kwargs.items():
+            key = {"experiment": "experiment_name", "process": "process_name"}.get(key, key)
+            if key in bound or key not in names:
+                raise TypeError(f"get_log() got an unexpected or repeated argument {key!r}")
+            bound[key] = value
+        if "experiment_name" not in bound or "process_name" not in bound:
+            raise TypeError("get_log() needs the experiment and the process")
+        process = bound["process_name"]
+        if bound.get("process_group"):
+            process = f"{bound['process_group']}/{process}"
+        since = bound.get("since") or None  # the original's 0 / '0': from the start
+        if since == "0":
+            since = None
+        tail = bound.get("tail")
+        tail = None if tail is None or tail < 0 else tail  # the original's -1: every line
+        follow = bool(bound.get("follow"))
+        lines = method(self, bound["experiment_name"], process, follow=follow, since=since, tail=tail)
+        return _log_lines(lines, follow, bool(bound.get("print_logs")))
+
+    get_log.__symphony_original_keywords__ = True  # type: ignore[attr-defined]
+    return get_log
+
+
+def _log_lines(lines: Iterable[str], follow: bool, print_logs: bool) -> Optional[str]:
+    """What the original ``get_log(..., print_logs=...)`` returned: the log as one text (also
+    printed with ``print_logs``); with ``follow`` it streamed to stdout until interrupted."""
+    if follow:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        return None
+    text = "\n".join(lines)
+    if print_logs:
+        print(text)
+    return text
+
+
 class Cluster(abc.ABC):
     """Base of every backend. Build one with ``Cluster.new('local' | 'tmux' | 'docker' | 'kube')``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Scripts written for the original Symphony call these by its keyword names; every backend's
+        # own method (wherever in its bases it is defined) accepts them, with no change to backends.
+        super().__init_subclass__(**kwargs)
+        for name in _ORIGINAL_KEYWORDS:
+            method = getattr(cls, name, None)
+            if method is not None and not getattr(method, "__symphony_original_keywords__", False) \
+                    and not getattr(method, "__isabstractmethod__", False):
+                setattr(cls, name, _accepting_original_keywords(name, method))
+        get_log = getattr(cls, "get_log")
+        if not getattr(get_log, "__symphony_original_keywords__", False) \
+                and not getattr(get_log, "__isabstractmethod__", False):
+            cls.get_log = _accepting_original_get_log(get_log)  # type: ignore[method-assign]
 
     backend_name: Optional[str] = None
     #: what this backend does with each setting of the model (applied, not applied, refused);
@@ -107,6 +226,10 @@ class Cluster(abc.ABC):
     @staticmethod
     def new(backend: str, **kwargs: Any) -> "Cluster":
         """Create the cluster for ``backend`` (case-insensitive; aliases such as 'subproc', 'kubernetes')."""
+        if _ORIGINAL_SUBPROC_KEYWORDS & set(kwargs) and isinstance(backend, str) and backend.lower() == "subproc":
+            # the original's foreground mode (output on this terminal, launch waits for the end)
+            from ..compat.subproc import subproc_cluster
+            return subproc_cluster(**kwargs)
         try:
             cls = backend_class(backend)
         except ImportError as exc:
@@ -133,9 +256,26 @@ class Cluster(abc.ABC):
 
     # --- declaring ----------------------------------------------------------------
     def new_experiment(self, name: str, **kwargs: Any) -> "ExperimentSpec":
-        """A new :class:`~symphony.spec.ExperimentSpec`; the configured username is prefixed."""
+        """A new :class:`~symphony.spec.ExperimentSpec`; the configured username is prefixed.
+
+        As in the original Symphony, ``_``, ``.``, spaces and capitals in the name become ``-`` and
+        lowercase (an experiment is a Kubernetes namespace), with a note on stderr saying so. On
+        the Docker backend a string second argument of ``new_process`` that is an image reference is
+        the image, as the original's Docker backend read it."""
         from ..spec.model import ExperimentSpec
-        return ExperimentSpec(SymphonyConfig().experiment_name(name), **kwargs)
+        from ..spec.names import original_name
+        if kwargs.get("port_range") is not None:
+            raise SymphonyError("new_experiment(port_range=...) is not taken per experiment: ports come from one "
+                                "range reserved across experiments; set SYMPHONY_PORT_RANGE=7000-8999 instead")
+        kwargs.pop("port_range", None)
+        exp = ExperimentSpec(SymphonyConfig().experiment_name(original_name("experiment", name)), **kwargs)
+        if self.backend_name == "docker":
+            exp.image_as_second_argument = True
+        return exp
+
+    def prefix_username(self, name: str) -> str:
+        """``name`` with the configured username prefixed (``sarah-rl``), as new experiments are named."""
+        return SymphonyConfig().experiment_name(name)
 
     # --- launching ----------------------------------------------------------------
     def launch(self, exp: "ExperimentSpec", force: bool = False, dry_run: bool = False) -> Plan:
@@ -277,6 +417,93 @@ class Cluster(abc.ABC):
             raise ExperimentNotFoundError(
                 f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
         return name
+
+    # --- the original Symphony's methods, over the ones above ----------------------
+    def launch_batch(self, experiments: Iterable["ExperimentSpec"], force: bool = False,
+                     dry_run: bool = False) -> List[Plan]:
+        """Launch several experiments in turn; returns their plans. Stops at the first that fails
+        (that one leaves nothing behind; the ones before it keep running)."""
+        return [self.launch(exp, force=force, dry_run=dry_run) for exp in experiments]
+
+    def delete_batch(self, names: Iterable[str]) -> None:
+        """Delete several experiments by exact name, in turn."""
+        for name in names:
+            self.delete(name)
+
+    def transfer_file(self, experiment_name: str, src_path: str, dest_path: str, src_process: Optional[str] = None,
+                      src_process_group: Optional[str] = None, dest_process: Optional[str] = None,
+                      dest_process_group: Optional[str] = None) -> str:
+        """The original's scp: one side is a process (``src_process``/``dest_process``, with its group),
+        the other this machine. Same as :meth:`copy`; returns the path of the copy."""
+        def key(process: Optional[str], group: Optional[str]) -> Optional[str]:
+            if process is None and group is not None:
+                raise SymphonyError(f"transfer_file() got a process group {group!r} but no process: name the process")
+            return None if process is None else (f"{group}/{process}" if group else process)
+        return self.copy(experiment_name, (key(src_process, src_process_group), src_path),
+                         (key(dest_process, dest_process_group), dest_path))
+
+    def login(self, experiment_name: str, process_name: str, process_group_name: Optional[str] = None) -> int:
+        """The original's ssh into a process: an interactive shell there (:meth:`shell`)."""
+        return self.shell(experiment_name, f"{process_group_name}/{process_name}" if process_group_name
+                          else process_name)
+
+    def external_service(self, experiment_name: str, service_name: str) -> str:
+        """The address of an exposed service from this machine (the original's name for :meth:`external_url`)."""
+        return self.external_url(experiment_name, service_name)
+
+    def describe_process_group(self, experiment_name: str, process_group_name: str) -> Dict[str, Dict[str, Any]]:
+        """``{process name: status dict}`` of one group (``ProcessStatus.to_dict()`` plus ``state_text``)."""
+        found = {status.name: _status_dict(status) for status in self.describe_experiment(experiment_name)
+                 if status.group == process_group_name}
+        if not found:
+            raise ProcessNotFoundError(f"experiment {experiment_name!r} has no process group {process_group_name!r}")
+        return found
+
+    def describe_process(self, experiment_name: str, process_name: str,
+                         process_group_name: Optional[str] = None) -> Dict[str, Any]:
+        """The status dict of one process (a group's when ``process_group_name`` is given)."""
+        key = f"{process_group_name}/{process_name}" if process_group_name else process_name
+        statuses = self.describe_experiment(experiment_name)
+        return _status_dict(pick_process(experiment_name, key, ((s.key, s.name, s) for s in statuses)))
+
+    def find_process(self, experiment_name: str, process_name: str) -> List[Optional[str]]:
+        """The groups (None for standalone) that have a process named ``process_name``."""
+        return [status.group for status in self.describe_experiment(experiment_name) if status.name == process_name]
+
+    def fuzzy_match_experiment(self, name: str) -> Tuple[List[str], bool]:
+        """``(matches, is_exact)``: exact name, then ``<username>-<name>``, then prefix, suffix and
+        substring matches (the first tier that matches anything), as ``symphony`` verbs match."""
+        from ..spec.names import best_candidates
+        exact, candidates = best_candidates(name, self.list_experiments(), SymphonyConfig().username)
+        return list(candidates), exact
+
+    def fuzzy_match_process(self, proc_name: str, exp_name: str) -> Tuple[List[Tuple[Optional[str], str]], bool]:
+        """``([(group or None, process name), ...], is_exact)``, matched on process names as
+        :meth:`fuzzy_match_experiment` matches experiments."""
+        from ..spec.names import best_candidates
+        statuses = self.describe_experiment(exp_name)
+        exact, names = best_candidates(proc_name, sorted({s.name for s in statuses}))
+        return [(s.group, s.name) for name in names for s in statuses if s.name == name], exact
+
+    def get_log_when_alive(self, experiment_name: str, process_name: str, process_group: Optional[str] = None,
+                           follow: bool = False, since: Since = 0, tail: Optional[int] = 500,
+                           print_logs: bool = False, sleep_interval: float = 10) -> Optional[str]:
+        """The original's wait for a process to run before reading its log (its ``get_log`` form):
+        polls every ``sleep_interval`` seconds until the process is running or has ended."""
+        import time
+        key = f"{process_group}/{process_name}" if process_group else process_name
+        while True:
+            statuses = self.describe_experiment(experiment_name)
+            status = pick_process(experiment_name, key, ((s.key, s.name, s) for s in statuses))
+            if status.state not in ("pending", "waiting"):
+                break
+            print(f"waiting for {key!r} of {experiment_name!r} to start ({status.state_text()})", file=sys.stderr)
+            time.sleep(sleep_interval)
+        original_form: Any = self.get_log  # (every backend's get_log also takes the original's keywords)
+        result: Optional[str] = original_form(experiment_name=experiment_name, process_name=process_name,
+                                              process_group=process_group, follow=follow, since=since, tail=tail,
+                                              print_logs=print_logs)
+        return result
 
     # --- the current experiment, remembered per backend ---------------------------
     def _settings_key(self) -> str:

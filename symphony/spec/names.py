@@ -8,6 +8,7 @@ cluster, and that no name can escape a directory or a tmux target.
 """
 
 import re
+from typing import Iterable, List, Optional, Tuple
 
 from ..errors import InvalidNameError
 from .brief import brief
@@ -71,3 +72,44 @@ def suggest_name(name: object) -> str:
 def env_prefix(service: str) -> str:
     """``replay-server`` -> ``SYMPH_REPLAY_SERVER`` (the prefix of its _HOST/_PORT/_ADDR)."""
     return "SYMPH_" + service.upper().replace("-", "_")
+
+
+_ORIGINAL_SEPARATORS = re.compile(r"[_. ]")
+
+
+def original_name(kind: str, name: object) -> object:
+    """``name`` as the original Symphony turned it into a DNS label: lowercase, with ``_``, ``.`` and
+    spaces made ``-`` (its experiment names became Kubernetes namespaces). The change is printed on
+    stderr in one line, since the experiment then runs under a name the user did not type; a name
+    that is still no DNS label afterwards is left for :func:`check_name` to refuse."""
+    if not isinstance(name, str):
+        return name
+    label = _ORIGINAL_SEPARATORS.sub("-", name.lower())
+    if label != name and _DNS_LABEL.fullmatch(label) and len(label) <= DNS_LABEL_MAX:
+        import sys
+        print(f"note: {kind} name {name!r} becomes {label!r} (names are DNS labels: lowercase letters, "
+              f"digits and '-')", file=sys.stderr)
+        return label
+    return name
+
+
+# --- fuzzy lookup of names, shared by the command line and the Cluster API -------------
+def candidate_tiers(query: str, names: "Iterable[str]", username: Optional[str] = None) -> List[List[str]]:
+    """The tiers of ``names`` matching ``query``, best first; each tier is a list (maybe empty)."""
+    names = list(names)
+    prefixed = f"{username}-{query}" if username and not query.startswith(f"{username}-") else None
+    return [
+        [n for n in names if n == query],
+        [n for n in names if n == prefixed],
+        [n for n in names if n.startswith(query) and n != query],
+        [n for n in names if n.endswith(query) and not n.startswith(query)],
+        [n for n in names if query in n and not n.startswith(query) and not n.endswith(query)],
+    ]
+
+
+def best_candidates(query: str, names: "Iterable[str]", username: Optional[str] = None) -> Tuple[bool, List[str]]:
+    """``(exact, candidates)``: the first non-empty tier, and whether it is an exact name."""
+    for rank, tier in enumerate(candidate_tiers(query, names, username)):
+        if tier:
+            return rank < 2, tier
+    return False, []

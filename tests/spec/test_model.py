@@ -163,7 +163,7 @@ def test_cluster_registry():
     assert Cluster.new("LOCAL").backend_name == "local"
     assert Cluster.new("subproc").backend_name == "local"
     with pytest.raises(UnknownBackendError, match="use one of .*local"):
-        Cluster.new("slurm")
+        Cluster.new("no-such-engine")
 
 
 def test_pod_settings_filled_directly_on_a_group_member_are_refused_on_every_backend():
