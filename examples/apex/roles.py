@@ -39,6 +39,8 @@ BATCH = 64
 BATCHES_PER_REQUEST = 4
 #: the learner waits for this many transitions before its first update
 WARMUP = 1000
+#: how many transitions agents may run ahead of the replay's samples-per-insert ratio
+RATE_SLACK = 2000
 TARGET_EVERY = 250
 PUBLISH_EVERY = 25
 EPISODES = 100
@@ -63,15 +65,73 @@ def make_env(seed):
     return env
 
 
-class Stopped(Exception):
-    """The evaluator ended the run."""
+class CaramlMeter:
+    """The CPU this process spends in caraml (serializing, zmq calls, its I/O threads), so the
+    run can say what share of each process the messaging costs.
+
+    Calls made through :meth:`call` count their thread's CPU time; a server loop's thread
+    counts everything but the handler (:meth:`handler`); zmq's own I/O threads (named
+    ``ZMQbg/...``) count whole, read from /proc.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.in_calls = 0.0
+        self.server_threads = {}  # thread id -> [thread CPU at the last handler exit, CPU in handlers]
+
+    def call(self, function, *args, **kwargs):
+        start = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent = time.thread_time() - start
+            with self.lock:
+                self.in_calls += spent
+
+    def handler(self, function):
+        def measured(request):
+            start = time.thread_time()
+            try:
+                return function(request)
+            finally:
+                end = time.thread_time()
+                with self.lock:
+                    record = self.server_threads.setdefault(threading.get_ident(), [0.0, 0.0])
+                    record[0] = end
+                    record[1] += end - start
+        return measured
+
+    @staticmethod
+    def zmq_threads_cpu():
+        total = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/comm") as handle:
+                    if not handle.read().startswith("ZMQbg"):
+                        continue
+                with open(f"/proc/self/task/{task}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+            except OSError:
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def report(self):
+        with self.lock:
+            servers = sum(last - handlers for last, handlers in self.server_threads.values())
+            caraml = self.in_calls + servers + self.zmq_threads_cpu()
+        total = time.process_time()
+        return f"cpu {total:.1f} s, caraml {caraml:.2f} s ({100 * caraml / max(total, 1e-9):.1f}%)"
+
+
+METER = CaramlMeter()
 
 
 def drain(sub, on_params, on_stop):
     """Handle every message waiting on ``sub`` without blocking."""
     while True:
         try:
-            topic, data = sub.recv()
+            topic, data = METER.call(sub.recv)
         except ZmqTimeoutError:
             return
         if topic == "stop":
@@ -88,7 +148,7 @@ def agent(args):
     rng = np.random.default_rng(1000 + args.index + int(time.time()))
     env = make_env(int(rng.integers(1 << 30)))
     obs, _ = env.reset()
-    collector = ZmqPush(service="experience", hwm=64)
+    collector = ZmqPush(service="experience", hwm=4, timeout=1.0)
     sub = ZmqSub(service="parameters", topic=["params", "stop"], timeout=0)
     state = {"params": None, "version": -1, "stop": None}
 
@@ -126,7 +186,12 @@ def agent(args):
             chunk["priority"] = np.abs(dqn.td_errors(params, params, chunk)).astype(np.float32)
             chunk["agent"] = args.index
             chunk["steps"] = steps
-            collector.push(chunk)
+            while state["stop"] is None:  # the replay may hold agents back: keep listening meanwhile
+                try:
+                    METER.call(collector.push, chunk)
+                    break
+                except ZmqTimeoutError:
+                    drain(sub, on_params, on_stop)
             pending = []
             drain(sub, on_params, on_stop)
             if episodes and episodes % 20 == 0 and returns:
@@ -134,6 +199,7 @@ def agent(args):
                                f"(version {state['version']})")
                 returns = []
     log(args.name, f"stopped after {steps} steps: {state['stop'].get('why', '')}")
+    log(args.name, METER.report())
 
 
 def transitions(pending):
@@ -149,27 +215,41 @@ def transitions(pending):
 # ---------------------------------------------------------------- replay
 
 def replay(args):
+    """Prioritized replay with a rate limiter: it takes in new transitions only while they stay
+    within ``--samples-per-insert`` of what the learner samples (plus a slack), as Reverb's rate
+    limiters do. When agents outrun the learner their pushes wait (zmq's queue fills up), so on
+    a small machine the CPU goes to learning instead of to experience nobody will sample."""
     memory = dqn.PrioritizedReplay(args.capacity, seed=int(time.time()))
-    lock = threading.Lock()
-    received = {"transitions": 0, "chunks": 0}
+    lock = threading.Condition()
+    counts = {"received": 0, "sampled": 0, "held": 0.0}
     stop = threading.Event()
-    collector = ZmqPull(service="experience", hwm=64)
+    collector = ZmqPull(service="experience", hwm=4)
+
+    def may_take():
+        return counts["received"] <= WARMUP + RATE_SLACK + counts["sampled"] / args.samples_per_insert
 
     def collect():
         while not stop.is_set():
+            with lock:
+                if not may_take():
+                    started = time.monotonic()
+                    lock.wait_for(lambda: may_take() or stop.is_set(), timeout=1.0)
+                    counts["held"] += time.monotonic() - started
+                    continue
             try:
-                chunk = collector.pull()
+                chunk = METER.call(collector.pull)
             except Exception:  # the socket closes at the end
                 return
             with lock:
-                received["transitions"] += memory.add(chunk)
-                received["chunks"] += 1
+                counts["received"] += memory.add(chunk)
 
     threading.Thread(target=collect, daemon=True).start()
 
     def serve(request):
         if request.get("stop"):
             stop.set()
+            with lock:
+                lock.notify_all()
             return {"stopped": True}
         with lock:
             if request.get("idx") is not None:
@@ -177,17 +257,19 @@ def replay(args):
             if memory.size < WARMUP:
                 return {"size": memory.size}
             batches = [memory.sample(BATCH) for _ in range(request.get("batches", 1))]
-            return {"size": memory.size, "received": received["transitions"], "batches": batches}
+            counts["sampled"] += BATCH * len(batches)
+            lock.notify_all()
+            return {"size": memory.size, "received": counts["received"], "batches": batches}
 
     server = ZmqServer(service="replay")
-    server.start_loop(serve)
-    last = time.monotonic()
+    server.start_loop(METER.handler(serve))
     while not stop.wait(10):
-        now = time.monotonic()
         with lock:
-            log("replay", f"holds {memory.size}, received {received['transitions']} transitions")
-        last = now
-    log("replay", f"stopped after receiving {received['transitions']} transitions")
+            log("replay", f"holds {memory.size}, received {counts['received']}, sampled {counts['sampled']}, "
+                          f"agents held back {counts['held']:.0f} s")
+    log("replay", f"stopped after receiving {counts['received']} transitions "
+                  f"(agents held back {counts['held']:.0f} s)")
+    log("replay", METER.report())
 
 
 # ---------------------------------------------------------------- learner
@@ -207,14 +289,14 @@ def learner(args):
         stop = data
 
     def publish():
-        publisher.pub("params", {"version": version, "updates": updates,
-                                 "params": {key: value.copy() for key, value in params.items()}})
+        METER.call(publisher.pub, "params", {"version": version, "updates": updates,
+                                             "params": {key: value.copy() for key, value in params.items()}})
 
     publish()
     last_report = time.monotonic()
     while stop is None:
         try:
-            reply = sampler.request({"batches": BATCHES_PER_REQUEST, **feedback})
+            reply = METER.call(sampler.request, {"batches": BATCHES_PER_REQUEST, **feedback})
         except ZmqTimeoutError:
             log("learner", "no answer from the replay in 10 s: asking again")
             feedback = {}
@@ -248,6 +330,7 @@ def learner(args):
     except ZmqTimeoutError:
         pass
     log("learner", f"stopped after {updates} updates: {stop.get('why', '')}")
+    log("learner", METER.report())
 
 
 # ---------------------------------------------------------------- parameter server
@@ -265,17 +348,17 @@ def ps(args):
         return {"ok": True}
 
     outgoing_requests = []
-    control.start_loop(serve)
+    control.start_loop(METER.handler(serve))
     last_sent = 0.0
     served = 0
     while not stop.is_set():
         try:
-            _, data = incoming.recv()
+            _, data = METER.call(incoming.recv)
             latest["data"] = data
         except ZmqTimeoutError:
             pass
         if latest["data"] is not None and (served != latest["data"]["version"] or time.monotonic() - last_sent >= 1):
-            outgoing.pub("params", latest["data"])
+            METER.call(outgoing.pub, "params", latest["data"])
             served, last_sent = latest["data"]["version"], time.monotonic()
     why = outgoing_requests[0]
     # say it a few times: a subscriber restarting right now would miss a single message
@@ -283,6 +366,7 @@ def ps(args):
         outgoing.pub("stop", why)
         time.sleep(0.3)
     log("ps", f"stopped at version {served}: {why.get('why', '')}")
+    log("ps", METER.report())
 
 
 # ---------------------------------------------------------------- evaluator
@@ -386,12 +470,14 @@ def evaluator(args):
     state = {"data": None}
     deadline = status.started + 60 * args.minutes
     result, last_logged = None, -5.0
+    # one evaluation per second at most: the learner needs the CPU more than a score per version
     while time.time() < deadline:
         drain(sub, lambda data: state.update(data=data), lambda _: None)
         if state["data"] is None:
             time.sleep(0.1)
             continue
         data = state["data"]
+        began = time.monotonic()
         mean, played = evaluate(data["params"], env, args.bar)
         seconds = time.time() - status.started
         with status.lock:
@@ -408,6 +494,7 @@ def evaluator(args):
             result = {"solved": True, "mean": round(mean, 1), "seconds": round(seconds, 1),
                       "version": data["version"], "updates": data["updates"]}
             break
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
     if result is None:
         result = {"solved": False, "best": status.best, "seconds": round(time.time() - status.started, 1)}
     with status.lock:
@@ -416,6 +503,7 @@ def evaluator(args):
            if result["solved"] else f"bar {args.bar} not reached in {args.minutes} min (best {result['best']})")
     control.request({"why": why, **result})
     log("evaluator", ("solved: " if result["solved"] else "not solved: ") + why)
+    log("evaluator", METER.report())
     log("evaluator", "result " + json.dumps(result))
     time.sleep(args.linger)  # the status page stays up a moment for whoever is looking
     sys.exit(0 if result["solved"] else 1)
@@ -427,6 +515,8 @@ def main(argv=None):
     parser.add_argument("--index", type=int, default=0, help="agent: which agent this is")
     parser.add_argument("--agents", type=int, default=1, help="agent: how many agents there are")
     parser.add_argument("--capacity", type=int, default=100_000, help="replay: transitions kept")
+    parser.add_argument("--samples-per-insert", type=float, default=2.0,
+                        help="replay: how often each transition is sampled, on average, before agents wait")
     parser.add_argument("--lr", type=float, default=5e-4, help="learner: Adam's learning rate")
     parser.add_argument("--bar", type=float, default=475.0, help="evaluator: mean return that ends the run")
     parser.add_argument("--minutes", type=float, default=10.0, help="evaluator: time allowed")
