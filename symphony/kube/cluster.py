@@ -22,6 +22,7 @@ from functools import partial
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, ProcessState, ProcessStatus, pick_process, rollback_shield
+from ..cluster.progress import delete_progress, launch_progress
 from ..resolution.capabilities import KUBERNETES
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
                       LaunchError, SpecError, SymphonyError)
@@ -77,31 +78,38 @@ class KubeCluster(Cluster):
         """``kubernetes.client.CoreV1Api`` for this cluster, created on first use."""
         with self._client_lock:
             if not hasattr(self, "_core"):
+                api_client = self._api_client()
                 from kubernetes import client
-                self._core = client.CoreV1Api(self._api_client())
+                self._core = client.CoreV1Api(api_client)
             return self._core
 
     def _api_client(self):
+        paths = kubeconfigs.files(self.kubeconfig, self.kubeconfig_environment)
+        from_files = bool(paths or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"))
+        if from_files:
+            paths = paths or [os.path.expanduser(kubeconfigs.DEFAULT)]
+            existing = [path for path in paths if os.path.exists(path)]
+            if not existing:  # said before importing the client, which alone costs seconds (an offline dry run)
+                raise self._unconfigured(f"no kubeconfig file at {', '.join(paths)}")
         from kubernetes import client, config
         configuration = client.Configuration()
         configuration.connection_pool_maxsize = self.workers
-        paths = kubeconfigs.files(self.kubeconfig, self.kubeconfig_environment)
         try:
-            if paths or self.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                paths = paths or [os.path.expanduser(kubeconfigs.DEFAULT)]
-                existing = [path for path in paths if os.path.exists(path)]
-                if not existing:
-                    raise config.ConfigException(f"no kubeconfig file at {', '.join(paths)}")
+            if from_files:
                 context = self.context or (kubeconfigs.first_current_context(existing) if len(existing) > 1 else None)
                 config.load_kube_config(config_file=os.pathsep.join(existing), context=context,
                                         client_configuration=configuration, persist_config=False)
             else:
                 config.load_incluster_config(client_configuration=configuration)
         except (config.ConfigException, OSError) as exc:
-            raise BackendUnavailableError(
-                f"no usable Kubernetes configuration ({exc}): point KUBECONFIG at a kubeconfig, or pass "
-                f"Cluster.new('kube', kubeconfig=..., context=...)") from None
+            raise self._unconfigured(exc) from None
         return client.ApiClient(configuration)
+
+    @staticmethod
+    def _unconfigured(reason):
+        return BackendUnavailableError(
+            f"no usable Kubernetes configuration ({reason}): point KUBECONFIG at a kubeconfig, or pass "
+            f"Cluster.new('kube', kubeconfig=..., context=...)")
 
     def _call(self, what, function, *args, **kwargs):
         """Call the API, turning its exceptions into one-line Symphony errors."""
@@ -135,16 +143,22 @@ class KubeCluster(Cluster):
         return Prepared(plan, frozenset(image for b in builds.values() for image in b.images))
 
     def apply(self, exp, prepared=None):
+        """Create the plan's objects: on a terminal, a launch taking over a second shows
+        ``n/total objects created`` (1,000 pods take half a minute)."""
         self._wait_until_free(exp.name)  # the namespace is named after the experiment
         plan = (prepared or self.prepare(exp)).plan
         namespace, *rest = plan.objects
         created = False
         try:
-            self._create(namespace)
-            created = True
-            self._concurrently([partial(self._create, obj) for obj in rest if obj["kind"] in ("Secret", "Service")]
-                               + [partial(self._wait_for_default_service_account, plan.namespace)])
-            self._concurrently([partial(self._create, obj) for obj in rest if obj["kind"] == "Pod"])
+            with launch_progress(exp.name, total=len(plan.objects), what="objects") as progress:
+                def create(obj):
+                    self._create(obj)
+                    progress.advance()
+                create(namespace)
+                created = True
+                self._concurrently([partial(create, obj) for obj in rest if obj["kind"] in ("Secret", "Service")]
+                                   + [partial(self._wait_for_default_service_account, plan.namespace)])
+                self._concurrently([partial(create, obj) for obj in rest if obj["kind"] == "Pod"])
         except BaseException as exc:
             cleanup = ", nothing was left running"
             if created:
@@ -159,21 +173,24 @@ class KubeCluster(Cluster):
         return plan
 
     def _wait_until_free(self, name):
-        """Refuse a running experiment; wait for one being deleted (``force=True``) to be gone."""
+        """Refuse a running experiment; wait for one being deleted (``force=True``) to be gone
+        (its pods' grace period, 30 s by default: shown as progress on a terminal)."""
         deadline = time.monotonic() + self.timeout
-        while True:
-            existing = self._read_namespace(name)
-            if existing is None:
-                return
-            if (existing.metadata.labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
-                raise ExperimentExistsError(
-                    f"namespace {name!r} already exists and is not a Symphony experiment: choose another experiment name")
-            if existing.status.phase != "Terminating":
-                raise self.experiment_exists_error(name)
-            if time.monotonic() > deadline:
-                raise LaunchError(f"experiment {name!r} is still being deleted after {self.timeout:.0f}s: "
-                                  f"check `kubectl get all -n {name}` and try again")
-            time.sleep(self.poll_interval)
+        with launch_progress(name, total=1, what="earlier namespaces", state="gone") as progress:
+            while True:
+                existing = self._read_namespace(name)
+                if existing is None:
+                    progress.advance()
+                    return
+                if (existing.metadata.labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
+                    raise ExperimentExistsError(f"namespace {name!r} already exists and is not a Symphony "
+                                                f"experiment: choose another experiment name")
+                if existing.status.phase != "Terminating":
+                    raise self.experiment_exists_error(name)
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"experiment {name!r} is still being deleted after {self.timeout:.0f}s: "
+                                      f"check `kubectl get all -n {name}` and try again")
+                time.sleep(self.poll_interval)
 
     def _create(self, obj):
         self._fault_point(obj["kind"], obj)
@@ -226,12 +243,16 @@ class KubeCluster(Cluster):
         except KubeApiError as exc:
             if exc.status != 404:
                 raise
+        if not wait:
+            return
         deadline = time.monotonic() + self.timeout
-        while wait and self._read_namespace(name) is not None:
-            if time.monotonic() > deadline:
-                raise SymphonyError(f"namespace {name!r} is still terminating after {self.timeout:.0f}s: "
-                                    f"check `kubectl get all -n {name}`")
-            time.sleep(self.poll_interval)
+        with delete_progress(name, total=1, what="namespaces", state="gone") as progress:
+            while self._read_namespace(name) is not None:
+                if time.monotonic() > deadline:
+                    raise SymphonyError(f"namespace {name!r} is still terminating after {self.timeout:.0f}s: "
+                                        f"check `kubectl get all -n {name}`")
+                time.sleep(self.poll_interval)
+            progress.advance()
 
     # --- queries --------------------------------------------------------------------
     def list_experiments(self):

@@ -29,6 +29,12 @@ from urllib.parse import parse_qs, urlparse
 PLURALS = {"secrets": "Secret", "services": "Service", "pods": "Pod", "serviceaccounts": "ServiceAccount"}
 
 
+class _Server(ThreadingHTTPServer):
+    #: listen backlog: the client opens up to ``workers`` (16) connections at once, and on a busy
+    #: machine the default of 5 unaccepted connections overflows into connection resets
+    request_queue_size = 128
+
+
 class FakeApiServer:
     def __init__(self, terminating_reads=3, service_account_reads=2, post_delay=0.0):
         self.namespaces = {}
@@ -47,7 +53,7 @@ class FakeApiServer:
         self._closing = False
         self._last_ns = 0
         self._ids = itertools.count(1)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()

@@ -1,0 +1,150 @@
+"""Requests to the API server per pod stay constant as experiments grow; big launches show progress.
+
+Counted on the fake API server (see fake_apiserver.py): every request the real client sends.
+"""
+
+import os
+import pty
+import sys
+import threading
+import time
+
+import pytest
+
+from symphony import Cluster
+from symphony.cluster import progress as progress_module
+from symphony.errors import SpecError
+
+from fake_apiserver import FakeApiServer
+
+IMAGE = "python:3.11-slim"
+
+
+@pytest.fixture
+def api():
+    server = FakeApiServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def kube(api, tmp_path):
+    cluster = Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
+    cluster.poll_interval = 0.02
+    return cluster
+
+
+def experiment(kube, name, pods):
+    """``pods`` pods, two of them binding a service the rest connect to: services do not grow with N."""
+    exp = kube.new_experiment(name)
+    for i in range(pods):
+        proc = exp.new_process(f"p{i}", container_image=IMAGE, command="sleep", args=["3600"])
+        if i < 2:
+            proc.binds(f"svc-{i}")
+        else:
+            proc.connects(["svc-0", "svc-1"])
+    return exp
+
+
+def requests_during(api, action):
+    """(method, kind of path) of every request ``action`` made, e.g. ("POST", "pods"), ("GET", "pods list")."""
+    start = len(api.requests)
+    action()
+    made = []
+    for method, path, _, _, _ in api.requests[start:]:
+        parts = path.strip("/").split("/")[2:]
+        kind = parts[2] + (" list" if len(parts) == 3 and method == "GET" else "") if len(parts) >= 3 else \
+            "namespace" if len(parts) == 2 else "namespaces list"
+        made.append((method, kind))
+    return made
+
+
+def test_launch_describe_and_delete_make_the_same_requests_at_10_and_100_pods_but_one_create_per_pod(api, kube):
+    counts = {}
+    for pods in (10, 100):
+        name = f"scale-{pods}"
+        exp = experiment(kube, name, pods)
+        launched = requests_during(api, lambda: kube.launch(exp))
+        described = requests_during(api, lambda: kube.describe_experiment(name))
+        deleted = requests_during(api, lambda: kube.delete(name, wait=True))
+        counts[pods] = launched, described, deleted
+        assert launched.count(("POST", "pods")) == pods
+    (launch_10, describe_10, delete_10), (launch_100, describe_100, delete_100) = counts[10], counts[100]
+    # everything but the pods' own creates is the same whatever the size: no per-pod reads or lists
+    without_pod_creates = [sorted(r for r in made if r != ("POST", "pods")) for made in (launch_10, launch_100)]
+    assert without_pod_creates[0] == without_pod_creates[1]
+    assert (len(launch_100) - len(launch_10)) / (100 - 10) == 1.0  # requests per extra pod: exactly one
+    assert sorted(describe_10) == sorted(describe_100) == [("GET", "namespace"), ("GET", "pods list")]
+    assert sorted(delete_10) == sorted(delete_100)
+
+
+def test_locating_a_process_lists_pods_once_rather_than_reading_each(api, kube):
+    exp = experiment(kube, "locate", 30)
+    kube.launch(exp)
+    api.start_container("locate", "p17", "p17")
+    start = len(api.requests)
+    made = requests_during(api, lambda: list(kube.get_log("locate", "p17")))
+    assert made.count(("GET", "pods list")) == 1
+    pods_read = {path.split("/")[6] for method, path, _, _, _ in api.requests[start:]  # /api/v1/namespaces/x/pods/NAME
+                 if method == "GET" and path.split("/")[5:6] == ["pods"] and len(path.split("/")) > 6}
+    assert pods_read == {"p17"}  # no read of any pod but the one whose log is read
+
+
+class _Terminal:
+    def __init__(self):
+        self.master, slave = pty.openpty()
+        self.stream = open(slave, "w", buffering=1, encoding="utf-8")
+        self.data = b""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while chunk := os.read(self.master, 4096):
+                self.data += chunk
+        except OSError:
+            pass
+
+
+def test_a_slow_launch_and_delete_on_a_terminal_count_objects_on_one_line(api, kube, monkeypatch):
+    monkeypatch.setattr(progress_module, "DELAY", 0.2)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal.stream)
+    api.post_delay = 0.03  # 21 objects, 16 at a time: about half a second of creates
+    api.terminating_reads = 30  # and a namespace that takes a while to go
+    try:
+        kube.launch(experiment(kube, "shown", 20))
+        kube.delete("shown", wait=True)
+        time.sleep(0.2)
+    finally:
+        monkeypatch.undo()
+        terminal.stream.close()
+        os.close(terminal.master)
+    text = terminal.data.decode()
+    assert "\r\x1b[Klaunching 'shown': " in text and "/23 objects created" in text  # namespace, 2 services, 20 pods
+    assert "\r\x1b[Kdeleting 'shown': 0/1 namespaces gone" in text
+    lines = text.split("\r\n")  # only the backend's summary line ends with a newline (the pty adds \r)
+    assert len(lines) == 2 and lines[0].rsplit("\r\x1b[K", 1)[-1].startswith("launched 'shown'")
+    assert lines[1].endswith("\r\x1b[K")  # the delete's line, erased
+
+
+def test_a_piped_launch_shows_no_progress(api, kube, capfd):
+    api.post_delay = 0.02
+    kube.launch(experiment(kube, "piped", 20))
+    err = capfd.readouterr().err
+    assert "objects created" not in err and "\r" not in err
+
+
+def test_planning_pauses_the_cycle_collector_only_while_it_runs(kube):
+    import gc
+    exp = experiment(kube, "collector", 3)
+    exp.new_process("bad", container_image="", command="x")  # refused while planning
+    assert gc.isenabled()
+    with pytest.raises(SpecError):
+        kube.plan(exp)
+    assert gc.isenabled()  # restored after a refusal too
+    gc.disable()
+    try:
+        kube.plan(experiment(kube, "collector-2", 3)).render()
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
