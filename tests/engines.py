@@ -11,7 +11,9 @@ engine it was meant to exercise:
   tests/docker, tests/tmux and elsewhere need no change. tests/conftest.py imports the hook;
   ``pytest -p engines`` loads it on its own (tests/test_required_engines.py does).
 
-Kubernetes is never required by CI (no cluster runs there), but the mechanism takes any name.
+Kubernetes is never required by CI (no cluster runs there), but the mechanism takes any name:
+``slurm`` (the real slurmctld and slurmd's of .ci/slurm-up) is required like ``tmux`` and
+``docker`` where CI starts that cluster; tests/slurm's fixture calls :func:`require_engine`.
 """
 
 import os

@@ -16,6 +16,7 @@ BACKENDS: Dict[str, str] = {
     "tmux": "symphony.tmux.cluster:TmuxCluster",
     "docker": "symphony.docker.cluster:DockerCluster",
     "kube": "symphony.kube.cluster:KubeCluster",
+    "slurm": "symphony.slurm.cluster:SlurmCluster",
 }
 ALIASES: Dict[str, str] = {
     "subproc": "local",

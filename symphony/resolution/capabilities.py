@@ -143,3 +143,45 @@ def with_backend(capabilities: Capabilities, backend: str) -> Capabilities:
     """The same answers under another backend's name (tmux and local share HOST's)."""
     return Capabilities(backend=backend, runs_in_containers=capabilities.runs_in_containers,
                         support=capabilities.support, reasons=capabilities.reasons, refusals=capabilities.refusals)
+
+
+_NO_MANIFESTS = "it is a Kubernetes manifest; Slurm takes no such overrides"
+_SLURM_REASONS = {
+    "mount.nfs": "processes run directly on the nodes, whose file systems they see as they are",
+    "mount.host_path": "processes run directly on the nodes, whose file systems they see as they are",
+    "mount.empty_dir": "processes run directly on the nodes, whose file systems they see as they are",
+    "tolerations": "Slurm nodes have no taints: select nodes with node_selector (a Slurm feature) instead",
+    "image_pull_secrets": "the container runtime of the nodes pulls with its own credentials",
+    "pull_policy": "the container runtime of the nodes decides when it pulls",
+    "pod_yml": _NO_MANIFESTS,
+    "container_yml": _NO_MANIFESTS,
+    "images": "this Slurm cluster has no container support (no pyxis/enroot `--container-image`)",
+}
+_SLURM_REFUSALS = {
+    "images": "{owner} declares a container image, but this Slurm cluster has no container support "
+              "(srun has no --container-image: pyxis/enroot is not installed), so the {backend} backend "
+              "cannot run it: remove container_image= to run the process directly on the nodes",
+    "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
+                             "run (srun needs a program): give command= (and args=)",
+    "mount.secret": "{owner} mounts Kubernetes secret {secret_name!r}, which Slurm cannot provide: "
+                    "use the experiment's secrets (SYMPH_SECRETS_DIR) instead",
+    "mount.raw": "{owner} mounts a raw Kubernetes volume at {mount_path}, which Slurm cannot interpret",
+}
+
+
+def _slurm(images: Support) -> Capabilities:
+    return Capabilities(
+        backend="slurm",
+        runs_in_containers=False,  # an image is optional: a process without one runs directly on its node
+        support=_table(Support.APPLIED, images=images, image_default_command=Support.REFUSED,
+                       mount__nfs=Support.IGNORED, mount__host_path=Support.IGNORED, mount__empty_dir=Support.IGNORED,
+                       mount__secret=Support.REFUSED, mount__raw=Support.REFUSED, tolerations=Support.IGNORED,
+                       image_pull_secrets=Support.IGNORED, pull_policy=Support.IGNORED, pod_yml=Support.IGNORED,
+                       container_yml=Support.IGNORED),
+        reasons=_SLURM_REASONS, refusals=_SLURM_REFUSALS)
+
+
+#: a Slurm cluster without container support: an image is refused in one line
+SLURM = _slurm(Support.REFUSED)
+#: a Slurm cluster whose srun runs images (pyxis/enroot's --container-image)
+SLURM_CONTAINERS = _slurm(Support.APPLIED)
