@@ -68,3 +68,13 @@ def test_address_book_built_by_hand_gives_the_variables_every_process_gets():
                            "SYMPH_REPLAY_SERVER_ADDR": "10.0.0.2:7001"}
     assert AddressBook(book.entries).dump() == book.dump()
     assert book.format_name("replay-server") == "REPLAY_SERVER"
+
+
+def test_the_kubernetes_paths_of_the_original_names():
+    """``from symphony.kube import GKEDispatcher, KubeExperimentSpec`` as the original's guide wrote it."""
+    import symphony
+    from symphony.kube import GKEDispatcher, KubeExperimentSpec, KubeProcessGroupSpec, KubeProcessSpec
+    from symphony.compat.gke import GKEDispatcher as dispatcher
+    assert GKEDispatcher is dispatcher
+    assert (KubeExperimentSpec, KubeProcessGroupSpec, KubeProcessSpec) == (
+        symphony.ExperimentSpec, symphony.ProcessGroupSpec, symphony.ProcessSpec)
