@@ -5,7 +5,8 @@
 Runs each example (examples/run.py: launch, wait for every process, check the result
 from the logs, delete) on local, tmux, docker (a reachable engine, which must hold
 symphony-test-base:latest; the examples image is built with DockerBuilder and removed
-afterwards) and Kubernetes (SYMPHONY_TEST_KUBE=1, which then needs a kubeconfig and
+afterwards), Slurm (a cluster that answers: SLURM_CONF, or the one .ci/slurm-up started) and
+Kubernetes (SYMPHONY_TEST_KUBE=1, which then needs a kubeconfig and
 SYMPHONY_TEST_IMAGE, see tests/test_examples.py). Rounds interleave the backends, so a
 busy machine slows all alike; a cell shows the best round's wall time from launch until
 every process has finished, and the last line each backend's time relative to local on
@@ -42,6 +43,24 @@ class Backend:
         self.name, self.cluster, self.where, self.prepare = name, cluster, where, prepare
 
 
+def slurm_configuration():
+    """The SLURM_CONF of a cluster that answers (from the environment or .ci/slurm-up's state file), or None."""
+    import subprocess
+    conf = os.environ.get("SLURM_CONF")
+    state = os.environ.get("SYMPHONY_CI_SLURM_STATE", "/tmp/symphony-ci-slurm/state.env")
+    if not conf and os.path.exists(state):
+        with open(state) as handle:
+            conf = next((line.strip().split("=", 1)[1] for line in handle if line.startswith("SLURM_CONF=")), None)
+    if not conf or not shutil.which("sinfo"):
+        return None
+    try:
+        answered = subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10,
+                                  env={**os.environ, "SLURM_CONF": conf}).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return conf if answered else None
+
+
 def available_backends(tmux_server, image, docker_error):
     """(backends to run, {backend: why its engine is absent}, {backend: why it cannot run though present})."""
     from symphony import Cluster
@@ -58,6 +77,12 @@ def available_backends(tmux_server, image, docker_error):
     else:
         backends.append(Backend("docker", dockerhelpers.docker_cluster(),
                                 lambda example: container_location(example, image)))
+    slurm_conf = slurm_configuration()
+    if slurm_conf is None:
+        absent["slurm"] = "no Slurm cluster (.ci/slurm-up starts one; or set SLURM_CONF)"
+    else:
+        os.environ["SLURM_CONF"] = slurm_conf
+        backends.append(Backend("slurm", Cluster.new("slurm", grace=1.0), lambda example: here))
     if kube_unavailable():
         absent["kube"] = kube_unavailable()
     elif kube_setup_error():
