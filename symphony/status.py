@@ -2,7 +2,7 @@
 
 import enum
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 
 class ProcessState(str, enum.Enum):
@@ -48,18 +48,33 @@ class ProcessStatus:
     """
 
     __slots__ = ("key", "group", "name", "state", "ready", "restarts", "exit_code", "signal", "started",
-                 "finished", "pid", "detail", "extra")
+                 "finished", "pid", "detail", "extra", "checked", "not_ready", "readiness_failures", "waiting_for")
     state: ProcessState
 
     def __init__(self, key: str, group: str, name: str, state: "ProcessState | str", ready: bool = False,
                  restarts: int = 0, exit_code: Optional[int] = None, signal: Optional[str] = None,
                  started: Optional[float] = None, finished: Optional[float] = None, pid: Optional[int] = None,
-                 detail: str = "", extra: Optional[Dict[str, Any]] = None) -> None:
+                 detail: str = "", extra: Optional[Dict[str, Any]] = None, checked: bool = False,
+                 not_ready: Sequence[str] = (), readiness_failures: int = 0,
+                 waiting_for: Sequence[str] = ()) -> None:
         self.key, self.group, self.name = key, group, name
         self.state = ProcessState(state)  # a backend's plain word is checked here, and whenever it is set
         self.ready, self.restarts, self.exit_code, self.signal = ready, restarts, exit_code, signal
         self.started, self.finished, self.pid, self.detail = started, finished, pid, detail
         self.extra = {} if extra is None else extra
+        #: ``ready`` comes from readiness checks of the services it provides (not just "it runs")
+        self.checked = checked
+        #: its services whose check fails now, and how many checks failed after they were first ready
+        self.not_ready, self.readiness_failures = list(not_ready), readiness_failures
+        #: the services it is held for (state WAITING, detail ``replay (not ready 12s)``)
+        self.waiting_for = list(waiting_for)
+
+    @classmethod
+    def held(cls, key: str, group: str, name: str, waiting_for: Sequence[str], not_ready_for: float,
+             **fields: Any) -> "ProcessStatus":
+        """A process held until services are ready: ``waiting: replay (not ready 12s)``."""
+        detail = f"{', '.join(waiting_for)} (not ready {format_age(not_ready_for)})"
+        return cls(key, group, name, ProcessState.WAITING, detail=detail, waiting_for=waiting_for, **fields)
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "state":
@@ -96,10 +111,16 @@ class ProcessStatus:
         return f"{head}: {format_age(now - since)}" if since else head
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"group": self.group, "name": self.name, "key": self.key, "state": self.state.value,
-                "ready": self.ready, "restarts": self.restarts, "exit_code": self.exit_code,
-                "signal": self.signal, "started": self.started, "finished": self.finished,
-                "pid": self.pid, "detail": self.detail}
+        """``-o json``'s object: today's keys, plus the readiness ones only where checks stand behind
+        them (``checked``) or the process is held, so scripts reading the older form see no change."""
+        data: Dict[str, Any] = {
+            "group": self.group, "name": self.name, "key": self.key, "state": self.state.value, "ready": self.ready,
+            "restarts": self.restarts, "exit_code": self.exit_code, "signal": self.signal, "started": self.started,
+            "finished": self.finished, "pid": self.pid, "detail": self.detail}
+        if self.checked or self.waiting_for:
+            data.update(checked=self.checked, not_ready=list(self.not_ready),
+                        readiness_failures=self.readiness_failures, waiting_for=list(self.waiting_for))
+        return data
 
 
 def format_age(seconds: float) -> str:

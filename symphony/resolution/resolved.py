@@ -7,7 +7,7 @@ ports and pod membership are all here.
 """
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..spec.commands import Launch
 from .addresses import AddressBook
@@ -15,6 +15,70 @@ from .capabilities import Capabilities
 
 if TYPE_CHECKING:
     from ..spec.model import ExperimentSpec, ProcessSpec
+
+
+@dataclass(frozen=True)
+class ResolvedCheck:
+    """The readiness check of one service, with the address it reaches: what a supervisor probes,
+    a Kubernetes readinessProbe says, or a waiting process's entrypoint polls.
+
+    ``host`` is where other processes of the experiment reach the service (its address book
+    entry: 127.0.0.1 on this machine, a container or Service name in containers); a check run
+    beside the process (a kubelet, ``docker exec``) uses the port only.
+    """
+
+    service: str
+    kind: str                     # tcp | http | command
+    host: str
+    port: int
+    path: Optional[str]           # http: the path to GET
+    argv: Tuple[str, ...]         # command: what runs, in the binding process's environment and cwd
+    interval: float               # seconds between attempts
+    timeout: float                # seconds one attempt may take
+    failure_threshold: int        # failures in a row after which a ready service is not ready
+    declared: bool                # False: the default check (the port accepts a TCP connection)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain data, for a plan written out as JSON (a supervisor reads it back with :meth:`from_dict`)."""
+        return {"service": self.service, "kind": self.kind, "host": self.host, "port": self.port, "path": self.path,
+                "argv": list(self.argv), "interval": self.interval, "timeout": self.timeout,
+                "failure_threshold": self.failure_threshold, "declared": self.declared}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ResolvedCheck":
+        return cls(**{**data, "argv": tuple(data["argv"])})
+
+
+@dataclass(frozen=True)
+class ResolvedWait:
+    """One service a process waits for before it starts, and for how long.
+
+    ``timeout`` counts from the moment the process would have started; then ``on_timeout``
+    decides: ``'fail'`` leaves it not started (state failed, with the reason), ``'start'``
+    starts it anyway. ``check`` is its provider's check of the service, for the side that waits.
+    """
+
+    service: str
+    provider: str                 # key of the process that binds or exposes it
+    check: ResolvedCheck
+    timeout: float
+    on_timeout: str               # fail | start
+
+    @property
+    def host(self) -> str:
+        return self.check.host
+
+    @property
+    def port(self) -> int:
+        return self.check.port
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"service": self.service, "provider": self.provider, "check": self.check.to_dict(),
+                "timeout": self.timeout, "on_timeout": self.on_timeout}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ResolvedWait":
+        return cls(**{**data, "check": ResolvedCheck.from_dict(data["check"])})
 
 
 @dataclass
@@ -36,6 +100,10 @@ class ResolvedProcess:
     container_yml: List[Dict[str, Any]]    # overlays, in order: the group's, then the process's
     restart_policy: str           # its pod's
     spec: "ProcessSpec" = field(repr=False)
+    #: one per service it binds or exposes, in that order: its declared check, else TCP on its port
+    checks: List[ResolvedCheck] = field(default_factory=list)
+    #: the services it is held for before it starts (empty: it starts at once)
+    waits: List[ResolvedWait] = field(default_factory=list)
 
     @property
     def argv(self) -> List[str]:
@@ -78,3 +146,12 @@ class ResolvedExperiment:
 
     def ports(self) -> Dict[str, int]:
         return self.addresses.ports()
+
+    def checks(self) -> Dict[str, ResolvedCheck]:
+        """service -> its readiness check, for every bound or exposed service."""
+        return {check.service: check for process in self.processes for check in process.checks}
+
+    @property
+    def has_waits(self) -> bool:
+        """Whether any process is held until services are ready (else all start at once, as before)."""
+        return any(process.waits for process in self.processes)

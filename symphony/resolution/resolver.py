@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import SpecError
+from ..spec.checks import tcp
 from ..spec.commands import PreambleBeforeEntrypointError, launch_of, preamble_lines, user_env
 from ..spec.images import check_image_reference
 from ..spec.secrets import CONTAINER_SECRETS_DIR, SECRETS_DIR_VAR, secret_files
-from .addresses import AddressingRule, resolve_addresses
+from .addresses import AddressBook, AddressingRule, resolve_addresses
 from .capabilities import FEATURES, Capabilities, CapabilityError, Support
 from .checks import (check_container_cwd, check_experiment_name, check_image, check_labels, check_mount_paths, check_reserved_labels,
                      check_toleration, gpu_amounts)
 from .limits import check_exec_size
-from .resolved import ResolvedExperiment, ResolvedPod, ResolvedProcess
+from .resolved import ResolvedCheck, ResolvedExperiment, ResolvedPod, ResolvedProcess, ResolvedWait
 
 if TYPE_CHECKING:
     from ..spec.model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
@@ -101,10 +102,12 @@ def resolve(exp: "ExperimentSpec", rule: AddressingRule, target: Target) -> Reso
         pod = _pod(pod_name, order, group, owner, uses)
         for process in members:
             resolved = _process(process, position, target, symph_env, ports, bool(secrets), cwd_here, uses)
+            resolved.checks = _checks(process, book, target.shell)
             pod.processes.append(resolved)
             processes.append(resolved)
             position += 1
         pods.append(pod)
+    _waits(exp, processes, uses)
     return ResolvedExperiment(name=exp.name, backend=capabilities.backend, capabilities=capabilities,
                               addresses=book, pods=pods, processes=processes, secrets=secrets,
                               secrets_dir=secrets_dir, not_applied=uses.notes(), spec=exp)
@@ -189,3 +192,35 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
         bound={service: ports[service] for service in process.bound},
         exposed={service: ports[service] for service in process.exposed},
         container_yml=overlays, restart_policy=process.effective_restart_policy(), spec=process)
+
+
+def _checks(process: "ProcessSpec", book: AddressBook, shell: str) -> List[ResolvedCheck]:
+    """The readiness check of each service ``process`` provides, at its resolved address."""
+    checks = []
+    for service in [*process.bound, *process.exposed]:
+        declared = process.readiness.get(service)
+        check = declared if declared is not None else tcp()
+        argv = tuple(check.argv)
+        if check.kind == "command" and check.shell:
+            argv = (shell, "-c", check.argv[0])
+        address = book[service]
+        checks.append(ResolvedCheck(service=service, kind=check.kind, host=address.host, port=address.port,
+                                    path=check.path, argv=argv, interval=check.interval, timeout=check.timeout,
+                                    failure_threshold=check.failure_threshold, declared=declared is not None))
+    return checks
+
+
+def _waits(exp: "ExperimentSpec", processes: List[ResolvedProcess], uses: _Uses) -> None:
+    """Fill in what each process waits for: its provider's check, its deadline and deadline behaviour
+    (the experiment is validated, so every waited service has a provider and no ring of waits exists)."""
+    by_service = {check.service: (process, check) for process in processes for check in process.checks}
+    for resolved in processes:
+        for service, wait in resolved.spec.waits_for().items():
+            provider, check = by_service[service]
+            assert wait.timeout is not None and wait.on_timeout is not None  # waits_for() fills them in
+            resolved.waits.append(ResolvedWait(service=service, provider=provider.key, check=check,
+                                               timeout=wait.timeout, on_timeout=wait.on_timeout))
+            if "start_order" in FEATURES:  # (the table gains it when backends start held processes)
+                uses.use("start_order", f"process {resolved.key!r}")
+        if resolved.checks and any(check.declared for check in resolved.checks) and "readiness_checks" in FEATURES:
+            uses.use("readiness_checks", f"process {resolved.key!r}")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTupl
 
 from ..errors import SpecError
 from .brief import brief
+from .checks import CHECK_KINDS, CHECK_OPTIONS, ON_TIMEOUT, waits_from_data, waits_to_data
 
 if TYPE_CHECKING:  # the model imports this module; these are for the type checker only
     from .model import ProcessGroupSpec, ProcessSpec
@@ -132,6 +133,10 @@ KINDS: Dict[str, Kind] = {
     "dict": Kind((dict,), "a mapping", {"type": "object"}),
     "services": Kind((dict, list, str), "a name, a list of names or a mapping of names to ports",
                      {"anyOf": [_STRING_LIST, {"type": "object", "additionalProperties": _PORT}]}),
+    "duration": Kind((int, float, str), "a number of seconds or a duration such as '5m'",
+                     {"type": ["number", "string"]}),
+    "waits": Kind((dict, list, str), "a name, a list of names or a mapping of names to {wait_timeout, on_timeout}",
+                  {"anyOf": [_STRING_LIST, {"type": "object"}]}),
 }
 
 
@@ -277,6 +282,15 @@ def _load_tolerations(target: ProcessSpec | ProcessGroupSpec, items: Any) -> Non
         target.add_toleration(**_mapping(toleration, "toleration", TOLERATION_KEYS))
 
 
+def _load_waits(process: ProcessSpec, data: Any) -> None:
+    for name, wait in waits_from_data(data).items():
+        process.connects(name, wait=True, wait_timeout=wait.timeout, on_timeout=wait.on_timeout)
+
+
+def _readiness_data(checks: Dict[str, Any]) -> Dict[str, Any]:
+    return {name: check.to_data() for name, check in checks.items()}
+
+
 def _load_image_pull_secrets(target: ProcessSpec | ProcessGroupSpec, names: Any) -> None:
     for name in [names] if isinstance(names, str) else names:  # one name, as for every other list key
         target.image_pull_secret(name)
@@ -285,6 +299,20 @@ def _load_image_pull_secrets(target: ProcessSpec | ProcessGroupSpec, names: Any)
 # --- the table -------------------------------------------------------------------------------
 _RESOURCE_SCHEMA: Dict[str, Any] = {"type": "object", "additionalProperties": False,
                                     "properties": {key: {"type": ["string", "number"]} for key in RESOURCE_KEYS}}
+_DURATION_SCHEMA: Dict[str, Any] = {"type": ["number", "string"]}
+_CHECK_SCHEMA: Dict[str, Any] = {"anyOf": [
+    {"const": "tcp"},
+    {"type": "object", "additionalProperties": False, "minProperties": 1,
+     "oneOf": [{"required": [kind]} for kind in CHECK_KINDS],  # exactly one kind
+     "properties": {"tcp": {"const": True}, "http": {"type": "string", "pattern": "^/"},
+                    "command": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                                                 "minItems": 1}]},
+                    "shell": {"type": "boolean"},
+                    **{option: _DURATION_SCHEMA for option in CHECK_OPTIONS if option != "failure_threshold"},
+                    "failure_threshold": {"type": "integer", "minimum": 1}}}]}
+_WAITS_SCHEMA: Dict[str, Any] = {"anyOf": [_STRING_LIST, {"type": "object", "additionalProperties": {
+    "type": ["object", "null"], "additionalProperties": False,
+    "properties": {"wait_timeout": _DURATION_SCHEMA, "on_timeout": {"enum": list(ON_TIMEOUT)}}}}]}
 _MOUNT_SCHEMA: Dict[str, Any] = {
     "type": "object", "required": ["mount_path"], "additionalProperties": False,
     "oneOf": [{"required": [kind]} for kind in MOUNT_KINDS],  # exactly one volume kind
@@ -317,6 +345,10 @@ FIELDS: Tuple[Field, ...] = (
     _field("bound", _C, "services", dict, OWN, key="binds", load=lambda p, services: p.binds(services)),
     _field("exposed", _C, "services", dict, OWN, key="exposes", load=lambda p, services: p.exposes(services)),
     _field("connected", _C, "list", list, OWN, key="connects", load=lambda p, services: p.connects(services)),
+    # (after binds/exposes and connects, which these refine: a file's keys are read in this order)
+    _field("readiness", _C, "dict", dict, OWN, key="ready", load=lambda p, checks: p.set_readiness(checks),
+           dump=_readiness_data, schema={"type": "object", "additionalProperties": _CHECK_SCHEMA}),
+    _field("waits", _C, "waits", dict, OWN, key="wait", load=_load_waits, dump=waits_to_data, schema=_WAITS_SCHEMA),
     # container-level: a group's are defaults for its processes
     Field("resources", _C, lambda: {"requests": {}, "limits": {}}, PER_KIND, (
         FileKey("resource_request", "dict", lambda t, r: t.resource_request(**_mapping(r, "resource", RESOURCE_KEYS)),

@@ -31,6 +31,8 @@ from ..errors import (DuplicateNameError, PodLevelSettingError, PortConflictErro
                       ServiceConflictError, SpecError, UnboundServiceError)
 from . import quantities
 from .brief import brief
+from .checks import (DEFAULT_ON_TIMEOUT, DEFAULT_WAIT_TIMEOUT, START_ORDERS, ReadinessCheck, Wait, WaitingCycleError,
+                     as_check, one_on_timeout, seconds, waiting_cycle)
 from .fields import (FIELD, FIELDS, GROUP_FIELDS, POD_FIELDS, PULL_POLICIES, RESTART_POLICIES, TOLERATION_KEYS,
                      init_settings)
 from .names import check_name, check_service_name, check_subdomain
@@ -379,6 +381,8 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
     bound: Dict[str, Optional[int]]      # service -> fixed port or None
     exposed: Dict[str, Optional[int]]
     connected: List[str]
+    readiness: Dict[str, ReadinessCheck]  # bound or exposed service -> its declared check (else TCP)
+    waits: Dict[str, Wait]               # connected service -> how this process waits for it
 
     def __init__(self, name: str, cmds: Union[str, Sequence[str], None] = None, *,
                  command: Union[str, Sequence[str], None] = None,
@@ -437,26 +441,101 @@ class ProcessSpec(_ContainerSettings, _PodSettings):
                 f"{self.group.name!r}: call it on the group instead")
 
     # --- networking -------------------------------------------------------------
-    def binds(self, services: Services) -> "ProcessSpec":
-        """Provide a service: ``'a'``, ``['a', 'b']`` or ``{'tensorboard': 6006}`` (fixed port)."""
+    def binds(self, services: Services, ready: Optional[ReadinessCheck] = None) -> "ProcessSpec":
+        """Provide a service: ``'a'``, ``['a', 'b']`` or ``{'tensorboard': 6006}`` (fixed port).
+
+        ``ready=`` (``tcp()``, ``http('/healthz')``, ``command([...])`` from :mod:`symphony.readiness`)
+        says when each named service is ready; without it, when its port accepts a TCP connection.
+        """
         services = _service_map("binds", services)
+        check = None if ready is None else as_check(ready, self._what)
         self._register_services(services)
         self.bound.update(services)
+        self._add_readiness(services, check)
         return self
 
-    def exposes(self, services: Services) -> "ProcessSpec":
-        """Provide a service that is also reachable from outside the experiment (``symphony visit``)."""
+    def exposes(self, services: Services, ready: Optional[ReadinessCheck] = None) -> "ProcessSpec":
+        """Provide a service that is also reachable from outside the experiment (``symphony visit``);
+        ``ready=`` as for :meth:`binds`."""
         services = _service_map("exposes", services)
+        check = None if ready is None else as_check(ready, self._what)
         self._register_services(services)
         self.exposed.update(services)
+        self._add_readiness(services, check)
         return self
 
-    def connects(self, services: Services) -> "ProcessSpec":
-        """Declare that this process uses a service; launch fails early if nobody binds it."""
-        for name in _service_map("connects", services):
+    def set_readiness(self, checks: Mapping[str, Any]) -> "ProcessSpec":
+        """Declare the readiness check of services this process already provides,
+        ``{'replay': http('/healthz')}`` (what a file's ``ready:`` key reads into)."""
+        if not isinstance(checks, Mapping):
+            raise SpecError(f"{self._what}: ready must map service names to checks, e.g. "
+                            f"{{'replay': http('/healthz')}}, got {brief(checks)}")
+        for service, check in checks.items():
+            if service not in self.bound and service not in self.exposed:
+                raise SpecError(f"{self._what} has a readiness check for service {brief(service)} but does not "
+                                f"provide it: bind it with binds({service!r}, ready=...)")
+            self.readiness[service] = as_check(check, f"{self._what} service {service!r}")
+        return self
+
+    def _add_readiness(self, services: Dict[str, Optional[int]], check: Optional[ReadinessCheck]) -> None:
+        if self.experiment is not None and self.experiment._waiting:
+            try:
+                self.experiment._refuse_cycle_through(self)  # a service that closes a ring of waits
+            except SpecError:
+                for name in services:
+                    self.bound.pop(name, None)
+                    self.exposed.pop(name, None)
+                raise
+        if check is not None:
+            self.readiness.update({name: check for name in services})
+
+    def connects(self, services: Services, wait: bool = False, wait_timeout: Union[float, str, None] = None,
+                 on_timeout: Optional[str] = None) -> "ProcessSpec":
+        """Declare that this process uses a service; launch fails early if nobody binds it.
+
+        ``wait=True`` holds this process until each service is ready (its provider's readiness
+        check passes), for at most ``wait_timeout`` (seconds or ``'5m'``; default the experiment's,
+        else 5 minutes); then ``on_timeout='fail'`` (default) does not start it, ``'start'``
+        starts it anyway.
+        """
+        names = _service_map("connects", services)
+        if not isinstance(wait, bool):
+            raise SpecError(f"{self._what}: connects() wait= must be True or False, got {brief(wait)}")
+        if not wait and (wait_timeout is not None or on_timeout is not None):
+            raise SpecError(f"{self._what}: connects() got wait_timeout/on_timeout without wait=True: add wait=True")
+        declared = Wait(wait_timeout, on_timeout, f"{self._what} connects()") if wait else None
+        before = (list(self.connected), dict(self.waits))
+        for name in names:
             if name not in self.connected:
                 self.connected.append(name)
+            if declared is not None:
+                self.waits[name] = declared
+        if self.experiment is not None and (declared is not None or self.experiment._waiting):
+            try:
+                self.experiment._refuse_cycle_through(self)
+            except SpecError:
+                self.connected, self.waits = before
+                raise
+            self.experiment._waiting = True
         return self
+
+    def waits_for(self) -> Dict[str, Wait]:
+        """The services this process waits for, each with its own or the experiment's deadline and
+        deadline behaviour filled in (every connection under ``exp.start_order('services')``, except
+        to a service the process provides itself)."""
+        exp = self.experiment
+        timeout = exp.wait_timeout if exp is not None else DEFAULT_WAIT_TIMEOUT
+        on_timeout = exp.on_timeout if exp is not None else DEFAULT_ON_TIMEOUT
+        names = list(self.waits)
+        if exp is not None and exp.order == "services":
+            names += [name for name in self.connected
+                      if name not in self.waits and name not in self.bound and name not in self.exposed]
+        result = {}
+        for name in names:
+            declared = self.waits.get(name)
+            result[name] = Wait(declared.timeout if declared is not None and declared.timeout is not None else timeout,
+                                declared.on_timeout if declared is not None and declared.on_timeout else on_timeout)
+        return result
 
     # The original Symphony spelled these in both forms, and experiments written for it use both.
     bind, expose, connect = binds, exposes, connects
@@ -689,6 +768,109 @@ class ExperimentSpec:
         #: the original tmux backend's directory where processes start unless they say otherwise
         #: (each process created afterwards gets it as its ``cwd``, so files record it per process)
         self.start_dir = None if start_dir is None else _receivable("start_dir", start_dir)
+        #: which connections wait for their service to be ready (see :meth:`start_order`)
+        self.order = START_ORDERS[0]
+        #: the deadline and deadline behaviour of every wait that does not declare its own
+        self.wait_timeout = DEFAULT_WAIT_TIMEOUT
+        self.on_timeout = DEFAULT_ON_TIMEOUT
+        #: whether anything waits yet: declaring services looks for rings of waits only then
+        self._waiting = False
+        #: service -> provider, kept between declarations (see :meth:`_known_providers`)
+        self._providers: Dict[str, ProcessSpec] = {}
+        self._providers_stamp: Tuple[int, ...] = ()
+        self._services_declared = 0
+
+    def start_order(self, order: str = "services", wait_timeout: Union[float, str, None] = None,
+                    on_timeout: Optional[str] = None) -> "ExperimentSpec":
+        """``'services'``: every connecting process waits until the services it connects to are ready;
+        ``'declared'`` (the default): only connections declared with ``wait=True`` wait.
+
+        ``wait_timeout`` (seconds or ``'5m'``; default 5 minutes) and ``on_timeout`` (``'fail'``: the
+        process is not started, the default; ``'start'``: it starts anyway) apply to every wait that
+        does not declare its own.
+        """
+        if order not in START_ORDERS:
+            raise SpecError(f"experiment {self.name!r}: unknown start order {brief(order)}: use 'services' (every "
+                            f"connection waits for its service to be ready) or 'declared' (only wait=True ones)")
+        timeout = self.wait_timeout if wait_timeout is None else seconds(
+            f"experiment {self.name!r} wait_timeout", wait_timeout)
+        behaviour = self.on_timeout if on_timeout is None else one_on_timeout(f"experiment {self.name!r}", on_timeout)
+        previous = (self.order, self._waiting)
+        self.order, self._waiting = order, self._waiting or order == "services"
+        try:
+            for process in self.list_all_processes():
+                self._refuse_cycle_through(process)
+        except SpecError:
+            self.order, self._waiting = previous
+            raise
+        self.wait_timeout, self.on_timeout = timeout, behaviour
+        return self
+
+    #: the experiment's keys of :meth:`start_order` in the file form, read by :meth:`load_order`
+    ORDER_KEYS = ("start_order", "wait_timeout", "on_timeout")
+
+    def order_data(self) -> Dict[str, Any]:
+        """The file form of :meth:`start_order` (``start_order``, ``wait_timeout``, ``on_timeout``): only
+        what differs from the defaults."""
+        data: Dict[str, Any] = {}
+        if self.order != START_ORDERS[0]:
+            data["start_order"] = self.order
+        if self.wait_timeout != DEFAULT_WAIT_TIMEOUT:
+            data["wait_timeout"] = int(self.wait_timeout) if self.wait_timeout.is_integer() else self.wait_timeout
+        if self.on_timeout != DEFAULT_ON_TIMEOUT:
+            data["on_timeout"] = self.on_timeout
+        return data
+
+    def load_order(self, data: Mapping[str, Any]) -> "ExperimentSpec":
+        """Apply a file's ``start_order``/``wait_timeout``/``on_timeout`` (after its processes, so a
+        ring of waits is named as :meth:`start_order` names it)."""
+        if any(data.get(key) is not None for key in self.ORDER_KEYS):
+            self.start_order(data.get("start_order") or self.order, data.get("wait_timeout"), data.get("on_timeout"))
+        return self
+
+    def _waiting_edges(self, providers: Mapping[str, "ProcessSpec"], process: "ProcessSpec"
+                       ) -> List[Tuple[str, "ProcessSpec"]]:
+        """(service, its provider) for each service ``process`` waits for that some process provides."""
+        return [(name, providers[name]) for name in process.waits_for() if name in providers]
+
+    def _cycle_text(self, cycle: List["ProcessSpec"], providers: Mapping[str, "ProcessSpec"]) -> Tuple[str, str, str]:
+        """The message of a ring of waits, and its fix for Python and for files."""
+        steps = []
+        for process, following in zip(cycle, cycle[1:]):
+            name = next(name for name, provider in self._waiting_edges(providers, process) if provider is following)
+            steps.append((process, name))
+        ring = " -> ".join(process.key for process in cycle)
+        message = (f"processes wait for each other in a cycle, so none could start: {ring} "
+                   f"({', '.join(f'{process.key} waits for {name!r}' for process, name in steps)})")
+        if all(name in process.waits for process, name in steps):
+            return (message, "connect without wait=True on one of these connections",
+                    "remove one of these services from its process's `wait:`")
+        return (message, "exp.start_order('services') makes every connection wait: use exp.start_order('declared') "
+                         "and connects(name, wait=True) on the connections that must wait",
+                "use `start_order: declared` and list the services that must be waited for under each process's `wait:`")
+
+    def _refuse_cycle_through(self, process: "ProcessSpec") -> None:
+        """Refuse, now, a ring of waits that passes through ``process`` (only what it reaches is searched)."""
+        if not process.waits_for():
+            return  # a ring through it would leave it by one of its own waits
+        providers = self._known_providers()
+        path: List["ProcessSpec"] = [process]
+        stack = [iter(self._waiting_edges(providers, process))]
+        seen = {id(process)}
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                path.pop()
+                continue
+            following = step[1]
+            if following is process:
+                message, python_fix, _ = self._cycle_text(path + [process], providers)
+                raise WaitingCycleError(f"{message}: {python_fix}")
+            if id(following) not in seen:
+                seen.add(id(following))
+                path.append(following)
+                stack.append(iter(self._waiting_edges(providers, following)))
 
     @property
     def lone_processes(self) -> Dict[str, ProcessSpec]:
@@ -789,8 +971,17 @@ class ExperimentSpec:
         if name in self.groups:
             raise DuplicateNameError(f"experiment {self.name!r} already has a process group named {name!r}: choose another {kind} name")
 
+    def _known_providers(self) -> Dict[str, ProcessSpec]:
+        """:meth:`service_providers`, rebuilt only when services were declared since: a
+        thousand clients that each ``connects(..., wait=True)`` must not rescan the experiment each time."""
+        stamp = (self._services_declared,)  # every way of providing a service passes _check_new_services
+        if stamp != self._providers_stamp:
+            self._providers, self._providers_stamp = self.service_providers(), stamp
+        return self._providers
+
     def _check_new_services(self, process: ProcessSpec, services: Dict[str, Optional[int]]) -> None:
         """Refuse a service bound twice or a fixed port used twice, at declaration time."""
+        self._services_declared += 1  # (before the services are stored: the next lookup rebuilds)
         providers = self.service_providers()
         fixed = {port: name for name, port in self.fixed_ports().items()}
         for name, port in services.items():
@@ -902,6 +1093,26 @@ class ExperimentSpec:
                                   f"process {process.key!r} connects to service {name!r} but no process binds it",
                                   path + ("connects",), f"add <process>.binds({name!r})",
                                   f"add `binds: [{name}]` to the process that provides it")
+            for name in process.waits:
+                if name not in process.connected:  # (only attributes filled directly can get here)
+                    yield Problem(SpecError, f"process {process.key!r} waits for service {name!r} but does not "
+                                  f"connect to it", path + ("wait",), f"use connects({name!r}, wait=True)",
+                                  f"add {name} to its `connects:`")
+            for name in process.readiness:
+                if name not in process.bound and name not in process.exposed:
+                    yield Problem(SpecError, f"process {process.key!r} has a readiness check for service {name!r} "
+                                  f"but does not provide it", path + ("ready",), f"use binds({name!r}, ready=...)",
+                                  f"add {name} to its `binds:`")
+        if self._waiting or any(process.waits for process in self.list_all_processes()):
+            edges = {process.key: [provider.key for _, provider in self._waiting_edges(providers, process)]
+                     for process in self.list_all_processes()}
+            cycle = waiting_cycle(edges)
+            if cycle is not None:
+                processes = self.all_processes
+                message, python_fix, data_fix = self._cycle_text([processes[key] for key in cycle], providers)
+                first = processes[cycle[0]]
+                where = (("groups", first.group.name) if first.group else ()) + ("processes", first.name, "wait")
+                yield Problem(WaitingCycleError, message, where, python_fix, data_fix)
 
     # --- serialisation ------------------------------------------------------------
     # (imported when called: the loaders need PyYAML, which the supervisor and quick verbs never pay for)

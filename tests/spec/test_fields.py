@@ -8,6 +8,7 @@ import pytest
 
 from symphony import ExperimentSpec
 from symphony.errors import PodLevelSettingError
+from symphony.readiness import command, http
 from symphony.spec import ProcessGroupSpec, ProcessSpec, experiment_from_dict, load_json, load_yaml
 from symphony.spec.fields import (CONCAT, FIELD, FIELDS, GROUP_FIELDS, LAYERS, MEMBER_FIELDS, OVERRIDE, OWN,
                                   PER_KEY, PER_KIND, POD_FIELDS, POD_OWNER, Level, file_keys)
@@ -32,6 +33,9 @@ SAMPLES = {
     "bound": (lambda o: o.binds({"one": 7001}), lambda o: o.binds(["two"])),
     "exposed": (lambda o: o.exposes({"web": 8080}), lambda o: o.exposes("page")),
     "connected": (lambda o: o.connects("one"), lambda o: o.connects(["two", "web"])),
+    "readiness": (lambda o: o.binds("r", ready=http("/healthz", interval=2)),
+                  lambda o: o.exposes({"w": 8081}, ready=command(["true"], failure_threshold=5))),
+    "waits": (lambda o: o.connects("one", wait=True), lambda o: o.connects(["two"], wait=True, on_timeout="start")),
     "resources": (lambda o: o.resource_request(cpu="500m", mem="1Gi").resource_limit(cpu=2, gpu=1),
                   lambda o: o.resource_limit(cpu=1.5, memory="2G")),
     "preamble_cmds": (_set("preamble_cmds", ["source a"]), _set("preamble_cmds", ["source b", "cd /"])),
