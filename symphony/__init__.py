@@ -28,7 +28,8 @@ __version__ = "0.1.0"
 _LAZY = {"Cluster": "cluster", "SymphonyConfig": "config", "SpecError": "errors", "SymphonyError": "errors",
          "ExperimentSpec": "spec", "ProcessGroupSpec": "spec", "ProcessSpec": "spec",
          "DockerBuilder": "addons", "clean_images": "addons", "SymphonyParser": "commandline",
-         "AddressBook": "compat", "GKEDispatcher": "compat", "SubprocManager": "compat", "SubprocCluster": "compat"}
+         "AddressBook": "compat", "GKEDispatcher": "compat", "SubprocManager": "compat", "SubprocCluster": "compat",
+         "tcp": "readiness", "http": "readiness", "command": "readiness"}
 #: the original Symphony's per-backend cluster classes -> the backend they are (loaded by name, as
 #: ``Cluster.new`` loads them: importing ``symphony`` loads no backend)
 _BACKEND_CLASSES = {"KubeCluster": "kube", "TmuxCluster": "tmux", "DockerCluster": "docker"}

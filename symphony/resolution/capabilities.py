@@ -50,6 +50,8 @@ FEATURES: Mapping[str, str] = {
     "pull_policy": "image pull policies",
     "pod_yml": "pod_yml overrides",
     "container_yml": "container_yml overrides",
+    "start_order": "holding processes until the services they wait for are ready",
+    "readiness_checks": "declared readiness checks",
 }
 
 
@@ -92,8 +94,15 @@ class Capabilities:
                 f"{self.reason(feature)}")
 
 
+#: readiness is resolved for every backend, and no backend applies it yet
+_READINESS_REASON = ("the {backend} backend does not apply it yet: every process starts at once and "
+                     "Ready means running")
+_READINESS = ("start_order", "readiness_checks")
+
+
 def _table(default: Support, **exceptions: Support) -> Dict[str, Support]:
     table = {feature: default for feature in FEATURES}
+    table.update({feature: Support.IGNORED for feature in _READINESS})
     for name, support in exceptions.items():
         table[name.replace("__", ".")] = support
     return table
@@ -106,7 +115,8 @@ HOST = Capabilities(
     backend="host",
     runs_in_containers=False,
     support=_table(Support.IGNORED, image_default_command=Support.REFUSED),
-    reasons={feature: _NO_CONTAINERS for feature in FEATURES},
+    reasons={**{feature: _NO_CONTAINERS for feature in FEATURES},
+             **{feature: _READINESS_REASON.format(backend="local or tmux") for feature in _READINESS}},
     refusals={
         "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
                                  "run (it runs no images): give command= (and args=) to say what runs on this machine",
@@ -126,6 +136,7 @@ DOCKER = Capabilities(
         "image_pull_secrets": "the engine pulls with the credentials of `docker login`",
         "pod_yml": "it is a Kubernetes Pod manifest",
         "container_yml": "it is a Kubernetes container manifest",
+        **{feature: _READINESS_REASON.format(backend="docker") for feature in _READINESS},
     },
     refusals={
         "mount.secret": "{owner} mounts Kubernetes secret {secret_name!r}, which Docker cannot provide: "
@@ -136,7 +147,8 @@ DOCKER = Capabilities(
 )
 
 #: pods on a Kubernetes cluster: the strictest engine, the model follows its split
-KUBERNETES = Capabilities(backend="kube", runs_in_containers=True, support=_table(Support.APPLIED))
+KUBERNETES = Capabilities(backend="kube", runs_in_containers=True, support=_table(Support.APPLIED),
+                          reasons={feature: _READINESS_REASON.format(backend="kube") for feature in _READINESS})
 
 
 def with_backend(capabilities: Capabilities, backend: str) -> Capabilities:
@@ -156,6 +168,7 @@ _SLURM_REASONS = {
     "pod_yml": _NO_MANIFESTS,
     "container_yml": _NO_MANIFESTS,
     "images": "this Slurm cluster has no container support (no pyxis/enroot `--container-image`)",
+    **{feature: _READINESS_REASON.format(backend="slurm") for feature in _READINESS},
 }
 _SLURM_REFUSALS = {
     "images": "{owner} declares a container image, but this Slurm cluster has no container support "

@@ -20,6 +20,7 @@ from .located import Location
 
 #: the keys of an experiment, each with its kind (see symphony.spec.fields.KINDS)
 EXPERIMENT_KEYS: Dict[str, str] = {"name": "str", "preamble_cmds": "list", "env": "dict", "secrets": "list",
+                                   "start_order": "str", "wait_timeout": "duration", "on_timeout": "str",
                                    "processes": "dict", "groups": "dict"}
 #: the keys of a standalone process
 PROCESS_KEYS: Dict[str, str] = {key.key: key.kind for key in file_keys(FIELDS)}
@@ -52,6 +53,7 @@ def experiment_to_dict(exp: ExperimentSpec) -> Dict[str, Any]:
         data["env"] = dict(exp.env)
     if exp.secrets:
         data["secrets"] = list(exp.secrets)
+    data.update(exp.order_data())
     if exp.processes:
         data["processes"] = {p.name: _process_dict(p) for p in exp.processes.values()}
     if exp.groups:
@@ -156,4 +158,8 @@ def _build_experiment(data: Any, where: Location) -> ExperimentSpec:
         for process_name, process_node in members.items():
             _load_process(group, process_name, process_node,
                           group_where.child(node, "processes").child(members, process_name), in_group=True)
+    # the start order last: it applies to the connections declared above
+    order_key = next((key for key in exp.ORDER_KEYS if data.get(key) is not None), None)
+    if order_key is not None:
+        _apply(where, data, order_key, lambda _: exp.load_order(data))
     return exp

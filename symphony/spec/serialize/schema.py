@@ -35,6 +35,7 @@ def experiment_schema() -> Dict[str, Any]:
         return {"type": "object", "propertyNames": names, "additionalProperties": _object(_settings(fields))}
     group = _object({**_settings(GROUP_FIELDS), "processes": processes(MEMBER_FIELDS)})
     own = {"name": names, "env": _key_schema(FIELD["env"].keys[0]), "processes": processes(FIELDS),
+           "start_order": {"enum": ["declared", "services"]}, "on_timeout": {"enum": ["fail", "start"]},
            "groups": {"type": "object", "propertyNames": names, "additionalProperties": group}}
     schema = _object({key: own.get(key) or KINDS[kind].schema for key, kind in EXPERIMENT_KEYS.items()})
     return copy.deepcopy({"$schema": "https://json-schema.org/draft/2020-12/schema",
