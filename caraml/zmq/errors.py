@@ -12,9 +12,17 @@ class CaramlError(Exception):
 class ZmqTimeoutError(CaramlError, TimeoutError):
     """A send or receive did not complete within the socket's ``timeout``."""
 
+    def __init__(self, message: str = "Request Timed Out"):
+        # caraml 0.x raised it without arguments; its message was this one.
+        super().__init__(message)
 
-class ZmqPairingError(CaramlError, RuntimeError):
-    """A server broke the strict recv() → send() → recv() order of a REP socket."""
+
+class ZmqPairingError(CaramlError, RuntimeError, ValueError):
+    """A server broke the strict recv() → send() → recv() order of a REP socket.
+
+    Also a ``ValueError``: caraml 0.x raised ``ValueError`` here, and code that
+    catches it keeps working.
+    """
 
 
 class ZmqServiceNotFound(CaramlError, ValueError):

@@ -42,13 +42,56 @@ _ARRAY_MARKER = b"\x00"
 _BYTES_TYPES = (bytes, bytearray)
 
 
+# numpy.ndarray once numpy is loaded (caraml never imports numpy itself).
+_ndarray: type | None = None
+
+_dumps = pickle.dumps
+_loads = pickle.loads
+
+
+class _LargeBuffer(Exception):
+    """Raised by the fast path's buffer callback: this message has a buffer worth sending out of band."""
+
+
+def _in_band_unless_large(buffer: pickle.PickleBuffer) -> bool:
+    if buffer.raw().nbytes < OUT_OF_BAND_MIN_BYTES:
+        return True
+    raise _LargeBuffer
+
+
 def encode(obj: Any) -> list:
-    """Frames for ``obj``; see the module docstring."""
-    numpy = sys.modules.get("numpy")  # without numpy loaded, obj cannot be an array
-    if numpy is not None and type(obj) is numpy.ndarray:
+    """Frames for ``obj``; see the module docstring.
+
+    Small messages, the ones whose cost per message shows, take one
+    ``pickle.dumps`` call and no per-call allocations besides the frame list:
+    the first large buffer aborts that attempt, and the message is pickled
+    again collecting its large buffers (a few microseconds, against the 64 kB
+    or more that then travel without a copy).
+    """
+    global _ndarray
+    kind = type(obj)
+    if _ndarray is None:
+        numpy = sys.modules.get("numpy")  # without numpy loaded, obj cannot be an array
+        if numpy is not None:
+            _ndarray = numpy.ndarray
+    if kind is _ndarray:
         frames = _encode_array(obj)
         if frames is not None:
             return frames
+    elif kind is dict:
+        for value in obj.values():
+            if type(value) in _BYTES_TYPES and len(value) >= OUT_OF_BAND_MIN_BYTES:
+                return _encode_out_of_band(_wrap_large_bytes(obj))
+    elif kind in _BYTES_TYPES and len(obj) >= OUT_OF_BAND_MIN_BYTES:
+        return _encode_out_of_band(_OutOfBandBytes(obj))
+    try:
+        return [_dumps(obj, 5, buffer_callback=_in_band_unless_large)]
+    except _LargeBuffer:
+        return _encode_out_of_band(obj)
+
+
+def _encode_out_of_band(obj: Any) -> list:
+    """``[stream, buffer, ...]`` with every buffer of at least OUT_OF_BAND_MIN_BYTES in a frame of its own."""
     out_of_band = []
 
     def keep_small_buffers_in_band(buffer: pickle.PickleBuffer) -> bool:
@@ -58,18 +101,18 @@ def encode(obj: Any) -> list:
         out_of_band.append(memory)
         return False
 
-    stream = pickle.dumps(_wrap_large_bytes(obj), protocol=5, buffer_callback=keep_small_buffers_in_band)
+    stream = _dumps(obj, 5, buffer_callback=keep_small_buffers_in_band)
     return [stream, *out_of_band]
 
 
 def decode(frames: list) -> Any:
     """The object ``frames`` encode; frames after the first should be zero-copy views."""
+    if len(frames) == 1:
+        return _loads(frames[0])  # the common small message (a bare array always has two frames)
     head = frames[0]
     if head[:1] == _ARRAY_MARKER:
         return _decode_array(head, frames[1])
-    if len(frames) == 1:
-        return pickle.loads(head)  # the common small message: skip the buffers argument
-    return pickle.loads(head, buffers=frames[1:])
+    return _loads(head, buffers=frames[1:])
 
 
 def _encode_array(array) -> list | None:

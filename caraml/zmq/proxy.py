@@ -66,12 +66,15 @@ class ZmqProxy:
         self,
         frontend: str | int | None = None,
         backend: str | int | None = None,
+        context: zmq.Context | None = None,
         *,
         frontend_service: str | None = None,
         backend_service: str | None = None,
         pattern: str = "router-dealer",
         hwm: int | None = None,
     ):
+        # context: accepted for caraml 0.x code and not used; a proxy needs a
+        # context of its own, the one thing whose termination reliably stops it.
         if pattern not in PATTERNS:
             raise ValueError(f"unknown proxy pattern {pattern!r}: use one of {sorted(PATTERNS)}")
         self.pattern = pattern
@@ -117,6 +120,19 @@ class ZmqProxy:
         """Same as ``start(in_process=True)``."""
         return self.start(in_process=True)
 
+    def run(self) -> None:
+        """Forward until :meth:`stop` is called from another thread (or Ctrl-C), as caraml 0.x's ``run()`` did.
+
+        The forwarding itself runs in a daemon thread; this thread waits in
+        short joins so that KeyboardInterrupt still reaches it.
+        """
+        runner = self.start()
+        try:
+            while runner.is_alive():
+                runner.join(0.5)
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         """Tell the proxy to terminate and wait for it; a process that ignores it is killed."""
         runner, self._runner = self._runner, None
@@ -146,6 +162,35 @@ class ZmqProxy:
         return f"ZmqProxy({self.pattern}, frontend={self.frontend_address!r}, backend={self.backend_address!r})"
 
 
+class ZmqProxyThread(ZmqProxy):
+    """caraml 0.x's proxy-in-a-thread: ``ZmqProxyThread(in_add, out_add, pattern=...).start()``.
+
+    ``start()`` returns once both sides are bound; after it, the thread's own
+    attributes (``join``, ``is_alive``, ``daemon``, ``name``) are reachable on
+    this object. The thread is a daemon, as it was.
+    """
+
+    def __getattr__(self, name: str):
+        # Only called for names a ZmqProxy lacks: those of the running thread or process.
+        runner = self.__dict__.get("_runner")
+        if runner is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r} before start()")
+        return getattr(runner, name)
+
+
+class ZmqProxyProcess(ZmqProxyThread):
+    """caraml 0.x's proxy in its own process: ``ZmqProxyProcess(in_add, out_add, pattern=...).start()``.
+
+    The process is started with ``spawn`` (the script needs an
+    ``if __name__ == '__main__':`` guard) and ends with its parent, however
+    the parent dies; ``terminate()``, ``pid`` and ``exitcode`` are the process's.
+    """
+
+    def start(self, in_process: bool = True) -> multiprocessing.Process:
+        """Start the proxy process; returns once both sides are bound."""
+        return super().start(in_process=True)
+
+
 def _bind_address(address: str | int | None, service: str | None, side: str) -> str:
     if (address is None) == (service is None):
         raise ValueError(f"give the proxy's {side} either as an address/port or as {side}_service=")
@@ -162,7 +207,10 @@ def _wait_for_report(runner: threading.Thread | multiprocessing.Process, report)
             return report.get(timeout=0.1)
         except queue.Empty:
             if not runner.is_alive():
-                return ("error", "exited before binding its sockets")
+                hint = ""
+                if isinstance(runner, multiprocessing.process.BaseProcess):
+                    hint = " (a script that starts a proxy process needs an `if __name__ == '__main__':` guard)"
+                return ("error", f"exited before binding its sockets{hint}")
     return ("error", f"not bound after {STARTUP_TIMEOUT_SECONDS} s")
 
 

@@ -91,10 +91,20 @@ _FORMATS: dict[str, Callable[[], tuple[Encoder, Decoder]]] = {
 }
 
 
+# caraml 0.x's format for numpy data; pyarrow has since removed pyarrow.serialize.
+PYARROW_REFUSAL = (
+    "serializer='pyarrow' is gone (pyarrow removed pyarrow.serialize): use 'pickle', "
+    "which sends numpy arrays without copying"
+)
+
+
 def _format(name: str) -> tuple[Encoder, Decoder]:
+    name = name.lower()  # caraml 0.x accepted 'PICKLE' too
     try:
         make_codec = _FORMATS[name]
     except KeyError:
+        if name == "pyarrow":
+            raise ValueError(PYARROW_REFUSAL) from None
         raise ValueError(f"unknown serializer {name!r}: use one of {sorted(_FORMATS)} or a callable") from None
     return make_codec()
 
