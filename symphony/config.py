@@ -465,3 +465,19 @@ def _decode(value):
         mapping.lines = dict(value["l"])
         return mapping
     return value
+
+
+#: the environment variable that names the backend when ``-b`` does not
+BACKEND_VAR = "SYMPHONY_BACKEND"
+DEFAULT_BACKEND = "local"
+
+
+def selected_backend(option: "str | None" = None) -> str:
+    """The backend a command acts on: ``option`` (``-b``), else ``$SYMPHONY_BACKEND``, else the
+    config file's ``backend``, else ``local``. (Here, not in the CLI, because the dashboard picks
+    its backends the same way.)"""
+    if option:
+        return option
+    if os.environ.get(BACKEND_VAR):
+        return os.environ[BACKEND_VAR]
+    return SymphonyConfig().backend or DEFAULT_BACKEND

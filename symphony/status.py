@@ -135,3 +135,12 @@ def format_age(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+
+
+def processes_document(experiment: str, backend: str, statuses: Sequence[ProcessStatus]) -> Dict[str, Any]:
+    """``symphony p EXPERIMENT -o json``: the experiment, its backend and each process's status.
+
+    Built here, once, for the command and for the dashboard (whose API is this document), so
+    a script and the page never disagree."""
+    processes = [{**status.to_dict(), "state_text": status.state_text()} for status in statuses]
+    return {"experiment": experiment, "backend": backend, "processes": processes}

@@ -6,22 +6,9 @@ come from the config file's ``backends:`` section.
 """
 
 import argparse
-import os
 
+from ..config import BACKEND_VAR, DEFAULT_BACKEND, selected_backend  # noqa: F401 (this module's names too)
 from .parser import SymphonyParser
-
-BACKEND_VAR = "SYMPHONY_BACKEND"
-DEFAULT_BACKEND = "local"
-
-
-def selected_backend(option=None):
-    """The backend name the command acts on (see the module docstring for the order)."""
-    if option:
-        return option
-    if os.environ.get(BACKEND_VAR):
-        return os.environ[BACKEND_VAR]
-    from ..config import SymphonyConfig
-    return SymphonyConfig().backend or DEFAULT_BACKEND
 
 
 class SymphonyCommand(SymphonyParser):
@@ -60,6 +47,13 @@ class SymphonyCommand(SymphonyParser):
     def setup(self):
         super().setup()
         self.add_subparser("schema")
+        from .. import dashboard  # argparse only: the web stack is imported when the verb runs
+        dashboard.add_arguments(self.add_subparser("dashboard"))
+
+    def action_dashboard(self, args):
+        """Serve a live web page of every experiment (on 127.0.0.1, behind a token)."""
+        from .. import dashboard
+        return dashboard.main(args)
 
     def action_schema(self, args):
         """Print the JSON Schema of experiment files (for editors and CI checks)."""

@@ -356,9 +356,8 @@ class SymphonyParser:
         experiment = self.resolve_experiment(args.experiment)
         statuses = self.cluster.describe_experiment(experiment)
         if args.output != "table":
-            processes = [{**status.to_dict(), "state_text": status.state_text()} for status in statuses]
-            output.print_data({"experiment": experiment, "backend": self.backend_name, "processes": processes},
-                              args.output)
+            from ..status import processes_document
+            output.print_data(processes_document(experiment, self.backend_name, statuses), args.output)
             return
         rows = [[status.group or "", status.name, "1" if status.ready else "0", str(status.restarts),
                  status.state_text()] for status in statuses]
