@@ -13,8 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, pick_process, rollback_shield
@@ -32,6 +33,8 @@ from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 #: seconds to wait for what a launch or delete running at the same time is removing
 CONCURRENT_REMOVAL_TIMEOUT = 30
+#: engine calls in flight at once when launching, listing or deleting many containers
+LAUNCH_THREADS = 8
 
 
 class DockerCluster(Cluster):
@@ -96,11 +99,10 @@ class DockerCluster(Cluster):
         try:
             self._fault_point("network", plan.network)
             network = self._claim_network(plan.network)
-            for container in plan.containers:
-                self._fault_point("create", container)
-                containers.append(self._past_rivals(network, functools.partial(self._create, container)))
-                self._fault_point("start", container)
-                self._past_rivals(network, containers[-1].start)
+            # holders first: a group member joins its holder's namespace, which must exist and run
+            holders = [c for c in plan.containers if c.labels.get(LABEL_ROLE) == "holder"]
+            for batch in (holders, [c for c in plan.containers if c.labels.get(LABEL_ROLE) != "holder"]):
+                self._create_and_start(network, batch, containers)
         except BaseException as exc:
             with rollback_shield():
                 self._remove_created(exp.name, network, containers)
@@ -110,6 +112,46 @@ class DockerCluster(Cluster):
             raise
         return plan
 
+    def _create_and_start(self, network, batch, created):
+        """Create and start ``batch`` a few at a time; each created container joins ``created`` at once.
+
+        The engine does each container's work (its filesystem, namespace, runc) on its own, so a
+        launch of hundreds waits for round trips one after another unless several are in flight;
+        a small pool keeps the engine busy without flooding it. After the first failure nothing
+        new is begun, what is in flight finishes (and is in ``created``, for the rollback), and
+        that failure is raised.
+        """
+        failed = threading.Event()
+
+        def one(container):
+            if failed.is_set():
+                return
+            try:
+                self._fault_point("create", container)
+                made = self._past_rivals(network, functools.partial(self._create, container))
+                created.append(made)  # (list.append is atomic: the threads share the list)
+                self._fault_point("start", container)
+                self._past_rivals(network, functools.partial(self.client.api.start, made.id))
+            except BaseException:
+                failed.set()
+                raise
+
+        if not batch:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(LAUNCH_THREADS, len(batch)))
+        futures = [pool.submit(one, container) for container in batch]
+        try:
+            wait(futures)
+        except BaseException:  # ^C here: begin nothing more, and let the rollback see all that was made
+            failed.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+
     @staticmethod
     def _taken(experiment):
         return ExperimentExistsError(
@@ -117,13 +159,22 @@ class DockerCluster(Cluster):
             f"delete it first (`symphony delete {experiment}`), or replace it with --force (force=True in Python)")
 
     def _create(self, container):
-        """Create one container; its name is unique on the engine, so a clash means a racing launch won."""
+        """Create one container; its name is unique on the engine, so a clash means a racing launch won.
+
+        One round trip (the SDK's ``containers.create`` inspects the new container too): what the
+        rest of the launch and its rollback need, the id and the network mode, is known already.
+        """
+        from docker.models.containers import _create_container_args
+        client = self.client
         try:
-            return self.client.containers.create(**container.create_kwargs(self.client))
+            created = client.api.create_container(**_create_container_args(
+                {**container.create_kwargs(client), "version": client.api._version}))
         except docker_sdk().errors.APIError as exc:
             if exc.status_code == 409:
                 raise self._taken(container.labels[LABEL_EXPERIMENT]) from None
             raise
+        return client.containers.prepare_model({"Id": created["Id"], "Name": f"/{container.container_name}",
+                                                "HostConfig": {"NetworkMode": container.network_mode or "default"}})
 
     def _claim_network(self, network):
         """Create the experiment's network; a second launch of the same name stops here.
@@ -255,11 +306,7 @@ class DockerCluster(Cluster):
             except errors.APIError:
                 pass  # already stopped or gone
 
-        # all at once, so deleting takes one grace period however many processes there are
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(stop, containers))
-        # joined containers before the owners of their network namespaces
-        for container in sorted(containers, key=lambda c: not c.attrs["HostConfig"]["NetworkMode"].startswith("container:")):
+        def remove(container):
             try:
                 container.remove(force=True)
             except errors.NotFound:
@@ -268,13 +315,30 @@ class DockerCluster(Cluster):
                 if exc.status_code != 409:  # 409: a delete running at the same time is removing it
                     raise
 
+        # all at once, so deleting takes one grace period however many processes there are
+        with ThreadPoolExecutor(max_workers=LAUNCH_THREADS) as pool:
+            list(pool.map(stop, containers))
+            # joined containers before the owners of their network namespaces
+            joined = [c for c in containers if c.attrs["HostConfig"]["NetworkMode"].startswith("container:")]
+            for batch in (joined, [c for c in containers if c not in joined]):
+                list(pool.map(remove, batch))
+
     # --- queries ------------------------------------------------------------------
     def _containers(self, name):
         """The experiment's containers in declaration order."""
-        # ignore_removed: a container removed between the engine's list and its inspection (a
-        # delete running at the same time) is simply not there
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_EXPERIMENT}={name}"},
-                                                 ignore_removed=True)
+        errors = docker_sdk().errors
+        listed = self.client.api.containers(all=True, filters={"label": f"{LABEL_EXPERIMENT}={name}"})
+
+        def inspect(entry):
+            try:
+                return self.client.containers.prepare_model(self.client.api.inspect_container(entry["Id"]))
+            except errors.NotFound:
+                return None  # removed between the engine's list and its inspection (a delete at the same time)
+
+        # the list has no restart counts or start times, so each container is inspected: in parallel,
+        # since one by one an experiment of hundreds takes hundreds of round trips in a row
+        with ThreadPoolExecutor(max_workers=max(1, min(LAUNCH_THREADS, len(listed)))) as pool:
+            containers = [c for c in pool.map(inspect, listed) if c is not None]
         containers.sort(key=lambda c: int(c.labels.get(LABEL_POSITION, 0)))
         return containers
 
@@ -326,9 +390,11 @@ class DockerCluster(Cluster):
         return self.client.networks.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
 
     def list_experiments(self):
-        names = {n.attrs["Labels"][LABEL_EXPERIMENT] for n in self.client.networks.list(filters={"label": LABEL_EXPERIMENT})}
-        names |= {c.labels[LABEL_EXPERIMENT] for c in self.client.containers.list(
-            all=True, filters={"label": LABEL_EXPERIMENT}, ignore_removed=True)}
+        # the engine's lists carry the labels: no container needs inspecting (every launch asks this,
+        # and the engine may hold hundreds of containers of other experiments)
+        label = {"label": LABEL_EXPERIMENT}
+        names = {n["Labels"][LABEL_EXPERIMENT] for n in self.client.api.networks(filters=label)}
+        names |= {c["Labels"][LABEL_EXPERIMENT] for c in self.client.api.containers(all=True, filters=label)}
         return sorted(names)
 
     def describe_experiment(self, name):
@@ -433,8 +499,11 @@ def _lines(chunks):
         yield pending.decode(errors="replace")
 
 
-#: seconds between looks at a container Docker is about to restart (its back-off starts at 0.1 s)
-RESTART_POLL = 0.1
+#: the longest a follower waits on the engine's events before looking at a restarting container again
+#: (a restart the engine fails to make is recorded without any event)
+RESTART_WAIT = 5.0
+#: the pause before attaching again to a run whose stream just ended but which still looks running
+SAME_RUN_PAUSE = 0.1
 
 
 def _follow(container, options):
@@ -466,7 +535,7 @@ def _following(container, options, position):
     while True:
         run = container.attrs["State"].get("StartedAt")
         if run == attached_run:  # the same run again: its end may not be visible yet, do not spin
-            time.sleep(RESTART_POLL)
+            time.sleep(SAME_RUN_PAUSE)
         attached_run = run
         position.rewind()
         stream = None
@@ -507,8 +576,15 @@ def _stream_errors():
 
 
 def _runs_again(container, errors):
-    """After a follow stream ended: wait while Docker restarts the container; whether it runs again."""
+    """After a follow stream ended: wait while Docker restarts the container; whether it runs again.
+
+    While Docker waits out its restart back-off (up to a minute) the follower waits on the
+    engine's events for this container (its start, death or removal), not by asking for its
+    state over and over: twenty followers asking ten times a second take engine time the
+    restarts themselves need on a busy machine.
+    """
     while True:
+        looked = time.time()
         try:
             container.reload()
         except errors.NotFound:
@@ -518,7 +594,27 @@ def _runs_again(container, errors):
             return True
         if status != "restarting":  # exited with no restart coming, dead, removing, never started
             return False
-        time.sleep(RESTART_POLL)
+        _wait_for_event(container, since=looked, errors=errors)
+
+
+def _wait_for_event(container, since, errors):
+    """Until the engine reports a start, death or removal of ``container`` after ``since`` (unix
+    time; events replay from then, so one that came before this call is not missed), at most
+    :data:`RESTART_WAIT` seconds: the stream ends by itself then (``until`` in the future)."""
+    stream = None
+    try:
+        stream = container.client.api.events(
+            since=f"{since:.9f}", until=f"{time.time() + RESTART_WAIT:.9f}", decode=True,
+            filters={"container": container.id, "event": ["start", "die", "destroy"]})
+        next(iter(stream), None)
+    except (errors.DockerException, *_stream_errors()):
+        time.sleep(0.1)  # the look that follows tells what happened (an engine gone fails there)
+    finally:
+        if stream is not None:
+            try:
+                stream.close()
+            except (OSError, errors.DockerException):
+                pass
 
 
 def _stamped(frame):
