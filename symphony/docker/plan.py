@@ -235,7 +235,10 @@ def _holder(experiment, pod, network):
         image=HOLDER_IMAGE, entrypoint=list(HOLDER_ENTRYPOINT), command=list(HOLDER_COMMAND), environment={},
         working_dir=None, labels={**pod.labels, LABEL_EXPERIMENT: experiment, LABEL_ROLE: "holder"},
         restart_policy={"Name": "always"}, pull_policy="Never",
-        network=network, aliases=[pod.name], hostname=pod.name)
+        # each member is also reachable as <group>--<process>, the host names the original
+        # Symphony's Docker backend gave group members (compose-style)
+        network=network, aliases=[pod.name, *(f"{pod.name}--{process.name}" for process in pod.processes)],
+        hostname=pod.name)
 
 
 def _resources(resources):

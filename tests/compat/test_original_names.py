@@ -78,3 +78,10 @@ def test_the_kubernetes_paths_of_the_original_names():
     assert GKEDispatcher is dispatcher
     assert (KubeExperimentSpec, KubeProcessGroupSpec, KubeProcessSpec) == (
         symphony.ExperimentSpec, symphony.ProcessGroupSpec, symphony.ProcessSpec)
+
+
+def test_the_docker_paths_of_the_original_spec_names():
+    import symphony
+    from symphony.docker import DockerExperimentSpec, DockerProcessGroupSpec, DockerProcessSpec
+    assert (DockerExperimentSpec, DockerProcessGroupSpec, DockerProcessSpec) == (
+        symphony.ExperimentSpec, symphony.ProcessGroupSpec, symphony.ProcessSpec)

@@ -53,7 +53,9 @@ def test_group_shares_its_holders_namespace_which_publishes_and_starts_first(no_
     by_key = containers(plan)
     holder, learner, member = by_key["nonagent"], by_key["nonagent/learner"], by_key["nonagent/tensorboard"]
     assert plan.containers[0] is holder, "holders start before every process"
-    assert (holder.network, holder.aliases, holder.hostname, holder.network_mode) == ("symphony-exp", ["nonagent"], "nonagent", None)
+    # each member answers as <group>--<process> too, as the original Symphony named group members
+    assert (holder.network, holder.aliases, holder.hostname, holder.network_mode) == (
+        "symphony-exp", ["nonagent", "nonagent--learner", "nonagent--tensorboard"], "nonagent", None)
     assert holder.labels["symphony.role"] == "holder" and holder.image == HOLDER_IMAGE
     assert (holder.entrypoint, holder.command, holder.pull_policy) == (["/pause"], [], "Never")
     assert holder.restart_policy == {"Name": "always"}
