@@ -1,12 +1,25 @@
-"""Launch time of the local backend vs a plain ``subprocess.Popen`` loop, side by side.
+"""The local backend at scale, side by side with a plain ``subprocess.Popen`` loop.
 
-For N in 1, 10, 100: start N processes that each bind a TCP port on 127.0.0.1 and
-wait; measure the wall time until every port accepts a connection. Symphony's
-figure includes everything a user waits for: validation, port reservation in the
-shared state, the supervisor's start, and the processes' own start-up. Both sides
-run the same command lines, in the same run, alternately.
+For each N (default 10, 100, 400, 1000): start N processes that each bind a TCP port on
+127.0.0.1 and wait; measure the wall time until every port accepts a connection. Symphony's
+figure includes everything a user waits for: the declaration, validation, port reservation
+in the shared state, the supervisor's start, and the processes' own start-up. Both sides run
+the same program, in the same run, alternately (baseline first); the modules a launch imports
+are imported before the clock starts (a script pays that once). Then, with Symphony's N
+processes running:
 
-    python bench/local_launch.py [--repeat 3]
+* the supervisor's idle CPU: its (and its guardian's) user + system time from
+  ``/proc/<pid>/stat`` over a few seconds in which nothing happens, in % of one core;
+* ``symphony p``: the wall time of the command (a new Python process, as a user runs it).
+
+Every process Symphony starts is handed every service's address (``SYMPH_<S>_HOST/_PORT/_ADDR``
+for all N services): its environment grows with N, the baseline's does not (it gets its own
+port only), so the ratio includes that work of the kernel and of each interpreter's start.
+
+    python bench/local_launch.py [--sizes 10,100,400,1000] [--repeat 1] [--idle 3]
+
+``measure_local(n)`` returns one size's figures as a dict (``symphony_s``, ``baseline_s``,
+``idle_cpu_pct``, ``p_s``) for other scripts (bench/scaling.py).
 """
 
 import argparse
@@ -17,12 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 SERVER = ("import os, socket, time; s = socket.create_server(('127.0.0.1', int(os.environ['SYMPH_S{i}_PORT']))); "
-          "time.sleep(600)")
+          "time.sleep(3600)")
 
 
-def wait_until_listening(ports, timeout=120):
+def wait_until_listening(ports, timeout=600):
     deadline = time.monotonic() + timeout
     pending = set(ports)
     while pending:
@@ -49,51 +63,124 @@ def free_ports(n):
 
 
 def run_popen(n):
+    """Seconds for a plain Popen loop of ``n`` servers until every port accepts."""
     ports = free_ports(n)
     start = time.perf_counter()
     children = []
-    for i, port in enumerate(ports):
-        env = {**os.environ, f"SYMPH_S{i}_PORT": str(port)}
-        children.append(subprocess.Popen([sys.executable, "-c", SERVER.format(i=i)], env=env,
-                                         start_new_session=True, stdout=subprocess.DEVNULL))
-    wait_until_listening(ports)
-    elapsed = time.perf_counter() - start
-    for child in children:
-        child.kill()
-        child.wait()
-    return elapsed
+    try:
+        for i, port in enumerate(ports):
+            env = {**os.environ, f"SYMPH_S{i}_PORT": str(port)}
+            children.append(subprocess.Popen([sys.executable, "-c", SERVER.format(i=i)], env=env,
+                                             start_new_session=True, stdout=subprocess.DEVNULL))
+        wait_until_listening(ports)
+        return time.perf_counter() - start
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
 
 
-def run_symphony(n, name):
+def cpu_seconds(pids):
+    """User + system CPU seconds used so far by ``pids`` (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_percent(pids, seconds):
+    """% of one core ``pids`` used over ``seconds`` of wall time."""
+    before, start = cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    return 100.0 * (cpu_seconds(pids) - before) / (time.monotonic() - start)
+
+
+def time_symphony_p(name, repeat=3):
+    """Median wall time of ``symphony p <name>`` run as a command."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "symphony.cli", "p", name, "-b", "local"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _import_launch_modules():
+    """What a launch imports, imported before the clock starts: a script pays it once, whatever it
+    launches (a few tenths of a second), and the first size measured would carry it alone."""
+    import symphony.host.ports  # noqa: F401
+    import symphony.local.cluster  # noqa: F401
+    import symphony.resolution.resolver  # noqa: F401
+    import symphony.spec.model  # noqa: F401
+    import symphony.spec.serialize  # noqa: F401
+
+
+def run_symphony(n, name, idle_seconds=3.0):
+    """``(launch seconds, idle CPU %, symphony p seconds)`` of ``n`` servers on the local backend."""
     from symphony import Cluster
     cluster = Cluster.new("local", grace=1)
+    _import_launch_modules()
     start = time.perf_counter()
-    exp = cluster.new_experiment(name)
-    for i in range(n):
-        exp.new_process(f"p{i}", command=sys.executable, args=["-c", SERVER.format(i=i)]).binds(f"s{i}")
-    plan = cluster.launch(exp)
-    wait_until_listening(plan.ports.values())
-    elapsed = time.perf_counter() - start
-    cluster.delete(name)
-    return elapsed
+    try:
+        exp = cluster.new_experiment(name)
+        for i in range(n):
+            exp.new_process(f"p{i}", command=sys.executable, args=["-c", SERVER.format(i=i)]).binds(f"s{i}")
+        plan = cluster.launch(exp)
+        wait_until_listening(plan.ports.values())
+        elapsed = time.perf_counter() - start
+        time.sleep(1.0)  # the launch's last state writes and index passes settle
+        supervisor = cluster.store.get_experiment("local", name)["supervisor_pid"]
+        with open(f"/proc/{supervisor}/stat") as handle:
+            guardian = int(handle.read().rsplit(")", 1)[1].split()[1])
+        idle = idle_cpu_percent([supervisor, guardian], idle_seconds)
+        p_time = time_symphony_p(name)
+        return elapsed, idle, p_time
+    finally:
+        if name in cluster.list_experiments():
+            cluster.delete(name)
+
+
+def measure_local(n, repeat=1, idle_seconds=3.0):
+    """One size's figures, medians of ``repeat`` alternating runs: ``baseline_s`` (Popen loop),
+    ``symphony_s`` (launch until every port accepts), ``ratio``, ``idle_cpu_pct`` (the supervisor
+    and its guardian, % of one core, with the ``n`` processes running), ``p_s`` (``symphony p``)."""
+    os.environ.setdefault("SYMPHONY_HOME", tempfile.mkdtemp(prefix="symphony-bench-"))
+    baseline, launch, idle, listing = [], [], [], []
+    for _ in range(repeat):
+        baseline.append(run_popen(n))
+        seconds, cpu, p_time = run_symphony(n, f"bench-{n}-{uuid.uuid4().hex[:6]}", idle_seconds)
+        launch.append(seconds)
+        idle.append(cpu)
+        listing.append(p_time)
+    result = {"n": n, "baseline_s": statistics.median(baseline), "symphony_s": statistics.median(launch),
+              "idle_cpu_pct": statistics.median(idle), "p_s": statistics.median(listing)}
+    result["ratio"] = result["symphony_s"] / result["baseline_s"]
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--sizes", default="10,100,400,1000")
+    parser.add_argument("--idle", type=float, default=3.0, help="seconds over which idle CPU is measured")
     args = parser.parse_args()
-    os.environ.setdefault("SYMPHONY_HOME", tempfile.mkdtemp(prefix="symphony-bench-"))
-    print("| processes | Popen loop (s) | Symphony local (s) | ratio |")
-    print("|---:|---:|---:|---:|")
+    rows = []
+    print("| processes | Popen loop (s) | Symphony local (s) | ratio | supervisor idle CPU | symphony p (s) | p vs first |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in (int(s) for s in args.sizes.split(",")):
-        popen, symphony = [], []
-        for r in range(args.repeat):
-            popen.append(run_popen(n))
-            symphony.append(run_symphony(n, f"bench-{n}-{r}"))
-        p, s = statistics.median(popen), statistics.median(symphony)
-        print(f"| {n} | {p:.3f} | {s:.3f} | {s / p:.2f}× |", flush=True)
-    print(f"\nmedian of {args.repeat} alternating runs each; {os.cpu_count()} cores; python {sys.version.split()[0]}")
+        row = measure_local(n, args.repeat, args.idle)
+        rows.append(row)
+        print(f"| {n} | {row['baseline_s']:.3f} | {row['symphony_s']:.3f} | {row['ratio']:.2f}× | "
+              f"{row['idle_cpu_pct']:.2f} % | {row['p_s']:.3f} | {row['p_s'] / rows[0]['p_s']:.2f}× |", flush=True)
+    print(f"\nmedian of {args.repeat} alternating run(s) per size; {os.cpu_count()} cores; load average "
+          f"{os.getloadavg()[0]:.1f} at the end; python {sys.version.split()[0]}")
 
 
 if __name__ == "__main__":

@@ -108,14 +108,21 @@ class HostCluster(HostProcessActions, Cluster):
 
     def apply(self, exp, prepared=None):
         store = self.store
-        with store.transaction():
-            if store.get_experiment(self.backend_name, exp.name) is not None:
-                raise self.experiment_exists_error(exp.name)  # launched from elsewhere since launch() looked
-            plan = self.plan(exp, reserve=True)
-            store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
-                                    [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
-                                     for p in plan.processes])
-            self._fault_point("record", plan)
+        run_id = new_run_id(exp.name)
+        self._prepare_start(exp, run_id)
+        try:
+            with store.transaction():
+                if store.get_experiment(self.backend_name, exp.name) is not None:
+                    raise self.experiment_exists_error(exp.name)  # launched from elsewhere since launch() looked
+                plan = self.plan(exp, run_id=run_id, reserve=True)
+                store.insert_experiment(self.backend_name, exp.name, plan.run_id, exp.to_dict(), plan.to_dict(),
+                                        [{"key": p.key, "group": p.group, "name": p.name, "log_path": p.log_path}
+                                         for p in plan.processes])
+                self._fault_point("record", plan)
+        except BaseException:
+            with rollback_shield():
+                self._abandon_start(run_id)
+            raise
         try:
             private_dir(self._log_dir(exp.name))
             copy_secrets(plan)
@@ -123,9 +130,17 @@ class HostCluster(HostProcessActions, Cluster):
             self._start_supervisor(plan)
         except BaseException:
             with rollback_shield():
+                self._abandon_start(run_id)
                 self._remove(exp.name, plan.run_id)
             raise
         return plan
+
+    def _prepare_start(self, exp, run_id):
+        """Begin whatever the backend's start step can do before the experiment is planned and recorded
+        (the local backend: its supervisor's interpreter starting up meanwhile). Nothing by default."""
+
+    def _abandon_start(self, run_id):
+        """Undo :meth:`_prepare_start` for a launch that failed before :meth:`_start_supervisor` used it."""
 
     @abc.abstractmethod
     def _start_supervisor(self, plan):

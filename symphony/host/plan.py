@@ -12,9 +12,17 @@ from dataclasses import dataclass, field, fields
 
 from ..errors import SpecError
 from ..host.processes import RUN_ID_VAR
-from ..resolution import HOST, Target, resolve, with_backend
-from ..resolution.limits import MAX_ARG_STRLEN, check_exec_size  # noqa: F401  (host backends' names for them)
-from ..resolution.meaning import ProcessMeaning
+
+# The resolver and the model are imported where a plan is built, not here: the supervisor reads
+# plans back (``LocalPlan.from_dict``) and its start-up is part of every launch's time.
+
+
+def __getattr__(name):
+    """The exec size limits, under the names the host backends knew them by."""
+    if name in ("MAX_ARG_STRLEN", "check_exec_size"):
+        from ..resolution import limits
+        return getattr(limits, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -43,16 +51,27 @@ class LocalPlan:
     not_applied: list = field(default_factory=list)   # declared settings plain processes do not apply, and why
 
     def to_dict(self):
-        """Plain data for the state database (shallow: ``asdict`` would deep-copy every environment)."""
+        """Plain data for the state database, every environment variable the processes share stored once.
+
+        Every process gets every service's address, so with N services each environment holds
+        3N variables: stored per process, a plan of 1,000 processes is 100 MB of JSON, written
+        by the launch and parsed by the supervisor; shared, it is a few hundred kB.
+        (Shallow: ``asdict`` would deep-copy every environment.)"""
         data = dict(vars(self))
-        data["processes"] = [dict(vars(process)) for process in self.processes]
+        shared = shared_env(self.processes)
+        data[SHARED_ENV_KEY] = shared
+        data["processes"] = [{**vars(process), "env": _own_env(process.env, shared)} for process in self.processes]
         return data
 
     @classmethod
-    def from_dict(cls, data):
-        """The plan from its stored dict; keys a backend built on this plan adds (tmux: its server) are its own."""
+    def from_dict(cls, data, whole_env=True):
+        """The plan from its stored dict (either form: environments whole, or their shared part apart);
+        keys a backend built on this plan adds (tmux: its server) are its own. ``whole_env=False``
+        leaves each process only the variables of its own (those of :func:`stored_shared_env` apart)."""
+        shared = data.get(SHARED_ENV_KEY) if whole_env else None
         data = {name: value for name, value in data.items() if name in _PLAN_FIELDS}
-        data["processes"] = [ProcessPlan(**p) for p in data["processes"]]
+        data["processes"] = [ProcessPlan(**{**p, "env": {**shared, **p["env"]}} if shared else p)
+                             for p in data["processes"]]
         return cls(**data)
 
     def render(self):
@@ -74,6 +93,7 @@ class LocalPlan:
 
     def process_meanings(self):
         """key -> :class:`ProcessMeaning`: what each process will run, read back from this plan."""
+        from ..resolution.meaning import ProcessMeaning
         return {process.key: ProcessMeaning(argv=list(process.argv), keeps_image_entrypoint=False,
                                             env=dict(process.env), cwd=process.cwd, image=None, resources=None,
                                             restart_policy=process.restart_policy)
@@ -81,6 +101,41 @@ class LocalPlan:
 
 
 _PLAN_FIELDS = {f.name for f in fields(LocalPlan)}
+#: the stored plan's key for the variables every process shares (:meth:`LocalPlan.to_dict`)
+SHARED_ENV_KEY = "shared_env"
+_ABSENT = object()
+
+
+def stored_shared_env(data):
+    """The variables every process shares, from a stored plan (:meth:`LocalPlan.to_dict`); ``{}`` for a
+    plan stored with whole environments."""
+    return data.get(SHARED_ENV_KEY) or {}
+
+
+def shared_env(processes):
+    """The variables every one of ``processes`` has, with the same value (service addresses, the
+    experiment's env, SYMPH_EXPERIMENT...), in the first process's order."""
+    if not processes:
+        return {}
+    shared = dict(processes[0].env)
+    for process in processes[1:]:
+        env = process.env
+        if not _holds(env, shared):  # (rare: processes with env of their own that overrides a shared name)
+            for name in [name for name, value in shared.items() if env.get(name, _ABSENT) != value]:
+                del shared[name]
+    return shared
+
+
+def _holds(env, shared):
+    """Whether ``env`` has every variable of ``shared`` with the same value. Each environment holds
+    every service's address, so this runs once per process over thousands of variables: one dict
+    merge and one comparison, both in C, instead of a Python loop (a second at 1,000 processes)."""
+    return len(env) >= len(shared) and {**env, **shared} == env
+
+
+def _own_env(env, shared):
+    """The variables of ``env`` that ``shared`` (from :func:`shared_env`: ``env`` holds all of it) does not give it."""
+    return {name: env[name] for name in env.keys() - shared.keys()}
 
 
 def log_path_for(log_dir, key):
@@ -93,6 +148,7 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, capabilities=None, cluste
 
     ``capabilities``: the backend's (its Cluster class's); plain processes on this host by default.
     """
+    from ..resolution import HOST, Target, resolve, with_backend
     target = Target(capabilities=capabilities or with_backend(HOST, backend), shell=shell, cluster_preamble=cluster_preamble,
                     secrets_dir=os.path.join(log_dir, "secrets"), extra_env={RUN_ID_VAR: run_id},
                     inherited_env=os.environ)

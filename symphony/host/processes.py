@@ -20,12 +20,15 @@ import time
 from typing import NamedTuple
 
 RUN_ID_VAR = "SYMPH_RUN_ID"
+#: the key (``group/name``) of the process, in its environment and its descendants'
+PROCESS_VAR = "SYMPH_PROCESS"
 
 
 class ProcStat(NamedTuple):
     state: str        # R, S, D, Z...
     ppid: int
     start_ticks: int  # start time in clock ticks since boot: tells a process from a later one with its pid
+    session: int = 0  # session id: a process Symphony starts leads its own session (its pid), its children do not
 
 
 def proc_stat(pid):
@@ -33,7 +36,7 @@ def proc_stat(pid):
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold anything
-        return ProcStat(fields[0], int(fields[1]), int(fields[19]))
+        return ProcStat(fields[0], int(fields[1]), int(fields[19]), int(fields[3]))
     except (OSError, IndexError, ValueError, TypeError):
         return None
 
@@ -67,18 +70,26 @@ def all_pids():
     return sorted(int(name) for name in names if name.isdigit())
 
 
-def _environ_marker(pid):
-    """The SYMPH_RUN_ID of ``pid``, read straight from /proc (psutil's environ() is slower)."""
+def _environ_values(pid, names):
+    """``{name: value}`` of the variables ``names`` in the environment ``pid`` started with, read
+    straight from /proc (psutil's environ() is slower); None if it cannot be read."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    marker = RUN_ID_VAR.encode() + b"="
+    wanted = {name.encode() + b"=": name for name in names}
+    found = {}
     for entry in data.split(b"\0"):
-        if entry.startswith(marker):
-            return entry[len(marker):].decode(errors="replace")
-    return None
+        prefix = entry[:entry.find(b"=") + 1]
+        if prefix in wanted:
+            found[wanted[prefix]] = entry[len(prefix):].decode(errors="replace")
+    return found
+
+
+def _environ_marker(pid):
+    """The SYMPH_RUN_ID of ``pid``, None if it has none."""
+    return (_environ_values(pid, (RUN_ID_VAR,)) or {}).get(RUN_ID_VAR)
 
 
 def find_run_processes(run_id):
@@ -91,6 +102,22 @@ def find_run_processes(run_id):
         stat = proc_stat(pid)
         if stat is not None and stat.state != "Z":  # (None: it ended meanwhile)
             found.append(pid)
+    return found
+
+
+def run_process_keys(run_id):
+    """``{pid: its SYMPH_PROCESS}`` of the live processes of the run (the key None for the run's own
+    supervisors): what an adopting supervisor matches against its rows to recognise a process started
+    by a supervisor that died before recording it."""
+    found = {}
+    own = os.getpid()
+    for pid in all_pids():
+        values = _environ_values(pid, (RUN_ID_VAR, PROCESS_VAR)) if pid != own else None
+        if not values or values.get(RUN_ID_VAR) != run_id:
+            continue
+        stat = proc_stat(pid)
+        if stat is not None and stat.state != "Z":
+            found[pid] = values.get(PROCESS_VAR)
     return found
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 
 from ..cluster import ProcessStatus
-from ..errors import LaunchError
+from ..errors import LaunchError, SymphonyError
 from ..host.cluster import HostCluster
 from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
@@ -34,12 +34,39 @@ class LocalCluster(HostCluster):
     backend_name = "local"
     capabilities = with_backend(HOST, "local")
 
+    def _spawn_supervisor(self, backend, experiment, run_id, adopt=False, wait=False):
+        env = {**os.environ, RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
+        return subprocess.Popen(
+            [sys.executable, "-m", "symphony.local.supervisor", backend, experiment]
+            + (["--adopt"] if adopt else []) + (["--wait"] if wait else []),
+            stdin=subprocess.PIPE if wait else subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
+
+    def _prepare_start(self, exp, run_id):
+        """Start the supervisor's interpreter now, while the launch plans and records the experiment:
+        its start-up (an interpreter, its imports: a third of a second, more on a loaded machine)
+        then costs the launch nothing. It waits for :meth:`_start_supervisor`'s word on its stdin,
+        and ends without it (:meth:`_abandon_start`, or this process gone)."""
+        self._early = getattr(self, "_early", {})
+        self._early[run_id] = self._spawn_supervisor(self.backend_name, exp.name, run_id, wait=True)
+
+    def _abandon_start(self, run_id):
+        early = getattr(self, "_early", {}).pop(run_id, None)
+        if early is not None:
+            early.kill()
+            early.wait()
+            early.stdin.close()
+            early.stdout.close()
+
     def _start_supervisor(self, plan, adopt=False):
-        env = {**os.environ, RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "symphony.local.supervisor", plan.backend, plan.experiment]
-            + (["--adopt"] if adopt else []),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
+        launcher = getattr(self, "_early", {}).pop(plan.run_id, None) if not adopt else None
+        if launcher is not None:
+            try:
+                with launcher.stdin:
+                    launcher.stdin.write(b"go\n")
+            except BrokenPipeError:
+                pass  # it died: said below
+        else:
+            launcher = self._spawn_supervisor(plan.backend, plan.experiment, plan.run_id, adopt=adopt)
         launcher.wait()  # the first fork exits at once; the daemon keeps our pipe until it is ready
         if not adopt:
             self._fault_point("ready", plan)  # the supervisor runs, its processes may be starting
@@ -59,14 +86,17 @@ class LocalCluster(HostCluster):
     def _ensure_supervised(self, row):
         """Re-adopt a running experiment whose supervisor died; returns the current row.
 
-        Only one caller wins the claim (conditioned on the dead pid), so two concurrent
-        ``symphony p`` never start two supervisors.
+        Normally the dead supervisor's guardian has replaced it already (see
+        :mod:`symphony.local.supervisor`); this is for when the guardian died too. Only one
+        caller wins the claim (conditioned on the dead pid; the row then names this live
+        process until the new supervisor names itself), so two concurrent ``symphony p``, or
+        a query and the guardian, never start two supervisors.
         """
         if row["status"] != ExperimentStatus.RUNNING or is_alive(row["supervisor_pid"]):
             return row
-        if self.store.claim_supervision(self.backend_name, row["name"], row["supervisor_pid"]):
+        if self.store.claim_supervision(self.backend_name, row["name"], row["supervisor_pid"], os.getpid()):
             from ..host.plan import LocalPlan
-            self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"])), adopt=True)
+            self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"]), whole_env=False), adopt=True)
         return self._experiment_row(row["name"])
 
     def describe_experiment(self, name):
@@ -85,8 +115,17 @@ class LocalCluster(HostCluster):
         return statuses
 
     def _still_running(self, experiment, key):
-        """Whether ``logs --follow`` should keep waiting for more output of ``key``."""
+        """Whether ``logs --follow`` should keep waiting for more output of ``key``: as long as its row
+        says it runs or will run again. A dead supervisor is not the end: it is replaced (by its
+        guardian, or here), and the process it left running is followed on."""
         exp_row = self.store.get_experiment(self.backend_name, experiment)
         current = self.store.get_process(self.backend_name, experiment, key)
-        return current is not None and ProcessState(current["status"]) not in FINAL_STATES and exp_row is not None \
-            and is_alive(exp_row["supervisor_pid"])
+        if exp_row is None or current is None or ProcessState(current["status"]) in FINAL_STATES:
+            return False
+        if exp_row["status"] != ExperimentStatus.RUNNING:
+            return exp_row["status"] == ExperimentStatus.STARTING
+        try:
+            self._ensure_supervised(exp_row)
+        except SymphonyError:  # deleted meanwhile, or no supervisor could be started: nothing more will come
+            return False
+        return True

@@ -11,20 +11,47 @@ the plan is read from the state database. It reports readiness on its stdout
 (a pipe to the launcher): ``ok`` once every process has started, or
 ``error <message>`` after stopping whatever it had started.
 
-If a supervisor dies (``kill -9``, the OOM killer), the next query of the
-experiment (``symphony p``, ``logs``) starts a new one with ``--adopt``, which
-takes the running processes over; ``symphony p`` then says so.
+**The guardian, and who replaces a supervisor that died.** The daemon's second fork keeps
+its parent alive as the supervisor's *guardian*, a child subreaper that sleeps in
+``waitid`` while the supervisor lives. If the supervisor dies (``kill -9``, the OOM
+killer), its processes become the guardian's children, and the guardian
 
-How an adopted process ends must still be known (``OnFailure`` must not re-run work
-that succeeded; a process killed by a signal must say so), yet only a parent learns
-a process's wait status, and the adopter is not the parent. So the daemon's second
-fork keeps its parent alive as the supervisor's *guardian*: a child subreaper that
-does nothing until the supervisor dies; then the orphaned processes become its
-children, and it writes each one's status to ``<log dir>/exits/<pid>`` before it
-reaps it, for the adopter to read. One idle process per experiment, none per
-process: the processes stay the supervisor's own children while it lives, their
-pids are the real programs' and signals reach them directly. Only if the guardian
-dies too is an ending unknown; the process is then recorded as ``lost``.
+* records how each of them ends in ``<log dir>/exits/<pid>`` before it reaps it (only a
+  parent learns a wait status, and the next supervisor is not their parent: without the
+  record, ``OnFailure`` would re-run work that succeeded and a signal would look like an exit);
+* starts the next supervisor itself, at once (backing off if supervisors keep dying
+  quickly), as its own child: restarts go on with nobody running the CLI. The guardian
+  is the one process sure to learn of the death the moment it happens (it is the
+  parent), and it has no work of its own that could kill it. A query (``symphony p``,
+  ``logs``) still starts a new supervisor if the guardian died too. Whoever replaces a
+  supervisor first claims the experiment's row, conditioned on the dead pid, so exactly
+  one replacement runs.
+
+The replacement *adopts* the running processes: it watches each through a pidfd (woken
+when it ends, whoever its parent is), takes its end from the guardian's record, and
+restarts it by policy. Only if the guardian died too is an ending unknown; the process
+is then recorded as ``lost``.
+
+**No moment at which a death loses or duplicates anything.** A start and an end are each
+durable before the supervisor goes on:
+
+* an end: the supervisor sees it with ``waitid(WNOWAIT)``, which leaves the process a
+  zombie; it writes the ``exits/<pid>`` record itself, then reaps it, then updates the
+  state. Killed before the record, the zombie passes to the guardian, which records it;
+  after it, the adopter finds the record;
+* a start: the process carries its key (``SYMPH_PROCESS``) and the run id, and leads its
+  own session. A replacement that finds a row waiting for its restart first looks for a
+  live process of the run with that key (the top one, oldest by start ticks): found, the
+  restart happened before the death and that process is adopted, not started again.
+
+**Cost flat in the number of processes.** Nothing is scanned periodically: children's
+ends arrive as SIGCHLD (through the wakeup fd), adopted processes' as pidfd events, log
+growth (for the ``--since`` index) as inotify events, at most one index pass per
+``INDEX_INTERVAL``, and restarts as the one nearest deadline. An idle experiment of
+1,000 processes wakes its supervisor never. Processes inherit the variables they all
+share (thousands of service addresses) from the supervisor's own environment, set once,
+rather than each being handed a whole environment to convert; state changes are written
+in one transaction per batch; the stored plan holds the shared variables once.
 
 The supervisor is a child subreaper as well: processes that daemonise are
 re-parented to it rather than to init, so it reaps them too.
@@ -35,20 +62,25 @@ import json
 import os
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
 
-from ..host.logs import IndexWriter
-from ..host.plan import LocalPlan
-from ..host.processes import find_run_processes, proc_stat, signal_name, stop_run
-from ..host.restarts import failures_in_a_row, restart_delay, should_restart
+from ..host.logs import INDEX_INTERVAL, IndexWriter
+from ..host.plan import LocalPlan, stored_shared_env
+from ..host.processes import proc_stat, run_process_keys, signal_name, stop_run
+from ..host.restarts import STABLE_RUN_SECONDS, failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
 
 PR_SET_CHILD_SUBREAPER = 36
 #: how long an adopted process that became a zombie may wait for its guardian to record its status
 EXIT_RECORD_WAIT_SECONDS = 5.0
+#: how often an adopted zombie is looked at again while its guardian writes its record
+EXIT_RECORD_RECHECK_SECONDS = 0.02
+#: what is polled, and how often, where the kernel gives no event (no pidfd, no inotify)
+FALLBACK_POLL_SECONDS = 0.5
 
 
 class Supervised:
@@ -61,9 +93,12 @@ class Supervised:
         self.restarts = 0
         self.failures_in_a_row = 0
         self.restart_at = None  # when to restart it, on the monotonic clock (a wall-clock step must not delay it)
-        self.adopted = False  # started by a previous supervisor: not our child, so polled, not reaped
+        self.adopted = False  # started by a previous supervisor: not our child, so watched through a pidfd
+        self.pidfd = None  # (adopted) readable once it ends
+        self.recheck_at = None  # (adopted) when to look again (monotonic): no pidfd, or its record not written yet
         self.start_ticks = None  # when ``pid`` started, in clock ticks since boot: with it, the process's identity
         self.unrecorded_since = None  # when (monotonic) an adopted process was first seen ended, status unrecorded
+        self.last_pid = None  # the pid of its last run, once ended (its end's record is removed once in the state)
         self.index = IndexWriter(plan.log_path)
 
     @property
@@ -71,95 +106,254 @@ class Supervised:
         return self.pid is not None
 
 
+class LogWatch:
+    """Which logs grew, from the kernel (inotify), so the ``--since`` index is kept without looking
+    at every log every half second: an idle experiment costs nothing, however many processes.
+
+    After a batch of events the watch rests for ``INDEX_INTERVAL`` (the kernel queues and merges
+    what happens meanwhile), so a process that writes constantly costs two index passes a second.
+    Without inotify (or a watch for a log), those logs are looked at every ``INDEX_INTERVAL``.
+    """
+
+    IN_MODIFY, IN_Q_OVERFLOW, IN_NONBLOCK, IN_CLOEXEC = 0x2, 0x4000, 0o4000, 0o2000000
+
+    def __init__(self, children):
+        self.fd, self.by_wd, self.dirty = None, {}, set()
+        self.unwatched = list(children)
+        self.resting_until = None
+        self.last_poll = 0.0
+        try:
+            self.libc = ctypes.CDLL(None, use_errno=True)
+            fd = self.libc.inotify_init1(self.IN_NONBLOCK | self.IN_CLOEXEC)
+        except (OSError, AttributeError):
+            return
+        if fd < 0:
+            return
+        self.fd, self.unwatched = fd, []
+        for child in children:
+            wd = self.libc.inotify_add_watch(fd, os.fsencode(child.plan.log_path), self.IN_MODIFY)
+            if wd < 0:
+                self.unwatched.append(child)  # (the per-user watch limit: polled instead)
+            else:
+                self.by_wd[wd] = child
+        self.dirty.update(self.by_wd.values())  # what the processes wrote before their logs were watched
+        self.flush(time.monotonic())
+
+    @property
+    def listening(self):
+        return self.fd is not None and self.resting_until is None
+
+    def read(self, now):
+        """Take the queued events; index the grown logs now unless a pass was made less than an interval ago."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            data = b""
+        offset = 0
+        while offset + 16 <= len(data):
+            wd, mask, _, length = struct.unpack_from("iIII", data, offset)
+            offset += 16 + length
+            if mask & self.IN_Q_OVERFLOW:
+                self.dirty.update(self.by_wd.values())
+            elif wd in self.by_wd:
+                self.dirty.add(self.by_wd[wd])
+        self.resting_until = now + INDEX_INTERVAL
+        self.flush(now)
+
+    def flush(self, now):
+        for child in self.dirty:
+            child.index.update(time.time(), force=True)
+        self.dirty.clear()
+
+    def due(self, now):
+        """Work whose time came: the end of a rest (listen again), logs without a watch."""
+        if self.resting_until is not None and now >= self.resting_until:
+            self.resting_until = None
+        if self.unwatched and now - self.last_poll >= INDEX_INTERVAL:
+            self.last_poll = now
+            for child in self.unwatched:
+                child.index.update()
+
+    def timeout(self, now):
+        deadlines = [self.resting_until] if self.resting_until is not None else []
+        if self.unwatched:
+            deadlines.append(self.last_poll + INDEX_INTERVAL)
+        return min(deadlines) - now if deadlines else None
+
+
 class Supervisor:
-    def __init__(self, store, plan):
+    def __init__(self, store, plan, shared_env=None):
+        """``plan``'s processes hold the variables of their own, ``shared_env`` those they all have (as
+        the plan is stored); or each holds its whole environment, and ``shared_env`` is None."""
         self.store = store
         self.plan = plan
         self.children = [Supervised(p) for p in plan.processes]
         self.exits = exits_dir(plan)
         self.by_pid = {}
+        self.by_pidfd = {}
         self.stopping = False
+        os.environ.update(shared_env or {})  # every process's environment but its own variables (see spawn)
+        self.logs = None
 
     # --- starting -----------------------------------------------------------------
-    def start(self, child, record=True):
-        """Start one process; ``record=False`` leaves the state update to the caller (batching)."""
+    def spawn(self, child):
+        """Start one process (no state update: the caller records a batch in one transaction).
+
+        Its environment is this process's own, changed for the moment of the start: ``subprocess``
+        handed an explicit environment converts it in a Python loop, a second of CPU per hundred
+        processes once each holds a thousand service addresses; the inherited one costs nothing.
+        """
         spec = child.plan
-        with open_private(spec.log_path, "a") as log:
-            popen = subprocess.Popen(
-                spec.argv, cwd=spec.cwd, env={**os.environ, **spec.env}, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        popen.returncode = 0  # we reap with waitpid(-1); keep Popen from reaping or warning
-        stat = proc_stat(popen.pid)  # (not reaped yet: readable even if it already ended)
-        child.pid, child.started, child.restart_at, child.adopted = popen.pid, time.time(), None, False
+        saved = {name: os.environ.get(name) for name in spec.env}
+        os.environ.update(spec.env)
+        try:
+            with open_private(spec.log_path, "a") as log:
+                popen = subprocess.Popen(spec.argv, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
+        popen.returncode = 0  # we reap with waitid(); keep Popen from reaping or warning
+        pid = popen.pid
+        stat = proc_stat(pid)  # (not reaped yet: readable even if it already ended)
+        child.pid, child.started, child.restart_at, child.adopted = pid, time.time(), None, False
         child.start_ticks = stat.start_ticks if stat else None
-        self.by_pid[popen.pid] = child
-        if record:
-            self.store.update_process(self.plan.backend, self.plan.experiment, spec.key, **self._running_fields(child))
+        self.by_pid[pid] = child
 
     @staticmethod
     def _running_fields(child):
         return dict(status=ProcessState.RUNNING, pid=child.pid, start_ticks=child.start_ticks, started=child.started,
                     exit_code=None, signal=None, finished=None, restarts=child.restarts)
 
+    def _record(self, updates):
+        if updates:
+            self.store.update_processes(self.plan.backend, self.plan.experiment, updates)
+
     def start_all(self):
         for child in self.children:
-            self.start(child, record=False)
+            self.spawn(child)
         self.store.update_processes(self.plan.backend, self.plan.experiment,
-                                    {c.plan.key: self._running_fields(c) for c in self.children})
-        self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.RUNNING)
+                                    {c.plan.key: self._running_fields(c) for c in self.children},
+                                    experiment_fields={"status": ExperimentStatus.RUNNING})
 
     # --- reaping and restarting ---------------------------------------------------
     def reap(self):
+        """Reap every child that ended, each one's end made durable first (see the module's docstring)."""
+        ended = []
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            child = self.by_pid.pop(pid, None)
+                break
+            if info is None:
+                break
+            child = self.by_pid.pop(info.si_pid, None)
             if child is not None:
-                self.finished(child, os.waitstatus_to_exitcode(status))
+                code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+                _record_exit(self.exits, info.si_pid, code)
+                ended.append((child, code))
+            try:
+                os.waitpid(info.si_pid, 0)
+            except ChildProcessError:
+                pass
+        if ended:
+            self._record({child.plan.key: self.finished(child, code) for child, code in ended})
+            for child, _ in ended:
+                _forget_exit(self.exits, child.last_pid)
 
     def adopt(self, rows, run_id):
         """Take over the processes of a supervisor that died (killed, OOM...).
 
-        Every process its row says is running is adopted, live or not: :meth:`poll_adopted`
-        learns how the ended ones ended from the dead supervisor's guardian. Processes
-        waiting for a restart are restarted now.
+        Every process its row says is running is adopted, live or not: its pidfd says when it
+        ends, and its end is the record the supervisor or its guardian wrote. A process whose
+        row waits for its restart is started now, unless the dead supervisor had started it
+        already: a live process of the run carrying its key is that restart, adopted.
         """
-        live = set(find_run_processes(run_id))
         rows = {row["key"]: row for row in rows}
+        keys = None
+        found = {}
         for child in self.children:
             row = rows[child.plan.key]
             child.restarts, child.started = row["restarts"], row["started"] or time.time()
             if row["status"] == ProcessState.RUNNING and row["pid"]:
                 child.pid, child.adopted = row["pid"], True
                 child.start_ticks = row["start_ticks"]  # exact: a process that reused the pid has other ticks
-                stat = proc_stat(child.pid)
-                # a row an older Symphony wrote has no ticks: the pid is ours if it still carries the
-                # run id, or is a zombie (it ended; its guardian records how)
-                if child.start_ticks is None and stat is not None and (child.pid in live or stat.state == "Z"):
-                    child.start_ticks = stat.start_ticks
+                if child.start_ticks is None:
+                    # a row an older Symphony wrote has no ticks: the pid is ours if it still carries the
+                    # run id, or is a zombie (it ended; its guardian records how)
+                    keys = run_process_keys(run_id) if keys is None else keys
+                    stat = proc_stat(child.pid)
+                    if stat is not None and (child.pid in keys or stat.state == "Z"):
+                        child.start_ticks = stat.start_ticks
+                self._watch(child)
             elif row["status"] == ProcessState.RESTARTING:
-                child.restart_at = time.monotonic()
-
-    def poll_adopted(self):
-        """Record the end of adopted processes that ended, with the status their guardian wrote."""
-        for child in [c for c in self.children if c.adopted]:
-            stat = proc_stat(child.pid)
-            ours = stat is not None and stat.start_ticks == child.start_ticks
-            if ours and stat.state != "Z":
-                continue
-            code = _read_exit(self.exits, child.pid, child.start_ticks)
-            if code is None and ours:  # a zombie: its guardian records its status before reaping it
-                child.unrecorded_since = child.unrecorded_since or time.monotonic()
-                if time.monotonic() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
+                keys = run_process_keys(run_id) if keys is None else keys
+                orphan = _started_for(child.plan.key, keys)
+                if orphan is None:
+                    child.restart_at = time.monotonic()
                     continue
-            self.finished(child, code)
+                pid, stat = orphan
+                child.pid, child.adopted, child.start_ticks = pid, True, stat.start_ticks
+                child.restarts += 1
+                child.started = time.time()
+                found[child.plan.key] = self._running_fields(child)
+                self._watch(child)
+        self._record(found)
+        for name in _exit_records(self.exits):  # records of ends already in the state
+            if not any(c.adopted and str(c.pid) == name for c in self.children):
+                _forget_exit(self.exits, name)
+
+    def _watch(self, child):
+        """Be told when the adopted ``child`` ends; look at it once now (it may have ended, or be another's)."""
+        child.recheck_at = time.monotonic()
+        try:
+            child.pidfd = os.pidfd_open(child.pid)
+        except (OSError, AttributeError):  # already gone (ESRCH), or no pidfds here: look now, then poll
+            child.pidfd, child.recheck_at = None, time.monotonic()
+            return
+        self.by_pidfd[child.pidfd] = child
+
+    def _unwatch(self, child):
+        if child.pidfd is not None:
+            self.by_pidfd.pop(child.pidfd, None)
+            os.close(child.pidfd)
+            child.pidfd = None
+
+    def check_adopted(self, child):
+        """Record the end of an adopted process that ended, with its recorded status; True if it ended."""
+        stat = proc_stat(child.pid)
+        ours = stat is not None and stat.start_ticks == child.start_ticks
+        if ours and stat.state != "Z":
+            if child.pidfd is None:
+                child.recheck_at = time.monotonic() + FALLBACK_POLL_SECONDS
+            return None
+        code = _read_exit(self.exits, child.pid, child.start_ticks)
+        if code is None and ours:  # a zombie: its guardian records its status before reaping it
+            child.unrecorded_since = child.unrecorded_since or time.monotonic()
+            if time.monotonic() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
+                child.recheck_at = time.monotonic() + EXIT_RECORD_RECHECK_SECONDS
+                return None
+        self._unwatch(child)
+        child.recheck_at = None
+        return self.finished(child, code)
+
+    def poll_adopted(self, ready=()):
+        """Look at the adopted processes whose pidfd fired (``ready``) or whose recheck is due."""
+        now = time.monotonic()
+        updates = {}
+        for child in self.children:
+            if child.adopted and (child in ready or (child.recheck_at is not None and child.recheck_at <= now)):
+                child.recheck_at = None
+                fields = self.check_adopted(child)
+                if fields is not None:
+                    updates[child.plan.key] = fields
+        self._record(updates)
 
     def finished(self, child, code):
-        """Record how ``child`` ended and maybe restart it.
+        """Note how ``child`` ended, decide its restart, and return its row's new fields.
 
         ``code``: the exit code, minus the killing signal, or None if nobody could observe
         the end (then the process is ``lost`` and counts as a failure for ``OnFailure``).
@@ -173,36 +367,44 @@ class Supervisor:
         else:
             exit_code, killed_by, state = None, signal_name(-code), ProcessState.KILLED
         ran_for = _ran_for(child, now)
+        child.last_pid = child.pid
         child.pid, child.adopted, child.start_ticks, child.unrecorded_since = None, False, None, None
         fields = dict(pid=None, start_ticks=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
         if not self.stopping and should_restart(child.plan.restart_policy, exit_code, killed_by):
             child.failures_in_a_row = failures_in_a_row(ran_for, child.failures_in_a_row)
             child.restart_at = time.monotonic() + restart_delay(self.plan.restart_backoff, child.failures_in_a_row)
             fields["status"] = ProcessState.RESTARTING
-        self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key, **fields)
+        return fields
 
     def restart_due(self):
         due, now = time.monotonic(), time.time()
+        updates = {}
         for child in self.children:
             if child.restart_at is not None and child.restart_at <= due and not self.stopping:
                 child.restarts += 1
                 try:
-                    self.start(child)
+                    self.spawn(child)
                 except OSError as exc:
                     child.restart_at = None
-                    self.store.update_process(self.plan.backend, self.plan.experiment, child.plan.key,
-                                              status=ProcessState.EXITED, exit_code=127, finished=now)
+                    updates[child.plan.key] = dict(status=ProcessState.EXITED, exit_code=127, finished=now,
+                                                   restarts=child.restarts)
                     print(f"restart of {child.plan.key} failed: {exc}", file=sys.stderr, flush=True)
+                else:
+                    updates[child.plan.key] = self._running_fields(child)
+        self._record(updates)
 
     def all_done(self):
         return all(not c.running and c.restart_at is None for c in self.children)
 
     def next_timeout(self):
-        pending = [c.restart_at for c in self.children if c.restart_at is not None]
-        timeout = 0.5
-        if pending:
-            timeout = max(0.0, min(timeout, min(pending) - time.monotonic()))
-        return timeout
+        """Seconds until the nearest thing due (a restart, an adopted process to look at again, the log
+        watch's rest), None if nothing is: then only an event wakes the supervisor."""
+        now = time.monotonic()
+        deadlines = [c.restart_at for c in self.children if c.restart_at is not None]
+        deadlines += [c.recheck_at for c in self.children if c.recheck_at is not None]
+        if self.logs is not None and (logs := self.logs.timeout(now)) is not None:
+            deadlines.append(now + logs)
+        return max(0.0, min(deadlines) - now) if deadlines else None
 
     # --- stopping -----------------------------------------------------------------
     def stop_all(self):
@@ -213,24 +415,62 @@ class Supervisor:
         self.reap()
 
     def run(self, wakeup_fd):
+        self.logs = LogWatch(self.children)
+        poller = select.poll()
+        poller.register(wakeup_fd, select.POLLIN)
+        for fd in self.by_pidfd:
+            poller.register(fd, select.POLLIN)
+        listening = False
         while not self.stopping:
-            readable, _, _ = select.select([wakeup_fd], [], [], self.next_timeout())
-            if readable:
-                try:
-                    os.read(wakeup_fd, 512)
-                except BlockingIOError:
-                    pass
+            now = time.monotonic()
+            self.logs.due(now)
+            if self.logs.listening != listening:
+                listening = self.logs.listening
+                (poller.register(self.logs.fd, select.POLLIN) if listening else poller.unregister(self.logs.fd))
+            timeout = self.next_timeout()
+            try:
+                events = poller.poll(None if timeout is None else max(1, int(timeout * 1000 + 0.999)))
+            except InterruptedError:
+                events = []
+            fired = set()
+            for fd, _ in events:
+                if fd == wakeup_fd:
+                    try:
+                        os.read(wakeup_fd, 512)
+                    except BlockingIOError:
+                        pass
+                elif fd == self.logs.fd:
+                    self.logs.read(time.monotonic())
+                elif fd in self.by_pidfd:
+                    fired.add(self.by_pidfd[fd])
+                    poller.unregister(fd)  # (stays readable once it ended: looked at once, then rechecked by time)
             self.reap()
-            self.poll_adopted()
+            self.poll_adopted(fired)
             if self.stopping:
                 break
             self.restart_due()
-            for child in self.children:
-                child.index.update()
             if self.all_done():
+                self.logs.flush(time.time())
                 self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
                 return
         self.stop_all()
+
+
+def _started_for(key, keys):
+    """``(pid, stat)`` of the live process a supervisor started for ``key`` (from ``keys``, the run's
+    processes and their keys), None if there is none: the process leads its own session (it was started
+    so) and none of its ancestors carries the key; the oldest by start ticks if several do (a daemon
+    it left behind would be younger)."""
+    candidates = {}
+    for pid, found in keys.items():
+        if found == key and (stat := proc_stat(pid)) is not None and stat.state != "Z" and stat.session == pid:
+            candidates[pid] = stat
+    tops = [(stat.start_ticks, pid) for pid, stat in candidates.items() if stat.ppid not in keys or
+            keys[stat.ppid] != key]
+    if not tops:
+        return None
+    _, pid = min(tops)
+    return pid, candidates[pid]
 
 
 def _ran_for(child, now):
@@ -242,8 +482,23 @@ def _ran_for(child, now):
 
 
 def exits_dir(plan):
-    """Where a dead supervisor's guardian records how the orphaned processes ended."""
+    """Where the ends of processes are recorded before they are reaped (by the supervisor or its guardian)."""
     return os.path.join(os.path.dirname(plan.processes[0].log_path), "exits")
+
+
+def _exit_records(directory):
+    try:
+        return [name for name in os.listdir(directory) if name.isdigit()]
+    except OSError:
+        return []
+
+
+def _forget_exit(directory, pid):
+    """Remove the record of ``pid``'s end once the state holds it."""
+    try:
+        os.unlink(os.path.join(directory, str(pid)))
+    except OSError:
+        pass
 
 
 def _read_exit(directory, pid, start_ticks):
@@ -282,24 +537,94 @@ def _record_exit(directory, pid, code):
         pass
 
 
-def _guard(supervisor_pid, directory):
-    """The supervisor's parent until it has no children left (see the module's docstring).
+class Guardian:
+    """The supervisor's parent for as long as the experiment has processes (see the module's docstring).
 
-    While the supervisor lives, it only waits for it. Once it is dead, its orphans
-    (subreaper: ours, not init's) end here: each one's status is recorded before it is
-    reaped (``WNOWAIT``), so that whoever finds the pid gone also finds its record.
+    While the supervisor lives, it only waits for it. Once it is dead, its orphans (subreaper:
+    ours, not init's) end here: each one's status is recorded before it is reaped (``WNOWAIT``),
+    so that whoever finds the pid gone also finds its record; and a replacement supervisor is
+    started, unless the supervisor ended on purpose (exit 0: its experiment finished or was
+    deleted), the experiment is no longer running, or someone else replaced it first.
     """
-    while True:
+
+    def __init__(self, backend, experiment, plan, shared_env, supervisor_pid):
+        self.backend, self.experiment, self.plan, self.shared_env = backend, experiment, plan, shared_env
+        self.supervisor_pid = supervisor_pid
+        self.directory = exits_dir(plan)
+        self.supervisor_since = time.monotonic()
+        self.quick_deaths = 0
+        self.replace_at = None  # (monotonic) when to start the next supervisor
+        self.dead_pid = None  # the supervisor to replace, as its row names it
+
+    def run(self):
+        while True:
+            waiting = self.replace_at is not None
+            try:
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (os.WNOHANG if waiting else 0))
+            except ChildProcessError:
+                if not waiting:
+                    return
+                ended = None
+            except InterruptedError:
+                continue
+            if ended is None:
+                if time.monotonic() >= self.replace_at:
+                    self.replace()
+                else:
+                    time.sleep(min(0.05, max(0.0, self.replace_at - time.monotonic())))
+                continue
+            if ended.si_pid == self.supervisor_pid:
+                self.supervisor_died(ended)
+            else:
+                code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+                _record_exit(self.directory, ended.si_pid, code)
+            try:
+                os.waitpid(ended.si_pid, 0)
+            except ChildProcessError:
+                pass
+
+    def supervisor_died(self, ended):
+        self.dead_pid, self.supervisor_pid = self.supervisor_pid, None
+        if ended.si_code == os.CLD_EXITED and ended.si_status == 0:
+            return  # it ended on purpose
+        lived = time.monotonic() - self.supervisor_since
+        self.quick_deaths = 0 if lived >= STABLE_RUN_SECONDS else self.quick_deaths + 1
+        delay = 0.0 if self.quick_deaths <= 1 else restart_delay(1.0, self.quick_deaths - 1)
+        print(f"supervisor {self.dead_pid} died ({_how(ended)}); replacing it in {delay:g} s", file=sys.stderr,
+              flush=True)
+        self.replace_at = time.monotonic() + delay
+
+    def replace(self):
+        self.replace_at = None
         try:
-            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-        except ChildProcessError:
+            store = StateStore()
+            try:
+                # the row names the dead supervisor, or still this guardian if it died before saying its pid
+                claimed = any(store.claim_supervision(self.backend, self.experiment, dead, os.getpid())
+                              for dead in (self.dead_pid, os.getpid()))
+            finally:
+                store.close()  # no connection may cross fork()
+        except Exception as exc:  # (a state database that cannot be used now: try again, later)
+            print(f"cannot replace the supervisor: {exc}", file=sys.stderr, flush=True)
+            self.quick_deaths += 1
+            self.replace_at = time.monotonic() + restart_delay(1.0, self.quick_deaths)
             return
-        if ended is None:  # (only with WNOHANG)
-            continue
-        if ended.si_pid != supervisor_pid:
-            code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-            _record_exit(directory, ended.si_pid, code)
-        os.waitpid(ended.si_pid, 0)
+        if not claimed:
+            return  # deleted, finished, or replaced by a query meanwhile: only the orphans' ends are ours
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = supervise(self.backend, self.experiment, self.plan, self.shared_env, adopting=True)
+            finally:
+                os._exit(code)
+        self.supervisor_pid, self.supervisor_since = pid, time.monotonic()
+
+
+def _how(ended):
+    if ended.si_code == os.CLD_EXITED:
+        return f"exit {ended.si_status}"
+    return signal_name(ended.si_status)
 
 
 def _become_subreaper():
@@ -318,37 +643,16 @@ def _detach_stdio(log_path):
     os.close(log)
 
 
-def main(argv=None):
-    """``<backend> <experiment> [--adopt]``: start the plan's processes, or adopt the running ones."""
-    argv = argv or sys.argv[1:]
-    backend, experiment = argv[:2]
-    adopting = "--adopt" in argv[2:]
-    if os.fork() > 0:
-        os._exit(0)  # first fork's parent: the launcher reaps it at once
-    os.setsid()
-    store = StateStore()
-    row = store.get_experiment(backend, experiment)
-    store.close()  # a connection must not cross fork()
-    if row is None:  # deleted before its supervisor got going: nothing to supervise
-        _report(f"error experiment {experiment!r} was deleted meanwhile")
-        return 1
-    plan = LocalPlan.from_dict(json.loads(row["plan"]))
-    _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
-    _become_subreaper()
-    supervisor_pid = os.fork()
-    if supervisor_pid > 0:
-        try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
-            _release_stdout()
-            _guard(supervisor_pid, exits_dir(plan))
-        finally:
-            os._exit(0)
+def supervise(backend, experiment, plan, shared_env, adopting, report=lambda message: None):
+    """Be the supervisor of ``experiment``: start its processes (or adopt the running ones), then
+    watch them until they are done or the experiment is stopped. Returns the exit code."""
     _become_subreaper()  # not inherited across fork()
     store = StateStore()
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
     signal.set_wakeup_fd(write_fd)
-    supervisor = Supervisor(store, plan)
+    supervisor = Supervisor(store, plan, shared_env)
 
     def request_stop(signum, frame):
         supervisor.stopping = True
@@ -359,20 +663,50 @@ def main(argv=None):
     if adopting:
         supervisor.adopt(store.processes(backend, experiment), plan.run_id)
         store.count_adoption(backend, experiment)
-        _report("ok")
+        report("ok")
         supervisor.run(read_fd)
         return 0
-
     try:
         supervisor.start_all()
     except OSError as exc:
         supervisor.stop_all()
         program = getattr(exc, "filename", None) or ""
-        _report(f"error cannot start {program}: {exc.strerror or exc}")
+        report(f"error cannot start {program}: {exc.strerror or exc}")
         return 1
-    _report("ok")
+    report("ok")
     supervisor.run(read_fd)
     return 0
+
+
+def main(argv=None):
+    """``<backend> <experiment> [--adopt] [--wait]``: start the plan's processes, or adopt the running ones;
+    ``--wait``: first wait (imports done) for the launcher's ``go`` on stdin, once it recorded the experiment."""
+    argv = argv or sys.argv[1:]
+    backend, experiment = argv[:2]
+    adopting = "--adopt" in argv[2:]
+    if "--wait" in argv[2:] and sys.stdin.readline() != "go\n":
+        return 0  # started early by a launch that failed before it was recorded: nothing to do
+    if os.fork() > 0:
+        os._exit(0)  # first fork's parent: the launcher reaps it at once
+    os.setsid()
+    store = StateStore()
+    row = store.get_experiment(backend, experiment)
+    store.close()  # a connection must not cross fork()
+    if row is None:  # deleted before its supervisor got going: nothing to supervise
+        _report(f"error experiment {experiment!r} was deleted meanwhile")
+        return 1
+    stored = json.loads(row["plan"])
+    plan, shared_env = LocalPlan.from_dict(stored, whole_env=False), stored_shared_env(stored)
+    _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
+    _become_subreaper()
+    supervisor_pid = os.fork()
+    if supervisor_pid > 0:
+        try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
+            _release_stdout()
+            Guardian(backend, experiment, plan, shared_env, supervisor_pid).run()
+        finally:
+            os._exit(0)
+    return supervise(backend, experiment, plan, shared_env, adopting, report=_report)
 
 
 def _report(message):

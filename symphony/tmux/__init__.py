@@ -1,6 +1,6 @@
 """The tmux backend: each process in a window of a private tmux server, watched live.
 
-``TmuxCluster`` is loaded on first use: every window's runner (:mod:`symphony.tmux.runner`)
+``TmuxCluster`` is loaded on first use: the experiment's log indexer (:mod:`symphony.tmux.log_index`)
 imports this package and needs none of the cluster's planning machinery.
 """
 

@@ -20,8 +20,8 @@ kill-everything ``delete``. What differs is who starts and watches the processes
 * logs: ``pipe-pane`` appends each window's output to its log file, and a small
   indexer (:mod:`symphony.tmux.log_index`) keeps the ``--since`` index.
 
-libtmux (used for every query) is imported only when a query runs, so loading this
-module costs nothing for ``symphony ls``.
+Status reads one ``tmux list-panes``; libtmux (``ssh``'s window lookup) is imported only there,
+so loading this module costs nothing for ``symphony ls``.
 """
 
 import os
@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import namedtuple
 
 from ..cluster import ProcessStatus
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
@@ -41,9 +42,12 @@ from ..host.processes import RUN_ID_VAR, signal_name
 from ..state import ExperimentStatus, open_private, private_dir
 from ..status import FINAL_STATES, ProcessState
 from .client import BACKEND, run_tmux, source_script, tmux_binary
+from .runner import DELETING_SUFFIX, EVENTS_FILE, ingest
 from .script import SERVER_KEY, TmuxPlan, window_name
 
 DEFAULT_SERVER = "__symphony__"
+#: what the status of a process needs to know of its window's pane (tmux's format names)
+Pane = namedtuple("Pane", ("window_name", "pane_dead", "pane_dead_status", "pane_dead_signal", "pane_dead_time"))
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 #: tmux's own variables, which must not leak from a launching shell that runs inside tmux (nor do the
 #: launching shell's SYMPH_* variables: the session's are this experiment's)
@@ -79,17 +83,21 @@ class TmuxCluster(HostCluster):
     # --- plan / apply (HostCluster.apply reserves ports, records rows, cleans up on failure) ---
     def plan(self, exp, run_id=None, reserve=False, replacing=False):
         return TmuxPlan(self.host_plan(exp, run_id, reserve, replacing), self.server_name, sys.executable,
-                        self.store.home)
+                        self.store.home, shutil.which("perl") or "perl")
 
     def _start_supervisor(self, plan):
         """tmux is the supervisor here: one ``source-file`` call creates the session and every window."""
         tmux_binary()
+        if shutil.which(plan.perl) is None:
+            raise BackendUnavailableError("perl is not installed: every tmux window's runner is a small Perl program "
+                                          "(apt-get install perl-base), or use Cluster.new('local')")
         private_dir(self._log_dir(plan.experiment))
         launch_env = {name: value for name, value in os.environ.items()
                       if name not in TMUX_VARS and not name.startswith("SYMPH_")}
         for process in plan.processes:  # exist (private) from the start, so `logs --follow` can wait on them
             open_private(process.log_path, "a").close()
         open_private(plan.hook_log(), "a").close()  # private before the hooks' shell redirection appends to it
+        open_private(plan.events(), "a").close()    # the runners only append to it
         commands = plan.launch_commands(launch_env)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # (each runner records its process's own start once tmux has built the session)
@@ -115,9 +123,20 @@ class TmuxCluster(HostCluster):
         """
         return self.store.plan_field(self.backend_name, name, SERVER_KEY) or self.server_name
 
+    def _events(self, name):
+        return os.path.join(self._log_dir(name), EVENTS_FILE)
+
+    def _ingest(self, name, run_id, deleting=False):
+        """Bring the process rows up to date with what the windows' runners recorded."""
+        ingest(self.store, name, run_id, self._events(name), deleting=deleting)
+
     # --- delete -------------------------------------------------------------------
     def _remove(self, name, run_id):
-        """Close the session (if it is the one this run created), then stop every marked process."""
+        """Close the session (if it is the one this run created), then stop every marked process
+        (those the runners recorded included: a process that cleared its environment lost the marker)."""
+        self._ingest(name, run_id, deleting=True)
+        if os.path.isdir(self._log_dir(name)):
+            open_private(self._events(name) + DELETING_SUFFIX, "a").close()
         server = self._server_of(name)
         try:
             marker = run_tmux(server, "show-environment", "-t", f"={name}", RUN_ID_VAR)
@@ -147,20 +166,37 @@ class TmuxCluster(HostCluster):
         return session, None
 
     def _panes(self, name, server_name):
-        """``({window name: libtmux pane}, None)``, or ``(None, why they are gone)``."""
-        import libtmux.exc
-        session, gone = self._session(name, server_name)
-        if session is None:
-            return None, gone
-        try:
-            return {pane.window_name: pane for pane in session.panes}, None
-        except libtmux.exc.LibTmuxException as exc:
-            return None, f"tmux session {name!r} disappeared while querying it: {exc}"
+        """``({window name: Pane}, None)``, or ``(None, why they are gone)``.
+
+        One ``list-panes`` of just the fields the status needs: libtmux would first list the
+        sessions, then ask for some hundred fields of every pane (and take a tenth of a second to
+        import), on every ``symphony p``.
+        """
+        if not shutil.which("tmux"):
+            return None, "tmux is not installed or not on PATH: install it or fix PATH, then retry"
+        result = run_tmux(server_name, "list-panes", "-s", "-t", f"={name}", "-F",
+                          "\t".join(f"#{{{field}}}" for field in Pane._fields))
+        if result.returncode != 0:
+            error = result.stderr.strip()
+            if error.startswith(("no server running", "error connecting", "server exited unexpectedly")):
+                return None, (f"tmux server {server_name!r} is not running (killed outside Symphony?); "
+                              f"`symphony delete {name}` cleans up")
+            if error.startswith("can't find"):  # (tmux 3.3 looks the session up as a window: "can't find window")
+                return None, f"tmux session {name!r} was closed outside Symphony; `symphony delete {name}` cleans up"
+            return None, f"cannot query tmux server {server_name!r}: {error or 'tmux failed'}"
+        panes = {}
+        for line in result.stdout.splitlines():
+            fields = line.split("\t")
+            if len(fields) == len(Pane._fields):
+                panes[fields[0]] = Pane(*fields)
+        return panes, None
 
     def describe_experiment(self, name):
         row = self._experiment_row(name)
         server_name = self._server_of(name)
         panes, gone = self._panes(name, server_name)
+        # after asking tmux: a runner appends its process's end before it ends, so a dead pane's end is read too
+        self._ingest(name, row["run_id"])
         procs = self.store.processes(self.backend_name, name)
         if panes and any(self._unreaped(panes.get(window_name(proc["key"])), proc) for proc in procs):
             self._nudge_server(server_name)

@@ -26,7 +26,8 @@ import shlex
 from dataclasses import dataclass
 
 from ..host.processes import RUN_ID_VAR
-from ..host.plan import LocalPlan
+from ..host.plan import LocalPlan, shared_env
+from .runner import EVENTS_FILE, QUIET_LOCALE, runner_argv
 
 #: the window ``new-session`` must create; it is closed once the process windows exist
 LAUNCH_WINDOW = "__symphony__"
@@ -34,19 +35,6 @@ LAUNCH_WINDOW = "__symphony__"
 HOOK_LOG = "tmux-hooks.log"
 #: the launch's tmux script, beside the logs; it exists while tmux builds the session
 LAUNCH_SCRIPT = "launch.tmux"
-#: the runner's ``python -I -S -c`` program: wait until tmux has built the whole session (the launch script,
-#: ``argv[2]``, is gone: a hundred runners starting at once would slow tmux down while it builds the
-#: windows), then load ``symphony/tmux/runner.py`` (``argv[1]``) by its path, importing nothing else of
-#: Symphony before the process has started, and run its ``main``
-RUNNER_BOOT = ("import os, sys, time\n"
-               "deadline = time.monotonic() + 60\n"
-               "while os.path.exists(sys.argv[2]) and time.monotonic() < deadline:\n"
-               "    time.sleep(0.05)\n"
-               "import importlib.util as u\n"
-               "s = u.spec_from_file_location('symphony_tmux_runner', sys.argv[1])\n"
-               "m = u.module_from_spec(s)\n"
-               "s.loader.exec_module(m)\n"
-               "sys.exit(m.main(sys.argv[3:]))\n")
 #: key of the stored plan naming the tmux server the experiment was launched on
 SERVER_KEY = "tmux_server"
 
@@ -110,8 +98,9 @@ class TmuxPlan:
 
     local: LocalPlan
     server_name: str
-    python: str          # interpreter that runs the windows' runners and the log indexer
-    home: str            # SYMPHONY_HOME of the launch, handed to them
+    python: str          # interpreter that runs the log indexer
+    home: str            # SYMPHONY_HOME of the launch, handed to it
+    perl: str = "perl"   # runs each window's runner
 
     def __getattr__(self, name):
         # experiment, run_id, processes, secrets...: the local plan's fields, read through
@@ -121,11 +110,8 @@ class TmuxPlan:
 
     def to_dict(self):
         """The local plan's dict (what ``LocalPlan.from_dict`` reads) plus the tmux server it runs on,
-        so every later query or delete uses that server whatever server its caller was created with.
-        Built shallowly: ``dataclasses.asdict`` deep-copies every environment, a quarter second for
-        100 processes."""
-        return {**vars(self.local), "processes": [vars(process) for process in self.processes],
-                SERVER_KEY: self.server_name}
+        so every later query or delete uses that server whatever server its caller was created with."""
+        return {**self.local.to_dict(), SERVER_KEY: self.server_name}
 
     def attach_command(self):
         return f"tmux -L {shlex.quote(self.server_name)} attach -t {shlex.quote(self.experiment)}"
@@ -152,39 +138,38 @@ class TmuxPlan:
         They are set once on the session rather than once per window: with a hundred
         processes binding a service each, that is 300 variables instead of 30,000 ``-e``.
         """
-        return dict(sorted(set.intersection(*(set(process.env.items()) for process in self.processes))))
+        return dict(sorted(shared_env(self.processes).items()))
 
     def launch_script(self):
         return os.path.join(os.path.dirname(self.processes[0].log_path), LAUNCH_SCRIPT)
 
-    def runner_argv(self, process):
-        """The window's program: :mod:`symphony.tmux.runner`, which runs ``process.argv`` exactly as planned.
+    def events(self):
+        """The file every window's runner appends its process's starts and ends to (see :mod:`.runner`)."""
+        return os.path.join(os.path.dirname(self.processes[0].log_path), EVENTS_FILE)
 
-        ``-I`` (isolated): the runner ignores the process's PYTHON* variables, user site and cwd, and
-        loads Symphony from :func:`package_root`; ``-S``: it needs nothing from site-packages.
-        """
-        runner = os.path.join(package_root(), "symphony", "tmux", "runner.py")
-        return [self.python, "-I", "-S", "-c", RUNNER_BOOT, runner, self.launch_script(), self.home, self.experiment,
-                process.key, self.run_id, process.restart_policy, repr(float(self.restart_backoff)),
-                repr(float(self.grace)), self.hook_log(), "--", *process.argv]
+    def runner_argv(self, process, quiet_locale=False):
+        """The window's program: the Perl runner (:mod:`symphony.tmux.runner`), which runs ``process.argv``
+        exactly as planned. ``quiet_locale``: the session carries :data:`QUIET_LOCALE` for the runners only."""
+        return runner_argv(self.perl, self.events(), process, self.run_id, self.restart_backoff, self.grace,
+                           drop_env=QUIET_LOCALE[0] if quiet_locale else None)
 
     def _log_pipe(self, process):
         return format_literal(log_pipe_command(process.log_path))
 
-    def window_commands(self, index, process, shared_env):
+    def window_commands(self, index, process, shared_env, quiet_locale=False):
         """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``.
 
         The window keeps its last output once its runner has ended (``remain-on-exit``), and
         ``pipe-pane`` appends everything it shows to the process's log file.
         """
         target = quote(f"={self.experiment}:{index}")
-        own_env = {name: value for name, value in process.env.items() if (name, value) not in shared_env.items()}
+        own_env = {name: value for name, value in process.env.items() if name not in shared_env}
         words = ["new-window", "-d", "-t", target, "-n", quote(window_name(process.key)),
                  "-c", quote(format_literal(process.cwd))]
         for name, value in own_env.items():
             words += ["-e", quote(f"{name}={value}")]
         words.append("--")
-        words += [quote(arg) for arg in self.runner_argv(process)]
+        words += [quote(arg) for arg in self.runner_argv(process, quiet_locale and QUIET_LOCALE[0] not in process.env)]
         return [
             " ".join(words),
             f"set-option -w -t {target} remain-on-exit on",
@@ -201,11 +186,14 @@ class TmuxPlan:
         """
         shared = self.shared_env()
         env = {**session_env, **shared, RUN_ID_VAR: self.run_id}
+        quiet_locale = QUIET_LOCALE[0] not in env  # (else the launching shell or every process chose its value)
+        if quiet_locale:
+            env[QUIET_LOCALE[0]] = QUIET_LOCALE[1]
         session_options = " ".join(f"-e {quote(f'{name}={value}')}" for name, value in env.items())
         commands = [f"new-session -d -s {quote(self.experiment)} -n {LAUNCH_WINDOW} {session_options} "
                     f"-- {' '.join(quote(arg) for arg in window_argv(['true']))}"]
         for index, process in enumerate(self.processes, start=1):
-            commands += self.window_commands(index, process, shared)
+            commands += self.window_commands(index, process, shared, quiet_locale)
         commands.append(f"kill-window -t {quote(f'={self.experiment}:{LAUNCH_WINDOW}')}")
         commands.append(self._run_shell("symphony.tmux.log_index", self.server_name, self.experiment, self.run_id))
         return commands

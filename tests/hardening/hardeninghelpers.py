@@ -29,7 +29,8 @@ def process_pid(experiment, key, timeout=20.0):
 def _tmux_runner(pid):
     """Whether ``pid`` is a tmux window's runner (it carries its process's environment, markers included)."""
     try:
-        return any(arg.endswith(os.path.join("symphony", "tmux", "runner.py")) for arg in psutil.Process(pid).cmdline())
+        return any(arg.endswith((os.path.join("symphony", "tmux", "runner.pl"), os.path.join("symphony", "tmux", "runner.py")))
+                   for arg in psutil.Process(pid).cmdline())
     except psutil.Error:
         return False
 

@@ -282,8 +282,8 @@ def test_a_wall_clock_step_mistakes_no_process_for_another(capsys, local_cluster
     supervisor = local_cluster.store.get_experiment("local", "stepped")["supervisor_pid"]
     os.kill(supervisor, signal.SIGKILL)
     wait_for(lambda: process_gone(supervisor))
-    adopted = processes(capsys, "local", "stepped")  # this query starts a new supervisor, which adopts
-    assert local_cluster.store.get_experiment("local", "stepped")["adoptions"] == 1
+    adopted = processes(capsys, "local", "stepped")  # the guardian (or this query) starts a new supervisor
+    wait_for(lambda: local_cluster.store.get_experiment("local", "stepped")["adoptions"] == 1)
     os.kill(marked, signal.SIGKILL)  # its restart shows that the new supervisor has been polling since
     wait_for(lambda: (p := processes(capsys, "local", "stepped")["marked"])["restarts"] == 1
              and p["state"] == "running" and p["pid"] != marked)

@@ -275,8 +275,8 @@ def test_a_launch_failing_half_way_leaves_nothing_running(tmux_cluster, server_n
     original_commands, original_start = TmuxPlan.window_commands, TmuxCluster._start_supervisor
     run_ids = []
 
-    def second_window_fails(plan, index, process, shared_env):
-        commands = original_commands(plan, index, process, shared_env)
+    def second_window_fails(plan, index, process, *rest):
+        commands = original_commands(plan, index, process, *rest)
         return commands if index == 1 else ["select-window -t no-such-window"] + commands
 
     def recording_start(cluster, plan):
