@@ -982,17 +982,20 @@ class ExperimentSpec:
     def _check_new_services(self, process: ProcessSpec, services: Dict[str, Optional[int]]) -> None:
         """Refuse a service bound twice or a fixed port used twice, at declaration time."""
         self._services_declared += 1  # (before the services are stored: the next lookup rebuilds)
-        providers = self.service_providers()
-        fixed = {port: name for name, port in self.fixed_ports().items()}
-        for name, port in services.items():
-            other = providers.get(name)
-            if other is not None and other is not process:
-                raise ServiceConflictError(
-                    f"service {name!r} is already bound by process {other.key!r}: a service has one provider; "
-                    f"make {process.key!r} connect to it instead")
-            if port is not None and fixed.get(port, name) != name:
-                raise PortConflictError(
-                    f"port {port} of service {name!r} is already the fixed port of service {fixed[port]!r}: choose another port")
+        # One pass over what is declared, building nothing: declaring N processes stays linear in
+        # practice (the dicts of service_providers()/fixed_ports() per call made it quadratic).
+        ports = {port: name for name, port in services.items() if port is not None}
+        for other in self.list_all_processes():
+            for provided in (other.bound, other.exposed):
+                for name, port in provided.items():
+                    if name in services and other is not process:
+                        raise ServiceConflictError(
+                            f"service {name!r} is already bound by process {other.key!r}: a service has one "
+                            f"provider; make {process.key!r} connect to it instead")
+                    if port is not None and port in ports and ports[port] != name:
+                        raise PortConflictError(
+                            f"port {port} of service {ports[port]!r} is already the fixed port of service "
+                            f"{name!r}: choose another port")
 
     # --- queries ------------------------------------------------------------------
     def get_process(self, name: str) -> ProcessSpec:

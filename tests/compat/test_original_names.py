@@ -85,3 +85,10 @@ def test_the_docker_paths_of_the_original_spec_names():
     from symphony.docker import DockerExperimentSpec, DockerProcessGroupSpec, DockerProcessSpec
     assert (DockerExperimentSpec, DockerProcessGroupSpec, DockerProcessSpec) == (
         symphony.ExperimentSpec, symphony.ProcessGroupSpec, symphony.ProcessSpec)
+
+
+def test_the_tmux_paths_of_the_original_spec_names():
+    import symphony
+    from symphony.tmux import TmuxExperimentSpec, TmuxProcessGroupSpec, TmuxProcessSpec
+    assert (TmuxExperimentSpec, TmuxProcessGroupSpec, TmuxProcessSpec) == (
+        symphony.ExperimentSpec, symphony.ProcessGroupSpec, symphony.ProcessSpec)
