@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, pick_process, rollback_shield
+from ..cluster.progress import delete_progress, launch_progress
 from ..engines.docker_api import docker_client, docker_sdk
 from ..resolution.capabilities import DOCKER
 from ..errors import ExperimentExistsError, LaunchError, SymphonyError
@@ -101,8 +102,9 @@ class DockerCluster(Cluster):
             network = self._claim_network(plan.network)
             # holders first: a group member joins its holder's namespace, which must exist and run
             holders = [c for c in plan.containers if c.labels.get(LABEL_ROLE) == "holder"]
-            for batch in (holders, [c for c in plan.containers if c.labels.get(LABEL_ROLE) != "holder"]):
-                self._create_and_start(network, batch, containers)
+            with launch_progress(exp.name, len(plan.containers), what="containers", state="started") as progress:
+                for batch in (holders, [c for c in plan.containers if c.labels.get(LABEL_ROLE) != "holder"]):
+                    self._create_and_start(network, batch, containers, progress.advance)
         except BaseException as exc:
             with rollback_shield():
                 self._remove_created(exp.name, network, containers)
@@ -112,7 +114,7 @@ class DockerCluster(Cluster):
             raise
         return plan
 
-    def _create_and_start(self, network, batch, created):
+    def _create_and_start(self, network, batch, created, started=lambda: None):
         """Create and start ``batch`` a few at a time; each created container joins ``created`` at once.
 
         The engine does each container's work (its filesystem, namespace, runc) on its own, so a
@@ -132,6 +134,7 @@ class DockerCluster(Cluster):
                 created.append(made)  # (list.append is atomic: the threads share the list)
                 self._fault_point("start", container)
                 self._past_rivals(network, functools.partial(self.client.api.start, made.id))
+                started()
             except BaseException:
                 failed.set()
                 raise
@@ -264,13 +267,17 @@ class DockerCluster(Cluster):
     def delete(self, name):
         """Remove the experiment's containers, network and volumes; nothing is left."""
         self.require_experiment(name)
-        self._remove(name)
+        with delete_progress(name, total=0, what="containers", state="removed") as progress:
+            self._remove(name, progress)
         if self.current_experiment() == name:
             self.set_experiment(None)
 
-    def _remove(self, name):
-        """Remove everything labelled with the experiment (``delete``)."""
-        self._stop_and_remove(self._containers(name))
+    def _remove(self, name, progress=None):
+        """Remove everything labelled with the experiment (``delete``); ``progress`` counts the containers."""
+        containers = self._containers(name)
+        if progress is not None:
+            progress.phase(len(containers))
+        self._stop_and_remove(containers, progress.advance if progress is not None else lambda: None)
         deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
         while time.monotonic() < deadline and self._containers(name):
             time.sleep(0.1)  # the network can go only once a delete running at the same time is done
@@ -297,7 +304,7 @@ class DockerCluster(Cluster):
             except docker_sdk().errors.NotFound:
                 pass  # removed by a delete running at the same time
 
-    def _stop_and_remove(self, containers):
+    def _stop_and_remove(self, containers, removed=lambda: None):
         errors = docker_sdk().errors
 
         def stop(container):
@@ -314,6 +321,7 @@ class DockerCluster(Cluster):
             except errors.APIError as exc:
                 if exc.status_code != 409:  # 409: a delete running at the same time is removing it
                     raise
+            removed()
 
         # all at once, so deleting takes one grace period however many processes there are
         with ThreadPoolExecutor(max_workers=LAUNCH_THREADS) as pool:
