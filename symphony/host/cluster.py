@@ -25,6 +25,7 @@ import os
 import shutil
 
 from ..cluster import Cluster, pick_process, rollback_shield
+from ..cluster.progress import delete_progress
 from ..errors import BackendSettingError, ExperimentNotFoundError, SymphonyError
 from ..state import ExperimentStatus, StateStore, open_private, private_dir
 from .actions import HostProcessActions
@@ -158,7 +159,9 @@ class HostCluster(HostProcessActions, Cluster):
 
     def _remove(self, name, run_id):
         recorded = [(row["pid"], row["start_ticks"]) for row in self.store.processes(self.backend_name, name)]
-        stop_run(run_id, grace=self.grace, recorded=recorded)
+        with delete_progress(name, len(recorded), state="stopped") as progress:
+            stop_run(run_id, grace=self.grace, recorded=recorded,
+                     remaining_count=lambda left: progress.update(max(0, len(recorded) - left)))
         self.store.delete_experiment(self.backend_name, name)
         shutil.rmtree(self._log_dir(name), ignore_errors=True)
 

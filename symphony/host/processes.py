@@ -150,18 +150,21 @@ def is_recorded_process(pid, ticks):
     return stat is not None and stat.state != "Z" and stat.start_ticks == ticks
 
 
-def stop_run(run_id, grace=5.0, recorded=()):
+def stop_run(run_id, grace=5.0, recorded=(), remaining_count=lambda left: None):
     """SIGTERM every process of the run and their process groups, SIGKILL after ``grace``.
 
     ``recorded``: ``(pid, start ticks)`` of the processes the state knows, stopped too even if
     they cleared their environment (``env -i``) and so lost the run marker.
+    ``remaining_count(n)`` hears how many are left at each look (a delete's progress line).
     Returns the pids that had to be killed with SIGKILL.
     """
     recorded = list(recorded)
 
     def remaining():
-        return sorted(set(find_run_processes(run_id)) |
+        left = sorted(set(find_run_processes(run_id)) |
                       {pid for pid, ticks in recorded if is_recorded_process(pid, ticks)})
+        remaining_count(len(left))
+        return left
     _signal_all(remaining(), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:

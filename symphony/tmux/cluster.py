@@ -34,6 +34,7 @@ import time
 from collections import namedtuple
 
 from ..cluster import ProcessStatus
+from ..cluster.progress import launch_progress
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, LaunchError,
                       SpecError, SymphonyError)
 from ..host.cluster import HostCluster
@@ -101,7 +102,11 @@ class TmuxCluster(HostCluster):
         commands = plan.launch_commands(launch_env)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # (each runner records its process's own start once tmux has built the session)
-        result = source_script(self.server_name, plan.launch_script(), plan.script(commands))
+        # tmux builds every window in one call: the line can only show that it is under way
+        with launch_progress(plan.experiment, len(plan.processes), what="windows", state="created") as progress:
+            result = source_script(self.server_name, plan.launch_script(), plan.script(commands))
+            if result.returncode == 0:
+                progress.update(len(plan.processes))
         if result.returncode != 0:
             error = result.stderr.strip() or f"tmux exited with status {result.returncode}"
             if error.startswith("duplicate session"):
