@@ -23,21 +23,20 @@ Launching (see :mod:`symphony.slurm.plan` for why one task per pod):
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 
 from ..cluster import Cluster, pick_process, rollback_shield
 from ..errors import (BackendSettingError, ExperimentNotFoundError, LaunchError, SpecError, SymphonyError)
-from ..resolution.capabilities import SLURM, SLURM_CONTAINERS
 from ..status import ProcessStatus
 from . import commands
-from .paths import status_path_for
+from .paths import RUNNER, status_path_for, step_path_for
 
 #: what squeue reports while a job waits for its nodes, and while it runs
 _QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "CONFIGURING"}
 _RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+#: seconds between two looks at the queue while a launch waits for its driver
+_QUEUE_INTERVAL = 1.0
 
 
 class SlurmCluster(Cluster):
@@ -53,7 +52,6 @@ class SlurmCluster(Cluster):
     """
 
     backend_name = "slurm"
-    capabilities = SLURM
 
     def __init__(self, partition=None, account=None, time=None, qos=None, constraint=None, sbatch_args=(),
                  workdir=None, containers=None, preamble_cmds=None, shell="/bin/bash", grace=5.0,
@@ -70,15 +68,26 @@ class SlurmCluster(Cluster):
         if workdir is not None and (not isinstance(workdir, str) or not workdir.strip()):
             raise BackendSettingError(f"workdir must be a directory the nodes share, got {workdir!r}")
         self._workdir = os.path.abspath(os.path.expanduser(workdir)) if workdir else None
-        if containers is None:
-            containers = commands.srun_has_container_images()
-        self.capabilities = SLURM_CONTAINERS if containers else SLURM
+        self._containers = containers
         if not isinstance(shell, str) or not os.path.isabs(shell):
             raise BackendSettingError(f"shell must be an absolute path on the nodes, such as '/bin/bash', got {shell!r}")
         self.shell_path = shell
         self.grace = self._seconds("grace", grace)
         self.restart_backoff = self._seconds("restart_backoff", restart_backoff)
         self.start_timeout = self._seconds("start_timeout", start_timeout)
+
+    @property
+    def capabilities(self):
+        """SLURM, or SLURM_CONTAINERS where srun runs images; asked of srun only when a plan needs it, so that
+        ``symphony p`` and the other verbs run no ``srun --help`` first."""
+        from ..resolution.capabilities import SLURM, SLURM_CONTAINERS
+        if self._containers is None:
+            self._containers = commands.srun_has_container_images()
+        return SLURM_CONTAINERS if self._containers else SLURM
+
+    def _uses_containers(self):
+        self.capabilities  # (finds out, if not known yet)
+        return bool(self._containers)
 
     @staticmethod
     def _seconds(name, value):
@@ -135,7 +144,14 @@ class SlurmCluster(Cluster):
 
     def apply(self, exp, prepared=None):
         plan = prepared.plan if prepared is not None else self.plan(exp)
-        self.check_against_cluster(plan)
+        testing = self._start_test_only(plan)  # (Slurm's verdict comes while sinfo is read: two round trips at once)
+        try:
+            self.check_against_cluster(plan)
+        except BaseException:
+            testing.kill()
+            testing.wait()
+            raise
+        self._test_only(plan, testing)
         job_dir = plan.job_dir
         from ..state import private_dir
         private_dir(self.workdir)
@@ -146,7 +162,6 @@ class SlurmCluster(Cluster):
         job_id = None
         try:
             self._write_job_dir(exp, plan)
-            self._test_only(plan)
             self._fault_point("submit", plan)
             output = commands.run(plan.sbatch_argv())
             job_id = _job_id(output)
@@ -158,26 +173,26 @@ class SlurmCluster(Cluster):
                 if job_id is not None:
                     commands.cancel(job_id)
                     self._wait_gone(job_id)
-                shutil.rmtree(job_dir, ignore_errors=True)
+                _remove(job_dir)
             raise
         return plan
 
     def _write_job_dir(self, exp, plan):
         from ..state import open_private, private_dir
-        for sub in ("logs", "status"):
+        for sub in ("logs", "status", "steps"):
             os.makedirs(os.path.join(plan.job_dir, sub), mode=0o700)
         if plan.secrets:
             private_dir(plan.secrets_dir)
             for key, source in plan.secrets:
                 with open(source, "rb") as original, open_private(os.path.join(plan.secrets_dir, key), "wb") as copy:
-                    shutil.copyfileobj(original, copy)
+                    copy.write(original.read())
         plan.save(os.path.join(plan.job_dir, "plan.json"))
         with open(plan.script_path, "w") as handle:
             handle.write(plan.batch_script())
         os.chmod(plan.script_path, 0o700)
         self._write_json(os.path.join(plan.job_dir, "launch.json"), {  # last: it makes the experiment listed
             "spec": exp.to_dict(), "settings": self.settings, "shell": self.shell_path,
-            "cluster_preamble": self.preamble_cmds, "containers": self.capabilities is SLURM_CONTAINERS,
+            "cluster_preamble": self.preamble_cmds, "containers": self._uses_containers(),
             "restart_backoff": self.restart_backoff, "grace": self.grace})
 
     @staticmethod
@@ -189,9 +204,9 @@ class SlurmCluster(Cluster):
     def check_against_cluster(self, plan):
         """Refuse, in one line and before anything is submitted, what no node of the cluster can run."""
         from .plan import features_of
-        nodes = commands.nodes()
+        nodes, default = commands.nodes_and_default_partition()
         partitions = sorted({p for node in nodes for p in node.partitions})
-        partition = self.settings["partition"] or commands.default_partition()
+        partition = self.settings["partition"] or default
         if self.settings["partition"] and partition not in partitions:
             raise SpecError(f"partition={partition!r} is not a partition of this Slurm cluster: it has "
                             f"{', '.join(partitions) or 'none'}")
@@ -214,26 +229,44 @@ class SlurmCluster(Cluster):
                     raise SpecError(f"{who} needs {needs[what]} {what} on one node, but no node of partition "
                                     f"{partition!r} has more than {most}: lower its resource_request/limit")
 
-    def _test_only(self, plan):
+    @staticmethod
+    def _start_test_only(plan):
+        """Start ``sbatch --test-only`` on the batch script (given on stdin: nothing is written yet)."""
+        import subprocess
+        testing = subprocess.Popen([commands.require("sbatch"), "--test-only"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        testing.stdin.write(plan.batch_script())
+        testing.stdin.close()
+        return testing
+
+    @staticmethod
+    def _test_only(plan, testing):
         """``sbatch --test-only``: Slurm's own verdict (accounts, QOS, limits) without submitting anything."""
-        try:
-            commands.run(["sbatch", "--test-only", plan.script_path])
-        except commands.SlurmCommandError as exc:
-            if commands.unreachable(exc.line):
-                raise
-            line = exc.line.replace("sbatch: error: ", "")
-            raise SpecError(f"Slurm refuses the job of {plan.experiment!r}: {line}") from None
+        output = testing.stdout.read()
+        testing.wait()
+        if testing.returncode == 0:
+            return
+        exc = commands.SlurmCommandError("sbatch", output)
+        if commands.unreachable(exc.line):
+            raise exc
+        line = exc.line.replace("sbatch: error: ", "")
+        raise SpecError(f"Slurm refuses the job of {plan.experiment!r}: {line}") from None
 
     def _wait_started(self, name, job_id, job_dir):
         """Until the driver reports every process started; a job still queued after start_timeout is left queued."""
         deadline = time.monotonic() + self.start_timeout
         driver_path = os.path.join(job_dir, "driver.json")
+        asked = 0.0
         while True:
             driver = _read_json(driver_path)
             if driver is not None and driver.get("state") == "started":
                 return
             if driver is not None and driver.get("state") == "failed":
                 raise LaunchError(f"{name!r} did not start on the slurm backend: {driver.get('error')}")
+            if time.monotonic() - asked < _QUEUE_INTERVAL:  # the driver's verdict is a file: read it often, and
+                time.sleep(0.05)                             # ask slurmctld (a busy daemon) only now and then
+                continue
+            asked = time.monotonic()
             components = commands.job_components(job_id)
             states = {state for state, *_ in components.values()}
             if not components or not states & (_QUEUED | _RUNNING):
@@ -250,7 +283,6 @@ class SlurmCluster(Cluster):
                     return
                 raise LaunchError(f"the processes of {name!r} did not all start within {self.start_timeout:g}s: "
                                   f"{_last_line(job_dir)}")
-            time.sleep(0.1)
 
     @staticmethod
     def _wait_gone(job_id, timeout=60.0):
@@ -282,13 +314,17 @@ class SlurmCluster(Cluster):
         return job, SlurmPlan.load(os.path.join(job_dir, "plan.json")), False
 
     def describe_experiment(self, name):
-        job, plan, _ = self._plans(name)
+        """One ``squeue`` call, and the job directory's files read as plain JSON: ``symphony p`` loads
+        none of the plan's machinery (the resolver, the model)."""
+        job = self._job(name)
+        job_dir = self.job_dir(name)
+        plan = _read_json(os.path.join(job_dir, "resolved.json")) or _read_json(os.path.join(job_dir, "plan.json"))
         components = commands.job_components(job["job_id"])
-        driver = _read_json(os.path.join(self.job_dir(name), "driver.json")) or {}
+        driver = _read_json(os.path.join(job_dir, "driver.json")) or {}
         statuses = []
-        for process in plan.processes:
-            record = _read_json(status_path_for(plan.job_dir, process.key))
-            component = components.get(process.component)
+        for process in plan["processes"] if plan else ():
+            record = _read_json(status_path_for(job_dir, process["key"]))
+            component = components.get(process["component"])
             statuses.append(_status(process, record, component, driver, bool(components)))
         return statuses
 
@@ -340,7 +376,7 @@ class SlurmCluster(Cluster):
         if job["job_id"] is not None:
             commands.cancel(job["job_id"])
             self._wait_gone(job["job_id"], timeout=self.grace + 60)
-        shutil.rmtree(self.job_dir(name), ignore_errors=True)
+        _remove(self.job_dir(name))
         if self.current_experiment() == name:
             self.set_experiment(None)
 
@@ -356,13 +392,13 @@ class SlurmCluster(Cluster):
             srun.append(f"--het-group={step.component}")
         if pty:
             srun.append("--pty")
-        return srun + [plan.python, "-m", "symphony.slurm.runner", "--exec", plan.job_dir, step.key, "--", *argv]
+        return srun + [plan.python, "-I", "-S", RUNNER, "--exec", step_path_for(plan.job_dir, step.key), "--", *argv]
 
     def exec_command(self, experiment, process, argv):
-        return subprocess.call(self._srun_in(experiment, process, list(argv)))
+        return _call(self._srun_in(experiment, process, list(argv)))
 
     def shell(self, experiment, process):
-        return subprocess.call(self._srun_in(experiment, process, ["/bin/bash", "-i"], pty=True))
+        return _call(self._srun_in(experiment, process, ["/bin/bash", "-i"], pty=True))
 
     def copy(self, experiment, source, destination):
         (src_process, src), (dst_process, dst) = source, destination
@@ -375,17 +411,27 @@ class SlurmCluster(Cluster):
             if dst.endswith("/"):
                 dst += os.path.basename(src)
             with open(src, "rb") as handle:
-                code = subprocess.call(self._srun_in(experiment, dst_process, ["/bin/sh", "-c", 'cat > "$1"', "scp", dst]),
+                code = _call(self._srun_in(experiment, dst_process, ["/bin/sh", "-c", 'cat > "$1"', "scp", dst]),
                                        stdin=handle)
         else:
             dst = os.path.expanduser(dst)
             if os.path.isdir(dst):
                 dst = os.path.join(dst, os.path.basename(src))
             with open(dst, "wb") as handle:
-                code = subprocess.call(self._srun_in(experiment, src_process, ["cat", src]), stdout=handle)
+                code = _call(self._srun_in(experiment, src_process, ["cat", src]), stdout=handle)
         if code != 0:
             raise SymphonyError(f"scp failed (exit {code}) copying {src} to {dst}")
         return dst
+
+
+def _call(argv, **options):
+    import subprocess  # (not for `symphony p`, which spawns its one squeue itself: commands.quick)
+    return subprocess.call(argv, **options)
+
+
+def _remove(directory):
+    import shutil
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _job_id(output):
@@ -416,7 +462,7 @@ def _last_line(job_dir):
 
 def _status(process, record, component, driver, job_known):
     """One process's status: its runner's record, else what Slurm says of its component."""
-    status = ProcessStatus(key=process.key, group=process.group, name=process.name, state="pending")
+    status = ProcessStatus(key=process["key"], group=process["group"], name=process["name"], state="pending")
     if record is not None:
         status.state = record["state"]
         status.ready = record["state"] == "running"

@@ -6,9 +6,8 @@ machine-readable output formats. A missing command or an unreachable controller 
 line (:class:`~symphony.errors.BackendUnavailableError`), never a traceback.
 """
 
+import os
 import re
-import shutil
-import subprocess
 
 from ..errors import BackendUnavailableError, SpecError
 
@@ -41,10 +40,8 @@ def check_word(name, value, example):
 def run(argv, check=True, input=None, timeout=TIMEOUT):
     """Run a Slurm command; its stdout. A failure is a :class:`BackendUnavailableError` or, with
     ``check``, the command's own first error line (``sbatch: error: ...``) in a SpecError."""
-    program = argv[0]
-    if shutil.which(program) is None:
-        raise BackendUnavailableError(f"the slurm backend needs Slurm's {program} on PATH: install Slurm's client "
-                                      f"commands (Debian: apt-get install slurm-client)")
+    import subprocess
+    program = require(argv[0])
     try:
         done = subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -52,6 +49,15 @@ def run(argv, check=True, input=None, timeout=TIMEOUT):
     if check and done.returncode != 0:
         raise SlurmCommandError(program, done.stderr or done.stdout)
     return done.stdout
+
+
+def require(program):
+    """``program``, if it is on PATH; else the one line saying what to install."""
+    import shutil
+    if shutil.which(program) is None:
+        raise BackendUnavailableError(f"the slurm backend needs Slurm's {program} on PATH: install Slurm's client "
+                                      f"commands (Debian: apt-get install slurm-client)")
+    return program
 
 
 class SlurmCommandError(BackendUnavailableError):
@@ -80,8 +86,13 @@ class Node:
 
 def nodes():
     """Every node of the cluster (``sinfo -N``), with its partitions, CPUs, memory, features and GPUs."""
+    return nodes_and_default_partition()[0]
+
+
+def nodes_and_default_partition():
+    """(every node, the default partition or None) from one ``sinfo``, which marks the default with ``*``."""
     text = run(["sinfo", "-h", "-N", "-o", "%N|%P|%c|%m|%f|%G|%o"])
-    found = {}
+    found, default = {}, None
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) != 7:
@@ -92,7 +103,9 @@ def nodes():
             node = found[name] = Node(name, [], _int(cpus), _int(memory.rstrip("+")),
                                       {f for f in features.split(",") if f and f != "(null)"}, gpu_count(gres), address)
         node.partitions.append(partition.rstrip("*"))
-    return list(found.values())
+        if partition.endswith("*"):
+            default = partition.rstrip("*")
+    return list(found.values()), default
 
 
 def default_partition():
@@ -124,16 +137,15 @@ def job_components(job_id):
     Slurm has forgotten it (ended more than MinJobAge ago, or never existed)."""
     if job_id is None:
         return {}  # not submitted
-    done = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%i|%T|%r|%N|%S"], capture_output=True, text=True,
-                          timeout=TIMEOUT) if shutil.which("squeue") else None
-    if done is None:
+    code, out, err = quick(["squeue", "-h", "-j", str(job_id), "-o", "%i|%T|%r|%N|%S"])
+    if code is None:
         raise BackendUnavailableError("the slurm backend needs Slurm's squeue on PATH: install Slurm's client commands")
-    if done.returncode != 0:
-        if unreachable(done.stderr):
-            raise SlurmCommandError("squeue", done.stderr)
+    if code != 0:
+        if unreachable(err):
+            raise SlurmCommandError("squeue", err)
         return {}  # "Invalid job id specified": the job is gone
     components = {}
-    for line in done.stdout.splitlines():
+    for line in out.splitlines():
         parts = line.split("|")
         if len(parts) != 5:
             continue
@@ -143,16 +155,48 @@ def job_components(job_id):
     return components
 
 
+def quick(argv):
+    """(exit code, stdout, stderr) of a short query, None as the code when the program is not on PATH.
+
+    Spawned directly rather than through :mod:`subprocess`: ``symphony p`` runs one ``squeue`` and
+    should cost little more than squeue itself, and importing subprocess (with threading, selectors,
+    signal) would be most of Symphony's own share. Slurm's commands time out by themselves
+    (``MessageTimeout``) when the controller does not answer.
+    """
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, out_write, 1),
+            (os.POSIX_SPAWN_DUP2, err_write, 2), (os.POSIX_SPAWN_CLOSE, out_read), (os.POSIX_SPAWN_CLOSE, err_read)])
+    except FileNotFoundError:
+        for fd in (out_read, out_write, err_read, err_write):
+            os.close(fd)
+        return None, "", ""
+    os.close(out_write)
+    os.close(err_write)
+    with open(out_read, "rb") as out, open(err_read, "rb") as err:
+        output = out.read()   # (what squeue writes to stderr is one line: it cannot fill the pipe meanwhile)
+        errors = err.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace"), errors.decode(errors="replace")
+
+
 def cancel(job_id):
     """``scancel`` the whole job (every component and step); a job already gone is fine."""
-    done = subprocess.run(["scancel", str(job_id)], capture_output=True, text=True, timeout=TIMEOUT)
-    if done.returncode != 0 and unreachable(done.stderr):
-        raise SlurmCommandError("scancel", done.stderr)
+    code, _, err = quick(["scancel", str(job_id)])
+    if code is None:
+        raise BackendUnavailableError("the slurm backend needs Slurm's scancel on PATH: install Slurm's client "
+                                      "commands")
+    if code != 0 and unreachable(err):
+        raise SlurmCommandError("scancel", err)
 
 
 def srun_has_container_images():
     """Whether this machine's srun takes ``--container-image`` (pyxis, the container plugin of
     enroot): the one container support Symphony uses. Local, no controller involved."""
+    import shutil
+    import subprocess
     if shutil.which("srun") is None:
         return False
     try:

@@ -8,10 +8,14 @@ Only here are the nodes known. The driver reads which node each job component go
 variables as on any backend, pointing at the real node of the binding process.
 
 Each pod takes one task slot of its component, on the node Slurm put that slot
-(``SLURM_TASKS_PER_NODE``). It then starts ``srun --overlap --nodelist=<node>`` per process (each running
-:mod:`symphony.slurm.runner`), waits until every runner has checked in, records
-``driver.json`` (``started``, or ``failed`` with one line) for the launching command, and
-stays until every step has ended: the job lives as long as its processes.
+(``SLURM_TASKS_PER_NODE``). Starting a step (``srun --overlap --nodelist=<node>``, running
+:mod:`symphony.slurm.runner`) is the slowest part of a launch, for slurmctld and slurmd, and it
+needs only the node: so every step is started first, its runner waiting on its stdin, and the
+addresses are found meanwhile (the probes and the ``scontrol`` for the node addresses run
+alongside); then each runner gets what to run through its stdin. The driver waits until every
+runner has checked in, records ``driver.json`` (``started``, or ``failed`` with one line, and
+when each stage ended) for the launching command, and stays until every step has ended: the
+job lives as long as its processes.
 """
 
 import json
@@ -21,34 +25,59 @@ import subprocess
 import sys
 import time
 
-from .paths import status_path_for
-from .plan import NodeAddressing, SlurmPlan, build_plan
+from ..host.restarts import MAX_BACKOFF_SECONDS, STABLE_RUN_SECONDS, restart_delay, should_restart
+from .paths import PROBE, RUNNER, status_path_for, step_path_for
 
 CHECK_IN_TIMEOUT = 120.0
 
 
 def main(job_dir):
     driver_path = os.path.join(job_dir, "driver.json")
-    steps = []
+    steps, probes = [], None
+    phases = {"driver": time.time()}  # when each stage ended: driver.json keeps them, to see where a launch waits
     try:
         _reset(job_dir)
-        plan = SlurmPlan.load(os.path.join(job_dir, "plan.json"))
+        with open(os.path.join(job_dir, "plan.json")) as handle:
+            submitted = json.load(handle)
+        het = int(os.environ.get("SLURM_HET_SIZE", "1")) > 1
+        node_of = _pod_nodes(submitted["components"], het)
+        asking = _ask_addresses(set(node_of.values()))
+        asked, probes = _start_probes(submitted, node_of, het)
+        # Then every step, each runner waiting on its stdin for what to run: starting a step is slurmctld's and
+        # slurmd's slowest work, and it needs only the node, so it overlaps with finding addresses and ports.
+        for process in submitted["processes"]:
+            argv = _srun(job_dir, submitted["python"], process, node_of[process["pod"]], het)
+            steps.append((process["key"], subprocess.Popen(argv, stdin=subprocess.PIPE)))
+        phases["steps"] = time.time()
+        from .plan import NodeAddressing, SlurmPlan  # (the resolver: imported while the steps start)
+        plan = SlurmPlan.from_dict(submitted)
         with open(os.path.join(job_dir, "launch.json")) as handle:
             launch = json.load(handle)
-        het = int(os.environ.get("SLURM_HET_SIZE", "1")) > 1
-        node_of = _pod_nodes(plan, het)
-        address_of = _node_addresses(set(node_of.values()))
-        ports = _choose_ports(plan, node_of, het, launch)
+        address_of = _node_addresses(set(node_of.values()), asking)
+        ports = _choose_ports(asked, probes)
+        phases["ports"] = time.time()
         rule = NodeAddressing({pod: address_of[node] for pod, node in node_of.items()}, ports)
         resolved = _resolve(plan, launch, rule, job_dir)
         for process in resolved.processes:
             process.node = node_of[process.pod]
         resolved.save(os.path.join(job_dir, "resolved.json"))
-        for process in resolved.processes:
-            steps.append((process, subprocess.Popen(_srun(resolved, process, het), stdin=subprocess.DEVNULL)))
+        os.makedirs(os.path.join(job_dir, "steps"), mode=0o700, exist_ok=True)
+        for process, (_, step) in zip(resolved.processes, steps):
+            data = step_file(resolved, process)
+            _write(step_path_for(job_dir, process.key), data)  # for exec/ssh/scp later
+            try:
+                step.stdin.write(json.dumps(data).encode())
+                step.stdin.close()
+            except BrokenPipeError:
+                pass  # the step ended already: the check-in wait reports it
+        phases["resolved"] = time.time()
         _wait_check_ins(job_dir, steps)
-        _write(driver_path, {"state": "started", "nodes": node_of, "time": time.time()})
+        phases["checked_in"] = time.time()
+        _write(driver_path, {"state": "started", "nodes": node_of, "time": time.time(), "phases": phases})
     except Exception as exc:
+        for answer in probes.values() if isinstance(probes, dict) else ():
+            if not isinstance(answer, dict) and answer.poll() is None:
+                answer.kill()
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"symphony: launch failed: {message}", file=sys.stderr, flush=True)
         _write(driver_path, {"state": "failed", "error": message, "time": time.time()})
@@ -67,24 +96,50 @@ def _reset(job_dir):
             os.unlink(os.path.join(job_dir, name))
         except FileNotFoundError:
             pass
-    status_dir = os.path.join(job_dir, "status")
-    for name in os.listdir(status_dir) if os.path.isdir(status_dir) else ():
-        os.unlink(os.path.join(status_dir, name))
+    for sub in ("status", "steps"):
+        directory = os.path.join(job_dir, sub)
+        for name in os.listdir(directory) if os.path.isdir(directory) else ():
+            os.unlink(os.path.join(directory, name))
 
 
-def _pod_nodes(plan, het):
+def _pod_nodes(components, het):
     """pod -> its node: each component's pods take its task slots in order (Slurm's own task layout)."""
     node_of = {}
-    for index, (pods, _) in enumerate(plan.components):
+    for index, (pods, _) in enumerate(components):
         suffix = f"_HET_GROUP_{index}" if het else ""
-        names = subprocess.run(["scontrol", "show", "hostnames", os.environ[f"SLURM_JOB_NODELIST{suffix}"]],
-                               capture_output=True, text=True, check=True).stdout.split()
+        names = hostnames(os.environ[f"SLURM_JOB_NODELIST{suffix}"])
         slots = [node for node, count in zip(names, _tasks_per_node(os.environ[f"SLURM_TASKS_PER_NODE{suffix}"]))
                  for _ in range(count)]
         if len(slots) < len(pods):
             raise RuntimeError(f"component {index} got {len(slots)} task slots for {len(pods)} pods")
         node_of.update(zip(pods, slots))
     return node_of
+
+
+def hostnames(nodelist):
+    """``n[1-3],gpu07`` -> [n1, n2, n3, gpu07], as ``scontrol show hostnames`` expands it (asked only for a
+    form other than ``prefix[ranges]``): one program less before the steps can start."""
+    items, depth, start = [], 0, 0
+    for at, char in enumerate(nodelist + ","):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(nodelist[start:at])
+            start = at + 1
+    names = []
+    for item in filter(None, items):
+        if "[" not in item:
+            names.append(item)
+            continue
+        prefix, _, rest = item.partition("[")
+        ranges, _, suffix = rest.partition("]")
+        if suffix or not all(part.replace("-", "").isdigit() for part in ranges.split(",")):
+            return subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                                  check=True).stdout.split()
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            for number in range(int(low), int(high or low) + 1):
+                names.append(f"{prefix}{number:0{len(low)}d}")
+    return names
 
 
 def _tasks_per_node(text):
@@ -96,10 +151,17 @@ def _tasks_per_node(text):
     return counts
 
 
-def _node_addresses(names):
+def _ask_addresses(names):
+    """Start asking for the nodes' addresses (one ``scontrol``), while the probes and steps start."""
+    return subprocess.Popen(["scontrol", "-o", "show", "node", ",".join(sorted(names))], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+
+
+def _node_addresses(names, asking):
     """node name -> the address Slurm reaches it at (``NodeAddr``): what other nodes connect to."""
-    text = subprocess.run(["scontrol", "-o", "show", "node", ",".join(sorted(names))], capture_output=True,
-                          text=True, check=True).stdout
+    text, errors = asking.communicate(timeout=120)
+    if asking.returncode != 0:
+        raise RuntimeError(f"scontrol show node failed: {errors.strip()}")
     addresses = {}
     for line in text.splitlines():
         fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
@@ -111,41 +173,49 @@ def _node_addresses(names):
     return addresses
 
 
-def _choose_ports(plan, node_of, het, launch):
-    """service -> a port free on the node of its binding process (declared ports are checked there).
+def _start_probes(submitted, node_of, het):
+    """Start looking for ports free on the node of each binding process (declared ports are checked there).
 
-    Ports are distinct in the whole experiment, so that nodes sharing an address (several
-    slurmd's on one machine) cannot hand out the same port twice.
+    Returns (what each node is asked, node -> its answer or the probe step answering). Read from the
+    submitted plan, where a declared port is a number and one Symphony chooses is ``PENDING_PORT`` (0).
     """
-    spec = launch["spec"]
     wanted, fixed, component_of_node = {}, {}, {}
-    for process in plan.processes:
-        node = node_of[process.pod]
-        component_of_node[node] = process.component
-        for service in {**process.bound, **process.exposed}:
-            declared = _declared_port(spec, service)
-            if declared is not None:
-                fixed.setdefault(node, {})[service] = declared
+    for process in submitted["processes"]:
+        node = node_of[process["pod"]]
+        component_of_node[node] = process["component"]
+        for service, port in {**process["bound"], **process["exposed"]}.items():
+            if port:
+                fixed.setdefault(node, {})[service] = port
             else:
                 wanted.setdefault(node, []).append(service)
-    nodes = sorted(set(wanted) | set(fixed))
-    probes, here = {}, os.environ.get("SLURMD_NODENAME")
-    for node in nodes:
+    from ..host.ports import port_range
+    probes, here, (low, high) = {}, os.environ.get("SLURMD_NODENAME"), port_range()
+    for node in sorted(set(wanted) | set(fixed)):
         count = len(wanted.get(node, ()))
         if node == here:  # the driver's own node: no step needed to look
             from .probe import probe
-            probes[node] = probe(2 * count + 4, list(fixed.get(node, {}).values()))
+            probes[node] = probe(2 * count + 4, list(fixed.get(node, {}).values()), (low, high))
             continue
-        argv = [plan.python, "-m", "symphony.slurm.probe", str(2 * count + 4)] + \
+        argv = [submitted["python"], "-I", "-S", PROBE, str(low), str(high), str(2 * count + 4)] + \
                [str(port) for port in fixed.get(node, {}).values()]
         srun = ["srun", "--overlap", "--ntasks=1", "--nodes=1", f"--nodelist={node}", "--quiet"]
         if het:
             srun.append(f"--het-group={component_of_node[node]}")
         probes[node] = subprocess.Popen(srun + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         stdin=subprocess.DEVNULL)
+    return (wanted, fixed), probes
+
+
+def _choose_ports(asked, probes):
+    """service -> a port free on the node of its binding process, from the probes' answers.
+
+    Ports are distinct in the whole experiment, so that nodes sharing an address (several
+    slurmd's on one machine) cannot hand out the same port twice.
+    """
+    wanted, fixed = asked
     taken = {port for ports in fixed.values() for port in ports.values()}
     chosen = {}
-    for node in nodes:
+    for node in sorted(probes):
         answer = probes[node]
         if not isinstance(answer, dict):
             out, err = answer.communicate(timeout=120)
@@ -167,22 +237,11 @@ def _choose_ports(plan, node_of, het, launch):
     return chosen
 
 
-def _declared_port(spec_dict, service):
-    """A port the declaration fixes for ``service`` (None: Symphony chooses)."""
-    from ..spec import ExperimentSpec
-    global _FIXED
-    if _FIXED is None:
-        _FIXED = ExperimentSpec.from_dict(spec_dict).fixed_ports()
-    return _FIXED.get(service)
-
-
-_FIXED = None
-
-
 def _resolve(plan, launch, rule, job_dir):
     """The one resolver again, now with the nodes' addresses and ports: the plan every step runs."""
     from ..resolution.capabilities import SLURM, SLURM_CONTAINERS
     from ..spec import ExperimentSpec
+    from .plan import build_plan
     exp = ExperimentSpec.from_dict(launch["spec"])
     return build_plan(exp, rule, capabilities=SLURM_CONTAINERS if launch["containers"] else SLURM, job_dir=job_dir,
                       python=plan.python, settings=launch["settings"], shell=launch["shell"],
@@ -190,16 +249,36 @@ def _resolve(plan, launch, rule, job_dir):
                       restart_backoff=launch["restart_backoff"], grace=launch["grace"])
 
 
-def _srun(plan, process, het):
-    """The step of one process: on its pod's node, sharing the pod's resources with the pod's other steps."""
-    argv = ["srun", "--overlap", "--ntasks=1", "--nodes=1", f"--nodelist={process.node}", "--quiet",
-            f"--job-name={process.key}", "--kill-on-bad-exit=0"]
+def _srun(job_dir, python, process, node, het):
+    """The step of one process (its submitted plan, a dict): on its pod's node, sharing the pod's resources with
+    the pod's other steps. Its runner reads what to run from its stdin (``-``), once the addresses are known."""
+    argv = ["srun", "--overlap", "--ntasks=1", "--nodes=1", f"--nodelist={node}", "--quiet",
+            f"--job-name={process['key']}", "--kill-on-bad-exit=0"]
     if het:
-        argv.append(f"--het-group={process.component}")
-    if process.image:
-        argv += [f"--container-image={process.image}", f"--container-mounts={plan.job_dir}",
-                 f"--container-workdir={process.cwd}"]
-    return argv + [plan.python, "-m", "symphony.slurm.runner", plan.job_dir, process.key]
+        argv.append(f"--het-group={process['component']}")
+    if process.get("image"):
+        argv += [f"--container-image={process['image']}", f"--container-mounts={job_dir}",
+                 f"--container-workdir={process['cwd']}"]
+    return argv + [python, "-I", "-S", RUNNER, "-"]
+
+
+#: the ends the runner tells apart, in the order of its ``decision`` string: exit 0, another exit, a signal
+_ENDS = ((0, None), (1, None), (None, "SIGTERM"))
+
+
+def step_file(plan, process):
+    """What one step's runner needs, with the restart rule of :mod:`symphony.host.restarts` evaluated: the
+    runner then imports nothing of Symphony (see :mod:`symphony.slurm.runner`)."""
+    delays = [restart_delay(plan.restart_backoff, 0)]
+    while delays[-1] < MAX_BACKOFF_SECONDS and len(delays) < 64:
+        delays.append(restart_delay(plan.restart_backoff, len(delays)))
+    return {"key": process.key, "argv": process.argv, "cwd": process.cwd, "env": process.env,
+            "log": process.log_path, "status": status_path_for(plan.job_dir, process.key),
+            "decision": "".join("1" if should_restart(process.restart_policy, code, name) else "0"
+                                for code, name in _ENDS),
+            "stable": STABLE_RUN_SECONDS, "delays": delays, "grace": plan.grace}
+
+
 
 
 def _wait_check_ins(job_dir, steps):
@@ -208,17 +287,17 @@ def _wait_check_ins(job_dir, steps):
     waiting = list(steps)
     while waiting:
         still = []
-        for process, step in waiting:
-            if os.path.exists(status_path_for(job_dir, process.key)):
+        for key, step in waiting:
+            if os.path.exists(status_path_for(job_dir, key)):
                 continue
             if step.poll() is not None:
-                raise RuntimeError(f"the step of process {process.key!r} ended (exit {step.returncode}) before "
+                raise RuntimeError(f"the step of process {key!r} ended (exit {step.returncode}) before "
                                    f"its process started: see {job_dir}/driver.log")
-            still.append((process, step))
+            still.append((key, step))
         waiting = still
         if waiting and time.monotonic() > deadline:
             raise RuntimeError(f"{len(waiting)} process(es) did not start within {CHECK_IN_TIMEOUT:g}s, e.g. "
-                               f"{waiting[0][0].key!r}")
+                               f"{waiting[0][0]!r}")
         if waiting:
             time.sleep(0.05)
 

@@ -1,32 +1,44 @@
 """A short step on one node: which ports are free *there* (the driver cannot tell from its own node).
 
-``python -m symphony.slurm.probe COUNT [FIXED...]`` prints one JSON line: ``free``, COUNT
-ports of ``SYMPHONY_PORT_RANGE`` a server could bind on every interface of this node now,
-and ``busy``, the FIXED ports that are not.
+``python -I -S probe.py LOW HIGH COUNT [FIXED...]`` prints one JSON line: ``free``, COUNT
+ports between LOW and HIGH (the driver's ``SYMPHONY_PORT_RANGE``) a server could bind on
+every interface of this node now, and ``busy``, the FIXED ports that are not. Run by path
+with the standard library only, as the runner is: a launch waits for it on every node.
 """
 
 import json
 import random
+import socket
 import sys
-
-from ..host.ports import port_is_free, port_range
 
 
 def main(argv):
-    print(json.dumps(probe(int(argv[0]), [int(port) for port in argv[1:]])), flush=True)
+    low, high, count, *fixed = (int(word) for word in argv)
+    print(json.dumps(probe(count, fixed, (low, high))), flush=True)
     return 0
 
 
-def probe(count, fixed):
+def bindable(port):
+    """Whether a server could bind ``0.0.0.0:port`` now (the check of symphony.host.ports.port_is_free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def probe(count, fixed, port_range):
     """``{'free': [COUNT free ports], 'busy': [the FIXED ports taken]}`` on this node."""
-    busy = [port for port in fixed if not port_is_free(port, "0.0.0.0")]
-    low, high = port_range()
+    busy = [port for port in fixed if not bindable(port)]
+    low, high = port_range
     free = []
     for _ in range(50 * count + 100):
         if len(free) >= count:
             break
         port = random.randint(low, high)
-        if port not in free and port not in fixed and port_is_free(port, "0.0.0.0"):
+        if port not in free and port not in fixed and bindable(port):
             free.append(port)
     return {"free": free, "busy": busy}
 

@@ -1,137 +1,174 @@
 """Each step's program, on the process's node: run the process, restart it by its policy, record its state.
 
+    python -I -S runner.py STEP_FILE                 run the process the step file describes (``-``: stdin)
+    python -I -S runner.py --exec STEP_FILE -- ARGV  run ARGV in its environment and directory instead
+                                                     (``symphony exec``/``ssh``/``scp``)
+
+Why a file run by path with ``-I -S`` and only the standard library's built-in modules: a launch
+starts one runner per process, thirty at once for thirty processes, and the interpreter's own
+start-up is most of a step's cost. Imported as ``symphony.slurm.runner`` it would load the
+package (and ``typing``, ``subprocess``, ``socket``): about 75 ms of CPU each, against about
+25 ms this way. So the driver hands each runner one small *step file* (``steps/<key>.json``:
+argv, directory, environment, log, status file) rather than the whole resolved plan, and the
+restart rule arrives evaluated: the driver asks :mod:`symphony.host.restarts`, the one rule of
+every backend, and writes its answers (``decision``: restart after exit 0, after another exit,
+after a signal; ``delays``: the backoff after 0, 1, 2... quick failures in a row, the last one
+repeating; ``stable``: a run this long resets the count).
+
 Slurm restarts nothing inside a job (``--requeue`` restarts the whole job, and only after a
-node failure or a preemption), so the restart policy of a process is applied here, by its
-parent, with the host backends' one decision and backoff (:mod:`symphony.host.restarts`).
-Every change is written to the process's status file in the job directory (atomically), which
-is what ``symphony p`` reads: state, node, pid, restarts, exit code or signal, times.
+node failure or a preemption), so the restart policy is applied here, by the process's parent.
+Every change is written to the process's status file (atomically): state, node, pid, restarts,
+exit code or signal, times; that is what ``symphony p`` reads.
 
-The output goes straight into the process's log file (beside it, the ``--since`` index).
-On SIGTERM (``scancel``, or the end of the job's time) the process's whole process group gets
+The output goes straight into the log file; beside it, the ``--since`` index
+(:mod:`symphony.host.logs`' format, ``time size`` lines while the log grows). On SIGTERM
+(``scancel``, the end of the job's time) or SIGINT the process's whole process group gets
 SIGTERM, then SIGKILL after the grace period.
-
-``--exec JOB_DIR KEY -- ARGV``: run ARGV in the process's environment and directory instead
-(``symphony exec``/``ssh``/``scp``).
 """
 
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 
-from ..host.logs import IndexWriter
-from ..host.restarts import failures_in_a_row, restart_delay, should_restart
-from .paths import status_path_for
+#: how often the ``--since`` index is brought up to date while the process runs (host.logs.INDEX_INTERVAL)
+INDEX_INTERVAL = 0.5
+_WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 
 
-class _Plain:
-    """A stored plan's fields as attributes (the runner starts thirty times per launch: it reads the
-    JSON directly rather than import the plan's dataclasses)."""
-
-    def __init__(self, data):
-        self.__dict__.update(data)
-
-
-def _process(job_dir, key):
-    with open(os.path.join(job_dir, "resolved.json")) as handle:
-        plan = _Plain(json.load(handle))
-    return plan, _Plain(next(p for p in plan.processes if p["key"] == key))
+def _load(step_file):
+    """The step file, or with ``-`` the same from stdin: the driver starts the step before the addresses are
+    known, and writes it there once they are (a pipe, unlike a file on a shared file system, is never stale)."""
+    if step_file != "-":
+        with open(step_file) as handle:
+            return json.load(handle)
+    chunks = []
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    if not chunks:
+        sys.exit(0)  # the launch failed before it told this step anything: nothing ran, nothing to record
+    return json.loads(b"".join(chunks))
 
 
 class Runner:
-    def __init__(self, job_dir, key):
-        self.plan, self.process = _process(job_dir, key)
-        self.status_path = status_path_for(job_dir, key)
-        self.node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
-        self.record = {"state": "running", "node": self.node, "restarts": 0}
-        self.child = None
-        self.stopping = False
+    def __init__(self, step):
+        self.step = step
+        self.record = {"state": "running", "node": os.environ.get("SLURMD_NODENAME") or os.uname().nodename,
+                       "restarts": 0}
+        self.index_path = step["log"] + ".index"
+        self.index_size = -1
 
     def write(self, **fields):
         self.record.update(fields)
-        with open(self.status_path + ".tmp", "w") as handle:
+        path = self.step["status"]
+        with open(path + ".tmp", "w") as handle:
             json.dump(self.record, handle)
-        os.replace(self.status_path + ".tmp", self.status_path)
+        os.replace(path + ".tmp", path)
 
-    def stop(self, signum, frame):
-        self.stopping = True
-        if self.child is not None and self.child.poll() is None:
+    def index(self):
+        try:
+            size = os.path.getsize(self.step["log"])
+        except OSError:
+            return
+        if size != self.index_size:
+            with open(os.open(self.index_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
+                handle.write(f"{time.time():.3f} {size}\n")
+            self.index_size = size
+
+    def start(self, log_fd):
+        """Fork and exec the process in a session of its own; a program that cannot run exits 127/126 with
+        the reason in its log, as a shell reports it."""
+        step = self.step
+        pid = os.fork()
+        if pid:
+            return pid
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
             try:
-                os.killpg(self.child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+                os.chdir(step["cwd"])
+            except OSError as exc:
+                os.write(2, f"symphony: cannot enter {step['cwd']}: {exc.strerror}\n".encode())
+                os._exit(1)
+            env = {**os.environ, **step["env"]}
+            try:
+                os.execvpe(step["argv"][0], step["argv"], env)
+            except OSError as exc:
+                os.write(2, f"symphony: {step['argv'][0]}: {exc.strerror}\n".encode())
+                os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+        finally:
+            os._exit(127)
 
     def run(self):
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        process = self.process
-        env = {**os.environ, **process.env}
-        failures = 0
-        with open(process.log_path, "ab", buffering=0) as log:
-            index = IndexWriter(process.log_path)
-            while True:
-                started = time.time()
-                try:
-                    self.child = subprocess.Popen(process.argv, cwd=process.cwd, env=env, stdout=log,
-                                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                  start_new_session=True)
-                except OSError as exc:  # exit codes as a shell gives them
-                    log.write(f"symphony: {process.argv[0]}: {exc.strerror}\n".encode())
-                    code, name = (127 if isinstance(exc, FileNotFoundError) else 126), None
-                    self.write(state="running", pid=None, started=started, finished=None)
-                else:
-                    self.write(state="running", pid=self.child.pid, started=started, finished=None, exit_code=None,
-                               signal=None)
-                    code, name = self._wait(index)
-                index.update(force=True)
-                ended = time.time()
-                if self.stopping or not should_restart(process.restart_policy, code, name):
-                    self.write(state="killed" if name else "exited", exit_code=code, signal=name, finished=ended)
-                    return code if code is not None else 128 + signal.Signals[name].value
-                failures = failures_in_a_row(ended - started, failures)
-                self.write(state="restarting", exit_code=code, signal=name, finished=ended,
-                           restarts=self.record["restarts"] + 1)
-                deadline = time.monotonic() + restart_delay(self.plan.restart_backoff, failures)
-                while time.monotonic() < deadline and not self.stopping:
-                    time.sleep(0.05)
-                if self.stopping:
-                    self.write(state="killed", exit_code=None, signal="SIGTERM", finished=time.time())
-                    return 143
+        step = self.step
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        stopping, failures = False, 0
+        log_fd = os.open(step["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        while True:
+            started = time.time()
+            pid = self.start(log_fd)
+            self.write(state="running", pid=pid, started=started, finished=None, exit_code=None, signal=None)
+            status, stopping = self.wait(pid, stopping)
+            self.index()
+            ended = time.time()
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            name = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
+            kind = 0 if code == 0 else (2 if name else 1)
+            if stopping or step["decision"][kind] != "1":
+                self.write(state="killed" if name else "exited", exit_code=code, signal=name, finished=ended)
+                return code if code is not None else 128 + os.WTERMSIG(status)
+            failures = 0 if ended - started >= step["stable"] else failures + 1
+            self.write(state="restarting", exit_code=code, signal=name, finished=ended,
+                       restarts=self.record["restarts"] + 1)
+            deadline = time.monotonic() + step["delays"][min(failures, len(step["delays"]) - 1)]
+            while not stopping and time.monotonic() < deadline:
+                caught = signal.sigtimedwait(_WATCHED, max(0.0, deadline - time.monotonic()))
+                stopping = caught is not None and caught.si_signo != signal.SIGCHLD
+            if stopping:
+                self.write(state="killed", exit_code=None, signal="SIGTERM", finished=time.time())
+                return 143
 
-    def _wait(self, index):
-        """(exit code, None) or (None, signal name) once the child ended; SIGKILL after the grace period."""
+    def wait(self, pid, stopping):
+        """(wait status, whether a stop was asked) once the child ended: SIGTERM to its group on a stop, SIGKILL
+        after the grace period. Signals are taken synchronously, so an end is seen at once."""
         term_at = None
         while True:
-            try:
-                status = self.child.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                index.update()
-                if self.stopping:
-                    term_at = term_at or time.monotonic()
-                    if time.monotonic() - term_at > self.plan.grace:
-                        try:
-                            os.killpg(self.child.pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-        if status < 0:
-            return None, signal.Signals(-status).name
-        return status, None
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status, stopping
+            caught = signal.sigtimedwait(_WATCHED, INDEX_INTERVAL)
+            if caught is not None and caught.si_signo != signal.SIGCHLD and not stopping:
+                stopping, term_at = True, time.monotonic()
+                _kill_group(pid, signal.SIGTERM)
+            if term_at is not None and time.monotonic() - term_at > self.step["grace"]:
+                _kill_group(pid, signal.SIGKILL)
+            self.index()
 
 
-def exec_in(job_dir, key, argv):
-    """Replace this program by ``argv``, in the process's environment and working directory."""
-    _, process = _process(job_dir, key)
+def _kill_group(pid, signum):
     try:
-        os.chdir(process.cwd)
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def exec_in(step, argv):
+    """Replace this program by ``argv``, in the process's environment and working directory."""
+    try:
+        os.chdir(step["cwd"])
     except OSError as exc:
-        print(f"symphony: cannot enter {process.cwd}: {exc.strerror}", file=sys.stderr)
+        print(f"symphony: cannot enter {step['cwd']}: {exc.strerror}", file=sys.stderr)
         return 1
     try:
-        os.execvpe(argv[0], argv, {**os.environ, **process.env})
+        os.execvpe(argv[0], argv, {**os.environ, **step["env"]})
     except FileNotFoundError:
         print(f"symphony: {argv[0]}: command not found", file=sys.stderr)
         return 127
@@ -142,9 +179,9 @@ def exec_in(job_dir, key, argv):
 
 def main(argv):
     if argv and argv[0] == "--exec":
-        job_dir, key, separator, *command = argv[1:]
-        return exec_in(job_dir, key, command)
-    return Runner(argv[0], argv[1]).run()
+        step_file, separator, *command = argv[1:]
+        return exec_in(_load(step_file), command)
+    return Runner(_load(argv[0])).run()
 
 
 if __name__ == "__main__":
