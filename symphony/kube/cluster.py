@@ -361,6 +361,51 @@ class KubeCluster(Cluster):
         return kubectl.kubectl_command(self.kubeconfig, self.context, *args,
                                        environment=self.kubeconfig_environment)
 
+    # --- the original Symphony's kubectl queries ----------------------------------------
+    def _kubectl_output(self, *args):
+        """What kubectl prints for ``args`` on this cluster; its own error message, in one line, if it fails."""
+        done = subprocess.run(self.kubectl_command(*args), capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+            raise SymphonyError(f"kubectl {' '.join(args[:2])} failed: {reason}")
+        return done.stdout
+
+    def current_context(self):
+        """The kubeconfig context kubectl uses for this cluster (``kubectl config current-context``)."""
+        return self.context or self._kubectl_output("config", "current-context").strip()
+
+    def config_view(self):
+        """``kubectl config view`` of this cluster's kubeconfig, as a dict (credentials redacted, as kubectl does)."""
+        return json.loads(self._kubectl_output("config", "view", "-o", "json"))
+
+    def query_resources(self, resource, output_format, names=None, labels="", fields="", namespace=None):
+        """``kubectl get RESOURCE`` with ``-o output_format``: a dict for json and yaml, a list for
+        name, kubectl's text otherwise. ``names`` (a list) or label/field selectors, not both."""
+        if names and (labels or fields):
+            raise SymphonyError("query_resources: give names= or labels=/fields= selectors, not both")
+        args = ["get", resource] + (["--namespace", namespace] if namespace else [])
+        if names is None:
+            args += (["--selector", labels] if labels else []) + (["--field-selector", fields] if fields else [])
+        else:
+            args += list(names)
+        out = self._kubectl_output(*args, "-o", output_format)
+        if output_format in ("json", "yaml"):
+            import yaml  # (JSON is YAML too)
+            return yaml.safe_load(out)
+        if output_format == "name":
+            return out.split("\n")
+        return out
+
+    def query_jsonpath(self, resource, jsonpath, names=None, labels="", fields="", namespace=""):
+        """The ``jsonpath`` value of each matching item (one item when ``names`` names one), as a list."""
+        if "{" not in jsonpath:
+            jsonpath = "{" + jsonpath + "}"
+        if names is None or len(names) != 1:
+            jsonpath = "{range .items[*]}" + jsonpath + '{"\\n\\n"}{end}'
+        out = self.query_resources(resource, "jsonpath=" + jsonpath, names=names, labels=labels,
+                                   fields=fields, namespace=namespace)
+        return out.split("\n\n")
+
 
 class KubeApiError(SymphonyError):
     """The API server refused a request; the message is the server's own reason."""

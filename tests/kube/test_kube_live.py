@@ -199,6 +199,12 @@ def test_running_experiment_logs_exec_secrets_localhost_exposed_service_and_copy
     wait_for(lambda: all(s.state == "running" and s.ready for s in states(kube, name).values()),
              "every container to be running and ready")
     assert all(s.state_text().startswith("running: ") for s in states(kube, name).values())
+    # the original Symphony's kubectl queries
+    assert kube.current_context() in [c["name"] for c in kube.config_view()["contexts"]]
+    pods = kube.query_resources("pods", "json", namespace=name)
+    assert sorted(item["metadata"]["name"] for item in pods["items"]) == ["pair", "web"]
+    assert sorted(filter(None, kube.query_jsonpath("pods", ".metadata.name", namespace=name))) == ["pair", "web"]
+    assert kube.query_resources("pods", "name", names=["web"], namespace=name)[0] == "pod/web"
     wait_for(lambda: any("localhost ok: echo from server" in line for line in kube.get_log(name, "client")),
              "the client to reach the server over the pod's localhost")
     assert list(kube.get_log(name, "pair/server", tail=1)) == ["listening"]
