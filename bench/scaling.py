@@ -12,28 +12,22 @@ engine's plain baseline:
 * Docker: raw Docker SDK calls, and ``docker-compose up -d`` of the same services
   (``bench/docker_launch.py``; Docker sizes are separate, ``--docker-sizes``).
 
-Each backend's figures come from its own benchmark's ``measure_<backend>(n)`` when that
-module has one, so the numbers are those of the per-backend benchmarks; the local one is
-measured here otherwise. Also per N: ``symphony p`` (a fresh process, as a user runs it)
+Each backend's figures come from its own benchmark's ``measure_<backend>(n)``, so the
+numbers are those of the per-backend benchmarks. Also per N: ``symphony p`` (a fresh process, as a user runs it)
 and, on the local backend, the supervisor's CPU while its N processes idle. Kubernetes
 has no cluster here: its figure is the dry run (plan and YAML) of 1,000 and 10,000
 processes (``bench/kube_plan.py``'s Surreal-shaped experiment), and its per-process cost
 at 10,000 against 1,000.
 
 Printed: one table, then each goal (met or not). ``--plot`` writes a PNG of the ratio
-(Symphony / baseline) against N, one line per backend, with matplotlib when it is
-installed (``pip install matplotlib``), else with the small writer at the end of this file.
+(Symphony / baseline) against N, one line per backend (needs matplotlib).
 """
 
 import argparse
-import contextlib
 import gc
 import importlib
 import inspect
-import io
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,126 +53,11 @@ def measure_function(module, name):
         return None
 
 
-# --- local, measured here when bench/local_launch.py has no measure_local --------------------
-SERVER = ("import os, socket, sys, time; "
-          "s = socket.create_server(('127.0.0.1', int(os.environ['SYMPH_S' + sys.argv[1] + '_PORT']))); "
-          "time.sleep(3600)")
-
-
-def wait_until_listening(ports, timeout=600):
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending:
-        for port in list(pending):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                pending.discard(port)
-            except OSError:
-                pass
-        if pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(pending)} ports never listened")
-            time.sleep(0.005)
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def popen_loop(n):
-    ports = free_ports(n)
-    started = time.perf_counter()
-    children = [subprocess.Popen([sys.executable, "-S", "-c", SERVER, str(i)], start_new_session=True,
-                                 env={**os.environ, f"SYMPH_S{i}_PORT": str(port)}, stdout=subprocess.DEVNULL)
-                for i, port in enumerate(ports)]
-    wait_until_listening(ports)
-    elapsed = time.perf_counter() - started
-    for child in children:
-        child.kill()
-    for child in children:
-        child.wait()
-    return elapsed
-
-
-def cpu_seconds(pid):
-    """User + system CPU of ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def symphony_p_seconds(backend, name):
-    started = time.perf_counter()
-    shown = subprocess.run([sys.executable, "-m", "symphony.cli", "-b", backend, "p", name],
-                           capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if shown.returncode != 0:
-        raise RuntimeError(f"symphony p failed: {shown.stderr.strip()}")
-    return elapsed
-
-
-def symphony_local(n, name):
-    """(launch seconds, supervisor idle CPU %, `symphony p` seconds) of ``n`` processes."""
-    from symphony import Cluster
-    cluster = Cluster.new("local", grace=1)
-    with contextlib.redirect_stderr(io.StringIO()):
-        started = time.perf_counter()
-        exp = cluster.new_experiment(name)
-        for i in range(n):
-            exp.new_process(f"p{i}", command=sys.executable, args=["-S", "-c", SERVER, str(i)]).binds(f"s{i}")
-        plan = cluster.launch(exp)
-        wait_until_listening(plan.ports.values())
-        launched = time.perf_counter() - started
-    try:
-        supervisor = cluster.store.get_experiment("local", name)["supervisor_pid"]
-        time.sleep(0.5)  # past the launch's own bookkeeping
-        before, since = cpu_seconds(supervisor), time.monotonic()
-        time.sleep(IDLE_SECONDS)
-        idle = (cpu_seconds(supervisor) - before) / (time.monotonic() - since) * 100
-        p_seconds = symphony_p_seconds("local", name)
-    finally:
-        with contextlib.redirect_stderr(io.StringIO()):
-            cluster.delete(name)
-    return launched, idle, p_seconds
-
-
-_warmed = False
-
-
-def measure_local_here(n, repeat=1):
-    """The figures ``measure_local`` returns: medians of ``repeat`` alternating rounds."""
-    global _warmed
-    if not _warmed:  # a first launch imports Symphony's modules and creates its state: not measured
-        symphony_local(2, f"scaling-warm-up-{os.getpid()}")
-        _warmed = True
-    symphony, baseline, idle, p_times = [], [], [], []
-    for number in range(repeat):
-        order = ("symphony", "baseline") if number % 2 == 0 else ("baseline", "symphony")
-        for side in order:
-            if side == "baseline":
-                baseline.append(popen_loop(n))
-            else:
-                launched, idle_pct, p_seconds = symphony_local(n, f"scaling-{n}-{number}-{os.getpid()}")
-                symphony.append(launched)
-                idle.append(idle_pct)
-                p_times.append(p_seconds)
-    return {"symphony_s": statistics.median(symphony), "baseline_s": statistics.median(baseline),
-            "idle_cpu_pct": statistics.median(idle), "p_s": statistics.median(p_times)}
-
-
 # --- each backend -------------------------------------------------------------------------------
 def measure(backend, n, repeat):
     """One backend's figures at ``n``: symphony_s, baseline_s, p_s and, where measured, compose_s, idle_cpu_pct."""
     if backend == "local":
         function = measure_function("local_launch", "measure_local")
-        if function is None:
-            return measure_local_here(n, repeat)
         if "repeat" in inspect.signature(function).parameters:
             return function(n, repeat=repeat)
         return function(n)
@@ -297,8 +176,7 @@ def plot(results, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        write_png_plot(series, path)
-        return "the built-in PNG writer (pip install matplotlib for labelled axes)"
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
     figure, axes = plt.subplots(figsize=(7, 4.5))
     axes.set_xscale("log")
     for name, points in series.items():
@@ -322,93 +200,6 @@ def plot(results, path):
 
 
 BASELINES = {"local": "Popen loop", "tmux": "chained tmux", "docker": "raw SDK"}
-
-
-# --- a dependency-free PNG of the same plot ---------------------------------------------------------
-#: 3x5 glyphs (rows of 3 bits) for the few characters the fallback plot writes
-GLYPHS = {"0": "7,5,5,5,7", "1": "2,6,2,2,7", "2": "7,1,7,4,7", "3": "7,1,7,1,7", "4": "5,5,7,1,1",
-          "5": "7,4,7,1,7", "6": "7,4,7,5,7", "7": "7,1,2,2,2", "8": "7,5,7,5,7", "9": "7,5,7,1,7",
-          ".": "0,0,0,0,2", "x": "0,5,2,5,0", "N": "5,7,7,7,5", "/": "1,1,2,4,4", " ": "0,0,0,0,0",
-          "a": "0,6,1,7,7", "b": "4,6,5,5,6", "c": "0,7,4,4,7", "d": "1,3,5,5,3", "e": "0,7,7,4,7", "i": "2,0,2,2,2",
-          "k": "4,5,6,5,5", "l": "6,2,2,2,7", "m": "0,7,7,5,5", "n": "0,6,5,5,5", "o": "0,7,5,5,7", "p": "0,7,5,7,4",
-          "r": "0,6,5,4,4", "s": "0,7,6,1,7", "t": "2,7,2,2,1", "u": "0,5,5,5,7", "w": "0,5,5,7,7", "y": "5,5,7,1,7",
-          "h": "4,6,5,5,5", "q": "0,7,5,7,1", "P": "6,5,6,4,4", "S": "7,4,7,1,7", "D": "6,5,5,5,6", "K": "5,6,4,6,5",
-          "-": "0,0,7,0,0", "g": "0,7,5,7,7", "f": "3,2,7,2,2"}
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
-
-
-def write_png_plot(series, path, width=720, height=450):
-    """Ratio against N (log scale) as an RGB PNG: axes, grey 1.0 line, one coloured line per series,
-    each named in its colour at the top left, tick values in a 3x5 pixel font (scaled 2x)."""
-    import math
-    import struct
-    import zlib
-    pixels = bytearray(b"\xff" * (width * height * 3))
-
-    def dot(x, y, colour):
-        if 0 <= x < width and 0 <= y < height:
-            i = (y * width + x) * 3
-            pixels[i:i + 3] = bytes(colour)
-
-    def line(x0, y0, x1, y1, colour, thick=1):
-        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-        for s in range(steps + 1):
-            x, y = round(x0 + (x1 - x0) * s / steps), round(y0 + (y1 - y0) * s / steps)
-            for dx in range(thick):
-                for dy in range(thick):
-                    dot(x + dx, y + dy, colour)
-
-    def text(x, y, words, colour=(0, 0, 0), scale=2):
-        for char in words:
-            for row, bits in enumerate(GLYPHS.get(char, GLYPHS[" "]).split(",")):
-                for col in range(3):
-                    if int(bits) >> (2 - col) & 1:
-                        for dx in range(scale):
-                            for dy in range(scale):
-                                dot(x + col * scale + dx, y + row * scale + dy, colour)
-            x += 4 * scale
-
-    sizes = sorted({n for points in series.values() for n, _ in points})
-    ratios = [r for points in series.values() for _, r in points] + [1.0]
-    low_n, high_n = math.log10(min(sizes)), math.log10(max(sizes)) + 1e-9
-    low_r, high_r = min(0.9, min(ratios)), max(ratios) * 1.1
-    left, right, top, bottom = 70, width - 20, 30 + 14 * len(series), height - 40
-
-    def at(n, r):
-        x = left + (math.log10(n) - low_n) / (high_n - low_n or 1) * (right - left)
-        y = bottom - (r - low_r) / (high_r - low_r) * (bottom - top)
-        return round(x), round(y)
-
-    line(left, top, left, bottom, (0, 0, 0))
-    line(left, bottom, right, bottom, (0, 0, 0))
-    line(left, at(1, 1.0)[1], right, at(1, 1.0)[1], (170, 170, 170))
-    for n in sizes:
-        x = at(n, 1.0)[0]
-        line(x, bottom, x, bottom + 4, (0, 0, 0))
-        text(x - 4 * len(str(n)), bottom + 8, str(n))
-    for step in range(5):
-        r = low_r + (high_r - low_r) * step / 4
-        y = at(min(sizes), r)[1]
-        line(left - 4, y, left, y, (0, 0, 0))
-        text(8, y - 5, f"{r:.2f}x")
-    text(right - 8 * 9, bottom + 24, "N procs")
-    for index, (name, points) in enumerate(series.items()):
-        colour = COLOURS[index % len(COLOURS)]
-        text(left + 10, 10 + 14 * index, name, colour)
-        placed = [at(n, r) for n, r in points]
-        for (x0, y0), (x1, y1) in zip(placed, placed[1:]):
-            line(x0, y0, x1, y1, colour, thick=2)
-        for x, y in placed:
-            for dx in range(-3, 4):
-                for dy in range(-3, 4):
-                    dot(x + dx, y + dy, colour)
-    raw = b"".join(b"\x00" + bytes(pixels[y * width * 3:(y + 1) * width * 3]) for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    with open(path, "wb") as handle:
-        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 def main():

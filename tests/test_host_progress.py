@@ -1,28 +1,11 @@
 """Host backends: a delete that takes a while counts the processes stopped on one terminal line."""
 
-import os
-import pty
 import sys
-import threading
 import time
 
+from pseudoterminal import PseudoTerminal
 from symphony import Cluster
 from symphony.cluster import progress as progress_module
-
-
-class _Terminal:
-    def __init__(self):
-        self.master, slave = pty.openpty()
-        self.stream = open(slave, "w", buffering=1, encoding="utf-8")
-        self.data = b""
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            while chunk := os.read(self.master, 4096):
-                self.data += chunk
-        except OSError:
-            pass
 
 
 def test_a_slow_local_delete_counts_processes_stopped(symphony_home, monkeypatch):
@@ -34,15 +17,14 @@ def test_a_slow_local_delete_counts_processes_stopped(symphony_home, monkeypatch
         exp.new_process(f"p{index}", command=sys.executable, args=["-c", stubborn])
     cluster.launch(exp)
     time.sleep(1.0)  # the SIGTERM handlers are set
-    terminal = _Terminal()
+    terminal = PseudoTerminal()
     monkeypatch.setattr(sys, "stderr", terminal.stream)
     try:
         cluster.delete("stopping")
         time.sleep(0.2)
     finally:
         monkeypatch.undo()
-        terminal.stream.close()
-        os.close(terminal.master)
+        terminal.close()
     text = terminal.data.decode()
     assert "\r\x1b[Kdeleting 'stopping': 0/3 processes stopped" in text, text
     assert text.endswith("\r\x1b[K") and "\n" not in text, text

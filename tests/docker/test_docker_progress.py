@@ -1,29 +1,12 @@
 """A Docker launch or delete that takes a while counts its containers on one terminal line."""
 
-import os
-import pty
 import sys
-import threading
 import time
 
 from dockerhelpers import BASE_IMAGE
+from pseudoterminal import PseudoTerminal
 from symphony.cluster import progress as progress_module
 from symphony.spec.model import ExperimentSpec
-
-
-class _Terminal:
-    def __init__(self):
-        self.master, slave = pty.openpty()
-        self.stream = open(slave, "w", buffering=1, encoding="utf-8")
-        self.data = b""
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            while chunk := os.read(self.master, 4096):
-                self.data += chunk
-        except OSError:
-            pass
 
 
 def test_launch_and_delete_on_a_terminal_count_containers(cluster, new_name, monkeypatch):
@@ -35,7 +18,7 @@ def test_launch_and_delete_on_a_terminal_count_containers(cluster, new_name, mon
         group.new_process(f"g{index}", container_image=BASE_IMAGE, command="sleep", args=["600"])
     for index in range(9):
         exp.new_process(f"p{index}", container_image=BASE_IMAGE, command="sleep", args=["600"])
-    terminal = _Terminal()
+    terminal = PseudoTerminal()
     monkeypatch.setattr(sys, "stderr", terminal.stream)
     try:
         cluster.launch(exp)
@@ -43,8 +26,7 @@ def test_launch_and_delete_on_a_terminal_count_containers(cluster, new_name, mon
         time.sleep(0.2)
     finally:
         monkeypatch.undo()
-        terminal.stream.close()
-        os.close(terminal.master)
+        terminal.close()
     text = terminal.data.decode()
     # 12 containers: the group's holder, its two members, nine standalone processes
     assert f"\r\x1b[Klaunching {name!r}: " in text and "/12 containers started" in text, text

@@ -3,14 +3,12 @@
 Counted on the fake API server (see fake_apiserver.py): every request the real client sends.
 """
 
-import os
-import pty
 import sys
-import threading
 import time
 
 import pytest
 
+from pseudoterminal import PseudoTerminal
 from symphony import Cluster
 from symphony.cluster import progress as progress_module
 from symphony.errors import SpecError
@@ -90,24 +88,9 @@ def test_locating_a_process_lists_pods_once_rather_than_reading_each(api, kube):
     assert pods_read == {"p17"}  # no read of any pod but the one whose log is read
 
 
-class _Terminal:
-    def __init__(self):
-        self.master, slave = pty.openpty()
-        self.stream = open(slave, "w", buffering=1, encoding="utf-8")
-        self.data = b""
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            while chunk := os.read(self.master, 4096):
-                self.data += chunk
-        except OSError:
-            pass
-
-
 def test_a_slow_launch_and_delete_on_a_terminal_count_objects_on_one_line(api, kube, monkeypatch):
     monkeypatch.setattr(progress_module, "DELAY", 0.2)
-    terminal = _Terminal()
+    terminal = PseudoTerminal()
     monkeypatch.setattr(sys, "stderr", terminal.stream)
     api.post_delay = 0.03  # 21 objects, 16 at a time: about half a second of creates
     api.terminating_reads = 30  # and a namespace that takes a while to go
@@ -117,8 +100,7 @@ def test_a_slow_launch_and_delete_on_a_terminal_count_objects_on_one_line(api, k
         time.sleep(0.2)
     finally:
         monkeypatch.undo()
-        terminal.stream.close()
-        os.close(terminal.master)
+        terminal.close()
     text = terminal.data.decode()
     assert "\r\x1b[Klaunching 'shown': " in text and "/23 objects created" in text  # namespace, 2 services, 20 pods
     assert "\r\x1b[Kdeleting 'shown': 0/1 namespaces gone" in text
