@@ -421,3 +421,25 @@ def test_apex_learns_on_docker(examples_image):
     finally:
         if dockerhelpers.leftovers(cluster.client, name):
             cluster._remove(name)
+
+
+@pytest.mark.slow
+@pytest.mark.kube
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(kube_unavailable() is not None, reason=kube_unavailable() or "")
+def test_apex_learns_on_kube():
+    """The flagship on a live cluster, from the examples image (SYMPHONY_TEST_IMAGE)."""
+    if kube_setup_error():
+        pytest.fail(kube_setup_error(), pytrace=False)
+    cluster = kube_cluster()
+    name = unique_name("apex")
+    try:
+        statuses, logs, elapsed = examples_run.run(
+            "apex", cluster, timeout=60 * APEX_MINUTES + 240, keep=True, name=name, prepare=pull_if_not_present,
+            bar=APEX_BAR, minutes=APEX_MINUTES, **container_location("apex", KUBE_IMAGE))
+        verdict = examples_run.load_example("apex").result(logs)
+        assert verdict["solved"], verdict
+        print(f"\napex on kube: {verdict} in {elapsed:.0f} s")
+    finally:
+        if name in cluster.list_experiments():
+            cluster.delete(name, wait=True)
