@@ -336,8 +336,9 @@ APEX_BAR, APEX_MINUTES = 150.0, 3.0
 
 
 def apex_status_visitor(backend, kill=()):
-    """``while_running``: once parameters flow, the exposed status page answers at the URL
-    `symphony visit status -u` prints; then each process of ``kill`` is killed with SIGKILL
+    """``while_running``: as soon as the exposed status page answers at the URL
+    `symphony visit status -u` prints (the run is under way, far from the bar), each process
+    of ``kill`` is killed with SIGKILL in turn, the next once the previous one has restarted
     (its restart policy, OnFailure, must bring it back)."""
     def visit(cluster, experiment):
         deadline = time.monotonic() + 120
@@ -346,17 +347,28 @@ def apex_status_visitor(backend, kill=()):
                 url = visit_url_from_cli(backend, experiment, service="status")
                 with urllib.request.urlopen(url.rstrip("/") + "/json", timeout=2) as response:
                     status = json.loads(response.read())
-                if status["evaluations"]:
-                    break
+                break
             except (OSError, ValueError, DashboardNotAnswering):
                 pass
-            assert time.monotonic() < deadline, "the apex status page never showed an evaluation"
+            assert time.monotonic() < deadline, "the apex status page never answered"
             time.sleep(0.5)
+        assert status["solved"] is None, f"solved before anything was killed: {status}"
         for key in kill:
-            (victim,) = [s for s in cluster.describe_experiment(experiment) if s.key == key]
+            victim = wait_for_status(cluster, experiment, key, lambda s: s.pid is not None)
             os.kill(victim.pid, 9)
-            time.sleep(3)
+            wait_for_status(cluster, experiment, key, lambda s: s.restarts > victim.restarts and s.pid)
     return visit
+
+
+def wait_for_status(cluster, experiment, key, condition, timeout=60.0):
+    """The status of process ``key`` once ``condition(status)`` holds (fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (status,) = [s for s in cluster.describe_experiment(experiment) if s.key == key]
+        if condition(status):
+            return status
+        assert time.monotonic() < deadline, f"{key}: still {status.state_text()} after {timeout:.0f} s"
+        time.sleep(0.2)
 
 
 def event_log_scalars(logdir):
