@@ -24,7 +24,6 @@ port only), so the ratio includes that work of the kernel and of each interprete
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,34 +31,10 @@ import tempfile
 import time
 import uuid
 
+from listening import free_ports, wait_until_listening
+
 SERVER = ("import os, socket, time; s = socket.create_server(('127.0.0.1', int(os.environ['SYMPH_S{i}_PORT']))); "
           "time.sleep(3600)")
-
-
-def wait_until_listening(ports, timeout=600):
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending:
-        for port in list(pending):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                pending.discard(port)
-            except OSError:
-                pass
-        if pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(pending)} ports never listened")
-            time.sleep(0.002)
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def run_popen(n):

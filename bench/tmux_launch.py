@@ -37,13 +37,14 @@ import contextlib
 import io
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+
+from listening import free_ports, wait_until_listening
 
 from symphony import Cluster
 from symphony.host.processes import all_pids, find_run_processes
@@ -73,32 +74,6 @@ def program(kind, i):
 
 def tmux(server, *args):
     subprocess.run(["tmux", "-L", server, *args], check=True, capture_output=True)
-
-
-def wait_until_listening(ports, timeout=300):
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending:
-        for port in list(pending):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                pending.discard(port)
-            except OSError:
-                pass
-        if pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(pending)} ports never listened")
-            time.sleep(0.005)
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def run_symphony(cluster, windows, name, kind):
