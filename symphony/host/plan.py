@@ -35,6 +35,10 @@ class ProcessPlan:
     env: dict              # added to the launcher's environment; SYMPH_* last, so nothing overrides them
     restart_policy: str
     log_path: str
+    #: the readiness checks of the services it binds or exposes (``ResolvedCheck.to_dict()`` each)
+    checks: list = field(default_factory=list)
+    #: the services it is held for before its first start (``ResolvedWait.to_dict()`` each)
+    waits: list = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +89,8 @@ class LocalPlan:
             lines.append(f"  cwd: {process.cwd}")
             lines.append(f"  restart: {process.restart_policy}")
             lines.append(f"  log: {process.log_path}")
+            lines += [f"  ready: {describe_check(check)}" for check in process.checks]
+            lines += [f"  waits: {describe_wait(wait)}" for wait in process.waits]
             lines.append("  env:")
             for name, value in sorted(process.env.items()):
                 if name != RUN_ID_VAR:
@@ -93,11 +99,19 @@ class LocalPlan:
 
     def process_meanings(self):
         """key -> :class:`ProcessMeaning`: what each process will run, read back from this plan."""
-        from ..resolution.meaning import ProcessMeaning
+        from ..resolution.meaning import ProcessMeaning, check_meaning, wait_meaning
+        from ..resolution.resolved import ResolvedCheck, ResolvedWait
         return {process.key: ProcessMeaning(argv=list(process.argv), keeps_image_entrypoint=False,
                                             env=dict(process.env), cwd=process.cwd, image=None, resources=None,
-                                            restart_policy=process.restart_policy)
+                                            restart_policy=process.restart_policy,
+                                            checks=[check_meaning(ResolvedCheck.from_dict(c)) for c in process.checks],
+                                            waits=[wait_meaning(ResolvedWait.from_dict(w)) for w in process.waits])
                 for process in self.processes}
+
+    @property
+    def has_readiness(self):
+        """Whether anything is checked or held: else the supervisor and ``symphony p`` skip readiness entirely."""
+        return any(process.checks or process.waits for process in self.processes)
 
 
 _PLAN_FIELDS = {f.name for f in fields(LocalPlan)}
@@ -138,6 +152,29 @@ def _own_env(env, shared):
     return {name: env[name] for name in env.keys() - shared.keys()}
 
 
+def _seconds(value):
+    return f"{value:g}s"
+
+
+def describe_check(check):
+    """One line of the plan for a check (a ``ResolvedCheck.to_dict()``): what is probed, and how often."""
+    if not check["declared"]:  # (seen in the kernel's list of listening sockets: nothing connects)
+        return f"{check['service']}: a socket listens on port {check['port']} (the default check)"
+    what = {"tcp": f"tcp {check['host']}:{check['port']}",
+            "http": f"http GET http://{check['host']}:{check['port']}{check['path'] or '/'}",
+            "command": f"command {shlex.join(check['argv'])}"}[check["kind"]]
+    how = (f"every {_seconds(check['interval'])}, timeout {_seconds(check['timeout'])}, "
+           f"not ready after {check['failure_threshold']} failures in a row")
+    return f"{check['service']}: {what}, {how}"
+
+
+def describe_wait(wait):
+    """One line of the plan for a wait (a ``ResolvedWait.to_dict()``)."""
+    action = "do not start it" if wait["on_timeout"] == "fail" else "start it anyway"
+    return (f"{wait['service']} (bound by {wait['provider']}) ready, at most {_seconds(wait['timeout'])}, "
+            f"then {action}")
+
+
 def log_path_for(log_dir, key):
     return os.path.join(log_dir, key.replace("/", "__") + ".log")
 
@@ -160,7 +197,8 @@ def build_plan(exp, rule, *, backend, run_id, log_dir, capabilities=None, cluste
         processes.append(ProcessPlan(
             key=process.key, group=process.group, name=process.name, argv=process.argv, cwd=process.cwd,
             env=process.env, restart_policy=process.restart_policy,
-            log_path=log_path_for(log_dir, process.key)))
+            log_path=log_path_for(log_dir, process.key), checks=[check.to_dict() for check in process.checks],
+            waits=[wait.to_dict() for wait in process.waits]))
     return LocalPlan(backend=backend, experiment=exp.name, run_id=run_id, ports=resolved.ports(),
                      processes=processes, restart_backoff=restart_backoff, grace=grace,
                      secrets=[[key, path] for key, path in resolved.secrets], secrets_dir=resolved.secrets_dir,

@@ -10,13 +10,13 @@ the supervisor daemon (:mod:`symphony.local.supervisor`) and reading the state i
 import json
 import os
 import select
-import subprocess
 import sys
 import time
 
 from ..cluster import ProcessStatus
 from ..errors import LaunchError, SymphonyError
 from ..host.cluster import HostCluster
+from ..host.readiness import READINESS_FILE, apply_readiness, read_document
 from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
 from ..state import ExperimentStatus
@@ -35,6 +35,7 @@ class LocalCluster(HostCluster):
     capabilities = with_backend(HOST, "local")
 
     def _spawn_supervisor(self, backend, experiment, run_id, adopt=False, wait=False):
+        import subprocess  # (here: `symphony p` never starts one, and subprocess brings threading)
         env = {**os.environ, RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
         return subprocess.Popen(
             [sys.executable, "-m", "symphony.local.supervisor", backend, experiment]
@@ -102,6 +103,8 @@ class LocalCluster(HostCluster):
     def describe_experiment(self, name):
         row = self._ensure_supervised(self._experiment_row(name))
         adopted = f"re-adopted after its supervisor died ({row['adoptions']}×)" if row["adoptions"] else ""
+        readiness = read_document(os.path.join(self._log_dir(name), READINESS_FILE))
+        now = time.time()
         statuses = []
         for proc in self.store.processes(self.backend_name, name):
             state = ProcessState(proc["status"])
@@ -112,6 +115,8 @@ class LocalCluster(HostCluster):
                 signal=proc["signal"], started=proc["started"], finished=proc["finished"],
                 pid=proc["pid"], detail=adopted if running and adopted and
                 parent_pid(proc["pid"]) != row["supervisor_pid"] else ""))  # not restarted by the new supervisor
+            if readiness is not None:
+                apply_readiness(statuses[-1], readiness, now)
         return statuses
 
     def _still_running(self, experiment, key):

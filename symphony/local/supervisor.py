@@ -194,6 +194,11 @@ class Supervisor:
         self.stopping = False
         os.environ.update(shared_env or {})  # every process's environment but its own variables (see spawn)
         self.logs = None
+        #: the readiness checks and held starts (symphony.local.readiness); None (and free) without any
+        self.readiness = None
+        if plan.has_readiness:
+            from .readiness import Readiness, readiness_path
+            self.readiness = Readiness(self.children, readiness_path(plan))
 
     # --- starting -----------------------------------------------------------------
     def spawn(self, child):
@@ -222,6 +227,12 @@ class Supervisor:
         child.pid, child.started, child.restart_at, child.adopted = pid, time.time(), None, False
         child.start_ticks = stat.start_ticks if stat else None
         self.by_pid[pid] = child
+        if self.readiness is not None:
+            self.readiness.provider_started(child)
+
+    def environment_of(self, child):
+        """``(environment, cwd)`` ``child`` runs in (a command check runs there too)."""
+        return {**os.environ, **child.plan.env}, child.plan.cwd
 
     @staticmethod
     def _running_fields(child):
@@ -233,11 +244,43 @@ class Supervisor:
             self.store.update_processes(self.plan.backend, self.plan.experiment, updates)
 
     def start_all(self):
+        """Start every process, except those held until the services they wait for are ready."""
+        updates = {}
         for child in self.children:
-            self.spawn(child)
-        self.store.update_processes(self.plan.backend, self.plan.experiment,
-                                    {c.plan.key: self._running_fields(c) for c in self.children},
+            if child.plan.waits:
+                self.readiness.hold(child)
+                open_private(child.plan.log_path, "a").close()  # (there for `logs`, and watched like the others')
+                updates[child.plan.key] = dict(status=ProcessState.WAITING, pid=None, started=None)
+            else:
+                self.spawn(child)
+                updates[child.plan.key] = self._running_fields(child)
+        if self.readiness is not None:
+            self.readiness.flush()
+        self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
                                     experiment_fields={"status": ExperimentStatus.RUNNING})
+
+    def start_held(self):
+        """Start the held processes whose services are ready (or whose deadline says start anyway);
+        record those whose deadline says not to start as ``failed``."""
+        start, fail = self.readiness.due_starts()
+        if not start and not fail:
+            return
+        now, updates = time.time(), {}
+        for child, _ in start:
+            if self.stopping:
+                break
+            try:
+                self.spawn(child)
+            except OSError as exc:
+                updates[child.plan.key] = dict(status=ProcessState.EXITED, exit_code=127, finished=now)
+                print(f"start of {child.plan.key} failed: {exc}", file=sys.stderr, flush=True)
+            else:
+                updates[child.plan.key] = self._running_fields(child)
+        for child, reason in fail:
+            updates[child.plan.key] = dict(status=ProcessState.FAILED, pid=None, finished=now)
+            print(f"{child.plan.key}: {reason}", file=sys.stderr, flush=True)
+        self.readiness.flush()  # (first: whoever sees the rows change finds the readiness that changed them)
+        self._record(updates)
 
     # --- reaping and restarting ---------------------------------------------------
     def reap(self):
@@ -251,6 +294,11 @@ class Supervisor:
             if info is None:
                 break
             child = self.by_pid.pop(info.si_pid, None)
+            if child is None and self.readiness is not None and self.readiness.is_check(info.si_pid):
+                code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+                os.waitpid(info.si_pid, 0)
+                self.readiness.reaped(info.si_pid, code)
+                continue
             if child is not None:
                 code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
                 _record_exit(self.exits, info.si_pid, code)
@@ -289,6 +337,8 @@ class Supervisor:
                     if stat is not None and (child.pid in keys or stat.state == "Z"):
                         child.start_ticks = stat.start_ticks
                 self._watch(child)
+            elif row["status"] == ProcessState.WAITING and self.readiness is not None and child.plan.waits:
+                self.readiness.hold(child)
             elif row["status"] == ProcessState.RESTARTING:
                 keys = run_process_keys(run_id) if keys is None else keys
                 orphan = _started_for(child.plan.key, keys)
@@ -302,6 +352,10 @@ class Supervisor:
                 found[child.plan.key] = self._running_fields(child)
                 self._watch(child)
         self._record(found)
+        if self.readiness is not None:
+            for child in self.children:
+                if child.pid is not None:
+                    self.readiness.provider_started(child)
         for name in _exit_records(self.exits):  # records of ends already in the state
             if not any(c.adopted and str(c.pid) == name for c in self.children):
                 _forget_exit(self.exits, name)
@@ -367,6 +421,8 @@ class Supervisor:
         else:
             exit_code, killed_by, state = None, signal_name(-code), ProcessState.KILLED
         ran_for = _ran_for(child, now)
+        if self.readiness is not None:
+            self.readiness.provider_ended(child)
         child.last_pid = child.pid
         child.pid, child.adopted, child.start_ticks, child.unrecorded_since = None, False, None, None
         fields = dict(pid=None, start_ticks=None, exit_code=exit_code, signal=killed_by, finished=now, status=state)
@@ -394,7 +450,8 @@ class Supervisor:
         self._record(updates)
 
     def all_done(self):
-        return all(not c.running and c.restart_at is None for c in self.children)
+        held = self.readiness.held if self.readiness is not None else ()
+        return all(not c.running and c.restart_at is None and c not in held for c in self.children)
 
     def next_timeout(self):
         """Seconds until the nearest thing due (a restart, an adopted process to look at again, the log
@@ -404,6 +461,8 @@ class Supervisor:
         deadlines += [c.recheck_at for c in self.children if c.recheck_at is not None]
         if self.logs is not None and (logs := self.logs.timeout(now)) is not None:
             deadlines.append(now + logs)
+        if self.readiness is not None and (due := self.readiness.next_deadline()) is not None:
+            deadlines.append(now + (due - time.time()))
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     # --- stopping -----------------------------------------------------------------
@@ -418,6 +477,11 @@ class Supervisor:
         self.logs = LogWatch(self.children)
         poller = select.poll()
         poller.register(wakeup_fd, select.POLLIN)
+        readiness = self.readiness
+        if readiness is not None:
+            poller.register(readiness.wake_read, select.POLLIN)
+            readiness.register = lambda fd: poller.register(fd, select.POLLOUT)
+            readiness.unregister = poller.unregister
         for fd in self.by_pidfd:
             poller.register(fd, select.POLLIN)
         listening = False
@@ -444,12 +508,24 @@ class Supervisor:
                 elif fd in self.by_pidfd:
                     fired.add(self.by_pidfd[fd])
                     poller.unregister(fd)  # (stays readable once it ended: looked at once, then rechecked by time)
+                elif readiness is not None:
+                    if fd == readiness.wake_read:
+                        readiness.collect()
+                    elif fd in readiness.sockets:
+                        readiness.socket_event(fd)
             self.reap()
             self.poll_adopted(fired)
             if self.stopping:
                 break
             self.restart_due()
+            if readiness is not None:
+                readiness.expire()
+                readiness.run_due(self.environment_of)
+                self.start_held()
+                readiness.flush()
             if self.all_done():
+                if readiness is not None:
+                    readiness.close()
                 self.logs.flush(time.time())
                 self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
                 return

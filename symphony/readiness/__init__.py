@@ -21,7 +21,8 @@ _HOMES = {
     "tcp": "..spec.checks", "http": "..spec.checks", "command": "..spec.checks",
     "ReadinessCheck": "..spec.checks", "Wait": "..spec.checks", "WaitingCycleError": "..spec.checks",
     "ProbeResult": ".probes", "probe": ".probes", "probe_from_outside": ".probes", "probe_tcp": ".probes",
-    "probe_http": ".probes", "probe_command": ".probes",
+    "probe_http": ".probes", "probe_command": ".probes", "listening_ports": ".probes", "probe_listening": ".probes",
+    "probe_on_this_host": ".probes",
     "ReadinessTracker": ".tracker", "ServiceReadiness": ".tracker",
     "WaitOutcome": ".wait", "wait_until_ready": ".wait",
 }

@@ -84,3 +84,45 @@ def wait_until_ready(waits: Sequence["ResolvedWait"], deadline: Optional[float] 
     else:
         reason = f"started anyway: not ready after {limit:g}s: {names}"
     return WaitOutcome(not failing, ready, [wait.service for wait in timed_out], waited, reason)
+
+
+#: exit status of ``python -m symphony.readiness.wait`` when the process must not be started
+NOT_STARTED = 3
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m symphony.readiness.wait SPEC``: hold the caller (a tmux window's runner) until the
+    services of SPEC are ready; exit 0 to start the process, :data:`NOT_STARTED` not to.
+
+    SPEC is a JSON file ``{"waits": [ResolvedWait.to_dict(), ...], "outcome": path}``; when a deadline
+    passed, the one-line reason is written to ``outcome`` (for ``symphony p``) and to stderr (the
+    window's log). The deadlines count from now: the moment the process would have started.
+    """
+    import json
+    import sys
+    from ..resolution.resolved import ResolvedWait
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m symphony.readiness.wait SPEC", file=sys.stderr)
+        return 2
+    with open(args[0]) as handle:
+        spec = json.load(handle)
+    from dataclasses import replace
+    from .probes import HELD_LOOK_INTERVAL, looks_at_listening, probe_on_this_host
+    waits = [ResolvedWait.from_dict(data) for data in spec["waits"]]
+    waits = [replace(wait, check=replace(wait.check, interval=min(wait.check.interval, HELD_LOOK_INTERVAL)))
+             if looks_at_listening(wait.check) else wait for wait in waits]
+    outcome = wait_until_ready(waits, probe=probe_on_this_host)  # (the runner's providers are on this machine)
+    if outcome.reason:
+        print(f"symphony: {outcome.reason}", file=sys.stderr, flush=True)
+        if spec.get("outcome"):
+            temporary = f"{spec['outcome']}.tmp"
+            with open(temporary, "w") as handle:
+                handle.write(outcome.reason + "\n")
+            import os
+            os.replace(temporary, spec["outcome"])
+    return 0 if outcome.start else NOT_STARTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,6 +24,7 @@ Status reads one ``tmux list-panes``; libtmux (``ssh``'s window lookup) is impor
 so loading this module costs nothing for ``symphony ls``.
 """
 
+import json
 import os
 import re
 import shutil
@@ -40,11 +41,12 @@ from ..errors import (BackendUnavailableError, ExperimentExistsError, Experiment
 from ..host.cluster import HostCluster
 from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, signal_name
+from ..host.readiness import READINESS_FILE, apply_readiness, probe_all, read_document, write_document
 from ..state import ExperimentStatus, open_private, private_dir
 from ..status import FINAL_STATES, ProcessState
 from .client import BACKEND, run_tmux, source_script, tmux_binary
 from .runner import DELETING_SUFFIX, EVENTS_FILE, ingest
-from .script import SERVER_KEY, TmuxPlan, window_name
+from .script import READINESS_PLAN, SERVER_KEY, TmuxPlan, wait_outcome_path, window_name
 
 DEFAULT_SERVER = "__symphony__"
 #: what the status of a process needs to know of its window's pane (tmux's format names)
@@ -99,6 +101,15 @@ class TmuxCluster(HostCluster):
             open_private(process.log_path, "a").close()
         open_private(plan.hook_log(), "a").close()  # private before the hooks' shell redirection appends to it
         open_private(plan.events(), "a").close()    # the runners only append to it
+        readiness = plan.readiness_plan()
+        if readiness is not None:
+            write_document(os.path.join(self._log_dir(plan.experiment), READINESS_PLAN), readiness)
+        specs = plan.wait_specs()
+        if specs:
+            private_dir(os.path.dirname(next(iter(specs))))
+            for path, spec in specs.items():
+                with open_private(path, "w") as handle:
+                    json.dump(spec, handle)
         commands = plan.launch_commands(launch_env)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # (each runner records its process's own start once tmux has built the session)
@@ -206,7 +217,56 @@ class TmuxCluster(HostCluster):
         if panes and any(self._unreaped(panes.get(window_name(proc["key"])), proc) for proc in procs):
             self._nudge_server(server_name)
             panes, gone = self._panes(name, server_name)
-        return [self._status(proc, row, panes, gone) for proc in procs]
+        statuses = [self._status(proc, row, panes, gone) for proc in procs]
+        document = self._readiness(name, statuses)
+        if document is not None:
+            now = time.time()
+            for status in statuses:
+                apply_readiness(status, document, now)
+        return statuses
+
+    def _readiness(self, name, statuses):
+        """The readiness document (:mod:`symphony.host.readiness`) of the experiment, made now: the checks
+        of the services whose providers run, run from here at once; what the held windows wait for, and
+        since when, from their runners' records. None when nothing is checked or held (nothing probed).
+
+        The checks and waits are those the launch wrote beside the logs (:data:`READINESS_PLAN`): reading
+        them from the stored plan would parse every process's plan on every query."""
+        planned = read_document(os.path.join(self._log_dir(name), READINESS_PLAN))
+        if not planned:
+            return None
+        rows = [(key, checks, planned["waits"].get(key, [])) for key, checks in planned["checks"].items()]
+        rows += [(key, [], waits) for key, waits in planned["waits"].items() if key not in planned["checks"]]
+        from ..resolution.resolved import ResolvedCheck
+        by_key = {status.key: status for status in statuses}
+        provides, checks, held, outcomes = {}, [], {}, {}
+        for key, provided, waits in rows:
+            status = by_key.get(key)
+            if status is None:
+                continue
+            if provided:
+                provides[key] = [check["service"] for check in provided]
+                if status.state is ProcessState.RUNNING:
+                    checks += [ResolvedCheck.from_dict(check) for check in provided]
+            if waits and status.state is ProcessState.WAITING:
+                held[key] = {"waits": waits, "since": status.started}
+            elif waits and (status.state is ProcessState.FAILED or status.state is ProcessState.RUNNING
+                            and not status.restarts):
+                try:
+                    with open(wait_outcome_path(self._log_dir(name), key)) as handle:
+                        outcomes[key] = handle.read().strip()
+                except OSError:
+                    pass
+        found = probe_all(checks)
+        services = {service: {"ready": False, "since": None, "failures": 0, "detail": "not running"}
+                    for names in provides.values() for service in names}
+        services.update({service: {"ready": result.ok, "since": None, "failures": 0, "detail": result.detail}
+                         for service, result in found.items()})
+        counted = read_document(os.path.join(self._log_dir(name), READINESS_FILE))  # (the log indexer's)
+        for service, data in (counted or {}).get("services", {}).items():
+            if service in services:
+                services[service]["failures"] = data.get("failures", 0)
+        return {"services": services, "provides": provides, "held": held, "outcomes": outcomes}
 
     @staticmethod
     def _unreaped(pane, proc):
@@ -247,6 +307,8 @@ class TmuxCluster(HostCluster):
         pane = panes.get(window_name(proc["key"]))
         if pane is None:
             return ProcessStatus(state=ProcessState.LOST, detail="its window was closed outside Symphony", **common)
+        if recorded is ProcessState.FAILED:  # not started at its deadline (its runner recorded it and ended)
+            return ProcessStatus(state=recorded, finished=proc["finished"], **common)
         if recorded in FINAL_STATES:  # as its runner recorded it
             return ProcessStatus(state=recorded, **ended, **common)
         if recorded is ProcessState.RESTARTING:  # waiting for its backoff, unless its runner was killed meanwhile
@@ -257,6 +319,8 @@ class TmuxCluster(HostCluster):
         if pane.pane_dead != "1":
             if recorded is ProcessState.PENDING:
                 return ProcessStatus(state=ProcessState.PENDING, **common)
+            if recorded is ProcessState.WAITING:  # held until its services are ready (started: since when)
+                return ProcessStatus(state=recorded, **common)
             return ProcessStatus(state=ProcessState.RUNNING, ready=True, pid=proc["pid"], **common)
         # the runner ended without recording the end (it was killed): tmux's status of the window is all there is
         if not pane.pane_dead_status and not pane.pane_dead_signal:

@@ -2,7 +2,7 @@
 # decision the plan baked in, and appends every start and end to the experiment's event file.
 #
 #   perl -t runner.pl EVENTS KEY RUN_ID DECISION STABLE DELAYS GRACE DROP_ENV CORE_SIGNALS TIOCSPGRP
-#        WUNTRACED -- ARGV...
+#        WUNTRACED WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...
 #
 # Why Perl and no module at all: a window's runner lives as long as its process, and there are
 # hundreds of windows. Perl without modules starts in about 2 ms of CPU and keeps about 1 MB of
@@ -33,7 +33,16 @@
 # into the state database (symphony.tmux.runner.ingest):
 #   S KEY PID START_TICKS RESTARTS           the process started (ticks: /proc/PID/stat field 22)
 #   E KEY UPTIME CODE SIGNAL NEXT            it ended (CODE or SIGNAL is '-'); NEXT 1: a restart follows
+#   W KEY UPTIME                             it is held until the services it waits for are ready
+#   F KEY UPTIME                             its deadline passed and it is not started (on_timeout 'fail')
 # UPTIME is /proc/uptime's first figure: a clock no wall-clock step moves.
+#
+# Holding: with a WAIT_SPEC (not '-'), the first start waits for `WAIT_PYTHON -m symphony.readiness.wait
+# WAIT_SPEC` (WAIT_ROOT on its PYTHONPATH), which checks the services itself and exits 0 (start) or 3
+# (do not start: the runner records F and ends with 3). Why Python here and not Perl: only the windows
+# that wait pay for it, only while they wait, and the one implementation of the checks, deadlines and
+# on_timeout (symphony.readiness) stays the only one; probing HTTP from Perl would need IO::Socket,
+# which every window would then load. Restarts never wait: waiting is about the first start.
 #
 # Stopping: SIGHUP (the terminal went away: window or session closed, tmux server killed even
 # with SIGKILL), SIGTERM, SIGINT, SIGQUIT stop the restarts and are passed on to the process's
@@ -48,10 +57,10 @@ $SIG{__WARN__} = sub {};   # (taint mode's notes on exec and kill: nothing may r
 $| = 1;
 
 my ($events_path, $key, $run_id, $decision, $stable, $delays, $grace, $drop_env, $core_signals, $tiocspgrp,
-    $wuntraced, $separator, @argv) = @ARGV;
+    $wuntraced, $wait_python, $wait_root, $wait_spec, $separator, @argv) = @ARGV;
 if (!defined $separator || $separator ne '--' || !@argv) {
     print STDERR "usage: perl -t runner.pl EVENTS KEY RUN_ID DECISION STABLE DELAYS GRACE DROP_ENV "
-        . "CORE_SIGNALS TIOCSPGRP WUNTRACED -- ARGV...\n";
+        . "CORE_SIGNALS TIOCSPGRP WUNTRACED WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...\n";
     exit 2;
 }
 my @delays = split /,/, $delays;
@@ -265,6 +274,31 @@ COLD
 sub cold {
     return if defined &kill_window;
     eval $cold_code or print STDERR "symphony: runner: $@";
+}
+
+sub hold {
+    # the first start waits for the services (see the top); false: do not start the process
+    event('W', $key, uptime());
+    my $status;
+    {
+        local $ENV{PYTHONPATH} = $wait_root . (defined $ENV{PYTHONPATH} && $ENV{PYTHONPATH} ne '' ? ":$ENV{PYTHONPATH}" : '');
+        $status = system { $wait_python } $wait_python, '-m', 'symphony.readiness.wait', $wait_spec;
+    }
+    return 0 if defined $stopping;
+    if ($status == -1) {
+        print STDERR "symphony: cannot run '$wait_python' to wait for the services: $!; starting anyway\n";
+        return 1;
+    }
+    return 1 unless ($status & 0x7f) == 0 && ($status >> 8) == 3;
+    event('F', $key, uptime());
+    return 0;
+}
+
+if ($wait_spec ne '-' && !hold()) {
+    exit 3 unless defined $stopping;
+    cold();
+    clear_window();
+    exit 1;
 }
 
 my ($restarts, $failures) = (0, 0);

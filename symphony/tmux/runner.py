@@ -30,7 +30,7 @@ import termios
 import time
 
 from ..host.processes import signal_name
-from ..host.restarts import MAX_BACKOFF_SECONDS, STABLE_RUN_SECONDS, failures_in_a_row, restart_delay, \
+from ..host.restarts import STABLE_RUN_SECONDS, failures_in_a_row, restart_delay, restart_delays, \
     should_restart
 from ..state import ExperimentStatus, open_private
 from ..status import ProcessState
@@ -72,22 +72,22 @@ def decision(policy, backoff):
     """
     restarts = "".join("1" if should_restart(policy, code, killed) else "0"
                        for code, killed in ((0, None), (1, None), (None, "SIGTERM")))
-    delays = [restart_delay(backoff, 0)]
-    while delays[-1] < MAX_BACKOFF_SECONDS and len(delays) < 64 and backoff > 0:
-        delays.append(restart_delay(backoff, len(delays)))
+    delays = restart_delays(backoff)
     return restarts, repr(float(STABLE_RUN_SECONDS)), ",".join(repr(float(delay)) for delay in delays)
 
 
-def runner_argv(perl, events, process, run_id, backoff, grace, drop_env=None):
+def runner_argv(perl, events, process, run_id, backoff, grace, drop_env=None, wait=None):
     """The window's program: the Perl runner running ``process.argv`` exactly as planned.
 
     ``drop_env``: a variable the session carries only for the runners (:data:`QUIET_LOCALE`), removed
-    from the process's environment.
+    from the process's environment. ``wait``: ``(python, package root, spec file)`` of a process held
+    until its services are ready (:func:`symphony.readiness.wait.main` reads the spec).
     """
     restarts, stable, delays = decision(process.restart_policy, float(backoff))
     cores = ",".join(str(int(getattr(signal, name))) for name in CORE_SIGNALS if hasattr(signal, name))
     return [perl, "-t", RUNNER_FILE, events, process.key, run_id, restarts, stable, delays, repr(float(grace)),
-            drop_env or "-", cores, str(termios.TIOCSPGRP), str(os.WUNTRACED), "--", *process.argv]
+            drop_env or "-", cores, str(termios.TIOCSPGRP), str(os.WUNTRACED), *(wait or ("-", "-", "-")), "--",
+            *process.argv]
 
 
 def _uptime():
@@ -114,6 +114,11 @@ def _fields(words, boot, ticks_per_second):
                 status = ProcessState.KILLED if killed_by else ProcessState.EXITED
             return dict(status=status, pid=None, start_ticks=None, exit_code=exit_code, signal=killed_by,
                         finished=boot + float(uptime))
+        if words[0] == "W" and len(words) == 3:  # held: ``started`` says since when, until it starts
+            return dict(status=ProcessState.WAITING, pid=None, start_ticks=None, started=boot + float(words[2]),
+                        finished=None)
+        if words[0] == "F" and len(words) == 3:  # not started at its deadline
+            return dict(status=ProcessState.FAILED, pid=None, start_ticks=None, finished=boot + float(words[2]))
     except ValueError:
         pass
     return None

@@ -37,6 +37,10 @@ HOOK_LOG = "tmux-hooks.log"
 LAUNCH_SCRIPT = "launch.tmux"
 #: key of the stored plan naming the tmux server the experiment was launched on
 SERVER_KEY = "tmux_server"
+#: beside the logs: what each held window waits for (``<key>.json``) and, past a deadline, why (``.outcome``)
+WAITS_DIR = "waits"
+#: beside the logs: the checks and waits of the processes that have any, for ``symphony p``
+READINESS_PLAN = "readiness-plan.json"
 
 #: what ``quote`` replaces: \\ " $ ~ escaped, control characters as tmux escapes (octal if no name)
 _ESCAPES = {code: f"\\{code:03o}" for code in (*range(0x20), 0x7F)}
@@ -81,6 +85,16 @@ _CRLF_FILTER = (r'$|=1; my $cr = ""; while (sysread(STDIN, my $chunk, 65536)) { 
 def log_pipe_command(log_path):
     """Shell command that ``pipe-pane`` runs: the pane's output, with LF line ends, appended to the log."""
     return f"exec perl -e {shlex.quote(_CRLF_FILTER)} >> {shlex.quote(log_path)}"
+
+
+def wait_spec_path(log_dir, key):
+    """What the runner of held process ``key`` waits for (read by ``python -m symphony.readiness.wait``)."""
+    return os.path.join(log_dir, WAITS_DIR, key.replace("/", "__") + ".json")
+
+
+def wait_outcome_path(log_dir, key):
+    """Where a held window's wait writes why it did not start the process (or started it anyway)."""
+    return os.path.join(log_dir, WAITS_DIR, key.replace("/", "__") + ".outcome")
 
 
 def package_root():
@@ -149,9 +163,29 @@ class TmuxPlan:
 
     def runner_argv(self, process, quiet_locale=False):
         """The window's program: the Perl runner (:mod:`symphony.tmux.runner`), which runs ``process.argv``
-        exactly as planned. ``quiet_locale``: the session carries :data:`QUIET_LOCALE` for the runners only."""
+        exactly as planned. ``quiet_locale``: the session carries :data:`QUIET_LOCALE` for the runners only.
+        A held process's runner first waits for its services (``python -m symphony.readiness.wait``)."""
+        wait = (self.python, package_root(), wait_spec_path(self.log_dir(), process.key)) if process.waits else None
         return runner_argv(self.perl, self.events(), process, self.run_id, self.restart_backoff, self.grace,
-                           drop_env=QUIET_LOCALE[0] if quiet_locale else None)
+                           drop_env=QUIET_LOCALE[0] if quiet_locale else None, wait=wait)
+
+    def readiness_plan(self):
+        """What ``symphony p`` needs of the checks and waits (:data:`READINESS_PLAN`), None without any:
+        ``{"checks": {key: [check dicts]}, "waits": {key: [services]}}``."""
+        if not self.local.has_readiness:
+            return None
+        return {"checks": {process.key: process.checks for process in self.processes if process.checks},
+                "waits": {process.key: [wait["service"] for wait in process.waits]
+                          for process in self.processes if process.waits}}
+
+    def wait_specs(self):
+        """``{path: spec}`` of every held process's wait (what its runner's wait reads), written at launch."""
+        return {wait_spec_path(self.log_dir(), process.key): {"waits": process.waits,
+                                                              "outcome": wait_outcome_path(self.log_dir(), process.key)}
+                for process in self.processes if process.waits}
+
+    def log_dir(self):
+        return os.path.dirname(self.processes[0].log_path)
 
     def _log_pipe(self, process):
         return format_literal(log_pipe_command(process.log_path))

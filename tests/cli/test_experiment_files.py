@@ -20,7 +20,7 @@ def write(path, text):
 
 def masked_ports(plan_text):
     """A dry-run plan with the randomly chosen port numbers blanked out."""
-    return re.sub(r"(=|127\.0\.0\.1:)\d{4,5}\b", r"\1<port>", plan_text)
+    return re.sub(r"(=|127\.0\.0\.1:|on port )\d{4,5}\b", r"\1<port>", plan_text)
 
 
 def one_line_error(err):

@@ -37,7 +37,7 @@ def test_dry_runs_print_the_same_plan(run, tmp_path):
     for path in (os.path.join(HELLO, "experiment.yml"), python_file):
         code, out, err = run("launch", "--dry-run", path)
         assert code == 0, err
-        plans.append(re.sub(r"(=|127\.0\.0\.1:)\d{4,5}\b", r"\1<port>", out))
+        plans.append(re.sub(r"(=|127\.0\.0\.1:|on port )\d{4,5}\b", r"\1<port>", out))
     assert plans[0] == plans[1] and "python3 ring.py --index 2" in plans[0]
 
 

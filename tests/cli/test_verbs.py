@@ -68,7 +68,8 @@ def test_list_processes_and_aliases(run, demo, verb):
     rows = {row["Name"]: row for row in parse_table(out)}
     assert list(rows) == ["server", "client", "agent-0", "agent-1"]
     assert rows["server"]["Group"] == "" and rows["agent-1"]["Group"] == "workers"
-    assert (rows["server"]["Ready"], rows["server"]["Restarts"]) == ("1", "0")
+    # it binds svc and exposes web but never listens: its checks say not ready
+    assert (rows["server"]["Ready"], rows["server"]["Restarts"]) == ("0", "0")
     assert rows["server"]["State"].startswith("running: ")
     assert rows["agent-1"]["Ready"] == "0" and rows["agent-1"]["State"].startswith("exited (3): ")
     code, out, _ = run(verb, "demo", "-o", "json")
@@ -76,7 +77,9 @@ def test_list_processes_and_aliases(run, demo, verb):
     assert data["experiment"] == "demo" and data["backend"] == "local"
     by_key = {p["key"]: p for p in data["processes"]}
     assert by_key["workers/agent-1"]["exit_code"] == 3 and by_key["workers/agent-1"]["group"] == "workers"
-    assert by_key["server"]["ready"] is True and by_key["server"]["state_text"].startswith("running")
+    assert by_key["server"]["ready"] is False and by_key["server"]["state_text"].startswith("running")
+    assert by_key["server"]["checked"] is True and by_key["server"]["not_ready"] == ["svc", "web"]
+    assert by_key["client"]["ready"] is True and "checked" not in by_key["client"]
     code, out, _ = run(verb, "-o", "yaml")
     assert [p["name"] for p in yaml.safe_load(out)["processes"]] == ["server", "client", "agent-0", "agent-1"]
 
