@@ -32,6 +32,7 @@ from . import kubectl, port_forward, transfer
 from .logs import LogFollower
 from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
                         MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
+from .readiness import CHECKS_ANNOTATION, WAIT_CONTAINER, WAITS_ANNOTATION
 
 SYMPHONY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 
@@ -432,6 +433,7 @@ def pod_statuses(pod):
     statuses = {s.name: s for s in (pod.status.container_statuses or [])} if pod.status else {}
     failure = _pod_failure(pod)
     unschedulable = _unschedulable(pod)
+    checked, waiting = _annotation(pod, CHECKS_ANNOTATION), _annotation(pod, WAITS_ANNOTATION)
     result = []
     for container in pod.spec.containers:
         status = ProcessStatus(key=container_key(pod, container.name), group=group, name=container.name,
@@ -454,8 +456,52 @@ def pod_statuses(pod):
                 status.finished = _timestamp(end.finished_at)
             elif state.waiting is not None and failure is None:
                 status.state, status.detail = ProcessState.WAITING, state.waiting.reason or ""
+        if container.name in checked:
+            status.checked = True
+            if status.state is ProcessState.RUNNING and not status.ready:
+                status.not_ready = list(checked[container.name])
         result.append(status)
+    if pod.status is not None and waiting:
+        _held(pod, result, waiting)
     return result
+
+
+def _annotation(pod, name):
+    """A JSON annotation of the plan (container name -> services), {} when absent or unreadable."""
+    text = (pod.metadata.annotations or {}).get(name)
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _held(pod, statuses, waiting):
+    """A standalone process held by its wait container (see :mod:`symphony.kube.readiness`):
+    ``waiting: replay (not ready 12s)`` while it waits, ``failed`` with its reason when it gave up."""
+    init = next((s for s in pod.status.init_container_statuses or () if s.name == WAIT_CONTAINER), None)
+    if init is None or init.state is None:
+        return
+    for status in statuses:
+        services = waiting.get(status.name)
+        if not services or status.state not in (ProcessState.PENDING, ProcessState.WAITING, ProcessState.FAILED):
+            continue
+        state = init.state
+        if state.running is not None:
+            since = _timestamp(state.running.started_at) or time.time()
+            held = ProcessStatus.held(status.key, status.group, status.name, services, time.time() - since)
+            status.state, status.detail, status.waiting_for = held.state, held.detail, held.waiting_for
+        elif state.terminated is not None and state.terminated.exit_code:
+            status.state, status.detail = ProcessState.FAILED, _reason_of(state.terminated)
+        elif state.waiting is not None and init.last_state is not None and init.last_state.terminated is not None \
+                and init.last_state.terminated.exit_code:  # given up, and run again by the pod's restart policy
+            status.state, status.detail = ProcessState.FAILED, _reason_of(init.last_state.terminated)
+            status.waiting_for = list(services)
+
+
+def _reason_of(terminated):
+    lines = [line.strip() for line in (terminated.message or "").splitlines() if line.strip()]
+    return lines[-1] if lines else f"wait failed ({terminated.exit_code})"
 
 
 def _pod_failure(pod):

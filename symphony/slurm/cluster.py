@@ -28,7 +28,7 @@ import time
 
 from ..cluster import Cluster, pick_process, rollback_shield
 from ..errors import (BackendSettingError, ExperimentNotFoundError, LaunchError, SpecError, SymphonyError)
-from ..status import ProcessStatus
+from ..status import ProcessState, ProcessStatus
 from . import commands
 from .paths import RUNNER, status_path_for, step_path_for
 
@@ -318,14 +318,22 @@ class SlurmCluster(Cluster):
         none of the plan's machinery (the resolver, the model)."""
         job = self._job(name)
         job_dir = self.job_dir(name)
-        plan = _read_json(os.path.join(job_dir, "resolved.json")) or _read_json(os.path.join(job_dir, "plan.json"))
+        resolved = _read_json(os.path.join(job_dir, "resolved.json"))
+        plan = resolved or _read_json(os.path.join(job_dir, "plan.json"))
         components = commands.job_components(job["job_id"])
         driver = _read_json(os.path.join(job_dir, "driver.json")) or {}
         statuses = []
+        checked = []
         for process in plan["processes"] if plan else ():
             record = _read_json(status_path_for(job_dir, process["key"]))
             component = components.get(process["component"])
-            statuses.append(_status(process, record, component, driver, bool(components)))
+            status = _status(process, record, component, driver, bool(components))
+            statuses.append(status)
+            declared = [check for check in process.get("checks", ()) if check["declared"]]
+            if resolved and declared and status.state is ProcessState.RUNNING:
+                checked.append((status, declared))
+        if checked:
+            _check_readiness(checked)
         return statuses
 
     def _process(self, experiment, process):
@@ -336,7 +344,7 @@ class SlurmCluster(Cluster):
     def _still_running(self, experiment, key, job_id):
         job_dir = self.job_dir(experiment)
         record = _read_json(status_path_for(job_dir, key))
-        if record is not None and record.get("state") in ("exited", "killed"):
+        if record is not None and record.get("state") in ("exited", "killed", "failed"):
             return False
         return any(state in _QUEUED | _RUNNING for state, *_ in commands.job_components(job_id).values())
 
@@ -429,6 +437,22 @@ def _call(argv, **options):
     return subprocess.call(argv, **options)
 
 
+def _held(status, record, component):
+    """A process its runner holds until its services are ready (``waiting: replay (not ready 12s)``),
+    or did not start because they were not ready in time (``failed`` with the reason)."""
+    services = record.get("waiting_for") or []
+    extra = {"node": record.get("node")}
+    if record["state"] == "failed":
+        status.state, status.detail, status.waiting_for = "failed", record.get("detail", ""), services
+        status.finished, status.extra = record.get("finished"), extra
+    elif component is None or component[0] not in _RUNNING:
+        status.state, status.detail = "lost", f"job {component[0].lower() if component else 'ended'}"
+    else:
+        status = ProcessStatus.held(status.key, status.group, status.name, services,
+                                    time.time() - record.get("waiting_since", time.time()), extra=extra)
+    return status
+
+
 def _remove(directory):
     import shutil
     shutil.rmtree(directory, ignore_errors=True)
@@ -460,28 +484,56 @@ def _last_line(job_dir):
     return lines[-1] if lines else "the job wrote no output"
 
 
+def _check_readiness(checked):
+    """``Ready`` of running processes from their declared checks, run now against their node's address,
+    all at once (so ``p`` takes at most the longest check's timeout): a TCP connect or an HTTP GET; a
+    command check, which runs in its process's environment on its node, is its port accepting a
+    connection. Default checks are not run: a server taking one connection (the hello ring's members)
+    would take a ``p``'s for its peer's; such a process is ready when it runs, as before."""
+    import threading
+    from ..readiness.probes import probe_from_outside
+    from types import SimpleNamespace
+    results = {}
+
+    def run(index, check):
+        results[index] = probe_from_outside(SimpleNamespace(**check))
+    threads = []
+    for at, (_, checks) in enumerate(checked):
+        for number, check in enumerate(checks):
+            threads.append(threading.Thread(target=run, args=((at, number), check), daemon=True))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for at, (status, checks) in enumerate(checked):
+        failing = [check["service"] for number, check in enumerate(checks) if not results[(at, number)].ok]
+        status.checked, status.ready, status.not_ready = True, not failing, failing
+
+
 def _status(process, record, component, driver, job_known):
     """One process's status: its runner's record, else what Slurm says of its component."""
-    status = ProcessStatus(key=process["key"], group=process["group"], name=process["name"], state="pending")
+    status = ProcessStatus(key=process["key"], group=process["group"], name=process["name"], state=ProcessState.PENDING)
+    if record is not None and ProcessState(record["state"]) in (ProcessState.WAITING, ProcessState.FAILED):
+        return _held(status, record, component)
     if record is not None:
         status.state = record["state"]
-        status.ready = record["state"] == "running"
+        status.ready = status.state is ProcessState.RUNNING
         status.restarts = record.get("restarts", 0)
         status.exit_code, status.signal = record.get("exit_code"), record.get("signal")
         status.started, status.finished, status.pid = record.get("started"), record.get("finished"), record.get("pid")
         status.extra = {"node": record.get("node")}
-        if status.state.value in ("running", "restarting"):
+        if status.state in (ProcessState.RUNNING, ProcessState.RESTARTING):
             status.detail = record.get("node") or ""
             if component is None or component[0] not in _RUNNING:
-                status.state, status.ready = "lost", False  # the job ended under it (node failure, time limit)
+                status.state, status.ready = ProcessState.LOST, False  # the job ended under it (node failure, time limit)
                 status.detail = f"job {component[0].lower() if component else 'ended'}"
         return status
     if driver.get("state") == "failed":
-        status.state, status.detail = "failed", driver.get("error", "")
+        status.state, status.detail = ProcessState.FAILED, driver.get("error", "")
     elif component is not None and component[0] in _QUEUED:
         status.detail = component[1] if component[1] not in ("None", "") else ""  # not yet considered by the scheduler
     elif component is not None and component[0] in _RUNNING:
-        status.state, status.detail = "waiting", f"starting on {component[2]}"
+        status.state, status.detail = ProcessState.WAITING, f"starting on {component[2]}"
     elif job_known or component is None:
-        status.state, status.detail = "lost", "the job ended before this process started"
+        status.state, status.detail = ProcessState.LOST, "the job ended before this process started"
     return status

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from ..host.restarts import MAX_BACKOFF_SECONDS, STABLE_RUN_SECONDS, restart_delay, should_restart
+from ..host.restarts import STABLE_RUN_SECONDS, restart_delays, should_restart
 from .paths import PROBE, RUNNER, status_path_for, step_path_for
 
 CHECK_IN_TIMEOUT = 120.0
@@ -257,8 +257,9 @@ def _srun(job_dir, python, process, node, het):
     if het:
         argv.append(f"--het-group={process['component']}")
     if process.get("image"):
-        argv += [f"--container-image={process['image']}", f"--container-mounts={job_dir}",
-                 f"--container-workdir={process['cwd']}"]
+        argv += [f"--container-image={process['image']}", f"--container-mounts={job_dir}"]
+        if process["cwd"]:  # else the image's WORKDIR, as on Docker and Kubernetes
+            argv.append(f"--container-workdir={process['cwd']}")
     return argv + [python, "-I", "-S", RUNNER, "-"]
 
 
@@ -269,14 +270,16 @@ _ENDS = ((0, None), (1, None), (None, "SIGTERM"))
 def step_file(plan, process):
     """What one step's runner needs, with the restart rule of :mod:`symphony.host.restarts` evaluated: the
     runner then imports nothing of Symphony (see :mod:`symphony.slurm.runner`)."""
-    delays = [restart_delay(plan.restart_backoff, 0)]
-    while delays[-1] < MAX_BACKOFF_SECONDS and len(delays) < 64:
-        delays.append(restart_delay(plan.restart_backoff, len(delays)))
-    return {"key": process.key, "argv": process.argv, "cwd": process.cwd, "env": process.env,
+    delays = restart_delays(plan.restart_backoff)
+    step = {"key": process.key, "argv": process.argv, "cwd": process.cwd, "env": process.env,
             "log": process.log_path, "status": status_path_for(plan.job_dir, process.key),
             "decision": "".join("1" if should_restart(process.restart_policy, code, name) else "0"
                                 for code, name in _ENDS),
             "stable": STABLE_RUN_SECONDS, "delays": delays, "grace": plan.grace}
+    if process.waits:  # the runner holds the process first, with symphony.readiness from this checkout
+        step["waits"] = process.waits
+        step["symphony_path"] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return step
 
 
 

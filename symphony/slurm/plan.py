@@ -47,7 +47,7 @@ class StepPlan:
     pod: str
     component: int
     argv: list
-    cwd: str
+    cwd: str                      # None: the image's working directory (a process in an image)
     env: dict
     restart_policy: str
     log_path: str
@@ -56,6 +56,8 @@ class StepPlan:
     bound: dict = field(default_factory=dict)
     exposed: dict = field(default_factory=dict)
     node: str = None              # the pod's node, once the job runs
+    checks: list = field(default_factory=list)   # ResolvedCheck.to_dict() of each service it provides
+    waits: list = field(default_factory=list)    # ResolvedWait.to_dict() of each service it is held for
 
 
 @dataclass
@@ -107,13 +109,28 @@ class SlurmPlan:
             lines.append(f"  step: srun --overlap{het} --nodelist=<node of {process.pod}> --ntasks=1 --nodes=1"
                          + (f" --container-image={process.image}" if process.image else ""))
             lines.append(f"  command: {shlex.join(process.argv)}")
-            lines.append(f"  cwd: {process.cwd}")
+            lines.append("  cwd: " + (process.cwd or "the image's working directory"))
             lines.append(f"  restart: {process.restart_policy}")
             lines.append(f"  log: {process.log_path}")
+            for check in (check for check in process.checks if check["declared"]):  # (what `p` runs)
+                lines.append(f"  ready: {check['service']} when {self._check_text(check)}, every {check['interval']:g}s")
+            for wait in process.waits:
+                lines.append(f"  waits for: {wait['service']} ({self._check_text(wait['check'], outside=True)}), "
+                             f"at most {wait['timeout']:g}s, then {wait['on_timeout']}")
             lines.append("  env:")
             for name, value in sorted(process.env.items()):
                 lines.append(f"    {name}={shlex.quote(self._shown(name, value))}")
         return "\n".join(lines)
+
+    @staticmethod
+    def _check_text(check, outside=False):
+        port = str(check["port"]) if check["port"] != PENDING_PORT else "<free port there>"
+        where = f"{check['host']}:{port}"
+        if check["kind"] == "http":
+            return f"GET http://{where}{check['path'] or '/'} answers 2xx/3xx"
+        if check["kind"] == "command" and not outside:
+            return f"{shlex.join(check['argv'])} exits 0 (run at `symphony p` as a connection to {where})"
+        return f"{where} accepts a connection"
 
     def _shown(self, name, value):
         """An address variable as the dry run knows it: its node is not chosen yet."""
@@ -214,9 +231,10 @@ def build_plan(exp, rule, *, capabilities, job_dir, python, settings, shell, clu
                 processes.append(StepPlan(
                     key=process.key, group=process.group, name=process.name, pod=pod.name, component=index,
                     argv=process.argv, cwd=process.cwd, env=process.env, restart_policy=process.restart_policy,
-                    log_path=log_path_for(job_dir, process.key), image=process.spec.container_image or None,
+                    log_path=log_path_for(job_dir, process.key), image=process.image,
                     resources=normalized_resources(process.resources), bound=dict(process.bound),
-                    exposed=dict(process.exposed)))
+                    exposed=dict(process.exposed), checks=[check.to_dict() for check in process.checks],
+                    waits=[wait.to_dict() for wait in process.waits]))
     addresses = {name: [resolved.addresses[name].host, resolved.addresses[name].port] for name in resolved.addresses}
     return SlurmPlan(experiment=exp.name, job_dir=job_dir, python=python, components=components,
                      processes=processes, addresses=addresses, restart_backoff=restart_backoff, grace=grace,

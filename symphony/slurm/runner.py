@@ -94,7 +94,8 @@ class Runner:
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
             try:
-                os.chdir(step["cwd"])
+                if step["cwd"] is not None:  # None: the image's working directory, where srun started the runner
+                    os.chdir(step["cwd"])
             except OSError as exc:
                 os.write(2, f"symphony: cannot enter {step['cwd']}: {exc.strerror}\n".encode())
                 os._exit(1)
@@ -107,11 +108,37 @@ class Runner:
         finally:
             os._exit(127)
 
+    def hold(self, log_fd):
+        """Before the first start, hold the process until the services it waits for are ready
+        (:func:`symphony.readiness.wait_until_ready`, checking each provider's node address), recorded as
+        ``waiting`` for ``symphony p``. Returns whether to start it: at a deadline its ``on_timeout`` says,
+        and a process not started is recorded ``failed`` with the reason. Only a step that waits imports
+        anything of Symphony, from the checkout the driver named; a stop meanwhile ends the runner as is."""
+        from types import SimpleNamespace
+        step = self.step
+        sys.path.insert(0, step["symphony_path"])
+        from symphony.readiness.wait import wait_until_ready
+        waits = [SimpleNamespace(**{**wait, "check": SimpleNamespace(**wait["check"])}) for wait in step["waits"]]
+        begun = time.time()
+        services = [wait.service for wait in waits]
+        self.write(state="waiting", waiting_for=services, waiting_since=begun)
+        os.write(log_fd, f"symphony: waiting for {', '.join(services)}\n".encode())
+        outcome = wait_until_ready(waits, started=begun)
+        if outcome.reason:
+            os.write(log_fd, f"symphony: {outcome.reason}\n".encode())
+        if not outcome.start:
+            self.write(state="failed", detail=outcome.reason, waiting_for=services, finished=time.time())
+            return False
+        self.write(waiting_for=[])
+        return True
+
     def run(self):
         step = self.step
-        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
         stopping, failures = False, 0
         log_fd = os.open(step["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if step.get("waits") and not self.hold(log_fd):
+            return 1
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
         while True:
             started = time.time()
             pid = self.start(log_fd)
@@ -163,7 +190,8 @@ def _kill_group(pid, signum):
 def exec_in(step, argv):
     """Replace this program by ``argv``, in the process's environment and working directory."""
     try:
-        os.chdir(step["cwd"])
+        if step["cwd"] is not None:
+            os.chdir(step["cwd"])
     except OSError as exc:
         print(f"symphony: cannot enter {step['cwd']}: {exc.strerror}", file=sys.stderr)
         return 1

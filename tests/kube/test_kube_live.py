@@ -255,3 +255,55 @@ def test_unschedulable_pod_and_bad_image_show_why(kube, launched, wait_for):
     missing = wait_for(lambda: (lambda s: s if s.detail in ("ErrImagePull", "ImagePullBackOff") else None)(
         states(kube, name)["missing"]), "the image pull to fail")
     assert missing.state_text() in ("waiting: ErrImagePull", "waiting: ImagePullBackOff")
+
+
+LATE_SERVER = """
+import os, socket, time
+time.sleep(5)
+s = socket.create_server((os.environ['SYMPH_BIND_HOST'], int(os.environ['SYMPH_LATE_PORT'])))
+print('listening', flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'hello\\n')
+    c.close()
+"""
+FIRST_TRY_CLIENT = """
+import os, socket, time
+try:
+    c = socket.create_connection((os.environ['SYMPH_LATE_HOST'], int(os.environ['SYMPH_LATE_PORT'])), timeout=10)
+    print('first attempt:', c.makefile().readline().strip(), flush=True)
+except OSError as exc:
+    print('first attempt failed:', exc, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def test_clients_that_wait_are_held_in_init_until_the_late_server_is_ready(kube, launched, wait_for):
+    """A server that listens only after 5 s and 10 clients that connect once, with wait=True: each
+    client's first attempt succeeds, and until then `p` shows them waiting (their pods in Init)."""
+    from symphony.readiness import tcp
+    name = unique("ready")
+    exp = kube.new_experiment(name)
+    server = exp.new_process("server", container_image=IMAGE, command="python3", args=["-c", LATE_SERVER])
+    server.binds("late", ready=tcp(interval=1))
+    for i in range(10):
+        client = exp.new_process(f"client-{i}", container_image=IMAGE, command="python3",
+                                 args=["-c", FIRST_TRY_CLIENT])
+        client.connects("late", wait=True, wait_timeout="5m")
+    for process in exp.list_all_processes():
+        process.image_pull_policy("IfNotPresent")
+    launched.append(name)
+    kube.launch(exp)
+
+    held = wait_for(lambda: [s for s in states(kube, name).values() if s.state == "waiting" and s.waiting_for],
+                    "a client shown waiting for 'late'")
+    assert all(s.waiting_for == ["late"] and s.detail.startswith("late (not ready") for s in held)
+    ready = wait_for(lambda: (lambda s: s if s["server"].ready and all(
+        s[f"client-{i}"].state == "running" for i in range(10)) else None)(states(kube, name)),
+        "the server ready and every client running")
+    assert ready["server"].checked
+    for i in range(10):
+        log = wait_for(lambda: [line for line in kube.get_log(name, f"client-{i}") if "first attempt" in line],
+                       f"client-{i}'s first attempt")
+        assert log == ["first attempt: hello"]
