@@ -2,55 +2,18 @@
 
 import io
 import os
-import pty
 import threading
 import time
 
 import pytest
 
+from pseudoterminal import PseudoTerminal
 from symphony.cluster.progress import DELAY, Progress, delete_progress, launch_progress
-
-
-class Terminal:
-    """A pseudo-terminal: ``stream`` is its slave side (a real tty), ``text()`` all that reached the master."""
-
-    def __init__(self):
-        master, slave = pty.openpty()
-        self.master = master
-        self.stream = open(slave, "w", buffering=1, encoding="utf-8")
-        self.chunks = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        while True:
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            self.chunks.append(data)
-
-    def text(self):
-        time.sleep(0.1)  # let the reader drain what was just written
-        return b"".join(self.chunks).decode()
-
-    def wait_for(self, expected, timeout=10):
-        """All text so far, once ``expected`` is in it (a loaded machine may draw late)."""
-        deadline = time.monotonic() + timeout
-        while expected not in self.text():
-            assert time.monotonic() < deadline, f"{expected!r} not shown: {self.text()!r}"
-        return self.text()
-
-    def close(self):
-        self.stream.close()
-        os.close(self.master)
 
 
 @pytest.fixture
 def terminal():
-    term = Terminal()
+    term = PseudoTerminal()
     yield term
     term.close()
 

@@ -24,7 +24,7 @@ from ..config import SymphonyConfig
 from ..engines.registry import backend_class, canonical_backend
 from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError,
                       SymphonyError)
-from ..status import ProcessStatus
+from ..status import ProcessState, ProcessStatus
 from .launching import launch_lock, rollback_shield
 
 if TYPE_CHECKING:
@@ -495,7 +495,7 @@ class Cluster(abc.ABC):
         while True:
             statuses = self.describe_experiment(experiment_name)
             status = pick_process(experiment_name, key, ((s.key, s.name, s) for s in statuses))
-            if status.state not in ("pending", "waiting"):
+            if status.state not in (ProcessState.PENDING, ProcessState.WAITING):
                 break
             print(f"waiting for {key!r} of {experiment_name!r} to start ({status.state_text()})", file=sys.stderr)
             time.sleep(sleep_interval)

@@ -47,5 +47,6 @@ def rollback_shield() -> Iterator[None]:
     try:
         yield
     finally:
-        if previous is not None:  # (None: a handler installed from C, which Python cannot put back)
-            signal.signal(signal.SIGINT, previous)
+        # None: a handler installed from C, which Python cannot put back; Python's own then, so that
+        # Ctrl-C interrupts again (KeyboardInterrupt) rather than staying ignored for good
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)

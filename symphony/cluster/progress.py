@@ -26,9 +26,11 @@ and counts stay current without every ``advance()`` writing to the terminal.
 import contextlib
 import os
 import sys
-import threading
 import time
-from typing import IO, ContextManager, Iterator, Optional
+from typing import IO, TYPE_CHECKING, ContextManager, Iterator, Optional
+
+if TYPE_CHECKING:
+    import threading
 
 #: Seconds a launch or delete runs before its progress line appears.
 DELAY = 1.0
@@ -55,6 +57,7 @@ class Progress:
         self.delay = DELAY if delay is None else delay  # (read now: tests shorten it)
         self.interval = interval
         self.shown = False          # whether the line was ever drawn (then it is erased at the end)
+        import threading  # (here: `symphony p` imports this module through its backend, and draws nothing)
         self._lock = threading.Lock()
         self._changed = True
         self._started = time.monotonic()
@@ -73,6 +76,7 @@ class Progress:
         """Begin timing; on a terminal, start the thread that draws the line after the delay."""
         self._started = time.monotonic()
         if self.visible and self._thread is None:
+            import threading
             self._thread = threading.Thread(target=self._run, name="symphony-progress", daemon=True)
             self._thread.start()
         return self

@@ -24,6 +24,7 @@ import time
 from typing import Any, Dict, IO, Mapping, Optional
 
 from ..errors import BackendSettingError, SymphonyError
+from ..status import ProcessState
 
 _STDOUT_MODES = ("print", "file", "none")
 _STDERR_MODES = ("print", "file", "none", "stdout")
@@ -177,7 +178,7 @@ def _checked_modes(stdout_mode: str, stderr_mode: str) -> None:
             f"stderr apart, but each process has one log of both: use {fix}, or SubprocManager for separate streams")
 
 
-_DONE_STATES = ("exited", "killed", "failed", "lost")
+_DONE_STATES = frozenset((ProcessState.EXITED, ProcessState.KILLED, ProcessState.FAILED, ProcessState.LOST))
 _CLASS: Optional[type] = None
 
 
@@ -252,12 +253,12 @@ class _ForegroundLaunch:
                 for status in self.describe_experiment(experiment):  # type: ignore[attr-defined]
                     if status.key in ended or status.state not in _DONE_STATES:
                         continue
-                    code = status.exit_code if status.state == "exited" else -1
+                    code = status.exit_code if status.state is ProcessState.EXITED else -1
                     ended[status.key] = code
                     if code == 0:
                         print(f'PROCESS "{status.key}" DONE', flush=True)
                         continue
-                    how = f"ERROR CODE {code}" if status.state == "exited" else (status.signal or status.state)
+                    how = f"ERROR CODE {code}" if status.state is ProcessState.EXITED else (status.signal or status.state)
                     print(f'PROCESS "{status.key}" TERMINATED WITH {how}', flush=True)
                     if kill_on_error:
                         print("KILLING ALL REMAINING PROCESSES ...", flush=True)

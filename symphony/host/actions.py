@@ -6,8 +6,6 @@ directory, which is what "inside the process" means when there is no container.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 
 from ..errors import SymphonyError
@@ -15,6 +13,7 @@ from ..errors import SymphonyError
 
 class HostProcessActions:
     def exec_command(self, experiment, process, argv):
+        import subprocess  # (here, as below: only these verbs need it, not `symphony p`)
         env, cwd = self.process_environment(experiment, process)
         try:
             return subprocess.call(list(argv), env={**os.environ, **env}, cwd=cwd)
@@ -41,6 +40,7 @@ class HostProcessActions:
             raise SymphonyError(f"cannot copy {src}: no such file or directory")
         if os.path.isdir(dst):
             dst = os.path.join(dst, os.path.basename(src.rstrip(os.sep)))
+        import shutil
         if os.path.isdir(src):
             shutil.copytree(src, dst, dirs_exist_ok=True)
         else:

@@ -14,7 +14,7 @@ quick failure in a row, at most :data:`MAX_BACKOFF_SECONDS`; a run that lasted
 :data:`STABLE_RUN_SECONDS` resets the count (:func:`failures_in_a_row`).
 """
 
-from typing import Optional
+from typing import List, Optional
 
 #: a process that ran at least this long resets its restart backoff
 STABLE_RUN_SECONDS = 10.0
@@ -43,3 +43,15 @@ def failures_in_a_row(ran_for: float, before: int) -> int:
 def restart_delay(backoff: float, failures: int) -> float:
     """Seconds before the next restart: ``backoff`` doubled per quick failure in a row, at most 30 s."""
     return min(MAX_BACKOFF_SECONDS, backoff * 2 ** max(0, failures - 1))
+
+
+def restart_delays(backoff: float) -> List[float]:
+    """Every delay ``restart_delay`` can give for ``backoff``, by failures in a row, up to the cap.
+
+    Runners that must not import Python (the tmux window's Perl, a container's shell, a Slurm
+    step) get this list and index it, so the rule itself stays here.
+    """
+    delays = [restart_delay(backoff, 0)]
+    while delays[-1] < MAX_BACKOFF_SECONDS and len(delays) < 64 and backoff > 0:
+        delays.append(restart_delay(backoff, len(delays)))
+    return delays

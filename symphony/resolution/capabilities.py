@@ -36,6 +36,7 @@ class CapabilityError(SpecError):
 FEATURES: Mapping[str, str] = {
     "images": "container images",
     "image_default_command": "running an image's own default command",
+    "image_entrypoint": "keeping an image's own entrypoint (args without command)",
     "cpu": "cpu requests and limits",
     "memory": "memory requests and limits",
     "gpu": "GPUs",
@@ -114,9 +115,9 @@ _NO_CONTAINERS = "processes run directly on this machine, with no container or s
 HOST = Capabilities(
     backend="host",
     runs_in_containers=False,
-    support=_table(Support.IGNORED, image_default_command=Support.REFUSED),
-    reasons={**{feature: _NO_CONTAINERS for feature in FEATURES},
-             **{feature: _READINESS_REASON.format(backend="local or tmux") for feature in _READINESS}},
+    support=_table(Support.IGNORED, image_default_command=Support.REFUSED, start_order=Support.APPLIED,
+                   readiness_checks=Support.APPLIED),
+    reasons={feature: _NO_CONTAINERS for feature in FEATURES if feature not in _READINESS},
     refusals={
         "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
                                  "run (it runs no images): give command= (and args=) to say what runs on this machine",
@@ -147,8 +148,9 @@ DOCKER = Capabilities(
 )
 
 #: pods on a Kubernetes cluster: the strictest engine, the model follows its split
-KUBERNETES = Capabilities(backend="kube", runs_in_containers=True, support=_table(Support.APPLIED),
-                          reasons={feature: _READINESS_REASON.format(backend="kube") for feature in _READINESS})
+KUBERNETES = Capabilities(backend="kube", runs_in_containers=True,
+                          support=_table(Support.APPLIED, start_order=Support.APPLIED,
+                                         readiness_checks=Support.APPLIED))
 
 
 def with_backend(capabilities: Capabilities, backend: str) -> Capabilities:
@@ -168,7 +170,6 @@ _SLURM_REASONS = {
     "pod_yml": _NO_MANIFESTS,
     "container_yml": _NO_MANIFESTS,
     "images": "this Slurm cluster has no container support (no pyxis/enroot `--container-image`)",
-    **{feature: _READINESS_REASON.format(backend="slurm") for feature in _READINESS},
 }
 _SLURM_REFUSALS = {
     "images": "{owner} declares a container image, but this Slurm cluster has no container support "
@@ -176,6 +177,9 @@ _SLURM_REFUSALS = {
               "cannot run it: remove container_image= to run the process directly on the nodes",
     "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
                              "run (srun needs a program): give command= (and args=)",
+    "image_entrypoint": "{owner} gives args without command, which keeps the image's entrypoint, but the {backend} "
+                        "backend runs its own step runner in the image, which then runs the program: "
+                        "give command= (the entrypoint's program) as well",
     "mount.secret": "{owner} mounts Kubernetes secret {secret_name!r}, which Slurm cannot provide: "
                     "use the experiment's secrets (SYMPH_SECRETS_DIR) instead",
     "mount.raw": "{owner} mounts a raw Kubernetes volume at {mount_path}, which Slurm cannot interpret",
@@ -187,10 +191,11 @@ def _slurm(images: Support) -> Capabilities:
         backend="slurm",
         runs_in_containers=False,  # an image is optional: a process without one runs directly on its node
         support=_table(Support.APPLIED, images=images, image_default_command=Support.REFUSED,
+                       image_entrypoint=Support.REFUSED,
                        mount__nfs=Support.IGNORED, mount__host_path=Support.IGNORED, mount__empty_dir=Support.IGNORED,
                        mount__secret=Support.REFUSED, mount__raw=Support.REFUSED, tolerations=Support.IGNORED,
                        image_pull_secrets=Support.IGNORED, pull_policy=Support.IGNORED, pod_yml=Support.IGNORED,
-                       container_yml=Support.IGNORED),
+                       container_yml=Support.IGNORED, start_order=Support.APPLIED, readiness_checks=Support.APPLIED),
         reasons=_SLURM_REASONS, refusals=_SLURM_REFUSALS)
 
 

@@ -64,13 +64,13 @@ def check_image(key: str, image: Optional[str], backend: str) -> str:
     return image
 
 
-def check_container_cwd(key: str, cwd: Optional[str], backend: str) -> Optional[str]:
-    """A working directory inside a container: absolute there (there is no 'current' directory to join)."""
+def check_container_cwd(key: str, cwd: Optional[str], why: str) -> Optional[str]:
+    """A working directory inside a container: absolute there (there is no 'current' directory to join).
+    ``why`` says why the process runs in a container (on which backend)."""
     if cwd and not posixpath.isabs(cwd):
         raise SpecError(f"process {key!r}: cwd {cwd!r} is a directory inside the container "
                         f"and must be absolute there: give an absolute path such as "
-                        f"{posixpath.normpath('/' + cwd.lstrip('~/'))!r} (the {backend} backend runs every "
-                        f"process in a container)")
+                        f"{posixpath.normpath('/' + cwd.lstrip('~/'))!r} ({why})")
     return cwd
 
 

@@ -135,28 +135,34 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
              ports: Mapping[str, int], with_secrets: bool, cwd_here: str, uses: _Uses) -> ResolvedProcess:
     key = process.key
     what = f"process {key!r}"
-    in_containers = target.capabilities.runs_in_containers
+    capabilities = target.capabilities
+    declared_image = process.container_image
+    # in an image: on a backend that runs every process in one, or one that runs the image a process declares
+    in_image = capabilities.runs_in_containers or bool(declared_image and capabilities.of("images") is Support.APPLIED)
+    why = (f"the {target.backend} backend runs every process in an image" if capabilities.runs_in_containers
+           else f"the {target.backend} backend runs a process that declares container_image= in that image")
     try:
         launch = launch_of(process, preamble_lines(process, target.cluster_preamble), target.shell,
-                           in_image=in_containers)
+                           in_image=in_image)
     except PreambleBeforeEntrypointError as exc:
-        raise CapabilityError(f"{exc} (the {target.backend} backend runs every process in an image)") from None
+        raise CapabilityError(f"{exc} ({why})") from None
 
-    declared_image = process.container_image
     if declared_image:
         check_image_reference(declared_image, f"process {key!r}: container_image")  # a typo is one on every backend
         uses.use("images", what)
     if launch.runs_image_default:
         uses.use("image_default_command", what)
+    elif launch.keeps_image_entrypoint:
+        uses.use("image_entrypoint", what)
     image: Optional[str] = None
-    if in_containers:
+    if in_image:
         built = target.images.get(key)
         try:
             image = check_image(key, built or declared_image, target.backend)
         except SpecError as exc:
             raise (CapabilityError(str(exc)) if not (built or declared_image) else exc) from None
         try:
-            cwd = check_container_cwd(key, process.cwd, target.backend)
+            cwd = check_container_cwd(key, process.cwd, why)
         except SpecError as exc:
             raise CapabilityError(str(exc)) from None
     else:

@@ -46,6 +46,7 @@ Quantity = Union[str, int, float]
 Services = Union[str, Sequence[str], Mapping[str, Optional[int]]]
 _Container = TypeVar("_Container", bound="_ContainerSettings")
 _Pod = TypeVar("_Pod", bound="_PodSettings")
+_Experiment = TypeVar("_Experiment", bound="ExperimentSpec")
 
 
 def _one_of(kind: str, value: object, allowed: Sequence[str]) -> str:
@@ -1118,43 +1119,44 @@ class ExperimentSpec:
                 yield Problem(WaitingCycleError, message, where, python_fix, data_fix)
 
     # --- serialisation ------------------------------------------------------------
-    # (imported when called: the loaders need PyYAML, which the supervisor and quick verbs never pay for)
+    # (imported when called: the loaders need PyYAML, which the supervisor and quick verbs never pay for;
+    # serialize.mapping and serialize.files never import this module: they build the class they are given)
     def to_dict(self) -> Dict[str, Any]:
         """The experiment as plain data: the schema of YAML/JSON experiment files (only non-default values)."""
-        from .serialize import experiment_to_dict
+        from .serialize.mapping import experiment_to_dict
         return experiment_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "ExperimentSpec":
-        from .serialize import experiment_from_dict
-        return experiment_from_dict(data)
+    def from_dict(cls: Type[_Experiment], data: Dict[str, Any]) -> _Experiment:
+        from .serialize.mapping import build_experiment
+        return build_experiment(cls, data)
 
     def dump_yaml(self, stream: Optional[IO[str]] = None) -> Optional[str]:
         """YAML text, or None after writing it to ``stream``."""
-        from .serialize import dump_yaml
+        from .serialize.files import dump_yaml
         return dump_yaml(self, stream)
 
     def dump_json(self, stream: Optional[IO[str]] = None) -> Optional[str]:
         """JSON text, or None after writing it to ``stream``."""
-        from .serialize import dump_json
+        from .serialize.files import dump_json
         return dump_json(self, stream)
 
     @classmethod
-    def load_yaml(cls, source: Union[str, IO[str]]) -> "ExperimentSpec":
-        from .serialize import load_yaml
-        return load_yaml(source)
+    def load_yaml(cls: Type[_Experiment], source: Union[str, IO[str]]) -> _Experiment:
+        from .serialize.files import read_yaml_experiment
+        return read_yaml_experiment(cls, source)
 
     @classmethod
-    def load_json(cls, source: Union[str, IO[str]]) -> "ExperimentSpec":
-        from .serialize import load_json
-        return load_json(source)
+    def load_json(cls: Type[_Experiment], source: Union[str, IO[str]]) -> _Experiment:
+        from .serialize.files import read_json_experiment
+        return read_json_experiment(cls, source)
 
     # the original's names for the same files (its own dict layout is not read: see docs/migrating.md)
     def dump_dict(self) -> Dict[str, Any]:
         return self.to_dict()
 
     @classmethod
-    def load_dict(cls, data: Dict[str, Any]) -> "ExperimentSpec":
+    def load_dict(cls: Type[_Experiment], data: Dict[str, Any]) -> _Experiment:
         return cls.from_dict(data)
 
     def dump_yaml_str(self) -> str:
@@ -1176,25 +1178,25 @@ class ExperimentSpec:
         (self.dump_json_file if path.lower().endswith(".json") else self.dump_yaml_file)(path)
 
     @classmethod
-    def load_yaml_file(cls, path: str) -> "ExperimentSpec":
+    def load_yaml_file(cls: Type[_Experiment], path: str) -> _Experiment:
         return cls.load_yaml(path)
 
     @classmethod
-    def load_json_file(cls, path: str) -> "ExperimentSpec":
+    def load_json_file(cls: Type[_Experiment], path: str) -> _Experiment:
         return cls.load_json(path)
 
     @classmethod
-    def load_yaml_str(cls, text: str) -> "ExperimentSpec":
+    def load_yaml_str(cls: Type[_Experiment], text: str) -> _Experiment:
         import io
         return cls.load_yaml(io.StringIO(text))
 
     @classmethod
-    def load_json_str(cls, text: str) -> "ExperimentSpec":
+    def load_json_str(cls: Type[_Experiment], text: str) -> _Experiment:
         import io
         return cls.load_json(io.StringIO(text))
 
     @classmethod
-    def load_file(cls, path: str) -> "ExperimentSpec":
+    def load_file(cls: Type[_Experiment], path: str) -> _Experiment:
         """YAML or JSON by the file's extension."""
         return cls.load_json(path) if path.lower().endswith(".json") else cls.load_yaml(path)
 

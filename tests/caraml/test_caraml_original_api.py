@@ -197,15 +197,17 @@ def test_timeout_minus_one_waits_forever_and_a_positive_timeout_recovers():
             if req == "slow":
                 time.sleep(0.6)
             server.send("received-" + req)
+            print("answered", req, flush=True)
             if req == "last":
                 break
     """)
     patient = ZmqClient(host=HOST, port=port, timeout=-1, serializer="pickle", deserializer="pickle")
     assert patient.timeout is None and patient.request("slow") == "received-slow"
+    assert child.stdout.readline() == "answered slow\n"
     hasty = ZmqClient(host=HOST, port=port, timeout=0.3, serializer="pickle", deserializer="pickle")
     with pytest.raises(ZmqTimeoutError):
         hasty.request("slow")
-    time.sleep(0.5)  # the server is done with the abandoned request
+    assert child.stdout.readline() == "answered slow\n"  # the server is done with the abandoned request
     assert hasty.request("last") == "received-last"
     finish(child)
 

@@ -171,3 +171,36 @@ def test_a_launch_prints_one_summary_line_on_stderr_and_a_dry_run_none(make, cap
                                                 " backend: 1 process (symphony p to watch)\n")
     finally:
         cluster.delete("one")
+
+
+
+#: CPython reports a handler it did not install (one set from C before the interpreter started, as an
+#: application embedding Python does) as None, from signal.signal and getsignal alike: reported so here
+_SHIELD_AFTER_A_C_HANDLER = """
+import os, signal
+from symphony.cluster.launching import rollback_shield
+real = signal.signal
+def signal_after_a_c_handler(signum, handler):
+    real(signum, handler)
+    signal.signal = real
+    return None
+signal.signal = signal_after_a_c_handler
+with rollback_shield():
+    os.kill(os.getpid(), signal.SIGINT)  # ignored while the rollback runs
+print("shielded", flush=True)
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.sigtimedwait([], 0.1)  # (a pause in which a pending handler runs)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_interrupts_again_after_a_rollback_that_followed_a_handler_set_from_c():
+    """Python cannot put a C handler back; SIGINT must not stay ignored for good after the rollback."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _SHIELD_AFTER_A_C_HANDLER], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["shielded", "interrupted"]

@@ -1,7 +1,7 @@
 """How Symphony's modules depend on each other, and what a command imports.
 
-The rules: no import cycles (neither among modules at import time, nor among
-Symphony's packages counting the imports made inside functions); no backend imports
+The rules: no import cycles (neither among modules, counting the imports made inside
+functions, nor among Symphony's packages); no backend imports
 another backend, and nothing outside the backends imports one (``Cluster.new`` loads
 the one asked for by name); ``symphony p`` loads only the backend in use, and no YAML,
 psutil or rich when its output goes to a pipe.
@@ -18,7 +18,7 @@ import pytest
 from clihelpers import REPO, cli_env
 
 PACKAGE = os.path.join(REPO, "symphony")
-BACKENDS = ("local", "tmux", "docker", "kube")
+BACKENDS = ("local", "tmux", "docker", "kube", "slurm")
 
 
 def symphony_modules():
@@ -110,6 +110,26 @@ def test_modules_import_each_other_without_cycles_at_import_time():
     assert find_cycle(graph) is None
 
 
+#: imports made inside functions that close a cycle between modules, each with why it is tolerated
+#: for now: a module's import that completes one is removed from the graph before looking for cycles
+KNOWN_LAZY_CYCLES = {
+    ("symphony.dashboard.server", "symphony.dashboard"):
+        "the server reads DEFAULT_PORT and the page documents from its package, whose main() starts the server",
+    ("symphony.kube.logs", "symphony.kube.cluster"):
+        "the log follower names the cluster's API error and pod-failure helpers, which live with the cluster",
+}
+
+
+def test_modules_import_each_other_without_cycles_counting_imports_inside_functions():
+    """An import made inside a function hides a cycle from import time, not from the design: the
+    model's serialisation methods reach serialize.mapping/files, which must then not import the model."""
+    graph = {module: imported_modules(module, lazy=True) for module in MODULES}
+    for (module, target), _reason in KNOWN_LAZY_CYCLES.items():
+        assert target in graph[module], f"{module} no longer imports {target}: remove it from KNOWN_LAZY_CYCLES"
+        graph[module] = graph[module] - {target}
+    assert find_cycle(graph) is None
+
+
 def test_packages_depend_on_each_other_one_way_counting_imports_inside_functions():
     """config <-> cluster or addons <-> docker through imports made later, inside functions,
     are cycles too: the dependency must go one way."""
@@ -171,6 +191,15 @@ def test_importing_symphony_loads_nothing_until_a_name_is_used():
     modules = loaded_in_fresh_interpreter("from symphony import Cluster, ExperimentSpec, SymphonyError\n"
                                           "assert Cluster.__module__ == 'symphony.cluster.base'")
     assert {"symphony.cluster", "symphony.spec.model"} <= modules
+
+
+def test_the_cluster_and_its_progress_line_load_no_threads_until_a_line_is_drawn():
+    """Every backend imports the progress line, which `symphony p` never draws: threading (and with
+    it a part of its start-up time) is loaded by the first Progress, not by the import."""
+    modules = loaded_in_fresh_interpreter("import symphony.cluster, symphony.cluster.progress")
+    assert "threading" not in modules
+    modules = loaded_in_fresh_interpreter("from symphony.cluster.progress import Progress\nProgress('t', 1)")
+    assert "threading" in modules
 
 
 @pytest.mark.slow

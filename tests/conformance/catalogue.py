@@ -28,7 +28,8 @@ class Expect:
 
     refusal: Optional[str] = None
     #: (feature, pattern): backends whose capabilities refuse ``feature`` refuse it in one line
-    #: naming themselves; the others plan it. "containers" stands for running processes in images.
+    #: naming themselves; the others plan it. "containers" stands for running every process in an
+    #: image, "image" for running a process that declares an image in it.
     capability_refusal: Optional[Tuple[str, str]] = None
     resources: Dict[str, dict] = field(default_factory=dict)
     argv: Dict[str, list] = field(default_factory=dict)
@@ -86,14 +87,17 @@ def exec_form_after_a_preamble_keeps_arguments_verbatim(exp, tmp):
 @declaration
 def args_without_command_keep_the_image_entrypoint(exp, tmp):
     exp.new_process("p", container_image=IMAGE, args=["echo", "--flag"])
-    return Expect(argv={"p": ["echo", "--flag"]}, keeps_entrypoint={"p": True})
+    return Expect(capability_refusal=("image_entrypoint", "process 'p' gives args without command, which keeps the "
+                                                          "image's entrypoint, but the .* backend runs its own step "
+                                                          "runner in the image"),
+                  argv={"p": ["echo", "--flag"]}, keeps_entrypoint={"p": True})
 
 
 @declaration
 def args_without_command_after_a_preamble_are_refused_where_an_image_entrypoint_runs(exp, tmp):
     exp.new_process("p", container_image=IMAGE, args=["echo", "--flag"], preamble_cmds=["echo pre"])
     script = "\n".join(guarded_preamble(["echo pre"]) + ['exec "$@"'])
-    return Expect(capability_refusal=("containers", "process 'p' gives args without command, which keeps the "
+    return Expect(capability_refusal=("image", "process 'p' gives args without command, which keeps the "
                                                     "image's entrypoint, so preamble_cmds cannot run first: "
                                                     "give command= as well"),
                   argv={"p": ["<shell>", "-c", script, "p", "echo", "--flag"]})
@@ -161,7 +165,7 @@ def an_absolute_working_directory(exp, tmp):
 @declaration
 def a_relative_working_directory_has_no_meaning_in_a_container(exp, tmp):
     exp.new_process("p", container_image=IMAGE, command="echo", cwd=".")
-    return Expect(capability_refusal=("containers", "cwd '.' is a directory inside the container and must be "
+    return Expect(capability_refusal=("image", "cwd '.' is a directory inside the container and must be "
                                                     "absolute there"))
 
 
@@ -179,6 +183,14 @@ def environment_precedence_experiment_group_process(exp, tmp):
 def symphony_variables_cannot_be_overridden(exp, tmp):
     exp.new_process("p", container_image=IMAGE, command="echo", env={"SYMPH_EXPERIMENT": "mine", "SYMPH_PROCESS": "x"})
     return Expect(env={"p": {"SYMPH_PROCESS": "p"}})
+
+
+@declaration
+def symphony_variables_win_over_the_experiment_and_group_too(exp, tmp):
+    exp.env.update({"SYMPH_EXPERIMENT": "mine", "SYMPH_PROCESS": "x", "SYMPH_S_PORT": "1"})
+    group = exp.new_process_group("g", env={"SYMPH_PROCESS": "y", "SYMPH_BIND_HOST": "203.0.113.1"})
+    group.new_process("p", ["echo p"], container_image=IMAGE).binds({"s": 7001})
+    return Expect(env={"g/p": {"SYMPH_EXPERIMENT": "conf", "SYMPH_PROCESS": "g/p", "SYMPH_S_PORT": "7001"}})
 
 
 @declaration

@@ -60,6 +60,8 @@ def _outcome(backend, declare, tmp_path):
 def _refuses(capabilities, feature):
     if feature == "containers":
         return capabilities.runs_in_containers
+    if feature == "image":  # (a declaration whose processes declare an image)
+        return capabilities.runs_in_containers or capabilities.of("images") is Support.APPLIED
     return capabilities.of(feature) is Support.REFUSED
 
 
@@ -138,7 +140,8 @@ def test_same_meaning_on_every_backend(name, tmp_path):
             if wanted is not None:
                 assert _close(resources, wanted), (backend, key, resources, wanted)
             assert _close(resources, next(iter(applied.values()))), (key, applied)
-        in_containers = {backend: m for backend, m in by_backend.items() if planned[backend][0].capabilities.runs_in_containers}
+        in_containers = {backend: m for backend, m in by_backend.items()
+                         if planned[backend][0].capabilities.runs_in_containers or m.image is not None}
         for backend, m in by_backend.items():
             if backend not in in_containers:
                 assert not m.keeps_image_entrypoint
@@ -188,3 +191,24 @@ def test_a_launch_says_what_it_did_not_apply(capsys):
     finally:
         cluster.delete("conf-launch-notes")
     assert "note: 'conf-launch-notes' on the local backend: cpu requests and limits not applied (process 'p')" in err
+
+
+@pytest.mark.parametrize("name", ["args_without_command_keep_the_image_entrypoint", "exec_form_arguments_verbatim",
+                                  "a_relative_working_directory_has_no_meaning_in_a_container"])
+def test_a_process_in_an_image_means_the_same_wherever_it_runs_in_one(name, tmp_path):
+    """Every backend that plans a process into an image gives it the same image, working directory
+    and entrypoint decision, or refuses it as the backends that run every process in an image do."""
+    outcomes = {backend: _outcome(backend, CATALOGUE[name], tmp_path) for backend in sorted(BACKENDS)}
+    in_image, refused = {}, {}
+    for backend, (_, cluster, error, plan) in outcomes.items():
+        if error is not None:
+            refused[backend] = error
+            continue
+        for key, m in plan.process_meanings().items():
+            if m.image is not None:
+                in_image.setdefault(key, {})[backend] = (m.image, m.cwd, m.keeps_image_entrypoint)
+    containers = {backend for backend, (_, cluster, _, _) in outcomes.items() if cluster.capabilities.runs_in_containers}
+    if containers <= set(refused):
+        assert not in_image, f"refused on {sorted(containers)} but planned into an image: {in_image}"
+    for key, meanings in in_image.items():
+        assert len(set(meanings.values())) == 1, (key, meanings)

@@ -45,6 +45,23 @@ def test_round_trip_through_files(tmp_path):
     assert load_yaml(str(path)).to_dict() == exp.to_dict()
 
 
+def test_the_class_loading_is_the_class_built(tmp_path):
+    """The loaders are given the class to build (serialize never imports the model), so a subclass's
+    from_dict/load_yaml/load_json build that subclass, and the module-level loaders the model itself."""
+    class Tagged(ExperimentSpec):
+        pass
+
+    exp = rich_experiment()
+    data = exp.to_dict()
+    path = tmp_path / "experiment.json"
+    path.write_text(exp.dump_json())
+    for loaded in (Tagged.from_dict(data), Tagged.load_yaml(exp.dump_yaml()), Tagged.load_json(exp.dump_json()),
+                   Tagged.load_dict(data), Tagged.load_yaml_str(exp.dump_yaml()), Tagged.load_file(str(path))):
+        assert type(loaded) is Tagged and loaded.to_dict() == data
+    for loaded in (experiment_from_dict(data), load_yaml(exp.dump_yaml()), load_json(exp.dump_json())):
+        assert type(loaded) is ExperimentSpec
+
+
 def test_unknown_key_error_has_line_number():
     text = "name: x\nprocesses:\n  a:\n    cmds: [x]\n    comand: python\n"
     with pytest.raises(SpecError, match=r"^<yaml>:5: processes\.a\.comand: unknown key 'comand'"):

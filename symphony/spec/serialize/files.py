@@ -1,16 +1,25 @@
-"""Experiments as YAML and JSON text or files: dumping, and loading with line-numbered errors."""
+"""Experiments as YAML and JSON text or files: dumping, and loading with line-numbered errors.
+
+As in :mod:`.mapping`, the model is not imported: loaders are given the experiment class to build.
+"""
+
+from __future__ import annotations
 
 import io
 import json
-from typing import IO, Optional, Tuple, Union
+from typing import IO, TYPE_CHECKING, Optional, Tuple, Type, TypeVar, Union
 
 import yaml
 
 from ...errors import SpecError
-from ..model import ExperimentSpec
 from .json_lines import read_json
-from .mapping import experiment_from_dict, experiment_to_dict
+from .mapping import build_experiment, experiment_to_dict
 from .yaml_lines import read_yaml, yaml_error_text
+
+if TYPE_CHECKING:
+    from ..model import ExperimentSpec
+
+_Experiment = TypeVar("_Experiment", bound="ExperimentSpec")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -60,9 +69,9 @@ def _read(source: Union[str, IO[str]]) -> Tuple[str, Optional[str]]:
     return source, None
 
 
-def load_yaml(source: Union[str, IO[str]], validate: bool = False) -> ExperimentSpec:
-    """Load an experiment from a YAML file path, file object or YAML text (``validate``: see
-    :func:`~.mapping.experiment_from_dict`)."""
+def read_yaml_experiment(cls: Type[_Experiment], source: Union[str, IO[str]], validate: bool = False) -> _Experiment:
+    """Load an experiment of class ``cls`` from a YAML file path, file object or YAML text (``validate``: see
+    :func:`~.mapping.build_experiment`)."""
     text, name = _read(source)
     name = name or "<yaml>"
     try:
@@ -71,12 +80,12 @@ def load_yaml(source: Union[str, IO[str]], validate: bool = False) -> Experiment
         raise SpecError(yaml_error_text(exc, name)) from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}: an experiment file must be a mapping with 'name' and 'processes'")
-    return experiment_from_dict(data, source=name, validate=validate)
+    return build_experiment(cls, data, source=name, validate=validate)
 
 
-def load_json(source: Union[str, IO[str]], validate: bool = False) -> ExperimentSpec:
-    """Load an experiment from a JSON file path, file object or JSON text (``validate``: see
-    :func:`~.mapping.experiment_from_dict`)."""
+def read_json_experiment(cls: Type[_Experiment], source: Union[str, IO[str]], validate: bool = False) -> _Experiment:
+    """Load an experiment of class ``cls`` from a JSON file path, file object or JSON text (``validate``: see
+    :func:`~.mapping.build_experiment`)."""
     text, name = _read(source)
     name = name or "<json>"
-    return experiment_from_dict(read_json(text, name), source=name, validate=validate)
+    return build_experiment(cls, read_json(text, name), source=name, validate=validate)

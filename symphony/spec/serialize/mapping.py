@@ -8,15 +8,25 @@ would write. The keys of processes and groups, their order, how each is written 
 read back all come from the table of fields (:mod:`symphony.spec.fields`).
 
 Errors name where they are: ``experiment.yml:12: processes.learner.args: ...``.
+
+The model is never imported here (it imports this module to serialise itself): the
+experiment class to build is given (:func:`build_experiment`), and everything below it is
+built through that experiment's own builder methods.
 """
 
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from ...errors import SpecError
 from ..brief import brief
 from ..fields import FIELDS, GROUP_FIELDS, KINDS, MEMBER_FIELDS, POD_FIELDS, Field, file_keys
-from ..model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
 from .located import Location
+
+if TYPE_CHECKING:
+    from ..model import ExperimentSpec, ProcessGroupSpec, ProcessSpec
+
+_Experiment = TypeVar("_Experiment", bound="ExperimentSpec")
 
 #: the keys of an experiment, each with its kind (see symphony.spec.fields.KINDS)
 EXPERIMENT_KEYS: Dict[str, str] = {"name": "str", "preamble_cmds": "list", "env": "dict", "secrets": "list",
@@ -115,8 +125,9 @@ def _load_process(parent: Union[ExperimentSpec, ProcessGroupSpec], name: Any, no
     return process
 
 
-def experiment_from_dict(data: Dict[str, Any], source: Optional[str] = None, validate: bool = False) -> ExperimentSpec:
-    """Build an :class:`ExperimentSpec` from plain data; errors name the key (and line, from YAML/JSON).
+def build_experiment(cls: Type[_Experiment], data: Dict[str, Any], source: Optional[str] = None,
+                     validate: bool = False) -> _Experiment:
+    """Build an experiment of class ``cls`` from plain data; errors name the key (and line, from YAML/JSON).
 
     With ``validate=True`` the document must also be a complete experiment
     (:meth:`ExperimentSpec.validate`), and what is missing is reported at its line with
@@ -124,7 +135,7 @@ def experiment_from_dict(data: Dict[str, Any], source: Optional[str] = None, val
     missing process after loading.
     """
     root = Location(source, line=1 if source else None)
-    exp = _build_experiment(data, root)
+    exp = _build_experiment(cls, data, root)
     if validate:
         for problem in exp.problems():
             where = root.descend(data, problem.path)
@@ -132,13 +143,13 @@ def experiment_from_dict(data: Dict[str, Any], source: Optional[str] = None, val
     return exp
 
 
-def _build_experiment(data: Any, where: Location) -> ExperimentSpec:
+def _build_experiment(cls: Type[_Experiment], data: Any, where: Location) -> _Experiment:
     _check_keys(data, EXPERIMENT_KEYS, where, "the experiment")
     if "name" not in data:
         raise where.error("the experiment needs a name: add 'name: my-experiment'")
     try:
-        exp = ExperimentSpec(data["name"], preamble_cmds=data.get("preamble_cmds"),
-                             env=data.get("env"), secrets=data.get("secrets"))
+        exp = cls(data["name"], preamble_cmds=data.get("preamble_cmds"), env=data.get("env"),
+                  secrets=data.get("secrets"))
     except SpecError as exc:
         raise where.child(data, "name").error(str(exc), type(exc)) from None
     processes = data.get("processes") or {}
