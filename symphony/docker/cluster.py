@@ -9,6 +9,7 @@ terminal and nothing is kept on the side that could go stale. See
 import calendar
 import functools
 import json
+import math
 import shutil
 import signal
 import subprocess
@@ -22,11 +23,11 @@ from ..cluster import Cluster, Prepared, pick_process, rollback_shield
 from ..cluster.progress import delete_progress, launch_progress
 from ..engines.docker_api import docker_client, docker_sdk
 from ..resolution.capabilities import DOCKER
-from ..errors import ExperimentExistsError, LaunchError, SymphonyError
+from ..errors import BackendSettingError, ExperimentExistsError, LaunchError, SymphonyError
 from ..host.logs import parse_since
 from ..spec.images import split_image
 from ..status import ProcessState, ProcessStatus
-from . import transfer
+from . import tools, transfer
 from .holder import HOLDER_IMAGE, ensure_holder_image
 from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
 
@@ -48,7 +49,9 @@ class DockerCluster(Cluster):
     or a mapping name -> settings) for processes declared with ``build_image=``; by
     default they come from the Symphony config file. ``push_built_images``: also push what is built on launch
     (for engines that pull from a registry). ``stop_timeout``: seconds between
-    SIGTERM and SIGKILL on delete.
+    SIGTERM and SIGKILL on delete. ``restart_backoff``: first delay before a restart, doubled per
+    quick failure up to 30 s, as on the local and tmux backends: Symphony's restart runner
+    restarts the process inside its container (:mod:`symphony.docker.tools`).
     """
 
     backend_name = "docker"
@@ -56,8 +59,18 @@ class DockerCluster(Cluster):
     runs_on_this_machine = True
 
     def __init__(self, preamble_cmds=None, internal_network=False, build_settings=None,
-                 push_built_images=False, stop_timeout=5):
+                 push_built_images=False, stop_timeout=5, restart_backoff=1.0):
         super().__init__(preamble_cmds)
+        seconds = None
+        if not isinstance(restart_backoff, bool) and isinstance(restart_backoff, (int, float, str)):
+            try:
+                seconds = float(restart_backoff)
+            except ValueError:
+                pass
+        if seconds is None or not math.isfinite(seconds) or seconds < 0:
+            raise BackendSettingError(f"restart_backoff must be a number of seconds >= 0 (first delay before a "
+                                      f"restart), e.g. restart_backoff=1, got {restart_backoff!r}")
+        self.restart_backoff = seconds
         self.internal_network = bool(internal_network)
         self.build_settings = settings_lookup(build_settings)
         self.push_built_images = bool(push_built_images)
@@ -79,7 +92,8 @@ class DockerCluster(Cluster):
         """(plan, builds to run): the images built on launch are part of the plan."""
         builds, images = plan_builds(exp, self.build_settings)
         plan = build_plan(exp, images=images, cluster_preamble=self.preamble_cmds,
-                          internal=self.internal_network,
+                          internal=self.internal_network, restart_backoff=self.restart_backoff,
+                          busybox=tools.find_busybox(),
                           builds=[b.describe(self.push_built_images) for b in builds.values()])
         return plan, builds
 
@@ -95,11 +109,16 @@ class DockerCluster(Cluster):
         prepared = prepared or self.prepare(exp)
         plan = prepared.plan
         self._ensure_images([c for c in plan.containers if c.image not in prepared.images])
+        image_configs = self._runner_tools(plan)
         errors = docker_sdk().errors
         network, containers = None, []  # what this launch created: a failure removes these, nothing else
         try:
             self._fault_point("network", plan.network)
             network = self._claim_network(plan.network)
+            if image_configs is not None:
+                tools.fill_state_volume(self.client, tools.find_busybox(), exp.name,
+                                        {LABEL_EXPERIMENT: exp.name, LABEL_ROLE: "state"})
+            self._image_configs = image_configs or {}
             # holders first: a group member joins its holder's namespace, which must exist and run
             holders = [c for c in plan.containers if c.labels.get(LABEL_ROLE) == "holder"]
             with launch_progress(exp.name, len(plan.containers), what="containers", state="started") as progress:
@@ -113,6 +132,37 @@ class DockerCluster(Cluster):
                                   f"{exc.explanation or exc}") from None
             raise
         return plan
+
+    def _runner_tools(self, plan):
+        """Make the runner's tools on the engine if a container uses them; the image configs those
+        containers need ({image: Config}), or None if none uses them.
+
+        A runner container that keeps its image's entrypoint runs it under the runner, so the
+        image's ENTRYPOINT and CMD are read here. If the engine cannot take the tools (another
+        architecture than this machine's busybox), every container falls back to the engine's
+        restarts, and a line on stderr says so.
+        """
+        runners = [c for c in plan.containers if c.runner is not None]
+        if not runners:
+            return None
+        try:
+            tools.ensure_tools(self.client, tools.find_busybox())
+        except LaunchError as exc:
+            for container in runners:
+                container.without_runner()
+            keys = [c.key for c in runners]
+            print(f"symphony: {exc}; so the Docker engine restarts {', '.join(keys)} with its own back-off",
+                  file=sys.stderr)
+            plan.not_applied.append(f"restart_backoff: not applied to {', '.join(keys)}: {exc}")
+            return None
+        configs = {}
+        for image in {c.image for c in runners if c.entrypoint is None}:
+            configs[image] = self.client.api.inspect_image(image).get("Config") or {}
+        for container in runners:
+            if not container.argv(configs.get(container.image)):
+                raise LaunchError(f"process {container.key!r} runs nothing: its image {container.image!r} has "
+                                  f"neither ENTRYPOINT nor CMD: give it a command")
+        return configs
 
     def _create_and_start(self, network, batch, created, started=lambda: None):
         """Create and start ``batch`` a few at a time; each created container joins ``created`` at once.
@@ -170,8 +220,9 @@ class DockerCluster(Cluster):
         from docker.models.containers import _create_container_args
         client = self.client
         try:
+            image_config = getattr(self, "_image_configs", {}).get(container.image)
             created = client.api.create_container(**_create_container_args(
-                {**container.create_kwargs(client), "version": client.api._version}))
+                {**container.create_kwargs(client, image_config), "version": client.api._version}))
         except docker_sdk().errors.APIError as exc:
             if exc.status_code == 409:
                 raise self._taken(container.labels[LABEL_EXPERIMENT]) from None
@@ -352,7 +403,7 @@ class DockerCluster(Cluster):
 
     def _processes(self, name):
         """The containers that run processes (not the groups' namespace holders), after :meth:`_recover`."""
-        return [c for c in self._recover(self._containers(name)) if c.labels.get(LABEL_ROLE) != "holder"]
+        return [c for c in self._recover(self._containers(name)) if not c.labels.get(LABEL_ROLE)]
 
     def _recover(self, containers):
         """Start the group containers a restart of the Docker engine left down; ``containers``, up to date.
@@ -407,7 +458,26 @@ class DockerCluster(Cluster):
 
     def describe_experiment(self, name):
         self.require_experiment(name)
-        return [_status(container) for container in self._processes(name)]
+        containers = self._processes(name)
+        records = self._records(containers)
+        return [_status(container, records.get(container.name)) for container in containers]
+
+    def _records(self, containers):
+        """The restart runners' records ({container name: record}): from the experiment's state volume's
+        folder when the engine runs on this machine and lets this user read it (no request at all), else
+        in one archive request through a container that mounts it (a running one if any)."""
+        runners = [c for c in containers if _state_mount(c)]
+        if not runners:
+            return {}
+        records = tools.read_local_records(_state_mount(runners[0]).get("Source"))
+        if records is not None:
+            return records
+        runners.sort(key=lambda c: c.status != "running")
+        for container in runners[:2]:  # (one removed meanwhile: try another)
+            records = tools.read_records(self.client, container.id)
+            if records:
+                return records
+        return {}
 
     def _container(self, experiment, process):
         """The container of ``process`` (its key, or a name unique in the experiment)."""
@@ -703,12 +773,23 @@ _DOCKER_STATES = {"created": ProcessState.PENDING, "running": ProcessState.RUNNI
                   "restarting": ProcessState.RESTARTING, "exited": ProcessState.EXITED, "paused": ProcessState.WAITING}
 
 
-def _status(container):
+def _state_mount(container):
+    """The experiment's state volume as ``container`` mounts it (the engine's Mounts entry), or None:
+    only containers that run Symphony's restart runner mount it."""
+    return next((m for m in container.attrs.get("Mounts") or () if m.get("Destination") == tools.STATE_DIR), None)
+
+
+def _status(container, record=None):
+    """``container``'s status; ``record``: its restart runner's, which tells the restarts made inside
+    the container and whether it is running or waiting to restart now."""
     state = container.attrs["State"]
     key = container.labels[LABEL_PROCESS]
     group, _, name = key.rpartition("/")
+    if record is not None and state["Status"] in ("running", "paused") and record.state != "exited":
+        state = {**state, "Status": "restarting" if record.state == "restarting" else state["Status"],
+                 "StartedAt": None, "ExitCode": record.exit_code}
     status = ProcessStatus(key=key, group=group, name=name, state=_DOCKER_STATES.get(state["Status"], ProcessState.LOST),
-                           restarts=container.attrs.get("RestartCount", 0),
+                           restarts=container.attrs.get("RestartCount", 0) + (record.restarts if record else 0),
                            started=_timestamp(state.get("StartedAt")), finished=_timestamp(state.get("FinishedAt")),
                            pid=state.get("Pid") or None, extra={"container": container.name, "image": container.attrs["Config"]["Image"]})
     if state["Status"] == "running":
@@ -728,6 +809,8 @@ def _status(container):
         status.detail = "the Docker engine could not start it again: its group's holder container was not running"
     elif state.get("Error"):
         status.detail = state["Error"]
+    if record is not None and record.started is not None:
+        status.started = record.started  # the run's own start, not the container's
     if status.state not in (ProcessState.EXITED, ProcessState.KILLED):
         status.finished = None  # FinishedAt of a restarted container is its previous run's
     return status

@@ -48,12 +48,15 @@ _PROGRAMS = {
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
-def holder_program(architecture):
-    """The static ELF executable ``/pause`` for ``architecture`` (x86_64/amd64, aarch64/arm64)."""
-    try:
-        machine, code = _PROGRAMS[_ARCHITECTURES[architecture.lower()]]
-    except KeyError:
-        raise ValueError(f"no holder program for architecture {architecture!r}") from None
+def kernel_architecture(architecture):
+    """Docker's name of an architecture (``amd64``, ``arm64``, ...) -> the kernel's (``x86_64``, ``aarch64``),
+    or None for one Symphony writes no programs for."""
+    return _ARCHITECTURES.get((architecture or "").lower())
+
+
+def elf_executable(machine, code):
+    """A static ELF executable of one PT_LOAD segment whose entry point is ``code``'s first byte
+    (``machine``: the ELF machine number). Used for every program Symphony writes itself."""
     size = _EHDR_SIZE + _PHDR_SIZE + len(code)
     entry = _LOAD_ADDRESS + _EHDR_SIZE + _PHDR_SIZE
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)    # 64-bit, little-endian, ELF v1, System V ABI
@@ -64,6 +67,19 @@ def holder_program(architecture):
     # one PT_LOAD segment, read + execute, mapping the whole file (64 KiB alignment suits every page size)
     segment = struct.pack("<IIQQQQQQ", 1, 5, 0, _LOAD_ADDRESS, _LOAD_ADDRESS, size, size, 0x10000)
     return header + segment + code
+
+
+#: ELF machine numbers of the kernel's architecture names
+ELF_MACHINES = {"x86_64": 0x3E, "aarch64": 0xB7}
+
+
+def holder_program(architecture):
+    """The static ELF executable ``/pause`` for ``architecture`` (x86_64/amd64, aarch64/arm64)."""
+    try:
+        machine, code = _PROGRAMS[_ARCHITECTURES[architecture.lower()]]
+    except KeyError:
+        raise ValueError(f"no holder program for architecture {architecture!r}") from None
+    return elf_executable(machine, code)
 
 
 #: the holders' image: the tag names the programs' content

@@ -35,6 +35,7 @@ from ..resolution.checks import RESERVED_LABELS
 from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec import quantities
 from ..spec.secrets import CONTAINER_SECRETS_DIR
+from . import tools
 from .holder import HOLDER_COMMAND, HOLDER_ENTRYPOINT, HOLDER_IMAGE
 
 LABEL_EXPERIMENT = "symphony.experiment"
@@ -75,16 +76,35 @@ class ContainerPlan:
     resources: dict = field(default_factory=dict)
     gpus: int = 0
     mounts: list = field(default_factory=list)
+    # the restart runner's entrypoint (symphony.docker.tools), the process's argv after it; None: no runner
+    runner: list = None
 
-    def create_kwargs(self, client):
-        """Keyword arguments for ``client.containers.create``."""
+    def argv(self, image_config=None):
+        """What the process runs, as Docker would make it of the entrypoint and command:
+        ``image_config`` (the image's Config) gives what the image itself says, when needed."""
+        if self.entrypoint is not None:
+            return list(self.entrypoint) + list(self.command)
+        image_config = image_config or {}
+        return list(image_config.get("Entrypoint") or []) + list(self.command or image_config.get("Cmd") or [])
+
+    def without_runner(self):
+        """Fall back to the engine's restarts: no runner, none of its mounts."""
+        self.runner = None
+        self.mounts = [m for m in self.mounts if m["target"] not in (tools.TOOLS_DIR, tools.STATE_DIR)]
+
+    def create_kwargs(self, client, image_config=None):
+        """Keyword arguments for ``client.containers.create`` (``image_config``: see :meth:`argv`)."""
         from docker.types import DeviceRequest, DriverConfig, Mount
         # init=True: Docker's tiny init is PID 1, so SIGTERM reaches the process (a program
         # running as PID 1 ignores it unless it installs a handler) and zombies are reaped.
+        # The restart policy is set with a runner too: the runner restarts the process inside the
+        # container, and Docker starts the container again after a restart of the engine itself.
         kwargs = dict(image=self.image, name=self.container_name, command=self.command,
                       environment=self.environment, labels=self.labels, init=True,
                       restart_policy=self.restart_policy, detach=True, **self.resources)
-        if self.entrypoint is not None:
+        if self.runner is not None:
+            kwargs.update(entrypoint=list(self.runner), command=self.argv(image_config))
+        elif self.entrypoint is not None:
             kwargs["entrypoint"] = self.entrypoint
         if self.working_dir:
             kwargs["working_dir"] = self.working_dir
@@ -102,8 +122,10 @@ class ContainerPlan:
                            read_only=mount.get("read_only", False))
             if mount["type"] == "tmpfs":
                 options.update(source=None, tmpfs_size=mount.get("tmpfs_size"))
-            if mount["type"] == "volume":
+            if mount["type"] == "volume" and "driver_opts" in mount:
                 options.update(labels=mount["labels"], driver_config=DriverConfig("local", mount["driver_opts"]))
+            elif mount["type"] == "volume":
+                options.update(labels=mount.get("labels"), no_copy=mount.get("no_copy", False))
             mounts.append(Mount(**options))
         if mounts:
             kwargs["mounts"] = mounts
@@ -146,7 +168,8 @@ class DockerPlan:
                 resources={kind: amounts for kind, amounts in resources.items() if amounts},
                 restart_policy=_POLICY_NAMES[container.restart_policy["Name"]],
                 mounts=sorted((m["target"], bool(m.get("read_only"))) for m in container.mounts
-                              if not m["target"].startswith(CONTAINER_SECRETS_DIR + "/")),
+                              if not m["target"].startswith(CONTAINER_SECRETS_DIR + "/")
+                              and m["target"] not in (tools.TOOLS_DIR, tools.STATE_DIR)),
                 labels={k: v for k, v in container.labels.items() if k not in RESERVED_LABELS})
         return meanings
 
@@ -174,10 +197,14 @@ def container_name(experiment, key):
     return f"{experiment}.{key.replace('/', '.')}"
 
 
-def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=False):
+def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=False, restart_backoff=1.0,
+               busybox=None):
     """Resolve ``exp`` and write every process as a :class:`ContainerPlan`.
 
-    ``images`` maps process keys to the tag built for them (build on launch).
+    ``images`` maps process keys to the tag built for them (build on launch). A process that may
+    restart (OnFailure, Always) runs under Symphony's restart runner (:mod:`.tools`), with
+    ``restart_backoff`` as on the host backends, when ``busybox`` (a :class:`tools.Busybox`) is
+    given; without one Docker's engine restarts it, and the plan says so.
     """
     target = Target(capabilities=DOCKER, shell=SHELL, cluster_preamble=cluster_preamble, images=images or {})
     resolved = resolve(exp, ContainerAddressing(host_for=lambda service, process: process.pod_name), target)
@@ -187,6 +214,7 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
     pods = {pod.name: pod for pod in resolved.pods}
     containers = []
     holders = {}
+    engine_restarts = []
     for process in resolved.processes:
         pod = pods[process.pod]
         labels = {**pod.labels, LABEL_EXPERIMENT: exp.name, LABEL_PROCESS: process.key,
@@ -202,6 +230,11 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             pull_policy=process.pull_policy or "IfNotPresent",
             resources=_resources(process.resources), gpus=int(process.resources["limits"].get("gpu", 0)),
             mounts=_mounts(exp.name, process.mounts) + [dict(secret) for secret in secrets])
+        if process.restart_policy != "Never" and busybox is not None:
+            plan.runner = tools.runner_entrypoint(process.restart_policy, restart_backoff, plan.container_name)
+            plan.mounts += tools.runner_mounts(busybox, exp.name, {LABEL_EXPERIMENT: exp.name})
+        elif process.restart_policy != "Never":
+            engine_restarts.append(process.key)
         if pod.group is None:
             plan.network, plan.aliases, plan.hostname = network, [process.name], process.name
             publisher = plan
@@ -222,7 +255,13 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
         network={"name": network, "driver": "bridge", "internal": bool(internal),
                  "labels": {LABEL_EXPERIMENT: exp.name}},
         containers=list(holders.values()) + containers, ports=resolved.ports(), builds=list(builds),
-        not_applied=resolved.not_applied)
+        not_applied=resolved.not_applied + ([engine_restart_note(engine_restarts)] if engine_restarts else []))
+
+
+def engine_restart_note(keys):
+    """What the plan says of processes the engine restarts (no runner could be used)."""
+    return (f"restart_backoff: not applied to {', '.join(keys)}: {tools.missing_busybox_reason()}, so the Docker "
+            f"engine restarts them with its own back-off (0.1 s doubling to 1 minute), and later under load")
 
 
 def _holder(experiment, pod, network):

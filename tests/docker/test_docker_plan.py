@@ -303,3 +303,102 @@ def test_importing_the_backend_does_not_import_the_docker_sdk():
     code = ("import sys; from symphony import Cluster; import symphony.addons; Cluster.new('docker'); "
             "print('docker' in sys.modules, 'rich' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False", "False"]
+
+
+# --- the restart runner (symphony/docker/tools.py) ------------------------------------------------
+needs_busybox = pytest.mark.skipif(__import__("symphony.docker.tools", fromlist=["x"]).find_busybox() is None,
+                                   reason="no static busybox here: install busybox-static (.ci/docker-up does)")
+
+
+@needs_busybox
+def test_processes_that_may_restart_run_under_the_runner_with_the_host_backends_backoff(no_engine):
+    from symphony.docker.tools import BUSYBOX, RUNNER, STATE_DIR, TOOLS_DIR
+    from symphony.host.restarts import MAX_BACKOFF_SECONDS, restart_delay
+    cluster = Cluster.new("docker", restart_backoff=0.5)
+    exp = cluster.new_experiment("exp")
+    exp.new_process("always", container_image=IMAGE, command="python", args=["a.py"]).restart_policy("Always")
+    exp.new_process("retry", container_image=IMAGE, cmds=["run"]).restart_policy("OnFailure")
+    exp.new_process("once", container_image=IMAGE, command="python", args=["b.py"])
+    plan = cluster.plan(exp)
+    by_key = containers(plan)
+    delays = [restart_delay(0.5, n) for n in range(8)]
+    assert delays[-1] == MAX_BACKOFF_SECONDS
+    assert by_key["always"].runner == [BUSYBOX, "sh", RUNNER, "111", "1000", ",".join(f"{d:g}" for d in delays),
+                                       f"{STATE_DIR}/exp.always", "--"]
+    assert by_key["retry"].runner[3] == "011" and by_key["once"].runner is None
+    mounts = {m["target"]: m for m in by_key["always"].mounts}
+    assert mounts[TOOLS_DIR]["read_only"] and not mounts[STATE_DIR]["read_only"]
+    assert mounts[STATE_DIR]["source"] == "symphony-exp-state" and not by_key["once"].mounts
+    # what the process runs is unchanged: the runner runs exactly that
+    meanings = plan.process_meanings()
+    assert meanings["always"].argv == ["python", "a.py"] and meanings["always"].mounts == []
+    assert by_key["always"].argv() == ["python", "a.py"]
+    assert by_key["retry"].argv() == ["/bin/sh", "-c", "run"]
+    assert "symphony-tools-" in plan.render() and not plan.not_applied
+
+
+def test_without_a_static_busybox_the_engine_restarts_and_the_plan_says_so(no_engine, monkeypatch):
+    import sys
+    monkeypatch.setenv("SYMPHONY_BUSYBOX", sys.executable)  # dynamically linked: it would need the image's libc
+    cluster = Cluster.new("docker")
+    exp = cluster.new_experiment("exp")
+    exp.new_process("always", container_image=IMAGE, command="python").restart_policy("Always")
+    exp.new_process("once", container_image=IMAGE, command="python")
+    plan = cluster.plan(exp)
+    assert all(c.runner is None and not c.mounts for c in plan.containers)
+    assert containers(plan)["always"].restart_policy == {"Name": "always"}
+    note, = plan.not_applied
+    assert note.startswith("restart_backoff: not applied to always: ") and "SYMPHONY_BUSYBOX" in note
+
+
+@pytest.mark.parametrize("value", [-1, "soon", float("nan"), True])
+def test_restart_backoff_must_be_seconds(value):
+    from symphony.errors import BackendSettingError
+    with pytest.raises(BackendSettingError, match="restart_backoff must be a number of seconds >= 0"):
+        Cluster.new("docker", restart_backoff=value)
+
+
+def test_sigdfl_gives_the_program_sigint_and_sigquit_back(tmp_path):
+    import platform
+    import signal
+    import subprocess
+    from symphony.docker.tools import sigdfl_program
+    if platform.machine() != "x86_64":
+        pytest.skip("runs the x86_64 program")
+    program = tmp_path / "sigdfl"
+    program.write_bytes(sigdfl_program("x86_64"))
+    program.chmod(0o755)
+
+    def ignore():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    ignored = subprocess.run(["grep", "SigIgn", "/proc/self/status"], preexec_fn=ignore, capture_output=True, text=True)
+    assert int(ignored.stdout.split()[1], 16) & 0b110 == 0b110  # what a shell's background child gets
+    done = subprocess.run([str(program), "/bin/grep", "SigIgn", "/proc/self/status"], preexec_fn=ignore,
+                          capture_output=True, text=True)
+    assert int(done.stdout.split()[1], 16) & 0b110 == 0
+    assert subprocess.run([str(program), "/bin/sh", "-c", "exit 7"]).returncode == 7
+    assert subprocess.run([str(program), str(tmp_path / "absent")]).returncode == 127
+
+
+@needs_busybox
+def test_the_runner_restarts_by_the_decision_and_keeps_its_record(tmp_path):
+    import subprocess
+    from symphony.docker.tools import RUNNER_SCRIPT, decision, find_busybox, parse_record
+    (tmp_path / "run").write_text(RUNNER_SCRIPT)
+    (tmp_path / "sigdfl").write_bytes(__import__("symphony.docker.tools", fromlist=["x"]).sigdfl_program(
+        find_busybox().architecture))
+    (tmp_path / "sigdfl").chmod(0o755)
+    restarts, stable, _ = decision("OnFailure", 0)
+    # fails twice (exit 3), then succeeds: OnFailure runs it three times, then the runner exits 0
+    program = 'n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > count; echo run $n; [ $n -ge 3 ] || exit 3'
+    done = subprocess.run([find_busybox().path, "sh", str(tmp_path / "run"), restarts, stable, "0", "record", "--",
+                           "sh", "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "run 1\nrun 2\nrun 3\n")
+    record = parse_record((tmp_path / "record").read_text())
+    assert (record.restarts, record.state, record.exit_code) == (2, "exited", 0)
+    # a program not on PATH: 127, said on stderr, and Never does not restart it
+    never, stable, delays = decision("Never", 1)
+    done = subprocess.run([find_busybox().path, "sh", str(tmp_path / "run"), never, stable, delays, "record", "--",
+                           "no-such-program"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (127, "symphony: no-such-program: not found\n")

@@ -11,7 +11,7 @@
   each ``x<code>`` (exit), ``s<NAME>`` (kill itself with SIG<NAME>) or ``w`` (go on forever).
 * :func:`analyse`: one process's log read back as runs; lines lost, duplicated or out of order;
   every restart (or its absence) against the restart policy, and its delay against the
-  backend's backoff (:class:`HostBackoff`, :class:`DockerBackoff`) plus a margin.
+  backoff every backend promises (:class:`HostBackoff`) plus a margin.
 * :class:`CpuHogs`, :class:`LoadSampler`, :class:`Follower`: the load, its record, and one
   ``get_log(..., follow=True)`` reader per process.
 """
@@ -98,7 +98,8 @@ STABLE_AMBIGUITY = 3.0
 
 # --- the backoff each backend promises ------------------------------------------------------
 class HostBackoff:
-    """Local and tmux (symphony/host/restarts.py): ``restart_backoff`` doubled per quick failure
+    """Every backend (symphony/host/restarts.py; Docker's restart runner gets the same numbers):
+    ``restart_backoff`` doubled per quick failure
     in a row (a run shorter than STABLE_RUN_SECONDS), at most MAX_BACKOFF_SECONDS; a stable run
     resets the count. The state is the count of quick failures in a row."""
 
@@ -114,111 +115,9 @@ class HostBackoff:
     def delay(self, state):
         return restart_delay(self.backoff, state)
 
-    def engine_time(self, ended, until):
-        """Time the restart spends in an engine, on top of the backoff: none (the supervisor forks)."""
-        return 0.0
-
     def describe(self):
         return (f"restart_backoff {self.backoff:g} s doubled per quick failure in a row, at most "
                 f"{MAX_BACKOFF_SECONDS:g} s, reset by a run of {STABLE_RUN_SECONDS:g} s")
-
-
-class DockerBackoff:
-    """Docker's restart manager (moby restartmanager/restartmanager.go and daemon/monitor.go, the
-    same in 20.10 and later): once dockerd has handled a container's exit, its timeout becomes
-    100 ms if it was unset or the run lasted 10 s or more (from the container's StartedAt), else
-    it doubles, at most 1 minute; the restart waits that timeout, then starts the container as
-    ``docker start`` does. The state is the timeout.
-
-    That start is a whole container start (filesystem, namespaces, containerd's shim, runc:
-    about 0.2 s of CPU spread over four processes), and dockerd handles the exit first (the task's
-    deletion, the log's drain); both compete for the CPU with everything else, and restarts due at
-    the same time queue behind each other. Docker promises no bound on that time. So a Docker
-    restart is allowed the backoff, plus the margin, plus what the engine took at that time to
-    start a container and handle its exit, measured by :class:`EngineProbe` on the same engine
-    under the same load (``probe``); the strict figure, without it, is reported alongside.
-    """
-
-    stable_seconds = 10.0
-    initial = 0.0
-    first, limit = 0.1, 60.0
-
-    def __init__(self, probe=None):
-        self.probe = probe
-
-    def after(self, state, stable):
-        return self.first if stable or state == 0 else min(self.limit, state * 2)
-
-    def delay(self, state):
-        return state
-
-    def engine_time(self, ended, until):
-        return self.probe.cost(ended, until) if self.probe is not None else 0.0
-
-    def describe(self):
-        return ("Docker: 0.1 s doubled per exit, at most 60 s, reset by a run of 10 s, plus the engine's "
-                "measured time to start a container and handle its exit")
-
-
-#: what the probe container runs: what WORKLOAD does before its first line, then exit
-PROBE_COMMAND = ["python3", "-c", "import os, random, signal, sys, time"]
-
-
-class EngineProbe(threading.Thread):
-    """How long the Docker engine takes, right now, to do what a restart makes it do.
-
-    One container of its own (on ``network``, Docker's init, no restart policy, running
-    :data:`PROBE_COMMAND`: the workload's interpreter and imports, then exit) is started and waited
-    for over and over, ``pause`` seconds apart: each cycle is a container start, the program's
-    start in a container, and the handling of its exit: what a restart costs beyond its back-off.
-    :meth:`cost` is the longest cycle that overlapped a time span (the nearest one if none did).
-    """
-
-    def __init__(self, client, image, network, label, pause=1.0):
-        super().__init__(daemon=True, name="engine-probe")
-        self.client, self.image, self.network, self.label, self.pause = client, image, network, label, pause
-        self.cycles = []  # (began, ended) in unix time
-        self.container = None
-        self.error = None
-        self._done = threading.Event()
-
-    def run(self):
-        try:
-            self.container = self.client.containers.create(self.image, PROBE_COMMAND, init=True, network=self.network,
-                                                           labels={self.label: "probe"})
-            while not self._done.is_set():
-                began = time.time()
-                self.container.start()
-                self.container.wait(timeout=300)
-                self.cycles.append((began, time.time()))
-                self._done.wait(self.pause)
-        except Exception as exc:  # recorded: no figures means no allowance, and the summary says why
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def finish(self):
-        self._done.set()
-        self.join(timeout=330)
-        if self.container is not None:
-            try:
-                self.container.remove(force=True)
-            except Exception:
-                pass
-
-    def cost(self, start, end):
-        if not self.cycles:
-            return 0.0
-        overlapping = [b - a for a, b in self.cycles if a <= end and b >= start]
-        if overlapping:
-            return max(overlapping)
-        nearest = min(self.cycles, key=lambda c: min(abs(c[0] - end), abs(c[1] - start)))
-        return nearest[1] - nearest[0]
-
-    def figures(self):
-        """(cycles, median seconds, longest seconds)."""
-        lengths = sorted(b - a for a, b in self.cycles)
-        if not lengths:
-            return 0, None, None
-        return len(lengths), lengths[len(lengths) // 2], lengths[-1]
 
 
 # --- reading the logs back ------------------------------------------------------------------
@@ -327,7 +226,7 @@ def analyse(name, policy, lines, backoff, fetched_at):
             stable = {False}
         else:
             stable = {True, False}
-        if isinstance(backoff, DockerBackoff) or wanted:  # Docker's timeout moves on every exit
+        if wanted:
             states = {backoff.after(state, s) for state in states for s in stable}
         due = max(backoff.delay(state) for state in states)
         outcome = f"exit {exit_code}" if killed_by is None else killed_by
@@ -336,18 +235,17 @@ def analyse(name, policy, lines, backoff, fetched_at):
                 result.problems.append(f"run {number} ended with {outcome} under {policy} yet was restarted")
             elif following is not None and following.started is not None:
                 delay = following.started - ended
-                engine = backoff.engine_time(ended, following.started)
-                allowed = due + RESTART_MARGIN + engine
+                allowed = due + RESTART_MARGIN
                 result.restarts_expected += 1
                 result.delays.append((number, delay, due, allowed))
                 if delay > allowed:
                     result.problems.append(
                         f"run {number} ({outcome}) restarted after {delay:.2f} s, allowed {allowed:.2f} s (backoff "
-                        f"{due:.2f} s + {RESTART_MARGIN:g} s" + (f" + engine {engine:.2f} s)" if engine else ")"))
+                        f"{due:.2f} s + {RESTART_MARGIN:g} s)")
             else:
                 result.restarts_expected += 1
         elif wanted:
-            allowed = due + RESTART_MARGIN + backoff.engine_time(ended, fetched_at)
+            allowed = due + RESTART_MARGIN
             if fetched_at - ended <= allowed:
                 result.pending += 1
             else:
