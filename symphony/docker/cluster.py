@@ -29,7 +29,8 @@ from ..spec.images import split_image
 from ..status import ProcessState, ProcessStatus
 from . import tools, transfer
 from .holder import HOLDER_IMAGE, ensure_holder_image
-from .plan import LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan
+from .plan import (LABEL_CHECKS, LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION, LABEL_PROCESS, LABEL_ROLE, build_plan,
+                   waits_refusal)
 
 #: Exit code 128+N means the main process died of signal N, as in a shell.
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
@@ -142,12 +143,15 @@ class DockerCluster(Cluster):
         architecture than this machine's busybox), every container falls back to the engine's
         restarts, and a line on stderr says so.
         """
-        runners = [c for c in plan.containers if c.runner is not None]
+        runners = [c for c in plan.containers if c.runner is not None or c.waits]
         if not runners:
             return None
         try:
             tools.ensure_tools(self.client, tools.find_busybox())
         except LaunchError as exc:
+            waiting = next((c for c in runners if c.waits), None)
+            if waiting is not None:  # a wait has no fallback: starting it at once would ignore the wait
+                raise LaunchError(waits_refusal(waiting.key, str(exc))) from None
             for container in runners:
                 container.without_runner()
             keys = [c.key for c in runners]
@@ -458,9 +462,12 @@ class DockerCluster(Cluster):
 
     def describe_experiment(self, name):
         self.require_experiment(name)
-        containers = self._processes(name)
+        everything = self._recover(self._containers(name))
+        containers = [c for c in everything if not c.labels.get(LABEL_ROLE)]
         records = self._records(containers)
-        return [_status(container, records.get(container.name)) for container in containers]
+        statuses = [_status(container, records.get(container.name)) for container in containers]
+        _check_readiness(everything, containers, statuses)
+        return statuses
 
     def _records(self, containers):
         """The restart runners' records ({container name: record}): from the experiment's state volume's
@@ -779,12 +786,72 @@ def _state_mount(container):
     return next((m for m in container.attrs.get("Mounts") or () if m.get("Destination") == tools.STATE_DIR), None)
 
 
+def _check_readiness(everything, containers, statuses):
+    """Ready, for a running process with declared checks, is its checks passing now: each is made from
+    this machine at its container's address on the experiment's network (a group's holder's), all at
+    once, so ``symphony p`` takes one check's time at most. A command check runs in its process's
+    environment, so from here its port accepting a connection stands in. The default check (the port
+    accepts a connection) is not made, as on Kubernetes: a server that takes exactly one connection
+    would take the check's for its peer's; such a process is ready when it runs."""
+    checked = [(container, status, json.loads(container.labels[LABEL_CHECKS]))
+               for container, status in zip(containers, statuses)
+               if status.state is ProcessState.RUNNING and container.labels.get(LABEL_CHECKS)]
+    if not checked:
+        return
+    from ..readiness.probes import probe_http, probe_tcp
+    owners = {key: c for c in everything for key in (c.id, c.name)}
+
+    def address(container):
+        mode = container.attrs.get("HostConfig", {}).get("NetworkMode") or ""
+        if mode.startswith("container:"):
+            container = owners.get(mode.partition(":")[2])
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {} if container else {}
+        return next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), None)
+
+    def make(job):
+        host, check = job
+        if host is None:
+            return False
+        if check["kind"] == "http":
+            return probe_http(host, check["port"], check["path"] or "/", check["timeout"]).ok
+        return probe_tcp(host, check["port"], check["timeout"]).ok
+    jobs = [(address(container), check) for container, _, checks in checked for check in checks]
+    with ThreadPoolExecutor(max_workers=min(32, len(jobs))) as pool:
+        results = iter(list(pool.map(make, jobs)))
+    for _, status, checks in checked:
+        failing = [check["service"] for check in checks if not next(results)]
+        status.checked, status.ready, status.not_ready = True, not failing, failing
+
+
+def _held(container, key, record):
+    """A process its wait script holds (``waiting: replay (not ready 12s)``) or gave up on (``failed``,
+    with the one-line reason), from the script's record; a stopped container is no longer held."""
+    group, _, name = key.rpartition("/")
+    extra = {"container": container.name, "image": container.attrs["Config"]["Image"]}
+    state = container.attrs["State"]
+    restarts = container.attrs.get("RestartCount", 0)
+    if record.state == "failed":
+        return ProcessStatus(key=key, group=group, name=name, state=ProcessState.FAILED, restarts=restarts,
+                             exit_code=1, started=record.started, finished=record.finished, detail=record.detail,
+                             extra=extra)
+    if state["Status"] not in ("running", "paused"):
+        return ProcessStatus(key=key, group=group, name=name,
+                             state=_DOCKER_STATES.get(state["Status"], ProcessState.LOST), restarts=restarts,
+                             exit_code=state.get("ExitCode"), started=record.started,
+                             finished=_timestamp(state.get("FinishedAt")), detail="stopped while waiting", extra=extra)
+    since = record.started if record.started is not None else time.time()
+    return ProcessStatus.held(key, group, name, [record.detail], max(0.0, time.time() - since), restarts=restarts,
+                              started=None, extra=extra)
+
+
 def _status(container, record=None):
     """``container``'s status; ``record``: its restart runner's, which tells the restarts made inside
     the container and whether it is running or waiting to restart now."""
     state = container.attrs["State"]
     key = container.labels[LABEL_PROCESS]
     group, _, name = key.rpartition("/")
+    if record is not None and record.state in ("waiting", "failed"):
+        return _held(container, key, record)
     if record is not None and state["Status"] in ("running", "paused") and record.state != "exited":
         state = {**state, "Status": "restarting" if record.state == "restarting" else state["Status"],
                  "StartedAt": None, "ExitCode": record.exit_code}

@@ -30,6 +30,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from ..errors import LaunchError
 from ..resolution import DOCKER, ContainerAddressing, Target, resolve
 from ..resolution.checks import RESERVED_LABELS
 from ..resolution.meaning import ProcessMeaning, normalized_resources
@@ -43,6 +44,7 @@ LABEL_PROCESS = "symphony.process"        # the process key (group/name or name)
 LABEL_POSITION = "symphony.position"      # declaration order, for `symphony p`
 LABEL_EXPOSES = "symphony.exposes"        # JSON {service: container port} on the namespace owner
 LABEL_ROLE = "symphony.role"              # "holder" on a group's network-namespace holder
+LABEL_CHECKS = "symphony.checks"          # JSON [check] of the declared readiness checks `symphony p` makes
 SHELL = "/bin/sh"
 
 #: Symphony's restart policies (Kubernetes' words) in Docker's terms.
@@ -78,6 +80,20 @@ class ContainerPlan:
     mounts: list = field(default_factory=list)
     # the restart runner's entrypoint (symphony.docker.tools), the process's argv after it; None: no runner
     runner: list = None
+    # readiness: the checks of the services it provides, and the services it waits for before it starts
+    # (held by Symphony's wait script, symphony.docker.tools), as plain data
+    checks: list = field(default_factory=list)
+    waits: list = field(default_factory=list)
+
+    def prefix(self):
+        """What runs before the process's argv: the wait script, then the restart runner (or None)."""
+        prefix = []
+        if self.waits:
+            prefix += tools.wait_entrypoint(self.waits, self.container_name,
+                                            hold=self.restart_policy["Name"] != "no")
+        if self.runner is not None:
+            prefix += list(self.runner)
+        return prefix or None
 
     def argv(self, image_config=None):
         """What the process runs, as Docker would make it of the entrypoint and command:
@@ -102,8 +118,8 @@ class ContainerPlan:
         kwargs = dict(image=self.image, name=self.container_name, command=self.command,
                       environment=self.environment, labels=self.labels, init=True,
                       restart_policy=self.restart_policy, detach=True, **self.resources)
-        if self.runner is not None:
-            kwargs.update(entrypoint=list(self.runner), command=self.argv(image_config))
+        if self.prefix() is not None:
+            kwargs.update(entrypoint=self.prefix(), command=self.argv(image_config))
         elif self.entrypoint is not None:
             kwargs["entrypoint"] = self.entrypoint
         if self.working_dir:
@@ -170,7 +186,7 @@ class DockerPlan:
                 mounts=sorted((m["target"], bool(m.get("read_only"))) for m in container.mounts
                               if not m["target"].startswith(CONTAINER_SECRETS_DIR + "/")
                               and m["target"] not in (tools.TOOLS_DIR, tools.STATE_DIR)),
-                labels={k: v for k, v in container.labels.items() if k not in RESERVED_LABELS})
+                labels={k: v for k, v in container.labels.items() if k not in RESERVED_LABELS and k != LABEL_CHECKS})
         return meanings
 
     def render(self):
@@ -230,6 +246,16 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
             pull_policy=process.pull_policy or "IfNotPresent",
             resources=_resources(process.resources), gpus=int(process.resources["limits"].get("gpu", 0)),
             mounts=_mounts(exp.name, process.mounts) + [dict(secret) for secret in secrets])
+        plan.checks = [check.to_dict() for check in process.checks]
+        plan.waits = [wait.to_dict() for wait in process.waits]
+        declared = [{"service": c.service, "kind": c.kind, "port": c.port, "path": c.path, "timeout": c.timeout}
+                    for c in process.checks if c.declared]
+        if declared:
+            plan.labels[LABEL_CHECKS] = json.dumps(declared, sort_keys=True, separators=(",", ":"))
+        if plan.waits and busybox is None:
+            raise LaunchError(waits_refusal(process.key))
+        if plan.waits and process.restart_policy == "Never":
+            plan.mounts += tools.runner_mounts(busybox, exp.name, {LABEL_EXPERIMENT: exp.name})
         if process.restart_policy != "Never" and busybox is not None:
             plan.runner = tools.runner_entrypoint(process.restart_policy, restart_backoff, plan.container_name)
             plan.mounts += tools.runner_mounts(busybox, exp.name, {LABEL_EXPERIMENT: exp.name})
@@ -256,6 +282,12 @@ def build_plan(exp, *, images=None, builds=(), cluster_preamble=(), internal=Fal
                  "labels": {LABEL_EXPERIMENT: exp.name}},
         containers=list(holders.values()) + containers, ports=resolved.ports(), builds=list(builds),
         not_applied=resolved.not_applied + ([engine_restart_note(engine_restarts)] if engine_restarts else []))
+
+
+def waits_refusal(key, why=None):
+    """Why a process that waits for services cannot launch (Symphony's tools cannot run), in one line."""
+    return (f"process {key!r} waits for services (wait=True), which on Docker Symphony's own busybox holds in its "
+            f"container: {why or tools.missing_busybox_reason()}")
 
 
 def engine_restart_note(keys):

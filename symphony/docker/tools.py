@@ -39,14 +39,20 @@ most one engine round trip more, however many processes restart. The volume's ro
 (its copy from the tools image's ``symphony-state/``, mode 1777), so images that run as another
 user than root can keep their record too.
 
-Another mechanism that needs Symphony's programs in containers (readiness waits, say) adds its
-script to :func:`tools_tarball` and runs it as ``[BUSYBOX, "sh", TOOLS_DIR + "/<script>", ...]``.
+A process that waits for services (``connects(..., wait=True)``) starts under ``wait``
+(:data:`WAIT_SCRIPT`, :func:`wait_entrypoint`), which holds it until each service answers its
+provider's check from this container (busybox ``nc`` connects for a TCP or command check,
+``wget`` GETs for an HTTP one), keeping a ``waiting`` record meanwhile, then hands over to the
+restart runner (or executes the process). Another mechanism that needs Symphony's programs in
+containers adds its script to :func:`tools_tarball` and runs it as
+``[BUSYBOX, "sh", TOOLS_DIR + "/<script>", ...]``.
 """
 
 import functools
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -61,6 +67,7 @@ TOOLS_DIR = "/.symphony"
 STATE_DIR = "/.symphony-state"
 BUSYBOX = f"{TOOLS_DIR}/busybox"
 RUNNER = f"{TOOLS_DIR}/run"
+WAIT = f"{TOOLS_DIR}/wait"
 SIGDFL = f"{TOOLS_DIR}/sigdfl"
 #: the same folders inside the tools image (a container of it mounts a volume there to fill it)
 _IMAGE_TOOLS, _IMAGE_STATE = "symphony", "symphony-state"
@@ -197,6 +204,86 @@ done
 '''
 
 
+WAIT_SCRIPT = r'''# Symphony's start order, run by Symphony's own static busybox: holds a process until the services it
+# waits for are ready, then runs it (or the restart runner that runs it).
+# usage: wait RECORD HOLD COUNT [SERVICE HOST PORT PATH INTERVAL TIMEOUT LIMIT ON_TIMEOUT]... PROGRAM ARGS...
+#   RECORD   the runner's record: "0 waiting - BEGUN - SERVICE" while held, "0 failed 1 BEGUN ENDED REASON"
+#            when it gave up (times: centiseconds since the epoch)
+#   HOLD     1: after giving up, stay (idle) rather than exit, since the container's restart policy would
+#            run the wait again
+#   PATH     '-' for a TCP connection (nc), else the path an HTTP GET (wget) must answer 2xx for (bounded by
+#            `timeout`: Debian's static busybox wget crashes with its own -T)
+#   LIMIT    seconds from the wait's start; ON_TIMEOUT: fail (the process is not run) or start
+# Waiting is about the first start only: a record of a run (the engine started the container again) skips it.
+set -f
+tools=${0%/*}
+bb=$tools/busybox
+record=$1 hold=$2 count=$3
+shift 3
+clock() { read up idle < /proc/uptime; now=${up%.*}${up#*.}; }
+clock
+boot=$(( $(date +%s) * 100 - now ))
+begun=$((boot + now))
+state=
+[ -r "$record" ] && read restarts state rest < "$record" 2>/dev/null
+note() { printf '0 %s %s %s %s %s\n' "$1" "$2" "$begun" "$3" "$4" 2>/dev/null > "$record"; }
+give_up() {
+    note failed 1 "$((boot + now))" "$1"
+    echo "symphony: not started: $1" >&2
+    if [ "$hold" = 1 ]; then
+        trap 'exit 1' TERM INT QUIT
+        while :; do sleep 3600 & wait $!; done
+    fi
+    exit 1
+}
+reach() {
+    if [ "$path" = - ]; then "$bb" nc -w "$timeout" "$host" "$port" -e "$bb" true >/dev/null 2>&1
+    else "$bb" timeout "$timeout" "$bb" wget -q -O /dev/null "http://$host:$port$path" >/dev/null 2>&1
+    fi
+}
+case $state in
+running|restarting|exited) skip=1 ;;
+failed) read restarts state code b e reason < "$record"; now=$((e - boot)); give_up "$reason" ;;
+*) skip= ;;
+esac
+while [ "$count" -gt 0 ]; do
+    service=$1 host=$2 port=$3 path=$4 interval=$5 timeout=$6 limit=$7 on_timeout=$8
+    shift 8
+    count=$((count - 1))
+    [ -n "$skip" ] && continue
+    deadline=$((begun - boot + limit * 100))
+    note waiting - - "$service"
+    echo "symphony: waiting for $service ($host:$port), at most ${limit}s" >&2
+    until reach; do
+        clock
+        if [ "$now" -ge "$deadline" ]; then
+            reason="$service ($host:$port) not ready after ${limit}s"
+            [ "$on_timeout" = fail ] && give_up "$reason"
+            echo "symphony: started anyway: $reason" >&2
+            break
+        fi
+        sleep "$interval"
+    done
+done
+if [ "$1" = "$bb" ] && [ "$3" = "$tools/run" ]; then exec "$@"; fi
+[ -z "$skip" ] && "$bb" rm -f "$record"
+program=$1
+shift
+case $program in
+*/*) exec "$program" "$@" ;;
+esac
+IFS=:
+for dir in ${PATH-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
+    if [ -f "${dir:-.}/$program" ] && [ -x "${dir:-.}/$program" ]; then
+        unset IFS
+        exec "${dir:-.}/$program" "$@"
+    fi
+done
+echo "symphony: $program: not found" >&2
+exit 127
+'''
+
+
 # --- the busybox on this machine ---------------------------------------------------------------
 class Busybox:
     """A static busybox executable of this machine: its path and (kernel's) architecture."""
@@ -284,6 +371,7 @@ def tools_tarball(busybox):
         add(_IMAGE_TOOLS, 0o755)
         add(f"{_IMAGE_TOOLS}/busybox", 0o755, busybox.content)
         add(f"{_IMAGE_TOOLS}/run", 0o644, RUNNER_SCRIPT.encode())
+        add(f"{_IMAGE_TOOLS}/wait", 0o644, WAIT_SCRIPT.encode())
         add(f"{_IMAGE_TOOLS}/sigdfl", 0o755, sigdfl_program(busybox.architecture))
         add(_IMAGE_STATE, 0o1777)
     return buffer.getvalue()
@@ -431,6 +519,20 @@ def runner_entrypoint(policy, backoff, container_name):
     return [BUSYBOX, "sh", RUNNER, restarts, stable, delays, f"{STATE_DIR}/{container_name}", "--"]
 
 
+def wait_entrypoint(waits, container_name, hold):
+    """What a waiting container's entrypoint starts with (:data:`WAIT_SCRIPT`); the runner's entrypoint,
+    if any, and the process's argv follow it. ``waits``: the plan's (see ``ContainerPlan.waits``);
+    ``hold``: the container's restart policy would run it again after it gave up."""
+    args = [BUSYBOX, "sh", WAIT, f"{STATE_DIR}/{container_name}", "1" if hold else "0", str(len(waits))]
+    for wait in waits:
+        check = wait["check"]
+        path = (check["path"] or "/") if check["kind"] == "http" else "-"
+        args += [wait["service"], check["host"], str(check["port"]), path, f"{check['interval']:g}",
+                 str(max(1, math.ceil(check["timeout"]))), str(max(0, math.ceil(wait["timeout"]))),
+                 wait["on_timeout"]]
+    return args
+
+
 def runner_mounts(busybox, experiment, labels):
     """The tools (read-only) and the experiment's state volume, as the plan writes mounts."""
     return [{"type": "volume", "source": tools_volume(busybox), "target": TOOLS_DIR, "read_only": True,
@@ -441,11 +543,13 @@ def runner_mounts(busybox, experiment, labels):
 
 class Record:
     """One runner's record: restarts so far, ``running``/``restarting``/``exited``, the last exit code
-    (None while the first run runs), when the current (or last) run started and ended (unix time)."""
+    (None while the first run runs), when the current (or last) run started and ended (unix time).
+    Before the first start, the wait's: ``waiting`` (since ``started``, for the service in ``detail``)
+    or ``failed`` (it gave up, ``detail`` says why)."""
 
-    def __init__(self, restarts, state, exit_code, started, finished):
+    def __init__(self, restarts, state, exit_code, started, finished, detail=""):
         self.restarts, self.state, self.exit_code = restarts, state, exit_code
-        self.started, self.finished = started, finished
+        self.started, self.finished, self.detail = started, finished, detail
 
     def __repr__(self):
         return f"Record({json.dumps(vars(self))})"
@@ -454,14 +558,15 @@ class Record:
 def parse_record(text):
     """A record's line -> :class:`Record`, or None if it is not one (a write under way, another file)."""
     words = text.split()
-    if len(words) != 5 or words[1] not in ("running", "restarting", "exited"):
+    if len(words) < 5 or words[1] not in ("running", "restarting", "exited", "waiting", "failed") \
+            or (len(words) > 5) != (words[1] in ("waiting", "failed")):
         return None
 
     def number(word, scale=1):
         return None if word == "-" else int(word) / scale
     try:
         return Record(int(words[0]), words[1], None if words[2] == "-" else int(words[2]),
-                      number(words[3], 100), number(words[4], 100))
+                      number(words[3], 100), number(words[4], 100), " ".join(words[5:]))
     except ValueError:
         return None
 

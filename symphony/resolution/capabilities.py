@@ -95,15 +95,13 @@ class Capabilities:
                 f"{self.reason(feature)}")
 
 
-#: readiness is resolved for every backend, and no backend applies it yet
-_READINESS_REASON = ("the {backend} backend does not apply it yet: every process starts at once and "
-                     "Ready means running")
+#: readiness is applied by every backend, whatever it does with the rest
 _READINESS = ("start_order", "readiness_checks")
 
 
 def _table(default: Support, **exceptions: Support) -> Dict[str, Support]:
     table = {feature: default for feature in FEATURES}
-    table.update({feature: Support.IGNORED for feature in _READINESS})
+    table.update({feature: Support.APPLIED for feature in _READINESS})
     for name, support in exceptions.items():
         table[name.replace("__", ".")] = support
     return table
@@ -115,8 +113,7 @@ _NO_CONTAINERS = "processes run directly on this machine, with no container or s
 HOST = Capabilities(
     backend="host",
     runs_in_containers=False,
-    support=_table(Support.IGNORED, image_default_command=Support.REFUSED, start_order=Support.APPLIED,
-                   readiness_checks=Support.APPLIED),
+    support=_table(Support.IGNORED, image_default_command=Support.REFUSED),
     reasons={feature: _NO_CONTAINERS for feature in FEATURES if feature not in _READINESS},
     refusals={
         "image_default_command": "{owner} declares only an image, whose own command the {backend} backend cannot "
@@ -137,7 +134,6 @@ DOCKER = Capabilities(
         "image_pull_secrets": "the engine pulls with the credentials of `docker login`",
         "pod_yml": "it is a Kubernetes Pod manifest",
         "container_yml": "it is a Kubernetes container manifest",
-        **{feature: _READINESS_REASON.format(backend="docker") for feature in _READINESS},
     },
     refusals={
         "mount.secret": "{owner} mounts Kubernetes secret {secret_name!r}, which Docker cannot provide: "
@@ -149,8 +145,7 @@ DOCKER = Capabilities(
 
 #: pods on a Kubernetes cluster: the strictest engine, the model follows its split
 KUBERNETES = Capabilities(backend="kube", runs_in_containers=True,
-                          support=_table(Support.APPLIED, start_order=Support.APPLIED,
-                                         readiness_checks=Support.APPLIED))
+                          support=_table(Support.APPLIED))
 
 
 def with_backend(capabilities: Capabilities, backend: str) -> Capabilities:
@@ -195,7 +190,7 @@ def _slurm(images: Support) -> Capabilities:
                        mount__nfs=Support.IGNORED, mount__host_path=Support.IGNORED, mount__empty_dir=Support.IGNORED,
                        mount__secret=Support.REFUSED, mount__raw=Support.REFUSED, tolerations=Support.IGNORED,
                        image_pull_secrets=Support.IGNORED, pull_policy=Support.IGNORED, pod_yml=Support.IGNORED,
-                       container_yml=Support.IGNORED, start_order=Support.APPLIED, readiness_checks=Support.APPLIED),
+                       container_yml=Support.IGNORED),
         reasons=_SLURM_REASONS, refusals=_SLURM_REFUSALS)
 
 

@@ -29,7 +29,7 @@ TESTS_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(TESTS_DIR)
 EXAMPLES_DIR = os.path.join(REPO_ROOT, "examples")
 DOCKERFILE = os.path.join(HERE, "Dockerfile")
-EXAMPLES = ["hello", "mixed", "integration", "rl"]
+EXAMPLES = ["hello", "mixed", "integration", "rl", "readiness"]
 
 if os.path.join(TESTS_DIR, "docker") not in sys.path:
     sys.path.append(os.path.join(TESTS_DIR, "docker"))
