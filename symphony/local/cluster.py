@@ -14,6 +14,7 @@ import sys
 import time
 
 from ..cluster import ProcessStatus
+from ..cluster.progress import launch_progress
 from ..errors import LaunchError, SymphonyError
 from ..host.cluster import HostCluster
 from ..host.readiness import READINESS_FILE, apply_readiness, read_document
@@ -73,8 +74,12 @@ class LocalCluster(HostCluster):
             self._fault_point("ready", plan)  # the supervisor runs, its processes may be starting
         deadline = time.monotonic() + READY_TIMEOUT
         with launcher.stdout:
-            ready, _, _ = select.select([launcher.stdout], [], [], READY_TIMEOUT)
-            answer = launcher.stdout.readline().decode().strip() if ready else ""
+            if adopt:  # a query re-adopting running processes: nothing to show
+                answer = _read_answer(launcher.stdout.fileno(), deadline)
+            else:
+                total = sum(1 for process in plan.processes if not process.waits)
+                with launch_progress(plan.experiment, total, state="running") as progress:
+                    answer = _read_answer(launcher.stdout.fileno(), deadline, progress)
         if answer != "ok":
             if answer.startswith("error "):
                 raise LaunchError(f"launch of {plan.experiment!r} failed, nothing was left running: {answer[6:]}")
@@ -134,3 +139,24 @@ class LocalCluster(HostCluster):
         except SymphonyError:  # deleted meanwhile, or no supervisor could be started: nothing more will come
             return False
         return True
+
+
+def _read_answer(fd, deadline, progress=None):
+    """The supervisor's word on the start (``ok``, ``error <message>``; "" if none came by ``deadline``),
+    its ``started <count>`` lines meanwhile shown by ``progress`` (drawn only on a terminal, after a second)."""
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return ""
+        chunk = os.read(fd, 65536)
+        if not chunk:  # it let go of the pipe without a word (died)
+            return pending.decode(errors="replace").strip()
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            text = line.decode(errors="replace").strip()
+            if not text.startswith("started "):
+                return text
+            if progress is not None:
+                progress.update(int(text[8:]))

@@ -8,8 +8,9 @@ launched the experiment changes nothing.
 
 It is started as ``python -m symphony.local.supervisor <backend> <experiment>``;
 the plan is read from the state database. It reports readiness on its stdout
-(a pipe to the launcher): ``ok`` once every process has started, or
-``error <message>`` after stopping whatever it had started.
+(a pipe to the launcher): ``started <count>`` as processes start (at most one line per
+``STARTED_REPORT_INTERVAL``, so the launcher can show progress on a terminal), then ``ok``
+once every process has started, or ``error <message>`` after stopping whatever it had started.
 
 **The guardian, and who replaces a supervisor that died.** The daemon's second fork keeps
 its parent alive as the supervisor's *guardian*, a child subreaper that sleeps in
@@ -81,6 +82,9 @@ EXIT_RECORD_WAIT_SECONDS = 5.0
 EXIT_RECORD_RECHECK_SECONDS = 0.02
 #: what is polled, and how often, where the kernel gives no event (no pidfd, no inotify)
 FALLBACK_POLL_SECONDS = 0.5
+#: at most one ``started <count>`` line per this many seconds while the processes start (one write each:
+#: the launcher draws its progress line no oftener, and a thousand starts cost it no thousand wake-ups)
+STARTED_REPORT_INTERVAL = 0.1
 
 
 class Supervised:
@@ -243,9 +247,13 @@ class Supervisor:
         if updates:
             self.store.update_processes(self.plan.backend, self.plan.experiment, updates)
 
-    def start_all(self):
-        """Start every process, except those held until the services they wait for are ready."""
+    def start_all(self, started=None):
+        """Start every process, except those held until the services they wait for are ready.
+
+        ``started(count)`` is told how many have started so far: after the first start, then at
+        most once per ``STARTED_REPORT_INTERVAL`` (the last count is the caller's ``ok``)."""
         updates = {}
+        count, reported_at = 0, None
         for child in self.children:
             if child.plan.waits:
                 self.readiness.hold(child)
@@ -254,6 +262,12 @@ class Supervisor:
             else:
                 self.spawn(child)
                 updates[child.plan.key] = self._running_fields(child)
+                if started is not None:
+                    count += 1
+                    now = time.monotonic()
+                    if reported_at is None or now - reported_at >= STARTED_REPORT_INTERVAL:
+                        started(count)
+                        reported_at = now
         if self.readiness is not None:
             self.readiness.flush()
         self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
@@ -719,9 +733,11 @@ def _detach_stdio(log_path):
     os.close(log)
 
 
-def supervise(backend, experiment, plan, shared_env, adopting, report=lambda message: None):
+def supervise(backend, experiment, plan, shared_env, adopting, report=lambda message: None,
+              report_progress=lambda message: None):
     """Be the supervisor of ``experiment``: start its processes (or adopt the running ones), then
-    watch them until they are done or the experiment is stopped. Returns the exit code."""
+    watch them until they are done or the experiment is stopped. Returns the exit code.
+    ``report`` is told the outcome of the start (once), ``report_progress`` how far it got."""
     _become_subreaper()  # not inherited across fork()
     store = StateStore()
     read_fd, write_fd = os.pipe()
@@ -743,7 +759,7 @@ def supervise(backend, experiment, plan, shared_env, adopting, report=lambda mes
         supervisor.run(read_fd)
         return 0
     try:
-        supervisor.start_all()
+        supervisor.start_all(started=lambda count: report_progress(f"started {count}"))
     except OSError as exc:
         supervisor.stop_all()
         program = getattr(exc, "filename", None) or ""
@@ -782,16 +798,21 @@ def main(argv=None):
             Guardian(backend, experiment, plan, shared_env, supervisor_pid).run()
         finally:
             os._exit(0)
-    return supervise(backend, experiment, plan, shared_env, adopting, report=_report)
+    return supervise(backend, experiment, plan, shared_env, adopting, report=_report, report_progress=_tell)
 
 
 def _report(message):
     """Tell the launcher how the start went, then let go of its pipe."""
+    _tell(message)
+    _release_stdout()
+
+
+def _tell(message):
+    """One line to the launcher (none if it is gone: the start goes on)."""
     try:
         os.write(1, (message + "\n").encode())
     except OSError:
         pass
-    _release_stdout()
 
 
 def _release_stdout():

@@ -8,7 +8,7 @@ once the launch is under way (a tmux window just exits 1 with an empty log).
 import os
 import struct
 import sys
-from typing import Iterable, List, Mapping
+from typing import List, Mapping
 
 from ..errors import SpecError
 
@@ -27,18 +27,17 @@ def check_exec_size(key: str, argv: List[str], env: Mapping[str, str]) -> None:
     the plan's). Checked: each argument and ``NAME=value`` against
     MAX_ARG_STRLEN, and all of them (with their pointers) against this system's ARG_MAX.
     The strings are measured in C (joined, encoded once): 100 processes sharing 300 service
-    variables are 30,000 strings, which a Python loop takes milliseconds over.
+    variables are 30,000 strings, which a Python loop takes milliseconds over; they are split
+    (to find one too long) only when all of them together are that long.
     """
-    strings = {"argument": _encoded(argv), "variable": _encoded(map("=".join, env.items()))}
-    for what, encoded in strings.items():
-        if max(map(len, encoded), default=0) >= MAX_ARG_STRLEN:
-            string = next(string for string in encoded if len(string) >= MAX_ARG_STRLEN)
-            text = string.decode(_FS_ENCODING, "surrogateescape")
-            name = f"argument {text[:30] + '...'!r}" if what == "argument" else \
-                f"environment variable {text.split('=', 1)[0]} (NAME=value)"
-            raise SpecError(f"process {key!r}: {name} is {len(string)} bytes, over the kernel's limit of "
-                            f"{MAX_ARG_STRLEN - 1} bytes for one {what}: pass large data in a file instead")
-    arguments, variables = (sum(map(len, encoded)) + len(encoded) * (1 + _POINTER) for encoded in strings.values())
+    sizes = {}
+    for what, values in (("argument", argv), ("variable", list(map("=".join, env.items())))):
+        joined = "\0".join(values).encode(_FS_ENCODING, "surrogateescape")
+        if len(joined) >= MAX_ARG_STRLEN:  # (else no one string can be: the common case skips the split)
+            _refuse_long_string(key, what, joined.split(b"\0"))
+        # each string, its NUL and its pointer: the joined bytes hold every string and all NULs but one
+        sizes[what] = (len(joined) + 1 + len(values) * _POINTER) if values else 0
+    arguments, variables = sizes["argument"], sizes["variable"]
     limit = os.sysconf("SC_ARG_MAX")
     if arguments + variables > limit - EXEC_HEADROOM:
         largest = ", ".join(sorted(env, key=lambda name: len(env[name]), reverse=True)[:3])
@@ -47,7 +46,13 @@ def check_exec_size(key: str, argv: List[str], env: Mapping[str, str]) -> None:
                         f"{limit} (ARG_MAX): pass large data in files instead")
 
 
-def _encoded(strings: Iterable[str]) -> List[bytes]:
-    """The strings as the kernel gets them (os.fsencode's encoding): one encode of them all, split."""
-    joined = "\0".join(strings)
-    return joined.encode(_FS_ENCODING, "surrogateescape").split(b"\0") if joined else []
+def _refuse_long_string(key: str, what: str, encoded: List[bytes]) -> None:
+    """Raise if one of the ``encoded`` strings is over MAX_ARG_STRLEN."""
+    string = next((string for string in encoded if len(string) >= MAX_ARG_STRLEN), None)
+    if string is None:
+        return
+    text = string.decode(_FS_ENCODING, "surrogateescape")
+    name = f"argument {text[:30] + '...'!r}" if what == "argument" else \
+        f"environment variable {text.split('=', 1)[0]} (NAME=value)"
+    raise SpecError(f"process {key!r}: {name} is {len(string)} bytes, over the kernel's limit of "
+                    f"{MAX_ARG_STRLEN - 1} bytes for one {what}: pass large data in a file instead")
