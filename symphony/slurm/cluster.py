@@ -119,8 +119,7 @@ class SlurmCluster(Cluster):
     @property
     def workdir(self):
         if self._workdir is None:
-            from ..state import symphony_home
-            self._workdir = os.path.join(symphony_home(), "slurm")
+            self._workdir = os.path.join(_symphony_home(), "slurm")
         return self._workdir
 
     def job_dir(self, name):
@@ -451,6 +450,23 @@ def _held(status, record, component):
         status = ProcessStatus.held(status.key, status.group, status.name, services,
                                     time.time() - record.get("waiting_since", time.time()), extra=extra)
     return status
+
+
+def _symphony_home():
+    """:func:`symphony.state.symphony_home`, without importing :mod:`symphony.state` (and its sqlite3,
+    a tenth of ``symphony p``'s own time) when the state directory exists and is private already: then
+    that function would only return its path. Anything else (to be made, a file, an open mode to
+    repair) it handles."""
+    import stat
+    home = os.path.abspath(os.path.expanduser(os.environ.get("SYMPHONY_HOME") or "~/.symphony"))
+    try:
+        info = os.stat(home)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077:
+        return home
+    from ..state import symphony_home
+    return symphony_home()
 
 
 def _remove(directory):

@@ -2,8 +2,8 @@
 
 Only here are the nodes known. The driver reads which node each job component got
 (``SLURM_JOB_NODELIST_HET_GROUP_<i>``) and how many of its tasks on each, the address Slurm itself uses for that node
-(``NodeAddr``), asks each node for ports that are free there (a short ``srun`` step running
-:mod:`symphony.slurm.probe`), and hands those to the one resolver
+(``NodeAddr``), asks each node for ports that are free there (:mod:`symphony.slurm.probe`, run by the
+first step on each node before it waits, and here for the driver's own node), and hands those to the one resolver
 (:class:`~symphony.slurm.plan.NodeAddressing`): every process gets the same ``SYMPH_*``
 variables as on any backend, pointing at the real node of the binding process.
 
@@ -11,7 +11,7 @@ Each pod takes one task slot of its component, on the node Slurm put that slot
 (``SLURM_TASKS_PER_NODE``). Starting a step (``srun --overlap --nodelist=<node>``, running
 :mod:`symphony.slurm.runner`) is the slowest part of a launch, for slurmctld and slurmd, and it
 needs only the node: so every step is started first, its runner waiting on its stdin, and the
-addresses are found meanwhile (the probes and the ``scontrol`` for the node addresses run
+addresses are found meanwhile (the ports and the ``scontrol`` for the node addresses come
 alongside); then each runner gets what to run through its stdin. The driver waits until every
 runner has checked in, records ``driver.json`` (``started``, or ``failed`` with one line, and
 when each stage ended) for the launching command, and stays until every step has ended: the
@@ -26,7 +26,7 @@ import sys
 import time
 
 from ..host.restarts import STABLE_RUN_SECONDS, restart_delays, should_restart
-from .paths import PROBE, RUNNER, status_path_for, step_path_for
+from .paths import RUNNER, status_path_for, step_path_for
 
 CHECK_IN_TIMEOUT = 120.0
 
@@ -42,22 +42,32 @@ def main(job_dir):
         het = int(os.environ.get("SLURM_HET_SIZE", "1")) > 1
         node_of = _pod_nodes(submitted["components"], het)
         asking = _ask_addresses(set(node_of.values()))
-        asked, probes = _start_probes(submitted, node_of, het)
+        asked, probes, looking = _start_probes(submitted, node_of)
         # Then every step, each runner waiting on its stdin for what to run: starting a step is slurmctld's and
         # slurmd's slowest work, and it needs only the node, so it overlaps with finding addresses and ports.
-        for process in submitted["processes"]:
-            argv = _srun(job_dir, submitted["python"], process, node_of[process["pod"]], het)
-            steps.append((process["key"], subprocess.Popen(argv, stdin=subprocess.PIPE)))
+        # The first step on each other node looks for its free ports before it waits (no probe step of its
+        # own to queue behind the others), so those steps start first.
+        for process in sorted(submitted["processes"], key=lambda process: process["key"] not in looking):
+            argv = _srun(job_dir, submitted["python"], process, node_of[process["pod"]], het,
+                         looking.get(process["key"]))
+            step = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE if process["key"] in looking else None)
+            steps.append((process["key"], step))
+            if process["key"] in looking:
+                probes[node_of[process["pod"]]] = step
+        started = dict(steps)
+        steps = [(process["key"], started[process["key"]]) for process in submitted["processes"]]  # (plan order)
         phases["steps"] = time.time()
         from .plan import NodeAddressing, SlurmPlan  # (the resolver: imported while the steps start)
         plan = SlurmPlan.from_dict(submitted)
         with open(os.path.join(job_dir, "launch.json")) as handle:
             launch = json.load(handle)
+        exp = _spec(launch)  # (the model, read while the steps start: the resolver then waits only for the ports)
         address_of = _node_addresses(set(node_of.values()), asking)
         ports = _choose_ports(asked, probes)
         phases["ports"] = time.time()
         rule = NodeAddressing({pod: address_of[node] for pod, node in node_of.items()}, ports)
-        resolved = _resolve(plan, launch, rule, job_dir)
+        resolved = _resolve(exp, plan, launch, rule, job_dir)
         for process in resolved.processes:
             process.node = node_of[process.pod]
         resolved.save(os.path.join(job_dir, "resolved.json"))
@@ -173,37 +183,35 @@ def _node_addresses(names, asking):
     return addresses
 
 
-def _start_probes(submitted, node_of, het):
-    """Start looking for ports free on the node of each binding process (declared ports are checked there).
+def _start_probes(submitted, node_of):
+    """Look for ports free on the node of each binding process (declared ports are checked there): here at once
+    for the driver's own node, and by the first step on each other node (its runner's ``--probe``).
 
-    Returns (what each node is asked, node -> its answer or the probe step answering). Read from the
-    submitted plan, where a declared port is a number and one Symphony chooses is ``PENDING_PORT`` (0).
+    Returns (what each node is asked, node -> its answer, process key -> the ``--probe`` words of its step). Read
+    from the submitted plan, where a declared port is a number and one Symphony chooses is ``PENDING_PORT`` (0).
     """
-    wanted, fixed, component_of_node = {}, {}, {}
+    wanted, fixed = {}, {}
     for process in submitted["processes"]:
         node = node_of[process["pod"]]
-        component_of_node[node] = process["component"]
         for service, port in {**process["bound"], **process["exposed"]}.items():
             if port:
                 fixed.setdefault(node, {})[service] = port
             else:
                 wanted.setdefault(node, []).append(service)
     from ..host.ports import port_range
-    probes, here, (low, high) = {}, os.environ.get("SLURMD_NODENAME"), port_range()
+    probes, looking, here, (low, high) = {}, {}, os.environ.get("SLURMD_NODENAME"), port_range()
+    first_on = {}
+    for process in submitted["processes"]:
+        first_on.setdefault(node_of[process["pod"]], process["key"])
     for node in sorted(set(wanted) | set(fixed)):
         count = len(wanted.get(node, ()))
         if node == here:  # the driver's own node: no step needed to look
             from .probe import probe
             probes[node] = probe(2 * count + 4, list(fixed.get(node, {}).values()), (low, high))
             continue
-        argv = [submitted["python"], "-I", "-S", PROBE, str(low), str(high), str(2 * count + 4)] + \
-               [str(port) for port in fixed.get(node, {}).values()]
-        srun = ["srun", "--overlap", "--ntasks=1", "--nodes=1", f"--nodelist={node}", "--quiet"]
-        if het:
-            srun.append(f"--het-group={component_of_node[node]}")
-        probes[node] = subprocess.Popen(srun + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        stdin=subprocess.DEVNULL)
-    return (wanted, fixed), probes
+        looking[first_on[node]] = ",".join(str(number) for number in
+                                           [low, high, 2 * count + 4, *fixed.get(node, {}).values()])
+    return (wanted, fixed), probes, looking
 
 
 def _choose_ports(asked, probes):
@@ -218,10 +226,7 @@ def _choose_ports(asked, probes):
     for node in sorted(probes):
         answer = probes[node]
         if not isinstance(answer, dict):
-            out, err = answer.communicate(timeout=120)
-            if answer.returncode != 0:
-                raise RuntimeError(f"finding free ports on node {node} failed: {err.strip() or out.strip()}")
-            answer = json.loads(out.strip().splitlines()[-1])
+            answer = _probe_answer(node, answer)
         busy = answer["busy"]
         if busy:
             service = next(s for s, p in fixed[node].items() if p == busy[0])
@@ -237,21 +242,40 @@ def _choose_ports(asked, probes):
     return chosen
 
 
-def _resolve(plan, launch, rule, job_dir):
+def _probe_answer(node, step):
+    """What the looking step's runner found (its first line), within 120s. Its stdout stays open, unread: the
+    runner writes nothing more there (its process's output goes to the log)."""
+    import select
+    if not select.select([step.stdout], [], [], 120)[0]:
+        raise RuntimeError(f"finding free ports on node {node} failed: no answer within 120s")
+    line = step.stdout.readline()
+    try:
+        return json.loads(line)
+    except ValueError:
+        step.wait()
+        raise RuntimeError(f"finding free ports on node {node} failed: its step ended (exit {step.returncode}) "
+                           f"without an answer") from None
+
+
+def _spec(launch):
+    from ..spec import ExperimentSpec
+    return ExperimentSpec.from_dict(launch["spec"])
+
+
+def _resolve(exp, plan, launch, rule, job_dir):
     """The one resolver again, now with the nodes' addresses and ports: the plan every step runs."""
     from ..resolution.capabilities import SLURM, SLURM_CONTAINERS
-    from ..spec import ExperimentSpec
     from .plan import build_plan
-    exp = ExperimentSpec.from_dict(launch["spec"])
     return build_plan(exp, rule, capabilities=SLURM_CONTAINERS if launch["containers"] else SLURM, job_dir=job_dir,
                       python=plan.python, settings=launch["settings"], shell=launch["shell"],
                       cluster_preamble=launch["cluster_preamble"], inherited_env=os.environ,
                       restart_backoff=launch["restart_backoff"], grace=launch["grace"])
 
 
-def _srun(job_dir, python, process, node, het):
+def _srun(job_dir, python, process, node, het, probe=None):
     """The step of one process (its submitted plan, a dict): on its pod's node, sharing the pod's resources with
-    the pod's other steps. Its runner reads what to run from its stdin (``-``), once the addresses are known."""
+    the pod's other steps. Its runner reads what to run from its stdin (``-``), once the addresses are known;
+    with ``probe`` (``LOW,HIGH,COUNT[,FIXED...]``) it first prints the node's free ports (``--probe``)."""
     argv = ["srun", "--overlap", "--ntasks=1", "--nodes=1", f"--nodelist={node}", "--quiet",
             f"--job-name={process['key']}", "--kill-on-bad-exit=0"]
     if het:
@@ -260,7 +284,7 @@ def _srun(job_dir, python, process, node, het):
         argv += [f"--container-image={process['image']}", f"--container-mounts={job_dir}"]
         if process["cwd"]:  # else the image's WORKDIR, as on Docker and Kubernetes
             argv.append(f"--container-workdir={process['cwd']}")
-    return argv + [python, "-I", "-S", RUNNER, "-"]
+    return argv + [python, "-I", "-S", RUNNER] + (["--probe", probe] if probe else []) + ["-"]
 
 
 #: the ends the runner tells apart, in the order of its ``decision`` string: exit 0, another exit, a signal

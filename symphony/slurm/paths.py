@@ -19,5 +19,3 @@ def step_path_for(job_dir, key):
 
 #: the runner, run by path (``python -I -S``) so that no step pays for importing the package
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
-#: the free-port probe, run the same way
-PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")

@@ -1,4 +1,5 @@
-"""A short step on one node: which ports are free *there* (the driver cannot tell from its own node).
+"""Which ports are free on one node (the driver cannot tell from its own node), asked of the first step's
+runner on each node (``runner.py --probe``) and of the driver itself for its own node.
 
 ``python -I -S probe.py LOW HIGH COUNT [FIXED...]`` prints one JSON line: ``free``, COUNT
 ports between LOW and HIGH (the driver's ``SYMPHONY_PORT_RANGE``) a server could bind on

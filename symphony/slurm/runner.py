@@ -3,6 +3,9 @@
     python -I -S runner.py STEP_FILE                 run the process the step file describes (``-``: stdin)
     python -I -S runner.py --exec STEP_FILE -- ARGV  run ARGV in its environment and directory instead
                                                      (``symphony exec``/``ssh``/``scp``)
+    python -I -S runner.py --probe LOW,HIGH,COUNT[,FIXED...] -
+                                                     first print this node's free ports, as
+                                                     :mod:`symphony.slurm.probe` does, then run
 
 Why a file run by path with ``-I -S`` and only the standard library's built-in modules: a launch
 starts one runner per process, thirty at once for thirty processes, and the interpreter's own
@@ -205,7 +208,20 @@ def exec_in(step, argv):
         return 126
 
 
+def probe(words):
+    """One JSON line on stdout: the free ports the driver asked this node for (the first step on each node
+    looks, rather than a step of its own queued behind every process's step)."""
+    low, high, count, *fixed = (int(word) for word in words.split(","))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from probe import probe as look
+    del sys.path[0]
+    os.write(1, (json.dumps(look(count, fixed, (low, high))) + "\n").encode())
+
+
 def main(argv):
+    if argv and argv[0] == "--probe":
+        probe(argv[1])
+        argv = argv[2:]
     if argv and argv[0] == "--exec":
         step_file, separator, *command = argv[1:]
         return exec_in(_load(step_file), command)

@@ -184,7 +184,8 @@ def test_bad_input_is_one_line_before_anything_is_submitted(slurm, tmp_path):
     assert not any(name.startswith("symphony-bad|") for name in squeue_names())
 
 
-def test_a_launch_failing_inside_the_allocation_cancels_the_job(slurm, tmp_path):
+@pytest.mark.parametrize("node", [None, "n3"])  # the driver's own node looks itself; another node's first step does
+def test_a_launch_failing_inside_the_allocation_cancels_the_job(slurm, tmp_path, node):
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.bind(("0.0.0.0", 0))
@@ -193,9 +194,15 @@ def test_a_launch_failing_inside_the_allocation_cancels_the_job(slurm, tmp_path)
     try:
         cluster = slurm()
         exp = cluster.new_experiment("fail")
-        exp.new_process("free", ["sleep 600"]).binds("other")
-        exp.new_process("busy", ["sleep 600"]).exposes({"web": taken})
-        with pytest.raises(LaunchError, match=rf"fixed port {taken} of service 'web' is already in use on node n\d"):
+        free = exp.new_process("free", ["sleep 600"])
+        free.binds("other")
+        busy = exp.new_process("busy", ["sleep 600"])
+        busy.exposes({"web": taken})
+        if node:  # the driver on n1, the busy port's process on n3
+            free.node_selector("node", "node1")
+            busy.node_selector("node", "node3")
+        with pytest.raises(LaunchError, match=rf"fixed port {taken} of service 'web' is already in use on node "
+                                              rf"{node or 'n'}\d?"):
             cluster.launch(exp)
     finally:
         holder.close()

@@ -30,6 +30,28 @@ def test_node_lists_are_expanded_as_scontrol_does(slurm_conf, nodelist):
     assert hostnames(nodelist) == expected
 
 
+def test_a_looking_runner_prints_its_node_s_free_ports_before_it_waits():
+    """The first step on each node answers the driver's port question, then reads its stdin as every runner."""
+    import json
+    import socket
+    from symphony.slurm.paths import RUNNER
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        runner = subprocess.Popen([sys.executable, "-I", "-S", RUNNER, "--probe", f"20000,30000,3,{taken}", "-"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        answer = json.loads(runner.stdout.readline())
+        assert runner.poll() is None  # still waiting on its stdin
+        runner.stdin.close()  # nothing to run: the launch failed before it told this step anything
+        assert runner.wait(timeout=30) == 0
+    finally:
+        holder.close()
+    assert answer["busy"] == [taken]
+    assert len(set(answer["free"])) == 3 and all(20000 <= port <= 30000 for port in answer["free"])
+
+
 def test_a_missing_program_and_a_process_ignoring_sigterm(slurm):
     cluster = slurm(grace=1.0)
     exp = cluster.new_experiment("ends")
