@@ -31,3 +31,21 @@ def kube():
 @pytest.fixture(name="validate_all")
 def validate_all_fixture():
     return validate_all
+
+
+@pytest.fixture
+def api():
+    """A fake Kubernetes API server (tests/kube/fake_apiserver.py) for this test."""
+    from fake_apiserver import FakeApiServer
+    server = FakeApiServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def api_cluster(api, tmp_path):
+    """A kube cluster talking to ``api``, polling fast so waits on the fake server stay short."""
+    from symphony import Cluster
+    cluster = Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
+    cluster.poll_interval = 0.02
+    return cluster

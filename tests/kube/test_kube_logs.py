@@ -10,11 +10,9 @@ import threading
 
 import pytest
 
-from symphony import Cluster
 from symphony.errors import SymphonyError
 from symphony.kube.logs import LogCursor, LogFollower, log_time
 
-from fake_apiserver import FakeApiServer
 from waiting import wait_for
 
 IMAGE = "python:3.11-slim"
@@ -22,17 +20,8 @@ WAIT = 30.0  # bound of every wait (a loaded machine imports the client slowly)
 
 
 @pytest.fixture
-def api():
-    server = FakeApiServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def kube(api, tmp_path):
-    cluster = Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
-    cluster.poll_interval = 0.02
-    return cluster
+def kube(api_cluster):
+    return api_cluster
 
 
 def launch(kube, policy="Never"):

@@ -4,22 +4,12 @@ import shutil
 
 import pytest
 
-from fake_apiserver import FakeApiServer
-from symphony import Cluster
-
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 
 
 @pytest.fixture
-def api():
-    server = FakeApiServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def kube(api, tmp_path):
-    return Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
+def kube(api_cluster):
+    return api_cluster
 
 
 def test_current_context_and_config_view_read_this_clusters_kubeconfig(kube, api):

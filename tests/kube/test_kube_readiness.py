@@ -15,7 +15,6 @@ from symphony.errors import SpecError
 from symphony.kube.readiness import WAIT_SCRIPT
 from symphony.readiness import command, http, tcp
 
-from fake_apiserver import FakeApiServer
 from test_kube_apply import _container_status, _now
 
 IMAGE = "python:3.11-slim"
@@ -205,17 +204,8 @@ def test_an_image_without_a_way_to_connect_is_told_so_in_one_line(tmp_path):
 # --- symphony p, through the fake API server ---------------------------------------------
 
 @pytest.fixture
-def api():
-    server = FakeApiServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def live(api, tmp_path):
-    cluster = Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
-    cluster.poll_interval = 0.02
-    return cluster
+def live(api_cluster):
+    return api_cluster
 
 
 def test_p_shows_held_processes_waiting_and_ready_from_the_probes(api, live):

@@ -9,26 +9,15 @@ import time
 import pytest
 
 from pseudoterminal import PseudoTerminal
-from symphony import Cluster
 from symphony.cluster import progress as progress_module
 
-from fake_apiserver import FakeApiServer
 
 IMAGE = "python:3.11-slim"
 
 
 @pytest.fixture
-def api():
-    server = FakeApiServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def kube(api, tmp_path):
-    cluster = Cluster.new("kube", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout=10)
-    cluster.poll_interval = 0.02
-    return cluster
+def kube(api_cluster):
+    return api_cluster
 
 
 def experiment(kube, name, pods):
