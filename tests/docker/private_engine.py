@@ -75,7 +75,8 @@ class PrivateEngine:
         self.log = os.path.join(self.root, "dockerd.log")
         suffix = os.path.basename(self.root)[len("sd-"):]
         self.bridge = "sd" + "".join(c for c in suffix if c.isalnum())[:10]   # interface names: 15 bytes
-        self.namespace = f"symphony-test-{suffix}"                             # its own in containerd too
+        # its own in containerd too (mkdtemp's "_" may not start a containerd identifier's part)
+        self.namespace = "symphony-test-" + "".join(c for c in suffix if c.isalnum())
         # its bridge's addresses: away from Docker's default pools and from any in use here
         self.octet = _unused_octet()
         self.process = None
