@@ -124,9 +124,12 @@ def test_local_launch_failing_at_any_step_leaves_nothing(fault, local_cluster, t
 
 
 def test_ctrl_c_pressed_again_during_the_rollback_does_not_cut_it_short(local_cluster, tmp_path, symphony_home,
-                                                                          monkeypatch):
+                                                                          monkeypatch, request):
     exp, _ = host_experiment(local_cluster, "atomic", tmp_path)
     real_remove = local_cluster._remove
+    # Python's own Ctrl-C handler before the launch, whatever ran before this test in this process
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, before))
 
     def remove_while_the_user_presses_ctrl_c(name, run_id):
         os.kill(os.getpid(), signal.SIGINT)
