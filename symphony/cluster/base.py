@@ -16,14 +16,15 @@ experiment; its result is a :class:`Prepared`.
 """
 
 import abc
+import math
 import sys
 from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
                     Protocol, Sequence, Tuple, TypeVar, Union, runtime_checkable)
 
 from ..config import SymphonyConfig
 from ..engines.registry import backend_class, canonical_backend
-from ..errors import (BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError, ProcessNotFoundError,
-                      SymphonyError)
+from ..errors import (BackendSettingError, BackendUnavailableError, ExperimentExistsError, ExperimentNotFoundError,
+                      ProcessNotFoundError, SymphonyError)
 from ..status import ProcessState, ProcessStatus
 from .launching import launch_lock, rollback_shield
 
@@ -192,6 +193,21 @@ def _log_lines(lines: Iterable[str], follow: bool, print_logs: bool) -> Optional
     if print_logs:
         print(text)
     return text
+
+
+def setting_seconds(name: str, value: object, meaning: str, example: object) -> float:
+    """A backend setting given in seconds (``grace=``, ``restart_backoff=``) as a number >= 0,
+    or a one-line error naming ``name`` and the fix."""
+    seconds = None
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            seconds = float(value)
+        except ValueError:
+            pass
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        raise BackendSettingError(f"{name} must be a number of seconds >= 0 ({meaning}), e.g. {name}={example}, "
+                                  f"got {value!r}")
+    return seconds
 
 
 class Cluster(abc.ABC):

@@ -9,7 +9,6 @@ terminal and nothing is kept on the side that could go stale. See
 import calendar
 import functools
 import json
-import math
 import shutil
 import signal
 import subprocess
@@ -20,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from ..addons.launch_builds import plan_builds, run_builds, settings_lookup
 from ..cluster import Cluster, Prepared, pick_process, rollback_shield
+from ..cluster.base import setting_seconds
 from ..cluster.progress import delete_progress, launch_progress
 from ..engines.docker_api import docker_client, docker_sdk
 from ..resolution.capabilities import DOCKER
-from ..errors import BackendSettingError, ExperimentExistsError, LaunchError, SymphonyError
+from ..errors import ExperimentExistsError, LaunchError, SymphonyError
 from ..host.logs import parse_since
 from ..spec.images import split_image
 from ..status import ProcessState, ProcessStatus
@@ -62,16 +62,7 @@ class DockerCluster(Cluster):
     def __init__(self, preamble_cmds=None, internal_network=False, build_settings=None,
                  push_built_images=False, stop_timeout=5, restart_backoff=1.0):
         super().__init__(preamble_cmds)
-        seconds = None
-        if not isinstance(restart_backoff, bool) and isinstance(restart_backoff, (int, float, str)):
-            try:
-                seconds = float(restart_backoff)
-            except ValueError:
-                pass
-        if seconds is None or not math.isfinite(seconds) or seconds < 0:
-            raise BackendSettingError(f"restart_backoff must be a number of seconds >= 0 (first delay before a "
-                                      f"restart), e.g. restart_backoff=1, got {restart_backoff!r}")
-        self.restart_backoff = seconds
+        self.restart_backoff = setting_seconds("restart_backoff", restart_backoff, "first delay before a restart", 1)
         self.internal_network = bool(internal_network)
         self.build_settings = settings_lookup(build_settings)
         self.push_built_images = bool(push_built_images)

@@ -20,11 +20,11 @@ and ``_still_running(experiment, key)`` (whether ``logs --follow`` keeps waiting
 
 import abc
 import json
-import math
 import os
 import shutil
 
 from ..cluster import Cluster, pick_process, rollback_shield
+from ..cluster.base import setting_seconds
 from ..cluster.progress import delete_progress
 from ..errors import BackendSettingError, ExperimentNotFoundError, SymphonyError
 from ..state import ExperimentStatus, StateStore, open_private, private_dir
@@ -46,26 +46,13 @@ class HostCluster(HostProcessActions, Cluster):
 
     def __init__(self, preamble_cmds=None, grace=5.0, restart_backoff=1.0, shell=None, bind_host="127.0.0.1"):
         super().__init__(preamble_cmds)
-        self.grace = self._seconds("grace", grace, "seconds between SIGTERM and SIGKILL on delete", 5)
-        self.restart_backoff = self._seconds("restart_backoff", restart_backoff, "first delay before a restart", 1)
+        self.grace = setting_seconds("grace", grace, "seconds between SIGTERM and SIGKILL on delete", 5)
+        self.restart_backoff = setting_seconds("restart_backoff", restart_backoff, "first delay before a restart", 1)
         self.shell_path = self._shell(shell)
         if not isinstance(bind_host, str) or not bind_host.strip() or bind_host != bind_host.strip():
             raise BackendSettingError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', "
                                       f"got {bind_host!r}")
         self.bind_host = bind_host
-
-    def _seconds(self, name, value, meaning, example):
-        """``value`` as a number of seconds >= 0, or a one-line error naming ``name`` and the fix."""
-        seconds = None
-        if not isinstance(value, bool) and isinstance(value, (int, float, str)):
-            try:
-                seconds = float(value)
-            except ValueError:
-                pass
-        if seconds is None or not math.isfinite(seconds) or seconds < 0:
-            raise BackendSettingError(f"{name} must be a number of seconds >= 0 ({meaning}), e.g. {name}={example}, "
-                                      f"got {value!r}")
-        return seconds
 
     def _shell(self, shell):
         """The program that runs ``cmds`` and preambles: ``shell`` (a path, or a name on PATH), else bash.
