@@ -95,11 +95,15 @@ env = os.environ['DUMMY']
 n = int(sys.argv[1])
 for i in range(n):
     time.sleep(0.05)
-    print(i, 'env=', env, 'args=', *sys.argv[2:], flush=True)
-    print('err', i, file=sys.stderr, flush=True)
+    # one write per line: three children share this pipe, and under PYTHONUNBUFFERED=1 print()
+    # writes every word on its own, so their words would interleave
+    sys.stdout.write(' '.join([str(i), 'env=', env, 'args=', *sys.argv[2:]]) + '\\n')
+    sys.stdout.flush()
+    sys.stderr.write('err %d\\n' % i)
+    sys.stderr.flush()
     if 'throw' in sys.argv and i >= n // 2:
         raise SystemExit(1)
-print('DONE', *sys.argv[2:], flush=True)
+sys.stdout.write(' '.join(['DONE', *sys.argv[2:]]) + '\\n')
 """
 #: examples/subproc/subproc_manager.py, as written (its time.sleep/kill lines were comments there too)
 SUBPROC_MANAGER = """import time
