@@ -319,8 +319,8 @@ class Readiness:
         if service not in self.active:
             return  # its provider ended or restarted meanwhile: a stale answer
         state = self.tracker.state(service)
-        failures = state.failures
-        if self.tracker.record(service, ok, detail, now=now) or state.failures != failures:
+        before = (state.failures, state.detail)  # (the document shows both: a change in either is written)
+        if self.tracker.record(service, ok, detail, now=now) or (state.failures, state.detail) != before:
             self.dirty = True
         if ok and not state.check.declared:
             self.active.discard(service)  # (see the module's docstring: its provider's end is the event now)

@@ -64,3 +64,24 @@ def test_a_held_process_has_its_log_at_once_and_deleted_before_it_started_leaves
     assert list(cluster.get_log("gone", "client")) == [], "a held process's log is there, empty, from the launch"
     cluster.delete("gone")
     assert not os.path.exists(log_dir) and cluster.list_experiments() == []
+
+
+def test_a_new_answer_of_a_never_ready_check_is_written_for_symphony_p(tmp_path):
+    """``symphony p`` shows each check's last answer: a service that never passed has no change
+    of readiness nor of counted failures, yet its answer changes (refused, then HTTP 404)."""
+    from types import SimpleNamespace
+
+    from symphony.host.readiness import read_document
+    from symphony.local.readiness import Readiness
+    from symphony.resolution.resolved import ResolvedCheck
+
+    check = ResolvedCheck("bad", "http", "127.0.0.1", 1, "/missing", (), 0.2, 1.0, 3, True)
+    child = SimpleNamespace(plan=SimpleNamespace(key="bad", checks=[check.to_dict()], waits=[]))
+    path = str(tmp_path / "readiness.json")
+    readiness = Readiness([child], path)
+    readiness.provider_started(child)
+    for detail in ("GET /missing: connection refused", "GET /missing: HTTP 404"):
+        readiness.result("bad", False, detail)
+        readiness.flush()
+        assert read_document(path)["services"]["bad"]["detail"] == detail
+    readiness.close()
