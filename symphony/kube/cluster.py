@@ -32,7 +32,7 @@ from . import kubectl, port_forward, transfer
 from .logs import LogFollower
 from .manifests import (EXPERIMENT_LABEL, EXPOSED_SERVICE_TYPES, GROUP_LABEL, MANAGED_BY,
                         MANAGED_BY_LABEL, ORDER_ANNOTATION, build_plan)
-from .readiness import CHECKS_ANNOTATION, WAIT_CONTAINER, WAITS_ANNOTATION
+from .readiness import CHECKS_ANNOTATION, WAIT_CONTAINER, WAITS_ANNOTATION, not_started_reason
 
 SYMPHONY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 
@@ -456,6 +456,8 @@ def pod_statuses(pod):
                 status.finished = _timestamp(end.finished_at)
             elif state.waiting is not None and failure is None:
                 status.state, status.detail = ProcessState.WAITING, state.waiting.reason or ""
+        if group and observed is not None and waiting.get(container.name):
+            _held_member(status, observed, waiting[container.name])
         if container.name in checked:
             status.checked = True
             if status.state is ProcessState.RUNNING and not status.ready:
@@ -497,6 +499,25 @@ def _held(pod, statuses, waiting):
                 and init.last_state.terminated.exit_code:  # given up, and run again by the pod's restart policy
             status.state, status.detail = ProcessState.FAILED, _reason_of(init.last_state.terminated)
             status.waiting_for = list(services)
+
+
+def _held_member(status, observed, services):
+    """A group member waiting in its own container (see :mod:`symphony.kube.readiness`): it runs,
+    but its startupProbe has not passed (``started: false``) until the wait is over; a wait that
+    gave up ends the container with ``not started: ...`` as its termination message."""
+    state = observed.state
+    if state.running is not None and observed.started is False:
+        since = _timestamp(state.running.started_at) or time.time()
+        held = ProcessStatus.held(status.key, status.group, status.name, services, time.time() - since)
+        status.state, status.detail, status.waiting_for = held.state, held.detail, held.waiting_for
+        status.started = None
+        return
+    ended = state.terminated
+    if ended is None and state.waiting is not None and observed.last_state is not None:
+        ended = observed.last_state.terminated  # (given up, and run again by the pod's restart policy)
+    reason = not_started_reason(ended.message) if ended is not None else None
+    if reason is not None:
+        status.state, status.detail, status.waiting_for = ProcessState.FAILED, reason, list(services)
 
 
 def _reason_of(terminated):

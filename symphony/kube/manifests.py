@@ -39,8 +39,9 @@ from ..resolution import KUBERNETES, ContainerAddressing, Target, resolve
 from ..resolution.checks import MANAGED_BY_LABEL, TOLERATION_EFFECTS, TOLERATION_OPERATORS  # noqa: F401
 from ..resolution.meaning import ProcessMeaning, normalized_resources
 from ..spec.secrets import CONTAINER_SECRETS_DIR
-from .readiness import (CHECKS_ANNOTATION, WAIT_CONTAINER, WAIT_SCRIPT, WAITS_ANNOTATION, probe_check,
-                        readiness_probe, rounded_notes, json_annotation, wait_arguments)
+from .readiness import (CHECKS_ANNOTATION, HELD_MOUNT, HELD_VOLUME, WAIT_CONTAINER, WAIT_SCRIPT, WAITS_ANNOTATION,
+                        json_annotation, probe_check, readiness_probe, rounded_notes, started_file, startup_probe,
+                        wait_arguments)
 from .yaml_render import dump_manifest
 
 MANAGED_BY = "symphony"
@@ -117,7 +118,7 @@ class KubePlan:
                     cwd=container.get("workingDir"), image=container["image"],
                     resources=normalized_resources(resources), restart_policy=pod["spec"]["restartPolicy"],
                     mounts=sorted((m["mountPath"], bool(m["readOnly"])) for m in container.get("volumeMounts", [])
-                                  if m["mountPath"] != SECRET_MOUNT_PATH),
+                                  if m["mountPath"] not in (SECRET_MOUNT_PATH, HELD_MOUNT)),
                     labels={k: v for k, v in pod["metadata"]["labels"].items()
                             if not k.startswith("symphony/") and k != MANAGED_BY_LABEL})
         return meanings
@@ -364,8 +365,13 @@ def _hold(pod, containers, shell):
                          **({"imagePullPolicy": process.pull_policy} if process.pull_policy else {})})
         else:
             own = container.get("command", []) + container.pop("args", [])
-            container["command"] = _wait_command(shell, [*arguments, "--", *own])
+            marker = started_file(process.name)
+            container["command"] = _wait_command(shell, ["--started-file", marker, *arguments, "--", *own])
             container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+            container["startupProbe"] = startup_probe(shell, marker, process.waits)
+            container["volumeMounts"] = [*container.get("volumeMounts", ()), {"name": HELD_VOLUME,
+                                                                              "mountPath": HELD_MOUNT,
+                                                                              "readOnly": False}]
     return init, waiting
 
 
@@ -450,6 +456,9 @@ def _pod(pod, containers, volumes, labels, with_secrets, grace, shared=None, she
     if volumes or with_secrets:
         spec["volumes"] = _share(shared, "volumes", "\n".join(volumes) + f"\n{with_secrets}",
                                  lambda: _pod_volume_list(volumes, with_secrets))
+    if pod.group is not None and any(process.waits for process in pod.processes):
+        spec["volumes"] = [*spec.get("volumes", ()), {"name": HELD_VOLUME,
+                                                       "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
     if pod.node_selectors:
         spec["nodeSelector"] = _share(shared, "nodeSelector", repr(pod.node_selectors),
                                       lambda: dict(pod.node_selectors))

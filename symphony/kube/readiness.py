@@ -24,7 +24,11 @@ Waits. A held process waits for each service to accept a TCP connection at its a
 A standalone process waits in an init container (``symphony-wait``) running the process's
 own image: its pod shows ``Init`` (``symphony p``: ``waiting``) until then. A process in a
 group waits in its own container before its command (``exec``), since an init container
-would hold every member of the pod, among them possibly the providers. Either way the wait
+would hold every member of the pod, among them possibly the providers; such a member writes
+``waiting``, then ``started`` just before its command, to a file of its own on a small
+in-memory volume of the pod (``symphony-held``), and its ``startupProbe`` passes once the file
+says ``started``: until then its container status says ``started: false``, which ``symphony
+p`` shows as ``waiting``, as for a standalone process in ``Init``. Either way the wait
 is the POSIX shell script below, run by the cluster's ``shell`` setting: it connects with
 ``bash``'s ``/dev/tcp``, ``nc -z``, ``python3`` or ``python``, whichever the image has.
 At a wait's deadline, ``on_timeout='fail'`` ends the wait with exit 1 and the reason on one
@@ -41,9 +45,17 @@ WAIT_CONTAINER = "symphony-wait"
 WAITS_ANNOTATION = "symphony/waits"
 #: pod annotation: container name -> the services whose readiness its readinessProbe stands for
 CHECKS_ANNOTATION = "symphony/checks"
+#: the pod volume where each waiting group member says whether its wait is over (see the module's docstring)
+HELD_VOLUME = "symphony-held"
+HELD_MOUNT = "/.symphony-held"
+#: how long past its longest wait a group member's startupProbe tolerates "not started yet": the
+#: script ends each wait within a few seconds of its deadline (then starts or exits), so this only
+#: bounds a wait that hung, which the kubelet then restarts
+STARTUP_MARGIN_SECONDS = 60
 
 #: Waits for each (service, host, port, seconds, on_timeout) in "$@" up to a "--", then execs what follows (if
-#: anything). Deadlines count from when the script started; one attempt is bounded by ``timeout`` where it
+#: anything). A first ``--started-file PATH`` makes it write ``waiting`` there at once and ``started`` once
+#: the waits are over. Deadlines count from when the script started; one attempt is bounded by ``timeout`` where it
 #: exists. Written without ``$(`` and ``$$``, which the kubelet would expand in a command: it is sent verbatim.
 WAIT_SCRIPT = r"""reach() {
   if command -v bash >/dev/null; then $bounded bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
@@ -54,6 +66,8 @@ WAIT_SCRIPT = r"""reach() {
   fi
 }
 connect='import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()'
+started=
+if [ "$1" = --started-file ]; then started=$2; shift 2; echo waiting > "$started"; fi
 bounded=
 if command -v timeout >/dev/null; then bounded='timeout 3'; fi
 begun=`date +%s`
@@ -76,6 +90,7 @@ while [ "$#" -ge 5 ] && [ "$1" != -- ]; do
     sleep 1
   done
 done
+if [ -n "$started" ]; then echo started > "$started"; fi
 [ "$#" -gt 0 ] && shift
 [ "$#" -gt 0 ] && exec "$@"
 exit 0"""
@@ -132,3 +147,23 @@ def wait_arguments(process, local_services):
 def json_annotation(by_container):
     """A pod annotation's value: container name -> services, as compact JSON."""
     return json.dumps(by_container, sort_keys=True, separators=(",", ":"))
+
+
+def started_file(container_name):
+    """Where a waiting group member's wait says ``waiting``/``started`` (its startupProbe reads it)."""
+    return f"{HELD_MOUNT}/{container_name}"
+
+
+def startup_probe(shell, path, waits):
+    """The ``startupProbe`` of a group member that waits: it passes once the wait wrote ``started``
+    (the kubelet runs it every second; only the shell's builtins are used)."""
+    longest = max(math.ceil(wait.timeout) for wait in waits)
+    return {"exec": {"command": [shell, "-c", 'read state < "$0" && [ "$state" = started ]', path]},
+            "periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1,
+            "failureThreshold": longest + STARTUP_MARGIN_SECONDS}
+
+
+def not_started_reason(message):
+    """The reason a wait gave up (``not started: ...``) in a container's termination message, else None."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    return lines[-1] if lines and lines[-1].startswith("not started: ") else None

@@ -125,10 +125,20 @@ def test_a_group_member_waits_in_its_own_container_and_for_its_group_on_localhos
     waiting = next(c for c in pod["spec"]["containers"] if c["name"] == "waiter")
     assert "args" not in waiting
     assert waiting["command"][:4] == ["/bin/sh", "-c", WAIT_SCRIPT, "symphony-wait"]
-    assert waiting["command"][4:] == ["near", "127.0.0.1", str(plan.ports["near"]), "300", "fail",
+    assert waiting["command"][4:] == ["--started-file", "/.symphony-held/waiter",
+                                      "near", "127.0.0.1", str(plan.ports["near"]), "300", "fail",
                                       "far", "far", str(plan.ports["far"]), "300", "fail",
                                       "--", "python", "-c", "print('$$HOME')"]
+    # started: false (symphony p: waiting) until the wait wrote "started"; a hung wait is restarted at last
+    assert waiting["startupProbe"] == {
+        "exec": {"command": ["/bin/sh", "-c", 'read state < "$0" && [ "$state" = started ]', "/.symphony-held/waiter"]},
+        "periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 360}
+    assert {"name": "symphony-held", "mountPath": "/.symphony-held", "readOnly": False} in waiting["volumeMounts"]
+    assert {"name": "symphony-held", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}} in pod["spec"]["volumes"]
+    provider = next(c for c in pod["spec"]["containers"] if c["name"] == "provider")
+    assert "startupProbe" not in provider and "volumeMounts" not in provider
     assert plan.process_meanings()["grp/waiter"].argv == ["python", "-c", "print('$HOME')"]
+    assert plan.process_meanings()["grp/waiter"].mounts == []  # (Symphony's own volume, as the secrets')
 
 
 def test_waits_that_cannot_run_are_refused_at_plan_time():
@@ -193,6 +203,31 @@ def test_the_wait_script_fails_or_starts_at_its_deadline():
         assert "started anyway: s (127.0.0.1:" in started.stderr
 
 
+def test_the_wait_script_says_waiting_then_started_in_its_started_file(tmp_path):
+    """What a waiting group member's startupProbe reads, run by the probe's own command."""
+    marker = tmp_path / "waiter"
+    listener, port = _serve_after(1.0)
+    probe = ["/bin/sh", "-c", 'read state < "$0" && [ "$state" = started ]', str(marker)]
+    try:
+        wait = subprocess.Popen(["/bin/sh", "-c", WAIT_SCRIPT, "symphony-wait", "--started-file", str(marker),
+                                 "s", "127.0.0.1", str(port), "30", "fail", "--", "cat", str(marker)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not marker.exists() and wait.poll() is None:
+            time.sleep(0.01)
+        assert marker.read_text() == "waiting\n" and subprocess.run(probe).returncode == 1
+        out, err = wait.communicate(timeout=60)
+        assert wait.returncode == 0, err
+        assert out == "started\n" and subprocess.run(probe).returncode == 0  # (written before the exec)
+    finally:
+        listener.close()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        given_up = subprocess.run(["/bin/sh", "-c", WAIT_SCRIPT, "symphony-wait", "--started-file", str(marker),
+                                   "s", "127.0.0.1", str(unused.getsockname()[1]), "1", "fail", "--", "true"],
+                                  capture_output=True, text=True, timeout=60)
+    assert given_up.returncode == 1 and marker.read_text() == "waiting\n"
+
+
 def test_an_image_without_a_way_to_connect_is_told_so_in_one_line(tmp_path):
     done = subprocess.run(["/bin/sh", "-c", WAIT_SCRIPT, "symphony-wait", "s", "127.0.0.1", "1", "5", "fail"],
                           capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=60)
@@ -239,3 +274,35 @@ def test_p_shows_held_processes_waiting_and_ready_from_the_probes(api, live):
     statuses = {s.key: s for s in live.describe_experiment("rd")}
     assert (statuses["server"].ready, statuses["server"].not_ready) == (True, [])
     assert statuses["client-0"].state_text() == "running: 1s" and statuses["client-0"].waiting_for == []
+
+
+def test_p_shows_a_waiting_group_member_waiting_until_its_startup_probe_passes(api, live):
+    exp = live.new_experiment("rd")
+    exp.new_process("outside", container_image=IMAGE, command="python", args=["o.py"]).binds("far")
+    group = exp.new_process_group("grp")
+    group.new_process("provider", container_image=IMAGE, command="python", args=["p.py"]).binds("near")
+    group.new_process("waiter", container_image=IMAGE, command="python", args=["w.py"]).connects("far", wait=True)
+    group.new_process("quitter", container_image=IMAGE, command="python", args=["q.py"]).connects("far", wait=True)
+    live.launch(exp)
+    pod = api.stored("rd", "pods")["grp"]
+    pod["status"] = {"phase": "Running", "containerStatuses": [
+        _container_status("provider", {"running": {"startedAt": _now(12)}}, ready=True),
+        {**_container_status("waiter", {"running": {"startedAt": _now(12)}}), "started": False},
+        {**_container_status("quitter", {"terminated": {
+            "exitCode": 1, "reason": "Error",
+            "message": "symphony: waiting for far (far:7000), at most 300s\n"
+                       "not started: far (far:7000) not ready after 300s\n"}}), "started": False}]}
+    statuses = {s.key: s for s in live.describe_experiment("rd")}
+    assert statuses["grp/provider"].state_text().startswith("running: ")
+    waiter = statuses["grp/waiter"]
+    assert waiter.state.value == "waiting" and waiter.waiting_for == ["far"]
+    assert waiter.state_text().startswith("waiting: far (not ready 1")
+    quitter = statuses["grp/quitter"]
+    assert quitter.state_text() == "failed: not started: far (far:7000) not ready after 300s"
+
+    pod["status"]["containerStatuses"][1]["started"] = True
+    pod["status"]["containerStatuses"][2]["state"] = {"terminated": {"exitCode": 1, "reason": "Error",
+                                                                     "message": "Traceback: boom\n"}}
+    statuses = {s.key: s for s in live.describe_experiment("rd")}
+    assert statuses["grp/waiter"].state_text().startswith("running: 1") and statuses["grp/waiter"].waiting_for == []
+    assert statuses["grp/quitter"].state_text() == "terminated: Error (1)"  # its own failure, after the wait
