@@ -307,3 +307,31 @@ def test_clients_that_wait_are_held_in_init_until_the_late_server_is_ready(kube,
         log = wait_for(lambda: [line for line in kube.get_log(name, f"client-{i}") if "first attempt" in line],
                        f"client-{i}'s first attempt")
         assert log == ["first attempt: hello"]
+
+
+def test_a_group_member_that_waits_shows_waiting_until_its_wait_is_over(kube, launched, wait_for):
+    """A group member waits in its own container: its startupProbe keeps it `started: false`
+    (`p`: waiting) until the wait wrote `started`, while its group's other member runs."""
+    from symphony.readiness import tcp
+    name = unique("held")
+    exp = kube.new_experiment(name)
+    server = exp.new_process("server", container_image=IMAGE, command="python3",
+                             args=["-c", LATE_SERVER.replace("time.sleep(5)", "time.sleep(30)")])
+    server.binds("late", ready=tcp(interval=1))
+    group = exp.new_process_group("grp")
+    group.new_process("other", container_image=IMAGE, command="python3", args=["-c", "import time; time.sleep(3600)"])
+    group.new_process("waiter", container_image=IMAGE, command="python3", args=["-c", FIRST_TRY_CLIENT]) \
+        .connects("late", wait=True, wait_timeout="5m")
+    for process in exp.list_all_processes():
+        process.image_pull_policy("IfNotPresent")
+    launched.append(name)
+    kube.launch(exp)
+
+    held = wait_for(lambda: (lambda s: s if s["grp/waiter"].state == "waiting" else None)(states(kube, name)),
+                    "grp/waiter shown waiting for 'late'")
+    assert held["grp/waiter"].waiting_for == ["late"] and held["grp/waiter"].detail.startswith("late (not ready")
+    wait_for(lambda: (lambda s: s["grp/waiter"].state == "running" and s["server"].ready)(states(kube, name)),
+             "the server ready and grp/waiter running")
+    log = wait_for(lambda: [line for line in kube.get_log(name, "grp/waiter") if "first attempt" in line],
+                   "grp/waiter's first attempt")
+    assert log == ["first attempt: hello"]
