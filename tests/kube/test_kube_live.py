@@ -35,6 +35,8 @@ import pytest
 from symphony import Cluster
 from symphony.kube.cluster import SYMPHONY_SELECTOR
 
+from late_service import FIRST_TRY_CLIENT, late_server
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELLO = os.path.join(HERE, "..", "..", "examples", "hello")
 IMAGE = os.environ.get("SYMPHONY_TEST_IMAGE")
@@ -257,35 +259,13 @@ def test_unschedulable_pod_and_bad_image_show_why(kube, launched, wait_for):
     assert missing.state_text() in ("waiting: ErrImagePull", "waiting: ImagePullBackOff")
 
 
-LATE_SERVER = """
-import os, socket, time
-time.sleep(5)
-s = socket.create_server((os.environ['SYMPH_BIND_HOST'], int(os.environ['SYMPH_LATE_PORT'])))
-print('listening', flush=True)
-while True:
-    c, _ = s.accept()
-    c.sendall(b'hello\\n')
-    c.close()
-"""
-FIRST_TRY_CLIENT = """
-import os, socket, time
-try:
-    c = socket.create_connection((os.environ['SYMPH_LATE_HOST'], int(os.environ['SYMPH_LATE_PORT'])), timeout=10)
-    print('first attempt:', c.makefile().readline().strip(), flush=True)
-except OSError as exc:
-    print('first attempt failed:', exc, flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
 def test_clients_that_wait_are_held_in_init_until_the_late_server_is_ready(kube, launched, wait_for):
     """A server that listens only after 5 s and 10 clients that connect once, with wait=True: each
     client's first attempt succeeds, and until then `p` shows them waiting (their pods in Init)."""
     from symphony.readiness import tcp
     name = unique("ready")
     exp = kube.new_experiment(name)
-    server = exp.new_process("server", container_image=IMAGE, command="python3", args=["-c", LATE_SERVER])
+    server = exp.new_process("server", container_image=IMAGE, command="python3", args=["-c", late_server()])
     server.binds("late", ready=tcp(interval=1))
     for i in range(10):
         client = exp.new_process(f"client-{i}", container_image=IMAGE, command="python3",
@@ -316,7 +296,7 @@ def test_a_group_member_that_waits_shows_waiting_until_its_wait_is_over(kube, la
     name = unique("held")
     exp = kube.new_experiment(name)
     server = exp.new_process("server", container_image=IMAGE, command="python3",
-                             args=["-c", LATE_SERVER.replace("time.sleep(5)", "time.sleep(30)")])
+                             args=["-c", late_server(delay=30)])
     server.binds("late", ready=tcp(interval=1))
     group = exp.new_process_group("grp")
     group.new_process("other", container_image=IMAGE, command="python3", args=["-c", "import time; time.sleep(3600)"])

@@ -10,32 +10,11 @@ import sys
 
 from symphony import Cluster
 from symphony.readiness import http, tcp
+from late_service import FIRST_TRY_CLIENT, late_server
 from waiting import wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-LATE_SERVER = """
-import os, socket, time
-time.sleep(5)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((os.environ['SYMPH_BIND_HOST'], int(os.environ['SYMPH_LATE_PORT'])))
-s.listen(64)
-print('listening', flush=True)
-while True:
-    c, _ = s.accept()
-    c.sendall(b'hello\\n')
-    c.close()
-"""
-FIRST_TRY_CLIENT = """
-import os, socket, time
-try:
-    c = socket.create_connection((os.environ['SYMPH_LATE_HOST'], int(os.environ['SYMPH_LATE_PORT'])), timeout=10)
-    print('first attempt:', c.makefile().readline().strip(), flush=True)
-except OSError as exc:
-    print('first attempt failed:', exc, flush=True)
-time.sleep(600)
-"""
 SILENT = "import time; time.sleep(600)"
 
 
@@ -53,7 +32,7 @@ def cli(*argv):
 def test_ten_clients_wait_for_a_server_that_listens_after_5s_and_none_fails_its_first_attempt(slurm):
     cluster = slurm()
     exp = cluster.new_experiment("late")
-    server = exp.new_process("server", command=sys.executable, args=["-c", LATE_SERVER])
+    server = exp.new_process("server", command=sys.executable, args=["-c", late_server()])
     server.binds("late", ready=tcp(interval=0.5))
     quiet = exp.new_process("quiet", command=sys.executable, args=["-c", SILENT])
     quiet.binds("never", ready=http("/healthz"))
