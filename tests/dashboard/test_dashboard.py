@@ -103,15 +103,21 @@ def text_of(driver, selector):
                                  selector)
 
 
-def click_to(driver, selector, page, timeout=30):
+def click_to(driver, selector, page, timeout=60):
     """Click the link ``selector`` finds until the browser is on ``page``: a live update may redraw
-    the link between finding and clicking it."""
+    the link between finding and clicking it, and then the click is lost. A click that started a
+    navigation (the old page saw ``beforeunload``) is not repeated, however slowly the server
+    answers: clicking again would cancel the navigation under way."""
+    on = lambda d: d.execute_script("return document.body && document.body.dataset.page") == page
+    mark = ("if (!window.__clickWatch) { window.__clickWatch = true;"
+            " window.addEventListener('beforeunload', () => { window.__leaving = true; }); }")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            driver.execute_script(mark)
             driver.find_element(By.CSS_SELECTOR, selector).click()
-            return WebDriverWait(driver, 3).until(
-                lambda d: d.execute_script("return document.body && document.body.dataset.page") == page)
+            WebDriverWait(driver, 3).until(lambda d: on(d) or d.execute_script("return window.__leaving === true"))
+            return WebDriverWait(driver, max(1.0, deadline - time.monotonic())).until(on)
         except (StaleElementReferenceException, NoSuchElementException, TimeoutException):
             continue
     raise AssertionError(f"clicking {selector} never led to the {page} page")
