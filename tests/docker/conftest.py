@@ -7,7 +7,7 @@ removes everything it created, even when it fails.
 
 import pytest
 
-from dockerhelpers import CI_STATE, docker_cluster, engine, registry_address, unique
+from dockerhelpers import CI_STATE, docker_cluster, engine, import_shell_less_image, registry_address, unique
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,17 @@ def registry(docker_client):
     if not address:
         pytest.skip(f"no local registry: run .ci/docker-up (it writes {CI_STATE}) or set SYMPHONY_TEST_REGISTRY")
     return address
+
+
+@pytest.fixture(scope="session")
+def shell_less_image(docker_client):
+    """An image with no shell, no libc, nothing but ``/pause``, ``/exit0`` and ``/exit3``
+    (:func:`dockerhelpers.import_shell_less_image`); removed after the session."""
+    image = import_shell_less_image(docker_client)
+    if image is None:
+        pytest.skip(f"no test programs for the engine's architecture {docker_client.version()['Arch']}")
+    yield image
+    docker_client.images.remove(image, force=True)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from symphony.docker.holder import HOLDER_IMAGE, holder_program, holder_tarball
 from waiting import wait_for
 
-from dockerhelpers import BASE_IMAGE, leftovers, unique
+from dockerhelpers import BASE_IMAGE, leftovers
 
 # Members of a group reach each other on localhost (one network namespace).
 SERVER = """
@@ -45,16 +45,6 @@ def test_the_holder_program_is_a_static_executable_and_its_image_holds_only_it(a
         assert (member.name, member.mode, archive.extractfile(member).read()) == ("pause", 0o755, program)
     with pytest.raises(ValueError, match="no holder program for architecture 's390x'"):
         holder_program("s390x")
-
-
-@pytest.fixture
-def shell_less_image(docker_client):
-    """An image with one static program and nothing else: no /bin/sh (Docker imports it offline)."""
-    architecture = docker_client.version()["Arch"]
-    repository = unique("symphony-test-noshell")
-    docker_client.api.import_image_from_data(holder_tarball(architecture), repository=repository, tag="1")
-    yield f"{repository}:1"
-    docker_client.images.remove(f"{repository}:1", force=True)
 
 
 @pytest.mark.docker

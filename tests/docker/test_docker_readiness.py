@@ -4,17 +4,14 @@ its provider's check from the waiting container; ``symphony p`` shows it waiting
 at the deadline 'fail' leaves it not started (failed, with the reason) and 'start' starts it.
 """
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import textwrap
 
 import pytest
 
-from symphony.docker.holder import elf_executable, kernel_architecture
 from symphony.docker.tools import find_busybox
 from waiting import wait_for
 
@@ -149,30 +146,6 @@ def test_the_deadline_fails_or_starts(new_name, docker_client):
     assert docker_client.containers.get(f"{name}.keeps-trying").attrs["RestartCount"] == 0
     cluster.delete(name)
     assert leftovers(docker_client, name) == []
-
-
-#: a program that exits 0 at once: mov edi/x0, 0; exit
-_EXIT_0 = {"x86_64": (0x3E, bytes.fromhex("bf00000000b83c0000000f05")),
-           "aarch64": (0xB7, bytes.fromhex("000080d2a80b80d2010000d4"))}
-SHELL_LESS = "symphony-test-exit0:1"
-
-
-@pytest.fixture(scope="module")
-def shell_less_image(docker_client):
-    """An image holding only ``/exit0``: no shell, no libc, nothing else."""
-    architecture = kernel_architecture(docker_client.version()["Arch"])
-    if architecture not in _EXIT_0:
-        pytest.skip(f"no test program for {architecture}")
-    program = elf_executable(*_EXIT_0[architecture])
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        info = tarfile.TarInfo("exit0")
-        info.size, info.mode = len(program), 0o755
-        archive.addfile(info, io.BytesIO(program))
-    repository, tag = SHELL_LESS.split(":")
-    docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
-    yield SHELL_LESS
-    docker_client.images.remove(SHELL_LESS, force=True)
 
 
 def test_a_shell_less_image_waits(new_name, docker_client, shell_less_image):

@@ -9,11 +9,9 @@ runner without a restart; delete leaves nothing, the experiment's state volume i
 
 import io
 import json
-import tarfile
 
 import pytest
 
-from symphony.docker.holder import elf_executable, kernel_architecture
 from symphony.docker.tools import STATE_DIR, TOOLS_DIR, find_busybox, read_local_records, read_records, state_volume
 from waiting import wait_for
 
@@ -21,30 +19,6 @@ from dockerhelpers import BASE_IMAGE, docker_cluster, leftovers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow,
               pytest.mark.skipif(find_busybox() is None, reason="no static busybox here: run .ci/docker-up")]
-
-#: a program that exits 3 at once, per architecture: mov edi/x0, 3; exit
-_EXIT_3 = {"x86_64": (0x3E, bytes.fromhex("bf03000000b83c0000000f05")),
-           "aarch64": (0xB7, bytes.fromhex("600080d2a80b80d2010000d4"))}
-SHELL_LESS = "symphony-test-exit3:1"
-
-
-@pytest.fixture(scope="module")
-def shell_less_image(docker_client):
-    """An image holding only ``/exit3``: no shell, no libc, nothing else."""
-    architecture = kernel_architecture(docker_client.version()["Arch"])
-    if architecture not in _EXIT_3:
-        pytest.skip(f"no test program for {architecture}")
-    program = elf_executable(*_EXIT_3[architecture])
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        info = tarfile.TarInfo("exit3")
-        info.size, info.mode = len(program), 0o755
-        archive.addfile(info, io.BytesIO(program))
-    repository, tag = SHELL_LESS.split(":")
-    docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
-    yield SHELL_LESS
-    docker_client.images.remove(SHELL_LESS, force=True)
-
 
 def statuses(cluster, name):
     return {s.key: s for s in cluster.describe_experiment(name)}
