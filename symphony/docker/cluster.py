@@ -36,6 +36,8 @@ from .plan import (LABEL_CHECKS, LABEL_EXPERIMENT, LABEL_EXPOSES, LABEL_POSITION
 _SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 #: seconds to wait for what a launch or delete running at the same time is removing
 CONCURRENT_REMOVAL_TIMEOUT = 30
+#: how long a network with endpoints left on it is retried (each time after disconnecting them) before giving up
+NETWORK_REMOVAL_TIMEOUT = 10
 #: engine calls in flight at once when launching, listing or deleting many containers
 LAUNCH_THREADS = 8
 
@@ -327,20 +329,52 @@ class DockerCluster(Cluster):
         deadline = time.monotonic() + CONCURRENT_REMOVAL_TIMEOUT
         while time.monotonic() < deadline and self._containers(name):
             time.sleep(0.1)  # the network can go only once a delete running at the same time is done
-        self._remove_quietly([network.remove for network in self._networks(name)])
+        for network in self._networks(name):
+            self._remove_network(network)
         self._remove_volumes(name)
 
     def _remove_created(self, name, network, containers):
         """Undo a failed launch: only what it created, since the name may belong to a launch that won a race."""
         self._stop_and_remove(containers)
         if network is not None:
-            self._remove_quietly([network.remove])
+            self._remove_network(network)
         if not self._containers(name):  # NFS volumes are shared by the experiment's containers
             self._remove_volumes(name)
 
     def _remove_volumes(self, name):
         volumes = self.client.volumes.list(filters={"label": f"{LABEL_EXPERIMENT}={name}"})
         self._remove_quietly([functools.partial(volume.remove, force=True) for volume in volumes])
+
+    def _remove_network(self, network):
+        """Remove the experiment's network once its containers are gone. What is still attached then
+        (a container someone connected by hand, or an endpoint the engine kept after its container
+        was removed, a known Docker defect) is disconnected with force: the network is the
+        experiment's and goes with it. If the engine still refuses, one line says what is left."""
+        errors = docker_sdk().errors
+        deadline = time.monotonic() + NETWORK_REMOVAL_TIMEOUT
+        while True:
+            try:
+                network.remove()
+                return
+            except errors.NotFound:
+                return  # removed by a delete running at the same time
+            except errors.APIError as exc:
+                if "active endpoint" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise SymphonyError(f"Docker keeps endpoints on network {network.name!r} after its containers "
+                                        f"were removed: restart the Docker daemon, then run 'docker network rm "
+                                        f"{network.name}' (the experiment's containers are gone)") from None
+            try:
+                network.reload()
+            except errors.NotFound:
+                return
+            for endpoint_id, endpoint in (network.attrs.get("Containers") or {}).items():
+                try:
+                    network.disconnect((endpoint or {}).get("Name") or endpoint_id, force=True)
+                except errors.APIError:
+                    pass  # gone meanwhile; the next removal attempt says whether it worked
+            time.sleep(0.2)
 
     @staticmethod
     def _remove_quietly(removals):

@@ -394,3 +394,25 @@ def test_a_group_keeps_its_name_and_namespace_after_its_first_process_exits(clus
     assert list(cluster.get_log(name, "client")) == ["hello from the group"]
     cluster.delete(name)
     assert leftovers(docker_client, name) == []
+
+
+def test_delete_removes_the_network_even_with_a_container_attached_by_hand(new_name, cluster, docker_client,
+                                                                            shell_less_image):
+    """Endpoints left on the experiment's network (attached by hand, or kept by the engine after
+    their container went) are disconnected: the network goes with the experiment."""
+    name = new_name()
+    exp = cluster.new_experiment(name)
+    exp.new_process("p", container_image=shell_less_image, command="/pause")
+    cluster.launch(exp)
+    network, = docker_client.networks.list(filters={"label": f"symphony.experiment={name}"})
+    stranger = docker_client.containers.run(shell_less_image, ["/pause"], detach=True, network_mode="none")
+    try:
+        stranger.reload()
+        docker_client.api.disconnect_container_from_network(stranger.id, "none")
+        network.connect(stranger)
+        cluster.delete(name)
+        assert leftovers(docker_client, name) == []
+        stranger.reload()
+        assert stranger.status == "running" and network.name not in stranger.attrs["NetworkSettings"]["Networks"]
+    finally:
+        stranger.remove(force=True)
