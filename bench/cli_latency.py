@@ -5,8 +5,9 @@
 All commands are timed in the same run, interleaved round by round, so a busy
 machine slows them all alike; the ratios are the result, the milliseconds are
 context. `symphony p` is timed twice: piped (plain text, what scripts see) and on a
-pseudo-terminal (the rich table people see). The budgets: 150 ms wall, and at most
-5 times `python -c pass`.
+pseudo-terminal (the coloured table people see); `symphony ls` and `symphony logs` are
+timed too. The budgets: 150 ms wall, and at most 5 times `python -c pass`. The load
+average is printed with the table: other work on the machine shows in the milliseconds.
 
 The commands run as after an install: Python's bytecode cache is used even when
 PYTHONDONTWRITEBYTECODE is set here (the warm-up round writes the .pyc files), since
@@ -81,6 +82,7 @@ def main():
             f"symphony p ({args.processes} processes, piped)": ([*symphony_command(), "p"], False),
             f"symphony p ({args.processes} processes, terminal)": ([*symphony_command(), "p"], True),
             "symphony ls": ([*symphony_command(), "ls"], False),
+            "symphony logs worker-0": ([*symphony_command(), "logs", "worker-0"], False),
         }
         if shutil.which("tmux"):
             subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "-s", "bench", "sleep 600"], check=True)
@@ -107,6 +109,7 @@ def main():
         p90 = statistics.quantiles(values, n=10)[-1]
         versus_tmux = f"{medians[name] / tmux:10.1f}" if tmux else f"{'-':>10}"
         print(f"{name:44} {medians[name]:10.1f} {p90:8.1f} {medians[name] / base:9.1f} {versus_tmux}")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
     for name in samples:
         if name.startswith("symphony p"):
             verdict = "within" if medians[name] <= BUDGET_MS else "OVER"

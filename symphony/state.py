@@ -19,16 +19,20 @@ closing any descriptor of a file drops every POSIX lock the process holds on it,
 SQLite's included, and a concurrent writer can then corrupt the database.
 """
 
+from __future__ import annotations
+
 import contextlib
 import enum
-import json
 import os
-import sqlite3
 import time
-from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from symphony.errors import StateError
 from symphony.status import ProcessState
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing, not needed to run `symphony p`)
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 #: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
 #: (2: processes.start_ticks)
@@ -143,6 +147,20 @@ def open_private(path: str, mode: str = "a") -> IO[Any]:
     return os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8")
 
 
+def _sqlite_driver() -> Any:
+    """The SQLite driver: :mod:`sqlite3`'s own C module where there is one (CPython's and PyPy's
+    ``_sqlite3``, whose ``connect``, ``Row`` and errors :mod:`sqlite3` re-exports unchanged). What
+    the package adds is the DB-API's date and time adapters, which no state column needs, and
+    importing them (``datetime``) took longer than the driver itself, on every ``symphony p``.
+    Imported on first use: a command that opens no store (``symphony -b slurm p NAME``) needs none."""
+    try:
+        import _sqlite3
+        return _sqlite3
+    except ImportError:
+        import sqlite3
+        return sqlite3
+
+
 class StateStore:
     """Thin access layer over the SQLite file; each method is one short transaction."""
 
@@ -151,8 +169,9 @@ class StateStore:
         self.path = os.path.join(self.home, "state.db")
         if not os.path.exists(self.path):
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
+        driver = _sqlite_driver()
+        self.db: sqlite3.Connection = driver.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = driver.Row
         try:
             self.db.execute("PRAGMA busy_timeout = 30000")
             # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
@@ -161,8 +180,8 @@ class StateStore:
         except StateError:
             self.db.close()
             raise
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        except driver.DatabaseError as exc:
+            if isinstance(exc, driver.OperationalError) and "locked" in str(exc):
                 raise  # busy for longer than the timeout: not a damaged file
             self.db.close()
             raise StateError(f"{self.path} is not a usable Symphony state database ({exc}): move it aside "
@@ -173,9 +192,10 @@ class StateStore:
         """Create or upgrade the tables; the common case (already current) is one PRAGMA read."""
         if self._schema_version() == SCHEMA_VERSION:
             return
+        driver = _sqlite_driver()
         try:
             self.db.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:
+        except driver.OperationalError:
             pass  # another process is switching it at the same moment; WAL is persistent
         with self.transaction():  # two processes upgrading at once: the second finds it done
             version = self._schema_version()
@@ -235,6 +255,7 @@ class StateStore:
     def insert_experiment(self, backend: str, name: str, run_id: str, spec: Mapping[str, Any],
                           plan: Mapping[str, Any], processes: Sequence[Mapping[str, Any]]) -> None:
         """Record a new experiment and its processes; caller holds a transaction."""
+        import json
         self.db.execute(
             "INSERT INTO experiments (backend, name, run_id, created, status, spec, plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (backend, name, run_id, time.time(), ExperimentStatus.STARTING, json.dumps(spec), json.dumps(plan)))

@@ -1,8 +1,13 @@
 """What ``symphony p`` shows of a process, in the same types on every backend."""
 
+from __future__ import annotations
+
 import enum
 import time
-from typing import Any, Dict, Optional, Sequence
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing, not needed to run `symphony p`)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Sequence
 
 
 class ProcessState(str, enum.Enum):
@@ -47,9 +52,10 @@ class ProcessStatus:
     ``dataclasses`` machinery (and ``inspect``) on its path.
     """
 
-    __slots__ = ("key", "group", "name", "state", "ready", "restarts", "exit_code", "signal", "started",
-                 "finished", "pid", "detail", "extra", "checked", "not_ready", "readiness_failures", "waiting_for")
-    state: ProcessState
+    #: the fields, in order (equality and repr compare and show them all)
+    _FIELDS = ("key", "group", "name", "state", "ready", "restarts", "exit_code", "signal", "started",
+               "finished", "pid", "detail", "extra", "checked", "not_ready", "readiness_failures", "waiting_for")
+    __slots__ = tuple("_state" if field == "state" else field for field in _FIELDS)
 
     def __init__(self, key: str, group: str, name: str, state: "ProcessState | str", ready: bool = False,
                  restarts: int = 0, exit_code: Optional[int] = None, signal: Optional[str] = None,
@@ -58,7 +64,7 @@ class ProcessStatus:
                  not_ready: Sequence[str] = (), readiness_failures: int = 0,
                  waiting_for: Sequence[str] = ()) -> None:
         self.key, self.group, self.name = key, group, name
-        self.state = ProcessState(state)  # a backend's plain word is checked here, and whenever it is set
+        self.state = state  # (a backend's plain word is checked here, and whenever it is set)
         self.ready, self.restarts, self.exit_code, self.signal = ready, restarts, exit_code, signal
         self.started, self.finished, self.pid, self.detail = started, finished, pid, detail
         self.extra = {} if extra is None else extra
@@ -76,20 +82,24 @@ class ProcessStatus:
         detail = f"{', '.join(waiting_for)} (not ready {format_age(not_ready_for)})"
         return cls(key, group, name, ProcessState.WAITING, detail=detail, waiting_for=waiting_for, **fields)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "state":
-            value = ProcessState(value)
-        object.__setattr__(self, name, value)
+    @property
+    def state(self) -> ProcessState:
+        return self._state
+
+    @state.setter
+    def state(self, value: ProcessState | str) -> None:
+        # a property rather than a __setattr__ hook, which cost every field of every status a call
+        self._state = value if type(value) is ProcessState else ProcessState(value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProcessStatus):
             return NotImplemented
-        return all(getattr(self, field) == getattr(other, field) for field in self.__slots__)
+        return all(getattr(self, field) == getattr(other, field) for field in self._FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self.__slots__)
+        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self._FIELDS)
         return f"ProcessStatus({fields})"
 
     def state_text(self, now: Optional[float] = None) -> str:

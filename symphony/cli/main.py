@@ -46,7 +46,13 @@ class SymphonyCommand(SymphonyParser):
 
     def setup(self):
         super().setup()
+        self._add_builtin_verb(SymphonyCommand, "schema")
+        self._add_builtin_verb(SymphonyCommand, "dashboard")
+
+    def _setup_schema(self):
         self.add_subparser("schema")
+
+    def _setup_dashboard(self):
         from .. import dashboard  # argparse only: the web stack is imported when the verb runs
         dashboard.add_arguments(self.add_subparser("dashboard"))
 

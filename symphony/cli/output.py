@@ -63,6 +63,6 @@ def print_table(headers, rows, styles=None, stream=None):
 
 def table_lines(headers, rows):
     """Columns padded to their widest cell, two spaces apart, as in the README's examples."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in [headers, *rows]]
+    table = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(map(len, column)) for column in zip(*table)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]

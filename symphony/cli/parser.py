@@ -26,12 +26,12 @@ is created on first use (``self.cluster``), after the command line is parsed, so
 """
 
 import argparse
+import functools
 import os
-import re
 import sys
 
 from ..errors import ExperimentExistsError, ExperimentNotFoundError, SymphonyError
-from . import matching, output
+from . import output
 
 
 class UsageError(SymphonyError):
@@ -49,8 +49,17 @@ class UnknownCommandError(UsageError):
                          else f"unknown command {command!r}")
 
 
+#: argparse's own help formatters: all take ``width``
+_ARGPARSE_FORMATTERS = (argparse.HelpFormatter, argparse.RawDescriptionHelpFormatter,
+                        argparse.RawTextHelpFormatter, argparse.ArgumentDefaultsHelpFormatter,
+                        argparse.MetavarTypeHelpFormatter)
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse, but a mistake is one line naming ``--help`` and exit code 1 (not usage + 2)."""
+
+    #: inside add_argument, whose help formatter only checks the metavar (see _get_formatter)
+    _checking_argument = False
 
     def error(self, message):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
@@ -61,9 +70,102 @@ class _ArgumentParser(argparse.ArgumentParser):
             raise UnknownCommandError(value, action.choices)
         super()._check_value(action, value)
 
+    def add_argument(self, *args, **kwargs):
+        self._checking_argument = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._checking_argument = False
+
+    def _get_formatter(self):
+        # argparse makes a formatter in every add_argument, only to check the metavar and help; one of
+        # its own, left to find its width, asks the terminal through shutil, an import (with bz2 and
+        # lzma) of milliseconds. Those checks use no width: they get one.
+        if not (self._checking_argument and self.formatter_class in _ARGPARSE_FORMATTERS):
+            return super()._get_formatter()
+        formatter_class = self.formatter_class
+        self.formatter_class = functools.partial(formatter_class, width=80)
+        try:
+            return super()._get_formatter()
+        finally:
+            self.formatter_class = formatter_class
+
+
+class _UnbuiltVerb:
+    """What a verb's names map to until a command line names it: the method that builds its parser
+    (argparse hands it the parser's arguments, e.g. ``prog``; the parser built later gets them again)."""
+
+    def __init__(self, **_):
+        self.build, self.building = _no_build, False
+
+
+def _no_build():
+    raise RuntimeError("a verb listed without the method that builds its parser")
+
+
+class _VerbParsers(dict):
+    """The verbs' ``{name or alias: parser}``: a verb's parser is built the first time it is looked up
+    (when argparse reaches it on a command line, or shell completion lists the verbs)."""
+
+    def __getitem__(self, name):
+        parser = dict.__getitem__(self, name)
+        if isinstance(parser, _UnbuiltVerb):
+            parser.building = True
+            try:
+                parser.build()  # adds the verb through add_subparser: its parser takes its names' places
+            finally:
+                parser.building = False
+            parser = dict.__getitem__(self, name)
+            if isinstance(parser, _UnbuiltVerb):
+                raise RuntimeError(f"building verb {name!r} did not add it with add_subparser")
+        return parser
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+
+class _SubParsersAction(argparse._SubParsersAction):
+    """argparse's verbs, where a verb can be listed (``--help``, suggestions, completion of its name)
+    before its parser exists: building every verb's parser was a tenth of ``symphony p``'s time,
+    and a command line runs one verb."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _VerbParsers()
+
+    def add_unbuilt_parser(self, name, aliases, help, build):
+        """List verb ``name`` now; ``build()``, which must add it with ``add_parser``, runs on first lookup."""
+        parser_class, self._parser_class = self._parser_class, _UnbuiltVerb
+        try:
+            unbuilt = self.add_parser(name, aliases=list(aliases), help=help)
+        finally:
+            self._parser_class = parser_class
+        unbuilt.build = build
+        return unbuilt
+
+    def add_parser(self, name, **kwargs):
+        unbuilt = dict.get(self._name_parser_map, name)
+        if not (isinstance(unbuilt, _UnbuiltVerb) and unbuilt.building):
+            return super().add_parser(name, **kwargs)
+        kwargs.pop("help", None)  # (listed already)
+        # built apart, then put in its names' places: the same keys, as a lookup may be iterating them
+        verbs, self._name_parser_map = self._name_parser_map, {}
+        try:
+            parser = super().add_parser(name, **kwargs)
+        finally:
+            built, self._name_parser_map = self._name_parser_map, verbs
+        dict.update(verbs, built)
+        return parser
+
 
 #: ``[group/]process:path`` on either side of ``scp``; anything else is a path here.
-_REMOTE_PATH = re.compile(r"^([a-z0-9][-a-z0-9]*(?:/[a-z0-9][-a-z0-9]*)?):(.*)$")
+_REMOTE_PATH = r"^([a-z0-9][-a-z0-9]*(?:/[a-z0-9][-a-z0-9]*)?):(.*)$"
 
 
 class SymphonyParser:
@@ -73,7 +175,8 @@ class SymphonyParser:
         self.prog = prog or os.path.basename(sys.argv[0]) or "symphony"
         self.master_parser = _ArgumentParser(prog=self.prog, description=description or self.__doc__)
         self.add_common_arguments(self.master_parser)
-        self.subparsers = self.master_parser.add_subparsers(dest="verb", metavar="<command>")
+        self.subparsers = self.master_parser.add_subparsers(dest="verb", metavar="<command>",
+                                                            action=_SubParsersAction, **self._subparsers_prog())
         self.subparsers.required = True
         self._verbs = {}
         self.args = None
@@ -92,17 +195,11 @@ class SymphonyParser:
 
     def setup(self):
         """Add the verbs; subclasses call ``super().setup()`` and then ``add_subparser`` their own."""
-        self._setup_list_experiments()
-        self._setup_list_processes()
-        self._setup_logs()
-        self._setup_delete()
-        self._setup_delete_batch()
-        self._setup_switch_experiment()
-        self._setup_visit()
-        self._setup_exec()
-        self._setup_ssh()
-        self._setup_scp()
-        self._setup_launch()
+        for name, aliases in (("list-experiments", ("ls", "lse")), ("list-processes", ("p", "lsp", "process")),
+                              ("logs", ("log", "l")), ("delete", ("d",)), ("delete-batch", ("db",)),
+                              ("switch-experiment", ("exp", "e", "se")), ("visit", ("vi",)), ("exec", ("x",)),
+                              ("ssh", ()), ("scp", ("cp",)), ("launch", ())):
+            self._add_builtin_verb(SymphonyParser, name, aliases)
 
     # --- building the command line ------------------------------------------------
     def add_subparser(self, name, aliases=(), **kwargs):
@@ -112,12 +209,7 @@ class SymphonyParser:
         method's docstring is the verb's help. Returns the argparse parser, for
         ``add_argument``.
         """
-        method_name = "action_" + name.replace("-", "_")
-        action = getattr(self, method_name, None)
-        if not callable(action):
-            raise TypeError(f"{type(self).__name__}.add_subparser({name!r}) needs a method "
-                            f"{method_name}(self, args): define it")
-        summary = (action.__doc__ or "").strip().split("\n")[0]
+        action, summary = self._verb_action(name)
         kwargs.setdefault("help", summary)
         kwargs.setdefault("description", summary)
         parser = self.subparsers.add_parser(name, aliases=list(aliases), **kwargs)
@@ -127,12 +219,45 @@ class SymphonyParser:
             self._verbs[verb] = parser
         return parser
 
+    def _verb_action(self, name):
+        """The method verb ``name`` runs, and its help line (the first line of its docstring)."""
+        method_name = "action_" + name.replace("-", "_")
+        action = getattr(self, method_name, None)
+        if not callable(action):
+            raise TypeError(f"{type(self).__name__}.add_subparser({name!r}) needs a method "
+                            f"{method_name}(self, args): define it")
+        return action, (action.__doc__ or "").strip().split("\n")[0]
+
+    def _add_builtin_verb(self, defined_in, name, aliases=()):
+        """Add a verb of ``defined_in`` whose parser its ``_setup_<name>`` method builds (calling
+        :meth:`add_subparser`): listed now, built when a command line names it (see _SubParsersAction).
+        Built now, as before, where a subclass changed that method or add_subparser: it may expect so."""
+        setup_name = "_setup_" + name.replace("-", "_")
+        setup = getattr(self, setup_name)
+        if (getattr(type(self), setup_name) is not getattr(defined_in, setup_name)
+                or type(self).add_subparser is not SymphonyParser.add_subparser
+                or not isinstance(self.subparsers, _SubParsersAction)):
+            setup()
+            return
+        unbuilt = self.subparsers.add_unbuilt_parser(name, aliases, self._verb_action(name)[1], setup)
+        for verb in (name, *aliases):
+            self._verbs[verb] = unbuilt
+
+    def _subparsers_prog(self):
+        """``prog`` of the verbs' parsers where argparse would find it to be the command's own ``prog``
+        (no positional argument before the verb): found by formatting a usage, it cost a help formatter."""
+        master = self.master_parser
+        if master.usage is None and not master._get_positional_actions():
+            return {"prog": master.prog}
+        return {}
+
     def get_subparser(self, name):
         """The argparse parser of verb ``name`` (or one of its aliases), to add arguments to it."""
         try:
-            return self._verbs[name]
+            parser = self._verbs[name]
         except KeyError:
             raise KeyError(f"{self.prog} has no verb {name!r}: it has {', '.join(sorted(self._verbs))}") from None
+        return self.subparsers.choices[name] if isinstance(parser, _UnbuiltVerb) else parser
 
     def _experiment_argument(self, parser, help_text="experiment (default: the current one)"):
         parser.add_argument("experiment", nargs="?", help=help_text).completer = self._complete_experiments
@@ -296,6 +421,7 @@ class SymphonyParser:
                                     f"backend: switch with `{self.prog} exp NAME` (`{self.prog} ls` lists them)")
             return current
         from ..config import SymphonyConfig
+        from . import matching
         username = SymphonyConfig().username
         if not fuzzy:
             exact, candidates = matching.best_candidates(name, names, username)
@@ -307,18 +433,21 @@ class SymphonyParser:
 
     def resolve_process(self, experiment, name):
         """The key (``[group/]name``) of the process ``name`` fuzzy-matches in ``experiment``."""
+        from . import matching
         keys = [status.key for status in self.cluster.describe_experiment(experiment)]
         return matching.match_process(name, experiment, keys)
 
     def resolve_service(self, experiment, name):
         """The exposed service of ``experiment`` that ``name`` fuzzy-matches (as processes are matched);
         ``name`` itself if none does, so that the backend says what it is (bound only, or unknown)."""
+        from . import matching
         return matching.match_service(name, experiment, self.cluster.exposed_services(experiment))
 
     def confirm(self, question, force=False):
         """Ask a yes/no question on the terminal; without one, ``--force`` is required."""
         if force:
             return True
+        from . import matching
         if not matching.is_interactive():
             raise SymphonyError(f"{question.rstrip('?')}: not asking without a terminal; pass -f/--force")
         sys.stderr.write(f"{question} [y/N] ")
@@ -538,7 +667,8 @@ class SymphonyParser:
         return 0
 
     def _copy_endpoint(self, experiment, text):
-        match = _REMOTE_PATH.match(text)
+        import re
+        match = re.match(_REMOTE_PATH, text)
         if not match:
             return (None, text)
         return (self.resolve_process(experiment, match.group(1)), match.group(2) or ".")

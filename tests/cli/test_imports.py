@@ -223,3 +223,26 @@ def test_symphony_p_loads_only_the_backend_in_use(local_cluster, tmp_path):
         assert loaded_backends(modules) == {"local"}, round_
         assert not {"psutil", "rich"} & set(modules), round_
     assert "yaml" not in modules
+
+
+def test_the_command_line_of_symphony_p_loads_no_other_verb_and_no_help_formatting():
+    """Parsing `symphony p` builds its verb's parser only: not the dashboard's arguments, nor the fuzzy
+    matching of names it is not given, nor argparse's help formatter (whose terminal width costs shutil)."""
+    modules = loaded_in_fresh_interpreter("from symphony.cli.main import SymphonyCommand\n"
+                                          "SymphonyCommand(prog='symphony')._parse(['p'])")
+    assert not {"symphony.dashboard", "symphony.cli.matching", "shutil"} & modules
+
+
+def test_the_state_store_opens_without_the_db_api_date_adapters(tmp_path):
+    """The sqlite3 package's date and time adapters (and datetime with them) took longer to import than
+    the driver, on every `symphony p`; state stores none."""
+    modules = loaded_in_fresh_interpreter(f"from symphony.state import StateStore\n"
+                                          f"StateStore({str(tmp_path)!r}).experiment_names('local')")
+    assert "datetime" not in modules and "symphony.state" in modules
+
+
+@pytest.mark.parametrize("module", ["symphony", "symphony.status", "symphony.state", "symphony.commandline"])
+def test_the_modules_on_every_commands_path_import_no_typing_and_no_sqlite(module):
+    """typing is imported for annotations only (``if TYPE_CHECKING``), the SQLite driver when a store
+    is opened: each is milliseconds of every command's start-up."""
+    assert not {"typing", "sqlite3", "_sqlite3"} & loaded_in_fresh_interpreter(f"import {module}")

@@ -121,3 +121,49 @@ def test_create_cluster_is_abstract(capsys):
 
     with pytest.raises(NotImplementedError, match="NoCluster must implement create_cluster"):
         NoCluster(prog="noc").main(["ls"])
+
+
+#: every verb of the `symphony` command, with its aliases
+SYMPHONY_VERBS = {"list-experiments": ["ls", "lse"], "list-processes": ["p", "lsp", "process"], "logs": ["log", "l"],
+                  "delete": ["d"], "delete-batch": ["db"], "switch-experiment": ["exp", "e", "se"], "visit": ["vi"],
+                  "exec": ["x"], "ssh": [], "scp": ["cp"], "launch": [], "schema": [], "dashboard": []}
+
+
+def test_a_command_line_builds_the_parser_of_its_verb_only_and_it_says_what_it_said(capsys):
+    """Building every verb's parser was a tenth of `symphony p`'s time, and a command runs one verb.
+    Help, usage errors and the verb list are the same as from a command whose verbs are all built when
+    it is made (as for a subclass that changes add_subparser, which may expect them to be)."""
+    built = []
+
+    class Counting(SymphonyCommand):
+        def add_common_arguments(self, parser):
+            built.append(parser.prog)
+            super().add_common_arguments(parser)
+
+    command = Counting(prog="symphony")
+    assert built == ["symphony"]
+    assert command.main(["p", "--help"]) == 0
+    assert built == ["symphony", "symphony list-processes"]
+    assert command.main(["lsp", "-h"]) == 0 and command.get_subparser("process") is command.get_subparser("p")
+    assert built == ["symphony", "symphony list-processes"]  # built once, for all its names
+
+    class UpFront(SymphonyCommand):
+        __doc__ = SymphonyCommand.__doc__  # (the command's description)
+
+        def add_subparser(self, name, aliases=(), **kwargs):
+            return super().add_subparser(name, aliases, **kwargs)
+
+    def says(command_class, argv):
+        capsys.readouterr()
+        code = command_class(prog="symphony").main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    lines = [["--help"], ["pp"], ["p", "--bogus"], ["logs"], ["logs", "--tail", "x", "a"], ["exec", "a", "b"],
+             ["p", "-o", "xml"], ["dashboard", "--port", "x"]]
+    lines += [[name, "--help"] for verb, aliases in SYMPHONY_VERBS.items() for name in (verb, *aliases)]
+    for argv in lines:
+        assert says(SymphonyCommand, argv) == says(UpFront, argv), argv
+    names = [name for verb, aliases in SYMPHONY_VERBS.items() for name in (verb, *aliases)]
+    assert list(SymphonyCommand(prog="symphony").subparsers.choices) == list(
+        UpFront(prog="symphony").subparsers.choices) == names
