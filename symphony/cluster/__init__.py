@@ -16,9 +16,18 @@ imports the Kubernetes client.
 
 from ..engines.registry import ALIASES, BACKENDS, backend_parameters, canonical_backend, register_backend
 from ..status import ProcessState, ProcessStatus, format_age
-from .base import Cluster, CopyEnd, Plan, Prepared, Since, pick_process
+from .base import Cluster, Prepared, pick_process
 from .launching import launch_lock, rollback_shield
 
 __all__ = ["ALIASES", "BACKENDS", "Cluster", "CopyEnd", "Plan", "Prepared", "ProcessState", "ProcessStatus", "Since",
            "backend_parameters", "canonical_backend", "format_age", "launch_lock", "pick_process",
            "register_backend", "rollback_shield"]
+
+
+def __getattr__(name: str) -> object:
+    """``Plan``, ``Since`` and ``CopyEnd``, loaded with :mod:`typing` when asked for (see
+    :mod:`symphony.cluster.interfaces`)."""
+    if name in ("Plan", "Since", "CopyEnd"):
+        from . import interfaces
+        return getattr(interfaces, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

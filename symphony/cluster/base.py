@@ -15,11 +15,11 @@ images) is ``prepare(exp)``, done before a forced relaunch deletes the running
 experiment; its result is a :class:`Prepared`.
 """
 
+from __future__ import annotations
+
 import abc
-import math
+import collections
 import sys
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
-                    Protocol, Sequence, Tuple, TypeVar, Union, runtime_checkable)
 
 from ..config import SymphonyConfig
 from ..engines.registry import backend_class, canonical_backend
@@ -28,43 +28,40 @@ from ..errors import (BackendSettingError, BackendUnavailableError, ExperimentEx
 from ..status import ProcessState, ProcessStatus
 from .launching import launch_lock, rollback_shield
 
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
 if TYPE_CHECKING:
+    from typing import (Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
+                        Tuple, TypeVar, Union)
+
     from ..resolution.capabilities import Capabilities
     from ..spec.model import ExperimentSpec
+    from .interfaces import CopyEnd, FaultHook, Plan, Since
 
-#: ``since`` of :meth:`Cluster.get_log`: seconds, or text such as '5m' (None: everything)
-Since = Union[float, str, None]
-#: one end of :meth:`Cluster.copy`: ``(process key, path)``, or ``(None, path)`` for this machine
-CopyEnd = Tuple[Optional[str], str]
-#: the failure-injection hook: ``fault_hook(step, detail)``
-FaultHook = Callable[[str, Any], None]
+    T = TypeVar("T")
 
-T = TypeVar("T")
-
-
-@runtime_checkable
-class Plan(Protocol):
-    """What ``plan(exp)`` returns on every backend: printable (``launch(dry_run=True)`` prints
-    :meth:`render`), and plain data (:meth:`to_dict`, e.g. for ``-o json`` or the state store)."""
-
-    def render(self) -> str:
-        """The plan as text, exactly what a dry run prints."""
-        ...
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The plan as plain data (JSON-serialisable)."""
-        ...
-
-
-class Prepared(NamedTuple):
-    """What :meth:`Cluster.prepare` did before anything of the experiment exists: the plan
+    class Prepared(NamedTuple):
+        """What :meth:`Cluster.prepare` did before anything of the experiment exists: the plan
     it made, and every image reference it built (and pushed) for that plan.
 
     (A named tuple, immutable like a frozen dataclass, but without importing
     :mod:`dataclasses` and with it :mod:`inspect` on every command.)"""
 
-    plan: Plan
-    images: FrozenSet[str] = frozenset()
+        plan: Plan
+        images: FrozenSet[str] = frozenset()
+else:
+    Prepared = collections.namedtuple("Prepared", "plan images", defaults=(frozenset(),))
+    Prepared.__doc__ = """What :meth:`Cluster.prepare` did before anything of the experiment exists: the plan
+    it made, and every image reference it built (and pushed) for that plan.
+
+    (A named tuple, immutable like a frozen dataclass, but without importing
+    :mod:`dataclasses` and with it :mod:`inspect` on every command.)"""
+
+    def __getattr__(name: str) -> object:
+        """``Plan``, ``Since``, ``CopyEnd`` and ``FaultHook``: see :mod:`symphony.cluster.interfaces`."""
+        if name in ("Plan", "Since", "CopyEnd", "FaultHook"):
+            from . import interfaces
+            return getattr(interfaces, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pick_process(experiment: str, process: str, candidates: Iterable[Tuple[str, str, T]]) -> T:
@@ -204,6 +201,7 @@ def setting_seconds(name: str, value: object, meaning: str, example: object) -> 
             seconds = float(value)
         except ValueError:
             pass
+    import math
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise BackendSettingError(f"{name} must be a number of seconds >= 0 ({meaning}), e.g. {name}={example}, "
                                   f"got {value!r}")

@@ -7,10 +7,14 @@ instead of interleaving their deletes and starts. A failure part-way through
 Ctrl-C is pressed again (:func:`rollback_shield`).
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
-from typing import Iterator
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 @contextlib.contextmanager

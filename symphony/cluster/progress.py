@@ -23,13 +23,15 @@ blocks (waiting for the first pod to be scheduled) still shows the line after th
 and counts stay current without every ``advance()`` writing to the terminal.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
 import time
-from typing import IO, TYPE_CHECKING, ContextManager, Iterator, Optional
-
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
 if TYPE_CHECKING:
+    from typing import IO, ContextManager, Iterator, Optional
     import threading
 
 #: Seconds a launch or delete runs before its progress line appears.

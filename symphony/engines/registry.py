@@ -5,8 +5,12 @@ so ``symphony ls`` on a laptop never imports the Kubernetes client, and checking
 configured name imports no backend at all.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import Dict, Iterable, List, Optional
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional
 
 from ..errors import UnknownBackendError
 

@@ -5,8 +5,12 @@ translate it into their engine's objects (see docs/ARCHITECTURE.md). Names are i
 on first use, so a cluster class can name its capabilities without loading the resolver.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import Any
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 _HOMES = {
     "Address": "addresses", "AddressBook": "addresses", "AddressingRule": "addresses",

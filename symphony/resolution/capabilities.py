@@ -16,8 +16,12 @@ The resolver (:func:`symphony.resolution.resolve`) consults these tables; backen
 never decide it themselves.
 """
 
+from __future__ import annotations
+
 import enum
-from typing import Dict, Mapping, Optional
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional
 
 from ..errors import SpecError
 

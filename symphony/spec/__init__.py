@@ -5,8 +5,12 @@ this package (``spec.names``, ``spec.brief``) without paying for the model, and 
 but a loader pays for PyYAML.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import Any
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 _HOMES = {"ExperimentSpec": "model", "ProcessGroupSpec": "model", "ProcessSpec": "model",
           "experiment_from_dict": "serialize", "load_json": "serialize", "load_yaml": "serialize"}

@@ -7,8 +7,12 @@ mappings are cut with ``...`` and nesting is shown a few levels deep, so a messa
 one readable line and costs the same for any value.
 """
 
+from __future__ import annotations
+
 import reprlib
-from typing import Any
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Brief(reprlib.Repr):

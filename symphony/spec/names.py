@@ -7,8 +7,12 @@ one: that guarantees an experiment declared for the laptop also launches on a
 cluster, and that no name can escape a directory or a tmux target.
 """
 
+from __future__ import annotations
+
 import re
-from typing import Iterable, List, Optional, Tuple
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing on every command's path)
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Tuple
 
 from ..errors import InvalidNameError
 from .brief import brief
