@@ -37,12 +37,16 @@ def index_path(log_path):
 
 
 class IndexWriter:
-    """Appends ``time offset`` to a log's index when the log has grown."""
+    """Appends ``time offset`` to a log's index when the log has grown.
+
+    An empty log gets no index (no file, no line): offset 0 is where every read begins
+    anyway, and a launch of a thousand quiet processes would otherwise create a thousand
+    files that say nothing while those processes start."""
 
     def __init__(self, log_path):
         self.log_path = log_path
         self.index = index_path(log_path)
-        self.last_size = -1
+        self.last_size = 0
         self.last_write = 0.0
 
     def update(self, now=None, force=False):

@@ -14,29 +14,35 @@ Everything here reads ``/proc`` directly, without psutil: ``symphony p`` and
 ``symphony ls`` use these functions, and importing psutil would slow every one of them.
 """
 
+import collections
 import os
 import signal
 import time
-from typing import NamedTuple
 
 RUN_ID_VAR = "SYMPH_RUN_ID"
 #: the key (``group/name``) of the process, in its environment and its descendants'
 PROCESS_VAR = "SYMPH_PROCESS"
 
-
-class ProcStat(NamedTuple):
-    state: str        # R, S, D, Z...
-    ppid: int
-    start_ticks: int  # start time in clock ticks since boot: tells a process from a later one with its pid
-    session: int = 0  # session id: a process Symphony starts leads its own session (its pid), its children do not
+#: ``state`` (R, S, D, Z...), ``ppid``, ``start_ticks`` (start time in clock ticks since boot: tells a
+#: process from a later one with its pid), ``session`` (session id: a process Symphony starts leads its
+#: own session, its pid; its children do not). A plain named tuple: ``typing`` is no import of the
+#: supervisor's start-up nor of ``symphony p``.
+ProcStat = collections.namedtuple("ProcStat", ["state", "ppid", "start_ticks", "session"], defaults=(0,))
 
 
 def proc_stat(pid):
-    """What ``/proc/<pid>/stat`` says of ``pid`` (cheaper than psutil), None if there is no such process."""
+    """What ``/proc/<pid>/stat`` says of ``pid`` (cheaper than psutil), None if there is no such process.
+
+    Read as bytes through a bare descriptor: the supervisor reads it once per process it starts,
+    and a buffered text file costs twice as much as the read itself."""
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold anything
-        return ProcStat(fields[0], int(fields[1]), int(fields[19]), int(fields[3]))
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            data = os.read(fd, 4096)  # (one line, well under a page: the name is at most 16 bytes)
+        finally:
+            os.close(fd)
+        fields = data[data.rindex(b")") + 1:].split()  # the name in parentheses may hold anything
+        return ProcStat(fields[0].decode(), int(fields[1]), int(fields[19]), int(fields[3]))
     except (OSError, IndexError, ValueError, TypeError):
         return None
 

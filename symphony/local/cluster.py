@@ -24,6 +24,14 @@ from ..state import ExperimentStatus
 from ..status import FINAL_STATES, ProcessState
 
 READY_TIMEOUT = 120.0
+#: the directory holding this ``symphony`` package: the supervisor imports it from there
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: how the supervisor's interpreter starts (``-S``, then this with the package root, the backend, the
+#: experiment and the options): it needs nothing but the standard library and this package, so the
+#: ``site`` step (the environment's search path, its .pth files and what they import: a third of an
+#: interpreter's start-up, which every launch waits for) is left out and the package root takes the
+#: place of the current directory on the search path (nothing there can shadow a module it imports)
+SUPERVISOR_BOOT = "import sys; sys.path[0] = sys.argv.pop(1); from symphony.local.supervisor import main; sys.exit(main())"
 
 
 class LocalCluster(HostCluster):
@@ -39,7 +47,7 @@ class LocalCluster(HostCluster):
         import subprocess  # (here: `symphony p` never starts one, and subprocess brings threading)
         env = {**os.environ, RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
         return subprocess.Popen(
-            [sys.executable, "-m", "symphony.local.supervisor", backend, experiment]
+            [sys.executable, "-S", "-c", SUPERVISOR_BOOT, PACKAGE_ROOT, backend, experiment]
             + (["--adopt"] if adopt else []) + (["--wait"] if wait else []),
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
 

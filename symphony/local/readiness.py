@@ -36,11 +36,11 @@ import socket
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 from ..host.readiness import READINESS_FILE, read_document, write_document
 from ..readiness.probes import HELD_LOOK_INTERVAL, ProbeResult, listening_ports, probe, probe_listening
 from ..readiness.tracker import ReadinessTracker
-from ..resolution.resolved import ResolvedCheck, ResolvedWait
 
 _UNREAD = object()
 #: how many HTTP or command checks may run at once (each in a thread); more due ones wait their turn
@@ -68,12 +68,12 @@ class Readiness:
     def __init__(self, children, path, now=None):
         now = time.time() if now is None else now
         self.path = path
-        self.checks = {}          # service -> ResolvedCheck
+        self.checks = {}          # service -> its check (as stored: see stored_check)
         self.provider = {}        # service -> Supervised
         self.provides = {}        # key -> [services]
         for child in children:
             for data in child.plan.checks:
-                check = ResolvedCheck.from_dict(data)
+                check = stored_check(data)
                 self.checks[check.service] = check
                 self.provider[check.service] = child
             if child.plan.checks:
@@ -102,7 +102,7 @@ class Readiness:
         supervisor that adopts the experiment, from when the previous one began holding it)."""
         now = time.time() if now is None else now
         since = self._carried.get("held", {}).get(child.plan.key, {}).get("since", now)
-        self.held[child] = Held([ResolvedWait.from_dict(data) for data in child.plan.waits], since)
+        self.held[child] = Held([stored_wait(data) for data in child.plan.waits], since)
         self.dirty = True
 
     def due_starts(self, now=None):
@@ -362,6 +362,21 @@ class Readiness:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def stored_check(data):
+    """A check of the stored plan (``ResolvedCheck.to_dict()``) with the attributes of the
+    :class:`~symphony.resolution.resolved.ResolvedCheck` it was (all the probes and the tracker read).
+
+    Read back as a namespace, not as that class: the resolved stage's module brings the model's
+    command and address types and :mod:`dataclasses` (with :mod:`inspect` and :mod:`ast`), more than
+    the rest of the checks together, into a supervisor that only reads these values."""
+    return SimpleNamespace(**{**data, "argv": tuple(data["argv"])})
+
+
+def stored_wait(data):
+    """A wait of the stored plan (``ResolvedWait.to_dict()``), read back as :func:`stored_check` is."""
+    return SimpleNamespace(**{**data, "check": stored_check(data["check"])})
 
 
 def readiness_path(plan):

@@ -6,7 +6,8 @@ restart them by policy and keep the log index. One small daemon per experiment
 does that; it is double-forked with no terminal, so closing the terminal that
 launched the experiment changes nothing.
 
-It is started as ``python -m symphony.local.supervisor <backend> <experiment>``;
+It is started as ``python -m symphony.local.supervisor <backend> <experiment>`` (by a
+launch, without the ``site`` step: :data:`symphony.local.cluster.SUPERVISOR_BOOT`);
 the plan is read from the state database. It reports readiness on its stdout
 (a pipe to the launcher): ``started <count>`` as processes start (at most one line per
 ``STARTED_REPORT_INTERVAL``, so the launcher can show progress on a terminal), then ``ok``
@@ -200,9 +201,27 @@ class Supervisor:
         self.logs = None
         #: the readiness checks and held starts (symphony.local.readiness); None (and free) without any
         self.readiness = None
+        #: checks to begin once the processes are started (see :meth:`_begin_readiness`)
+        self.readiness_due = False
         if plan.has_readiness:
-            from .readiness import Readiness, readiness_path
-            self.readiness = Readiness(self.children, readiness_path(plan))
+            if any(process.waits for process in plan.processes):
+                self._begin_readiness()
+            else:
+                self.readiness_due = True
+
+    def _begin_readiness(self):
+        """Set up the readiness checks, of the processes running so far too.
+
+        Unless a process is held for a service (then the checks decide its start), nothing needs
+        them before every process has started: begun after the last start, their import (sockets,
+        threads, the probes and the tracker: a good part of the supervisor's start-up) never delays
+        the first one, unless the launcher planned long enough for it to be done already (``_preload``).
+        Nothing a check finds is lost meanwhile: the first check of each service runs at once."""
+        from .readiness import Readiness, readiness_path
+        self.readiness, self.readiness_due = Readiness(self.children, readiness_path(self.plan)), False
+        for child in self.children:
+            if child.pid is not None:
+                self.readiness.provider_started(child)
 
     # --- starting -----------------------------------------------------------------
     def spawn(self, child):
@@ -268,6 +287,8 @@ class Supervisor:
                     if reported_at is None or now - reported_at >= STARTED_REPORT_INTERVAL:
                         started(count)
                         reported_at = now
+        if self.readiness_due:
+            self._begin_readiness()
         if self.readiness is not None:
             self.readiness.flush()
         self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
@@ -334,6 +355,8 @@ class Supervisor:
         row waits for its restart is started now, unless the dead supervisor had started it
         already: a live process of the run carrying its key is that restart, adopted.
         """
+        if self.readiness_due:
+            self._begin_readiness()
         rows = {row["key"]: row for row in rows}
         keys = None
         found = {}
@@ -488,6 +511,8 @@ class Supervisor:
         self.reap()
 
     def run(self, wakeup_fd):
+        if self.readiness_due:
+            self._begin_readiness()
         self.logs = LogWatch(self.children)
         poller = select.poll()
         poller.register(wakeup_fd, select.POLLIN)
@@ -776,8 +801,10 @@ def main(argv=None):
     argv = argv or sys.argv[1:]
     backend, experiment = argv[:2]
     adopting = "--adopt" in argv[2:]
-    if "--wait" in argv[2:] and sys.stdin.readline() != "go\n":
-        return 0  # started early by a launch that failed before it was recorded: nothing to do
+    if "--wait" in argv[2:]:
+        _preload()
+        if sys.stdin.readline() != "go\n":
+            return 0  # started early by a launch that failed before it was recorded: nothing to do
     if os.fork() > 0:
         os._exit(0)  # first fork's parent: the launcher reaps it at once
     os.setsid()
@@ -799,6 +826,18 @@ def main(argv=None):
         finally:
             os._exit(0)
     return supervise(backend, experiment, plan, shared_env, adopting, report=_report, report_progress=_tell)
+
+
+def _preload():
+    """While the launcher still plans (no word on stdin yet), import what the start needs later: the state
+    store's driver, and the readiness checks, which nearly every experiment has (every bound service has
+    the default one) and whose import is as long as the rest of the supervisor's start-up. Done now, it
+    costs the launch nothing; once the word has come, the checks are left for later (see
+    :meth:`Supervisor._begin_readiness`), as the processes start first."""
+    for module in ("sqlite3", "symphony.local.readiness"):  # (the state store imports sqlite3 when opened)
+        if select.select([0], [], [], 0)[0]:
+            return
+        __import__(module)
 
 
 def _report(message):

@@ -323,7 +323,10 @@ def test_killed_supervisor_is_replaced_and_its_processes_adopted(local_cluster):
     row = local_cluster.store.get_experiment("local", "orphans")
     os.kill(row["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: process_gone(row["supervisor_pid"]))
-    a = status(local_cluster, "orphans", "a")  # this query re-adopts
+    # replaced by its guardian at once (or by a query, if that died too), which counts the adoption just
+    # after it names itself: the first query may come in between
+    wait_for(lambda: "re-adopted" in status(local_cluster, "orphans", "a").detail)
+    a = status(local_cluster, "orphans", "a")
     new_supervisor = local_cluster.store.get_experiment("local", "orphans")["supervisor_pid"]
     assert new_supervisor and new_supervisor != row["supervisor_pid"] and psutil.pid_exists(new_supervisor)
     assert a.state == ProcessState.RUNNING and "re-adopted" in a.detail and psutil.pid_exists(a.pid)
