@@ -19,9 +19,7 @@ and ``_still_running(experiment, key)`` (whether ``logs --follow`` keeps waiting
 """
 
 import abc
-import json
 import os
-import shutil
 
 from ..cluster import Cluster, pick_process, rollback_shield
 from ..cluster.base import setting_seconds
@@ -48,15 +46,23 @@ class HostCluster(HostProcessActions, Cluster):
         super().__init__(preamble_cmds)
         self.grace = setting_seconds("grace", grace, "seconds between SIGTERM and SIGKILL on delete", 5)
         self.restart_backoff = setting_seconds("restart_backoff", restart_backoff, "first delay before a restart", 1)
-        self.shell_path = self._shell(shell)
+        # bash is looked up when a plan needs it (shutil: not for `symphony p`); a shell given is checked now
+        self._shell_path = None if shell is None else self._shell(shell)
         if not isinstance(bind_host, str) or not bind_host.strip() or bind_host != bind_host.strip():
             raise BackendSettingError(f"bind_host must be an address such as '127.0.0.1' or '0.0.0.0', "
                                       f"got {bind_host!r}")
         self.bind_host = bind_host
 
+    @property
+    def shell_path(self):
+        if self._shell_path is None:
+            self._shell_path = self._shell(None)
+        return self._shell_path
+
     def _shell(self, shell):
         """The program that runs ``cmds`` and preambles: ``shell`` (a path, or a name on PATH), else bash.
         It must exist here: every process of these backends runs on this machine."""
+        import shutil
         if shell is None:
             return shutil.which("bash") or "/bin/sh"
         fix = "give a path such as '/bin/bash', or leave it out for bash"
@@ -150,6 +156,7 @@ class HostCluster(HostProcessActions, Cluster):
             stop_run(run_id, grace=self.grace, recorded=recorded,
                      remaining_count=lambda left: progress.update(max(0, len(recorded) - left)))
         self.store.delete_experiment(self.backend_name, name)
+        import shutil
         shutil.rmtree(self._log_dir(name), ignore_errors=True)
 
     # --- queries ------------------------------------------------------------------
@@ -184,6 +191,7 @@ class HostCluster(HostProcessActions, Cluster):
 
     def exposed_services(self, experiment):
         from ..spec import ExperimentSpec
+        import json
         return ExperimentSpec.from_dict(json.loads(self._experiment_row(experiment)["spec"])).exposed_services()
 
     def external_url(self, experiment, service):
@@ -201,6 +209,7 @@ class HostCluster(HostProcessActions, Cluster):
         """(env additions, cwd) of a process, for ``symphony exec``/``ssh``."""
         row = self._process_row(experiment, process)
         from .plan import LocalPlan
+        import json
         plan = LocalPlan.from_dict(json.loads(self._experiment_row(experiment)["plan"]))
         planned = next(p for p in plan.processes if p.key == row["key"])
         env = {k: v for k, v in planned.env.items() if k != RUN_ID_VAR}
@@ -214,6 +223,7 @@ def copy_secrets(plan):
     private_dir(plan.secrets_dir)
     for key, source in plan.secrets:
         with open(source, "rb") as original, open_private(os.path.join(plan.secrets_dir, key), "wb") as copy:
+            import shutil
             shutil.copyfileobj(original, copy)
 
 

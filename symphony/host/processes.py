@@ -16,7 +16,6 @@ Everything here reads ``/proc`` directly, without psutil: ``symphony p`` and
 
 import collections
 import os
-import signal
 import time
 
 RUN_ID_VAR = "SYMPH_RUN_ID"
@@ -171,6 +170,7 @@ def stop_run(run_id, grace=5.0, recorded=(), remaining_count=lambda left: None):
                       {pid for pid, ticks in recorded if is_recorded_process(pid, ticks)})
         remaining_count(len(left))
         return left
+    import signal
     _signal_all(remaining(), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
@@ -187,6 +187,7 @@ def stop_run(run_id, grace=5.0, recorded=(), remaining_count=lambda left: None):
 
 def signal_name(number):
     try:
+        import signal
         return signal.Signals(number).name
     except (ValueError, TypeError):
         return f"signal {number}"

@@ -17,7 +17,6 @@ the same way for both backends. An experiment without checks or waits has no doc
 and its statuses are what they always were.
 """
 
-import json
 import os
 import time
 
@@ -31,7 +30,12 @@ READINESS_FILE = "readiness.json"
 def read_document(path):
     """The readiness document at ``path``, None where there is none (no checks, or not written yet)."""
     try:
-        with open(path) as handle:
+        handle = open(path)
+    except OSError:
+        return None
+    import json  # (only where there is a document: none without checks)
+    try:
+        with handle:
             return json.load(handle)
     except (OSError, ValueError):
         return None
@@ -42,6 +46,7 @@ def write_document(path, document):
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         with open_private(temporary, "w") as handle:
+            import json
             json.dump(document, handle, separators=(",", ":"))
         os.replace(temporary, path)
     except OSError:

@@ -7,9 +7,7 @@ delete, logs, exec) is :class:`symphony.host.cluster.HostCluster`; its own part 
 the supervisor daemon (:mod:`symphony.local.supervisor`) and reading the state it keeps.
 """
 
-import json
 import os
-import select
 import sys
 import time
 
@@ -110,6 +108,7 @@ class LocalCluster(HostCluster):
             return row
         if self.store.claim_supervision(self.backend_name, row["name"], row["supervisor_pid"], os.getpid()):
             from ..host.plan import LocalPlan
+            import json
             self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"]), whole_env=False), adopt=True)
         return self._experiment_row(row["name"])
 
@@ -154,6 +153,7 @@ def _read_answer(fd, deadline, progress=None):
     its ``started <count>`` lines meanwhile shown by ``progress`` (drawn only on a terminal, after a second)."""
     pending = b""
     while True:
+        import select
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             return ""
