@@ -2,9 +2,14 @@
 
 Both build the same session on the same private tmux server, in the same run, alternately:
 N windows, each running a program that binds its own TCP port on 127.0.0.1 (a service of the
-experiment, so every window sees 3 N SYMPH_* address variables, set once on the session, plus
-its own SYMPH_PROCESS with ``-e``), with ``remain-on-exit on`` and its output piped to a log
-file. Measured is the wall time from the launch call until every port accepts a connection:
+experiment, so every window's program sees 3 N SYMPH_* address variables, plus its own
+SYMPH_PROCESS with ``-e``), with ``remain-on-exit on`` and its output piped to a log file.
+The chained call sets the addresses once on the session, as a hand-written script would;
+Symphony writes them to a file that each window's runner adds to its process's environment
+(tmux would set the session's variables in every window one by one, in time growing with
+their number squared: see symphony/tmux/runner.pl). Both pick ports below the kernel's
+ephemeral range. Measured is the wall time from the launch call until every port accepts a
+connection:
 
 * **symphony**: ``TmuxCluster.launch(exp)``, everything a user waits for: validation,
   planning, port reservation in the shared SQLite state, the tmux call, each window's runner
@@ -36,6 +41,7 @@ import argparse
 import contextlib
 import io
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -44,9 +50,10 @@ import tempfile
 import time
 import uuid
 
-from listening import free_ports, wait_until_listening
+from listening import wait_until_listening
 
 from symphony import Cluster
+from symphony.host.ports import port_is_free, port_range
 from symphony.host.processes import all_pids, find_run_processes
 from symphony.tmux.script import log_pipe_command, quote
 
@@ -90,8 +97,21 @@ def run_symphony(cluster, windows, name, kind):
     return elapsed
 
 
+def baseline_ports(n):
+    """``n`` distinct ports free now, picked as Symphony picks its own: at random below the ephemeral range
+    (ports the kernel hands out, e.g. to the polls of ``wait_until_listening``, could be taken before a window
+    binds one, and that window's launch would never end)."""
+    low, high = port_range()
+    ports = set()
+    while len(ports) < n:
+        port = random.randint(low, high)
+        if port not in ports and port_is_free(port):
+            ports.add(port)
+    return list(ports)
+
+
 def run_chained(server, windows, name, log_dir, kind):
-    ports = free_ports(windows)
+    ports = baseline_ports(windows)
     start = time.perf_counter()
     shared = {f"SYMPH_S{i}_{part}": value for i, port in enumerate(ports)
               for part, value in (("HOST", "127.0.0.1"), ("PORT", str(port)), ("ADDR", f"127.0.0.1:{port}"))}
@@ -206,6 +226,10 @@ class Bench:
     def __init__(self, kind="python"):
         self.kind = kind
         os.environ.setdefault("SYMPHONY_HOME", tempfile.mkdtemp(prefix="symphony-bench-"))
+        # ports of a range of their own, for Symphony and the chained call alike: on a shared machine other
+        # launches take ports of Symphony's default range, and a window whose port was taken before it bound
+        # it (minutes after the pick, at 1,000 windows under load) would never listen
+        os.environ.setdefault("SYMPHONY_PORT_RANGE", "10000-19999")
         self.log_dir = tempfile.mkdtemp(prefix="symphony-bench-logs-")
         self.server = f"symphony-bench-{uuid.uuid4().hex[:8]}"
         tmux(self.server, "-f", os.devnull, "new-session", "-d", "-s", "keep-server-up", "sleep", "3600")
@@ -279,6 +303,7 @@ def measure_tmux(n, repeat=3, kind="python", bench=None, runs=None):
             cpu_ratios.append(cpu_times["symphony"] / cpu_times["chained"])
             if runs is not None:
                 runs.append((n, r + 1, order, times, cpu_times))
+                print(run_line(*runs[-1]), file=sys.stderr, flush=True)  # (as it comes: a run may take minutes)
     finally:
         if own:
             bench.close()
@@ -287,6 +312,11 @@ def measure_tmux(n, repeat=3, kind="python", bench=None, runs=None):
             "cpu_ratio": statistics.median(cpu_ratios),
             "idle_cpu_pct": statistics.median(idle), "runner_cpu_ms": statistics.mean(cpu) if cpu else None,
             "runner_private_kb": statistics.mean(private) if private else None}
+
+
+def run_line(n, r, order, times, cpu_times):
+    return f"  N={n} repeat {r}: " + ", ".join(f"{method} {times[method]:.3f} (CPU {cpu_times[method]:.2f})"
+                                               for method in order)
 
 
 def load_average():
@@ -309,9 +339,8 @@ def main():
     finally:
         bench.close()
     print("every run (s), in the order measured:")
-    for n, r, order, times, cpu_times in runs:
-        print(f"  N={n} repeat {r}: " + ", ".join(f"{method} {times[method]:.3f} (CPU {cpu_times[method]:.2f})"
-                                                   for method in order))
+    for run in runs:
+        print(run_line(*run))
     print("\n| windows | one chained tmux call (s) | TmuxCluster.launch (s) | ratio | CPU ratio | `symphony p` (s) "
           "| runners + indexer idle CPU (%) | runner CPU per window (ms) | runner private memory per window (KB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -110,7 +110,12 @@ class TmuxCluster(HostCluster):
             for path, spec in specs.items():
                 with open_private(path, "w") as handle:
                     json.dump(spec, handle)
-        commands = plan.launch_commands(launch_env)
+        shared = plan.shared_env()
+        in_file = plan.split_shared(shared)[1]
+        if in_file:  # (read by every window's runner: written before tmux starts any)
+            with open_private(plan.shared_env_file(), "w") as handle:
+                handle.write(plan.shared_env_text(in_file))
+        commands = plan.launch_commands(launch_env, shared)
         self._fault_point("script", commands)  # a test may also insert a failing tmux command
         started = time.time()  # (each runner records its process's own start once tmux has built the session)
         # tmux builds every window in one call: the line can only show that it is under way

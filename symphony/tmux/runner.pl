@@ -2,7 +2,7 @@
 # decision the plan baked in, and appends every start and end to the experiment's event file.
 #
 #   perl -t runner.pl EVENTS KEY RUN_ID DECISION STABLE DELAYS GRACE DROP_ENV CORE_SIGNALS TIOCSPGRP
-#        WUNTRACED WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...
+#        WUNTRACED SHARED_ENV EXECVE WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...
 #
 # Why Perl and no module at all: a window's runner lives as long as its process, and there are
 # hundreds of windows. Perl without modules starts in about 2 ms of CPU and keeps about 1 MB of
@@ -19,10 +19,10 @@
 # it at once and restarts it without waiting for anyone.
 #
 # What the process gets: ARGV exactly (executed directly, looked up on its PATH), the window's
-# environment exactly (minus DROP_ENV, a variable the plan added for this runner only), the
-# window's terminal as stdin/stdout/stderr, a process group of its own that is the terminal's
-# foreground group (keys typed after `symphony ssh` reach it, and tmux shows it as the pane's
-# command), default signal dispositions.
+# environment exactly (minus DROP_ENV, a variable the plan added for this runner only) plus the
+# variables of SHARED_ENV (see below), the window's terminal as stdin/stdout/stderr, a process
+# group of its own that is the terminal's foreground group (keys typed after `symphony ssh` reach
+# it, and tmux shows it as the pane's command), default signal dispositions.
 #
 # The restart decision is symphony.host.restarts' (the plan evaluates it into DECISION: restart
 # after exit 0, after another exit, after a signal, as three 0/1 characters; DELAYS: the backoff
@@ -36,6 +36,18 @@
 #   W KEY UPTIME                             it is held until the services it waits for are ready
 #   F KEY UPTIME                             its deadline passed and it is not started (on_timeout 'fail')
 # UPTIME is /proc/uptime's first figure: a clock no wall-clock step moves.
+#
+# The shared variables: SHARED_ENV (not '-') is a file of NAME=value entries, each ended by a NUL, that
+# every process of the experiment gets (its services' addresses: three per service, so thousands). They
+# are not on the tmux session, because tmux copies the session's environment for every window it
+# creates (in the server, one window after another) and then sets it in the window's child one variable
+# at a time, each setenv searching all those before it: per window, time that grows with the square of
+# the number of variables. The runner reads the file once and hands the process the window's
+# environment plus the file's in one execve (Perl's syscall), looking the program up on PATH as execvp
+# does. EXECVE, from the plan: the system call's number, then ENOEXEC, EACCES and the errors after
+# which the PATH search goes on (ENOENT first). With EXECVE '-' (a machine whose execve number the plan
+# does not know) the runner sets the variables in its own environment instead, the slow way, and
+# executes the process as it otherwise does.
 #
 # Holding: with a WAIT_SPEC (not '-'), the first start waits for `WAIT_PYTHON -m symphony.readiness.wait
 # WAIT_SPEC` (WAIT_ROOT on its PYTHONPATH), which checks the services itself and exits 0 (start) or 3
@@ -57,10 +69,10 @@ $SIG{__WARN__} = sub {};   # (taint mode's notes on exec and kill: nothing may r
 $| = 1;
 
 my ($events_path, $key, $run_id, $decision, $stable, $delays, $grace, $drop_env, $core_signals, $tiocspgrp,
-    $wuntraced, $wait_python, $wait_root, $wait_spec, $separator, @argv) = @ARGV;
+    $wuntraced, $shared_env, $execve, $wait_python, $wait_root, $wait_spec, $separator, @argv) = @ARGV;
 if (!defined $separator || $separator ne '--' || !@argv) {
     print STDERR "usage: perl -t runner.pl EVENTS KEY RUN_ID DECISION STABLE DELAYS GRACE DROP_ENV "
-        . "CORE_SIGNALS TIOCSPGRP WUNTRACED WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...\n";
+        . "CORE_SIGNALS TIOCSPGRP WUNTRACED SHARED_ENV EXECVE WAIT_PYTHON WAIT_ROOT WAIT_SPEC -- ARGV...\n";
     exit 2;
 }
 my @delays = split /,/, $delays;
@@ -77,6 +89,8 @@ my $child;              # pid (and process group) of the running process
 my $stopping;           # the first stop signal's name
 my $stop_deadline;      # uptime when whatever is left of the window is killed
 delete $ENV{$drop_env} if $drop_env ne '-';
+my @shared;             # the shared variables' NAME=value entries, when the process gets them in one execve
+my $shared_text;        # the same, each entry preceded by a NUL (to look a name up)
 
 # (unwritable events: the process still runs and restarts; only its records are missing)
 my $events;
@@ -150,7 +164,11 @@ sub spawn {
         setpgrp(0, 0);
         ioctl(STDIN, $tiocspgrp, pack('i', $$)) if -t STDIN;   # the terminal's foreground group
         $SIG{$_} = 'DEFAULT' for qw(HUP TERM INT QUIT ALRM CHLD TTOU);
-        { exec { $argv[0] } @argv; }
+        if (@shared) {
+            exec_shared();
+        } else {
+            exec { $argv[0] } @argv;
+        }
         syswrite($errors_write, "$!");
         exit 127;
     }
@@ -167,6 +185,39 @@ sub spawn {
     waitpid($pid, 0);
     $child = undef;
     return $failure;
+}
+
+sub exec_shared {
+    # execvp(ARGV) with the window's environment (sorted by name, as tmux gives it) and then the shared
+    # variables, in one execve; a window variable the file also names gives way to the file's, as the
+    # session's environment overrides tmux's global one. Returns only if nothing could be executed.
+    my ($number, $enoexec, $eacces, @go_on) = split /,/, $execve;
+    my @env = ((map { "$_=$ENV{$_}" }
+                grep { substr($_, 0, 6) ne 'SYMPH_' || index($shared_text, "\0$_=") < 0 } sort keys %ENV), @shared);
+    my $envp = pack('p*', @env, undef);
+    my $argvp = pack('p*', @argv, undef);
+    my $file = $argv[0];
+    if ($file eq '') {
+        $! = $go_on[0];   # (ENOENT, as execvp says)
+        return;
+    }
+    my @candidates = ($file);
+    if ($file !~ m{/}) {
+        my $path = defined $ENV{PATH} ? $ENV{PATH} : '/bin:/usr/bin';   # (the C library's default)
+        @candidates = map { $_ eq '' ? $file : "$_/$file" } ($path eq '' ? ('') : split(/:/, $path, -1));
+    }
+    my $denied;
+    for my $candidate (@candidates) {
+        syscall($number, $candidate, $argvp, $envp);
+        if ($! == $enoexec) {   # no #! line: the shell runs it, as execvp does
+            my $shell = '/bin/sh';
+            syscall($number, $shell, pack('p*', $shell, $candidate, @argv[1 .. $#argv], undef), $envp);
+        }
+        my $error = $! + 0;
+        $denied = 1 if $error == $eacces;
+        return unless $error == $eacces || grep { $error == $_ } @go_on;
+    }
+    $! = $eacces if $denied;
 }
 
 sub wait_child {
@@ -217,8 +268,8 @@ sub end_like {
 # millisecond each.
 my $cold_code = <<'COLD';
 sub marked_as {
-    # this run's and this window's markers of $pid, read until both are seen: tmux gives a window its
-    # variables sorted by name, so they come early, before the thousands of SYMPH_<SERVICE>_* ones
+    # this run's and this window's markers of $pid, read until both are seen: they are among the window's
+    # variables, which a process gets first (sorted by name), before the thousands of shared SYMPH_<SERVICE>_*
     my ($pid) = @_;
     open(my $handle, '<', "/proc/$pid/environ") or return 0;
     my ($run, $process, $rest) = (undef, undef, '');
@@ -292,6 +343,29 @@ sub hold {
     return 1 unless ($status & 0x7f) == 0 && ($status >> 8) == 3;
     event('F', $key, uptime());
     return 0;
+}
+
+if ($shared_env ne '-') {
+    my $text;
+    if (open(my $handle, '<', $shared_env)) {
+        local $/;
+        $text = <$handle>;
+    }
+    if (!defined $text) {
+        print STDERR "symphony: cannot read the experiment's shared variables from '$shared_env': $!\n";
+        event('E', $key, uptime(), 127, '-', 0);
+        end_like(127, '-');
+    }
+    @shared = split /\0/, $text;
+    if ($execve eq '-') {   # (set one by one: see the top)
+        for (@shared) {
+            my ($name, $value) = split /=/, $_, 2;
+            $ENV{$name} = $value;
+        }
+        @shared = ();
+    } else {
+        $shared_text = "\0$text";
+    }
 }
 
 if ($wait_spec ne '-' && !hold()) {

@@ -23,9 +23,12 @@ The event file is append-only; a lock on it serialises readers, and the offset r
 kept beside it, so each event is applied once and in order.
 """
 
+import errno
 import fcntl
+import functools
 import os
 import signal
+import sys
 import termios
 import time
 
@@ -49,6 +52,17 @@ EVENTS_FILE = "runner.events"
 READ_SUFFIX = ".read"
 #: beside the events: the run is being deleted, so its runners leave stopping its processes to the delete
 DELETING_SUFFIX = ".deleting"
+#: Linux's execve system call number by the ELF header of the Perl that runs the runners: ``(e_machine,
+#: 64-bit) -> number`` (the runner hands a process the shared variables in one execve, see runner.pl)
+EXECVE_NUMBERS = {(62, True): 59,      # x86-64
+                  (183, True): 221,    # AArch64 (and the others of the generic table:)
+                  (243, True): 221,    # RISC-V 64
+                  (258, True): 221,    # LoongArch 64
+                  (3, False): 11,      # i386
+                  (40, False): 11}     # 32-bit Arm (EABI)
+#: what execvp does after a failed execve of one PATH candidate: go on with the next (ENOENT first)
+EXECVP_GOES_ON = ("ENOENT", "ESTALE", "ENOTDIR", "ENODEV", "ETIMEDOUT")
+
 #: exit code of a process whose program could not be executed (as a shell reports it)
 CANNOT_EXECUTE = 127
 
@@ -63,6 +77,7 @@ def next_run(policy, exit_code, signum, ran_for, failures, backoff):
     return True, failures, restart_delay(backoff, failures)
 
 
+@functools.lru_cache(maxsize=None)
 def decision(policy, backoff):
     """The restart rule for one process as the Perl runner reads it: ``(DECISION, STABLE, DELAYS)``.
 
@@ -76,18 +91,50 @@ def decision(policy, backoff):
     return restarts, repr(float(STABLE_RUN_SECONDS)), ",".join(repr(float(delay)) for delay in delays)
 
 
-def runner_argv(perl, events, process, run_id, backoff, grace, drop_env=None, wait=None):
+@functools.lru_cache(maxsize=None)
+def execve_spec(perl):
+    """The runner's EXECVE parameter for the Perl at ``perl`` (see runner.pl): ``"number,ENOEXEC,EACCES,
+    ENOENT,..."``, or None where the system call's number is not known for that binary (not Linux, not an
+    ELF file of a machine in :data:`EXECVE_NUMBERS`): the runner then sets the shared variables one by one.
+
+    Read from the binary itself rather than from this interpreter's machine: a wrong number would make the
+    runner's child call another system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open(os.path.realpath(perl), "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return None
+    if len(header) < 20 or header[:4] != b"\x7fELF" or header[4] not in (1, 2) or header[5] not in (1, 2):
+        return None
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    number = EXECVE_NUMBERS.get((machine, header[4] == 2))
+    if number is None:
+        return None
+    codes = [errno.ENOEXEC, errno.EACCES, *(getattr(errno, name) for name in EXECVP_GOES_ON)]
+    return ",".join(str(code) for code in (number, *codes))
+
+
+@functools.lru_cache(maxsize=None)
+def _cores():
+    return ",".join(str(int(getattr(signal, name))) for name in CORE_SIGNALS if hasattr(signal, name))
+
+
+def runner_argv(perl, events, process, run_id, backoff, grace, drop_env=None, wait=None, shared_env=None,
+                execve=None):
     """The window's program: the Perl runner running ``process.argv`` exactly as planned.
 
     ``drop_env``: a variable the session carries only for the runners (:data:`QUIET_LOCALE`), removed
     from the process's environment. ``wait``: ``(python, package root, spec file)`` of a process held
-    until its services are ready (:func:`symphony.readiness.wait.main` reads the spec).
+    until its services are ready (:func:`symphony.readiness.wait.main` reads the spec). ``shared_env``:
+    the file of the variables every process shares, which the runner adds to the window's environment,
+    in one execve when ``execve`` (:func:`execve_spec`) is given.
     """
     restarts, stable, delays = decision(process.restart_policy, float(backoff))
-    cores = ",".join(str(int(getattr(signal, name))) for name in CORE_SIGNALS if hasattr(signal, name))
     return [perl, "-t", RUNNER_FILE, events, process.key, run_id, restarts, stable, delays, repr(float(grace)),
-            drop_env or "-", cores, str(termios.TIOCSPGRP), str(os.WUNTRACED), *(wait or ("-", "-", "-")), "--",
-            *process.argv]
+            drop_env or "-", _cores(), str(termios.TIOCSPGRP), str(os.WUNTRACED), shared_env or "-",
+            (execve or "-") if shared_env else "-", *(wait or ("-", "-", "-")), "--", *process.argv]
 
 
 def _uptime():
@@ -153,7 +200,7 @@ def ingest(store, experiment, run_id, events, deleting=False):
             return
         boot = time.time() - _uptime()
         ticks_per_second = os.sysconf("SC_CLK_TCK")
-        updates = {}
+        updates = {}  # type: dict
         for line in data.decode(errors="replace").splitlines():
             words = line.split()
             fields = _fields(words, boot, ticks_per_second) if len(words) > 1 else None

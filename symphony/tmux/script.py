@@ -25,9 +25,9 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from ..host.processes import RUN_ID_VAR
+from ..host.processes import PROCESS_VAR, RUN_ID_VAR
 from ..host.plan import LocalPlan, shared_env
-from .runner import EVENTS_FILE, QUIET_LOCALE, runner_argv
+from .runner import EVENTS_FILE, QUIET_LOCALE, execve_spec, runner_argv
 
 #: the window ``new-session`` must create; it is closed once the process windows exist
 LAUNCH_WINDOW = "__symphony__"
@@ -41,6 +41,11 @@ SERVER_KEY = "tmux_server"
 WAITS_DIR = "waits"
 #: beside the logs: the checks and waits of the processes that have any, for ``symphony p``
 READINESS_PLAN = "readiness-plan.json"
+#: beside the logs: the SYMPH_* variables every process shares, which each window's runner hands its process
+SHARED_ENV_FILE = "shared.env"
+#: shared SYMPH_* variables that stay on the session all the same: the markers by which a run's processes,
+#: the runners included, are found (``delete`` reads the run id from the session), all short
+SESSION_MARKERS = (RUN_ID_VAR, PROCESS_VAR, "SYMPH_EXPERIMENT")
 
 #: what ``quote`` replaces: \\ " $ ~ escaped, control characters as tmux escapes (octal if no name)
 _ESCAPES = {code: f"\\{code:03o}" for code in (*range(0x20), 0x7F)}
@@ -149,10 +154,31 @@ class TmuxPlan:
     def shared_env(self):
         """Variables every process gets with the same value (service addresses, experiment env, ...).
 
-        They are set once on the session rather than once per window: with a hundred
-        processes binding a service each, that is 300 variables instead of 30,000 ``-e``.
+        They are given once rather than once per window: with a hundred processes binding a
+        service each, that is 300 variables instead of 30,000 ``-e``.
         """
         return dict(sorted(shared_env(self.processes).items()))
+
+    @staticmethod
+    def split_shared(shared):
+        """``(on the session, in the shared file)``: the shared variables split between the session and
+        :data:`SHARED_ENV_FILE`, which gets the SYMPH_* ones but the markers (service addresses: three per
+        service). tmux copies the session's environment for every window, one variable at a time (see
+        runner.pl), so thousands there cost time that grows with their square per window; the runner hands
+        them to its process in one execve. The rest (the experiment's env) stays on the session: tmux sets
+        some names itself (TERM, ...) after the session's, and the file must not change which value wins."""
+        session, file = {}, {}  # type: dict, dict
+        for name, value in shared.items():
+            (file if name.startswith("SYMPH_") and name not in SESSION_MARKERS else session)[name] = value
+        return session, file
+
+    def shared_env_file(self):
+        return os.path.join(self.log_dir(), SHARED_ENV_FILE)
+
+    @staticmethod
+    def shared_env_text(variables):
+        """The shared file's content: ``NAME=value`` entries, each ended by a NUL (what runner.pl reads)."""
+        return "".join(f"{name}={value}\0" for name, value in variables.items())
 
     def launch_script(self):
         return os.path.join(os.path.dirname(self.processes[0].log_path), LAUNCH_SCRIPT)
@@ -161,13 +187,16 @@ class TmuxPlan:
         """The file every window's runner appends its process's starts and ends to (see :mod:`.runner`)."""
         return os.path.join(os.path.dirname(self.processes[0].log_path), EVENTS_FILE)
 
-    def runner_argv(self, process, quiet_locale=False):
+    def runner_argv(self, process, quiet_locale=False, shared_file=False):
         """The window's program: the Perl runner (:mod:`symphony.tmux.runner`), which runs ``process.argv``
         exactly as planned. ``quiet_locale``: the session carries :data:`QUIET_LOCALE` for the runners only.
+        ``shared_file``: the process also gets the variables of :data:`SHARED_ENV_FILE` from its runner.
         A held process's runner first waits for its services (``python -m symphony.readiness.wait``)."""
         wait = (self.python, package_root(), wait_spec_path(self.log_dir(), process.key)) if process.waits else None
         return runner_argv(self.perl, self.events(), process, self.run_id, self.restart_backoff, self.grace,
-                           drop_env=QUIET_LOCALE[0] if quiet_locale else None, wait=wait)
+                           drop_env=QUIET_LOCALE[0] if quiet_locale else None, wait=wait,
+                           shared_env=self.shared_env_file() if shared_file else None,
+                           execve=execve_spec(self.perl) if shared_file else None)
 
     def readiness_plan(self):
         """What ``symphony p`` needs of the checks and waits (:data:`READINESS_PLAN`), None without any:
@@ -190,36 +219,41 @@ class TmuxPlan:
     def _log_pipe(self, process):
         return format_literal(log_pipe_command(process.log_path))
 
-    def window_commands(self, index, process, shared_env, quiet_locale=False):
-        """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``.
+    def window_commands(self, index, process, shared_env, quiet_locale=False, shared_file=False):
+        """Create window ``index`` for ``process``; its own variables (those not in ``shared_env``) via ``-e``;
+        ``shared_file``: its runner adds those of :data:`SHARED_ENV_FILE`.
 
         The window keeps its last output once its runner has ended (``remain-on-exit``), and
         ``pipe-pane`` appends everything it shows to the process's log file.
         """
         target = quote(f"={self.experiment}:{index}")
-        own_env = {name: value for name, value in process.env.items() if name not in shared_env}
+        env = process.env
         words = ["new-window", "-d", "-t", target, "-n", quote(window_name(process.key)),
                  "-c", quote(format_literal(process.cwd))]
-        for name, value in own_env.items():
-            words += ["-e", quote(f"{name}={value}")]
+        for name in sorted(env.keys() - shared_env.keys()):  # (tmux sorts a window's variables anyway)
+            words += ["-e", quote(f"{name}={env[name]}")]
         words.append("--")
-        words += [quote(arg) for arg in self.runner_argv(process, quiet_locale and QUIET_LOCALE[0] not in process.env)]
+        words += [quote(arg) for arg in self.runner_argv(process, quiet_locale and QUIET_LOCALE[0] not in env,
+                                                         shared_file)]
         return [
             " ".join(words),
             f"set-option -w -t {target} remain-on-exit on",
             f"pipe-pane -t {target} {quote(self._log_pipe(process))}",
         ]
 
-    def launch_commands(self, session_env):
+    def launch_commands(self, session_env, shared=None):
         """Every command that builds the session, in order.
 
         ``session_env`` (the launching shell's, so processes see the same PATH,
         virtualenv, ... as on the local backend) and the variables all processes share
-        become the session's environment; each window adds its own with ``-e``. No
-        variable is ever typed into a shell.
+        become the session's environment, but the shared SYMPH_* ones, which each runner adds
+        from :data:`SHARED_ENV_FILE` (written by the launch: see :meth:`split_shared`); each
+        window adds its own with ``-e``. No variable is ever typed into a shell. ``shared``:
+        :meth:`shared_env`, when the caller has it already.
         """
-        shared = self.shared_env()
-        env = {**session_env, **shared, RUN_ID_VAR: self.run_id}
+        shared = self.shared_env() if shared is None else shared
+        on_session, in_file = self.split_shared(shared)
+        env = {**session_env, **on_session, RUN_ID_VAR: self.run_id}
         quiet_locale = QUIET_LOCALE[0] not in env  # (else the launching shell or every process chose its value)
         if quiet_locale:
             env[QUIET_LOCALE[0]] = QUIET_LOCALE[1]
@@ -227,7 +261,7 @@ class TmuxPlan:
         commands = [f"new-session -d -s {quote(self.experiment)} -n {LAUNCH_WINDOW} {session_options} "
                     f"-- {' '.join(quote(arg) for arg in window_argv(['true']))}"]
         for index, process in enumerate(self.processes, start=1):
-            commands += self.window_commands(index, process, shared, quiet_locale)
+            commands += self.window_commands(index, process, shared, quiet_locale, bool(in_file))
         commands.append(f"kill-window -t {quote(f'={self.experiment}:{LAUNCH_WINDOW}')}")
         commands.append(self._run_shell("symphony.tmux.log_index", self.server_name, self.experiment, self.run_id))
         return commands
@@ -243,5 +277,10 @@ class TmuxPlan:
                  f"# tmux server {self.server_name!r}, session {self.experiment!r}; attach with: {self.attach_command()}",
                  f"# one `tmux -L {self.server_name} source-file` runs these commands as one sequence",
                  "# (new-session also gets -e NAME=value for every variable of the launching environment):"]
-        lines += self.launch_commands({})
+        shared = self.shared_env()
+        in_file = self.split_shared(shared)[1]
+        lines += self.launch_commands({}, shared)
+        if in_file:
+            lines.append(f"# (and {self.shared_env_file()} is written first with the {len(in_file)} SYMPH_* variables "
+                         f"every process shares, which each window's runner adds to its process's environment)")
         return "\n".join(lines)

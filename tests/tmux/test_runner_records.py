@@ -1,8 +1,10 @@
 """The Perl window runner's restart decision and its event file, against symphony.host.restarts and the real
 state database; and what the runner's own interpreter must never do to the process."""
 
+import errno
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +16,9 @@ import pytest
 from symphony.host.processes import signal_name
 from symphony.state import StateStore
 from symphony.status import ProcessState
-from symphony.tmux.runner import EVENTS_FILE, READ_SUFFIX, RUNNER_FILE, decision, ingest, next_run, runner_argv
+from symphony.tmux.runner import EVENTS_FILE, READ_SUFFIX, RUNNER_FILE, decision, execve_spec, ingest, next_run, \
+    runner_argv
+from symphony.tmux.script import TmuxPlan
 
 pytestmark = pytest.mark.tmux
 
@@ -154,3 +158,87 @@ def test_a_runner_ends_the_way_its_process_ended_without_a_core_file(tmp_path):
     assert os.listdir(process_dir) == ["core"], "(cores are written here, so the check below can fail)"
     assert os.listdir(runner_dir) == []
     assert (tmp_path / EVENTS_FILE).read_text().splitlines()[-1].split()[3:] == ["-", str(int(signal.SIGSEGV)), "0"]
+
+
+def run_with_shared(tmp_path, program, args, window_env, shared, execve):
+    """Run the runner on ``program args`` in ``window_env`` (tmux's part) with the ``shared`` variables in
+    their file; ``(result, the process's environment as it was executed, its argv)``."""
+    shared_file = tmp_path / "shared.env"
+    shared_file.write_text(TmuxPlan.shared_env_text(shared))
+    out = tmp_path / "seen"
+    process = SimpleNamespace(key="p", restart_policy="Never", argv=[program, str(out), *args])
+    argv = runner_argv("perl", str(tmp_path / EVENTS_FILE), process, "r", 0.1, 1.0, drop_env="PERL_BADLANG",
+                       shared_env=str(shared_file), execve=execve)
+    result = subprocess.run(argv, env=window_env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            timeout=60)
+    if not out.exists():
+        return result, None, None
+    environ, _, argv_seen = out.read_bytes().partition(b"\0\0ARGV\0")
+    seen_env = dict(entry.split("=", 1) for entry in environ.decode().split("\0") if entry)
+    return result, seen_env, argv_seen.decode().split("\0")[:-1]
+
+
+@pytest.mark.parametrize("how", ["one execve", "set one by one"])
+def test_the_runner_adds_the_shared_variables_and_finds_the_program_as_execvp(tmp_path, how):
+    """The process gets the window's environment plus the shared file's (whose values win), found on PATH past
+    a directory where the name is not executable, and, having no #! line, run by /bin/sh: as execvp does."""
+    execve = execve_spec(shutil.which("perl")) if how == "one execve" else None
+    if how == "one execve" and execve is None:
+        pytest.skip("the execve system call's number is not known for this machine's Perl")
+    denied, found = tmp_path / "denied", tmp_path / "bin"
+    denied.mkdir()
+    found.mkdir()
+    (denied / "probe").write_text("exit 99\n")
+    (denied / "probe").chmod(0o644)
+    (found / "probe").write_text('cat /proc/$$/environ > "$1"; printf "\\0\\0ARGV\\0" >> "$1"; '
+                                 'printf "%s\\0" "$0" "$@" >> "$1"\n')
+    (found / "probe").chmod(0o755)
+    window_env = {"PATH": f"{denied}:{found}:{os.environ['PATH']}", "SYMPH_RUN_ID": "r", "SYMPH_PROCESS": "p",
+                  "SYMPH_S_PORT": "stale", "PERL_BADLANG": "0", "OTHER": "x y"}
+    shared = {"SYMPH_S_ADDR": "127.0.0.1:1234", "SYMPH_S_PORT": "1234", "SYMPH_T_HOST": "a b=c\nd 'e' \"f\" $g"}
+    result, seen_env, seen_argv = run_with_shared(tmp_path, "probe", ["two words", ""], window_env, shared, execve)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    expected = {name: value for name, value in window_env.items() if name != "PERL_BADLANG"}
+    assert seen_env == {**expected, **shared}
+    assert seen_argv == [str(found / "probe"), str(tmp_path / "seen"), "two words", ""]
+    events = (tmp_path / EVENTS_FILE).read_text().splitlines()
+    assert [line.split()[0] for line in events] == ["S", "E"] and events[1].split()[3:] == ["0", "-", "0"]
+
+
+@pytest.mark.parametrize("how", ["one execve", "set one by one"])
+def test_a_program_the_runner_cannot_execute_is_reported_as_execvp_reports_it(tmp_path, how):
+    execve = execve_spec(shutil.which("perl")) if how == "one execve" else None
+    if how == "one execve" and execve is None:
+        pytest.skip("the execve system call's number is not known for this machine's Perl")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "locked").write_text("exit 0\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "SYMPH_RUN_ID": "r", "SYMPH_PROCESS": "p"}
+    for program, reason in (("no-such-program", "No such file or directory"), ("locked", "Permission denied"),
+                            (str(tmp_path), "Permission denied")):
+        result, _, _ = run_with_shared(tmp_path, program, [], env, {"SYMPH_S_PORT": "1"}, execve)
+        assert (result.returncode, result.stderr) == (127, f"symphony: cannot run '{program}': {reason}\n")
+        assert (tmp_path / EVENTS_FILE).read_text().splitlines()[-1].split()[3:] == ["127", "-", "0"]
+
+
+def test_a_runner_whose_shared_variables_cannot_be_read_starts_nothing_and_says_so(tmp_path):
+    marker = tmp_path / "ran"
+    process = SimpleNamespace(key="p", restart_policy="Always", argv=["touch", str(marker)])
+    missing = tmp_path / "gone" / "shared.env"
+    argv = runner_argv("perl", str(tmp_path / EVENTS_FILE), process, "r", 0.1, 1.0, shared_env=str(missing),
+                       execve=execve_spec(shutil.which("perl")))
+    result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 127 and not marker.exists()
+    assert result.stderr == (f"symphony: cannot read the experiment's shared variables from '{missing}': "
+                             f"No such file or directory\n")
+    assert (tmp_path / EVENTS_FILE).read_text().split()[0] == "E"
+
+
+def test_the_execve_number_is_the_one_perl_itself_knows():
+    perl = shutil.which("perl")
+    known = subprocess.run([perl, "-e", 'require "syscall.ph"; print &SYS_execve'], capture_output=True, text=True)
+    if known.returncode != 0 or not known.stdout.isdigit():
+        pytest.skip("this Perl has no syscall.ph to compare with")
+    spec = execve_spec(perl)
+    assert spec is not None and spec.split(",")[0] == known.stdout
+    assert spec.split(",")[1:4] == [str(errno.ENOEXEC), str(errno.EACCES), str(errno.ENOENT)]
+    assert execve_spec(__file__) is None, "not an ELF binary: the runner sets the variables one by one"

@@ -17,7 +17,7 @@ from symphony.errors import ExperimentExistsError, LaunchError, SpecError
 from symphony.host.processes import find_run_processes
 from symphony.status import ProcessState
 from symphony.tmux import TmuxCluster
-from symphony.tmux.script import TmuxPlan
+from symphony.tmux.script import SHARED_ENV_FILE, TmuxPlan
 from waiting import wait_for
 
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
@@ -118,8 +118,14 @@ def test_arguments_env_and_cwd_arrive_verbatim_in_both_command_forms(tmux_cluste
     windows = tmux(server_name, "list-windows", "-t", "=verbatim", "-F", "#{window_name}").stdout.split()
     assert windows == ["exec-form", "grp:shell-form"]
     env_of_session = tmux(server_name, "show-environment", "-t", "=verbatim").stdout.splitlines()
-    assert f"SYMPH_SVC_PORT={env['SYMPH_SVC_PORT']}" in env_of_session, "what all processes share is set once"
+    assert any(line.startswith("QUOTED=") for line in env_of_session), "the env all processes share is set once"
     assert not any(line.startswith("SYMPH_PROCESS=") for line in env_of_session), "the rest per window"
+    # the service addresses all share are not on the session (tmux would set them in every window one by one,
+    # in time growing with their number squared), but once in the file each window's runner passes on
+    assert not any(line.startswith("SYMPH_SVC_") for line in env_of_session)
+    shared_file = os.path.join(tmux_cluster._log_dir("verbatim"), SHARED_ENV_FILE)
+    assert f"\0SYMPH_SVC_PORT={env['SYMPH_SVC_PORT']}\0" in "\0" + open(shared_file).read()
+    assert os.stat(shared_file).st_mode & 0o777 == 0o600
 
 
 def test_single_argument_program_with_spaces_runs_verbatim(tmux_cluster, tmp_path):
