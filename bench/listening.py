@@ -23,11 +23,17 @@ def wait_until_listening(ports, timeout=600):
 
 
 def free_ports(n):
-    """``n`` distinct ports free on 127.0.0.1 now (for the baseline, which has no port allocator)."""
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    """``n`` distinct ports free on 127.0.0.1 now, for a baseline, which has no port allocator: picked as
+    Symphony picks its own, at random below the kernel's ephemeral range. A port the kernel hands out
+    (to ``wait_until_listening``'s polls, to other programs' connections) could be taken before the
+    baseline's program binds it, and that program would never listen."""
+    import random
+
+    from symphony.host.ports import port_is_free, port_range
+    low, high = port_range()
+    ports = set()
+    while len(ports) < n:
+        port = random.randint(low, high)
+        if port not in ports and port_is_free(port):
+            ports.add(port)
+    return list(ports)

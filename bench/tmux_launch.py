@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import io
 import os
-import random
 import resource
 import statistics
 import subprocess
@@ -50,10 +49,9 @@ import tempfile
 import time
 import uuid
 
-from listening import wait_until_listening
+from listening import free_ports, wait_until_listening
 
 from symphony import Cluster
-from symphony.host.ports import port_is_free, port_range
 from symphony.host.processes import all_pids, find_run_processes
 from symphony.tmux.script import log_pipe_command, quote
 
@@ -97,21 +95,8 @@ def run_symphony(cluster, windows, name, kind):
     return elapsed
 
 
-def baseline_ports(n):
-    """``n`` distinct ports free now, picked as Symphony picks its own: at random below the ephemeral range
-    (ports the kernel hands out, e.g. to the polls of ``wait_until_listening``, could be taken before a window
-    binds one, and that window's launch would never end)."""
-    low, high = port_range()
-    ports = set()
-    while len(ports) < n:
-        port = random.randint(low, high)
-        if port not in ports and port_is_free(port):
-            ports.add(port)
-    return list(ports)
-
-
 def run_chained(server, windows, name, log_dir, kind):
-    ports = baseline_ports(windows)
+    ports = free_ports(windows)
     start = time.perf_counter()
     shared = {f"SYMPH_S{i}_{part}": value for i, port in enumerate(ports)
               for part, value in (("HOST", "127.0.0.1"), ("PORT", str(port)), ("ADDR", f"127.0.0.1:{port}"))}
