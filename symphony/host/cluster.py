@@ -178,6 +178,10 @@ class HostCluster(HostProcessActions, Cluster):
         its current row. Nothing to do unless the backend's watcher can die (the local supervisor)."""
         return row
 
+    #: how long ``logs --follow`` keeps reading a process that ended, until its log is still this long
+    #: (0: the process writes its log file itself, so its end comes after its last line)
+    log_settle_seconds = 0.0
+
     @abc.abstractmethod
     def _still_running(self, experiment, key):
         """Whether ``logs --follow`` should keep waiting for more output of ``key``."""
@@ -187,7 +191,8 @@ class HostCluster(HostProcessActions, Cluster):
         row = self._process_row(experiment, process)
         self._ensure_supervised(self._experiment_row(experiment))
         return read_log(row["log_path"], follow=follow, since=parse_since(since), tail=tail,
-                        still_running=lambda: self._still_running(experiment, row["key"]))
+                        still_running=lambda: self._still_running(experiment, row["key"]),
+                        settle=self.log_settle_seconds)
 
     def exposed_services(self, experiment):
         from ..spec import ExperimentSpec

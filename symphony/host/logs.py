@@ -98,11 +98,14 @@ def _tail_offset(handle, size, lines):
     return 0
 
 
-def read_log(log_path, follow=False, since=None, tail=None, still_running=lambda: False, poll=0.2):
+def read_log(log_path, follow=False, since=None, tail=None, still_running=lambda: False, poll=0.2, settle=0.0):
     """Yield the lines of a log file (without newline).
 
     ``since`` in seconds, ``tail`` a line count (None or -1: everything), ``follow``
-    keeps yielding new lines while ``still_running()`` is true.
+    keeps yielding new lines while ``still_running()`` is true, and then until the log has
+    not grown for ``settle`` seconds: a backend whose output reaches the file through
+    another process (tmux's pane pipe) may still be writing a process's last lines when
+    its end is already on record.
     """
     if not os.path.exists(log_path):
         return
@@ -121,6 +124,7 @@ def read_log(log_path, follow=False, since=None, tail=None, still_running=lambda
         handle.seek(start)
         pending = b""
         finished = not follow
+        quiet_until = None  # once it ended: when the log has been still for ``settle`` seconds
         while True:
             chunk = handle.read()
             if chunk:
@@ -128,11 +132,18 @@ def read_log(log_path, follow=False, since=None, tail=None, still_running=lambda
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     yield line.decode(errors="replace")
+                quiet_until = None
                 continue
             if finished:
                 break
-            if not still_running():
-                finished = True  # one more read: output written just before the exit
+            if quiet_until is not None or not still_running():
+                now = time.monotonic()
+                if quiet_until is None:
+                    quiet_until = now + settle
+                if now >= quiet_until:
+                    finished = True  # one more read: output written just before the exit
+                    continue
+                time.sleep(min(poll, quiet_until - now))
                 continue
             time.sleep(poll)
         if pending:

@@ -77,6 +77,9 @@ class TmuxCluster(HostCluster):
 
     backend_name = BACKEND
     capabilities = with_backend(HOST, BACKEND)
+    #: a pane's output reaches its log through tmux's pipe (the server reads the terminal, then writes the
+    #: pipe): the runner may record a process's end while its last lines are still on that way
+    log_settle_seconds = 2.0
 
     def __init__(self, preamble_cmds=None, server_name=DEFAULT_SERVER, grace=5.0, restart_backoff=1.0, shell=None,
                  bind_host="127.0.0.1"):

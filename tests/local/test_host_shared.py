@@ -316,3 +316,27 @@ def test_listing_and_describing_load_neither_psutil_nor_yaml(local_cluster):
         # the modules it imports with it are listed)
         assert "symphony.host.cluster" in imported and heavy(imported) == [], argv
     local_cluster.delete("light")
+
+
+def test_following_a_process_that_ended_reads_on_until_its_log_is_still(tmp_path):
+    """A line that reaches the log after the process's end is on record (tmux's pane pipe is still
+    carrying it) is followed, when the backend asks for a settle time; without one it is not."""
+    import threading
+    import time
+
+    from symphony.host.logs import read_log
+
+    log = tmp_path / "p.log"
+    log.write_bytes(b"first\n")
+
+    def late_line():
+        time.sleep(0.5)
+        with open(log, "ab") as handle:
+            handle.write(b"last\n")
+
+    for settle, expected in ((0.0, ["first"]), (2.0, ["first", "last"])):
+        log.write_bytes(b"first\n")
+        writer = threading.Thread(target=late_line)
+        writer.start()
+        assert list(read_log(str(log), follow=True, still_running=lambda: False, settle=settle)) == expected
+        writer.join()
