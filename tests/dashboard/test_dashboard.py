@@ -120,7 +120,8 @@ def click_to(driver, selector, page, timeout=60):
             return WebDriverWait(driver, max(1.0, deadline - time.monotonic())).until(on)
         except (StaleElementReferenceException, NoSuchElementException, TimeoutException):
             continue
-    raise AssertionError(f"clicking {selector} never led to the {page} page")
+    raise AssertionError(f"clicking {selector} never led to the {page} page; the browser is at {driver.current_url} "
+                         f"showing: {driver.execute_script('return document.body && document.body.innerText')!r:.600}")
 
 
 def row_state(driver, key):

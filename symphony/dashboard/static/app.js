@@ -86,6 +86,11 @@ function stream(url, handlers) {
     };
   };
   open();
+  // A page the browser keeps in its back-forward cache would keep its streams open, and the
+  // browser allows six connections per server: a few such pages and the next page never loads.
+  // So a hidden page lets go of its stream, and takes it up again if it is shown from the cache.
+  window.addEventListener('pagehide', () => { if (source) source.close(); });
+  window.addEventListener('pageshow', (event) => { if (event.persisted && !stopped) open(); });
   return { close() { stopped = true; source.close(); } };
 }
 
