@@ -711,6 +711,9 @@ class ProcessGroupSpec(_ContainerSettings, _PodSettings):
         if process.name in self.processes:
             raise DuplicateNameError(f"process group {self.name!r} already has a process named {process.name!r}: "
                                      f"choose another name")
+        if self.experiment is not None:
+            for name, port in {**process.bound, **process.exposed}.items():
+                self.experiment._check_new_services(process, {name: port})
         process.group, process.experiment = self, self.experiment
         self.processes[process.name] = process
         return process
@@ -780,6 +783,10 @@ class ExperimentSpec:
         self._providers: Dict[str, ProcessSpec] = {}
         self._providers_stamp: Tuple[int, ...] = ()
         self._services_declared = 0
+        #: service -> the process that declared it, and fixed port -> its service, as declared (an entry
+        #: a later refusal took back is stale: each lookup checks it still holds; see _check_new_services)
+        self._declared_providers: Dict[str, ProcessSpec] = {}
+        self._declared_ports: Dict[int, str] = {}
 
     def start_order(self, order: str = "services", wait_timeout: Union[float, str, None] = None,
                     on_timeout: Optional[str] = None) -> "ExperimentSpec":
@@ -981,22 +988,39 @@ class ExperimentSpec:
         return self._providers
 
     def _check_new_services(self, process: ProcessSpec, services: Dict[str, Optional[int]]) -> None:
-        """Refuse a service bound twice or a fixed port used twice, at declaration time."""
+        """Refuse a service bound twice or a fixed port used twice, at declaration time.
+
+        Looked up in what earlier declarations recorded, not by scanning every process: declaring
+        a thousand processes that each bind a service stays linear. Every way of providing a
+        service passes here, so the record is complete; an entry whose service was taken back
+        (a refused ring of waits) no longer holds and is ignored.
+        """
         self._services_declared += 1  # (before the services are stored: the next lookup rebuilds)
-        # One pass over what is declared, building nothing: declaring N processes stays linear in
-        # practice (the dicts of service_providers()/fixed_ports() per call made it quadratic).
-        ports = {port: name for name, port in services.items() if port is not None}
-        for other in self.list_all_processes():
-            for provided in (other.bound, other.exposed):
-                for name, port in provided.items():
-                    if name in services and other is not process:
-                        raise ServiceConflictError(
-                            f"service {name!r} is already bound by process {other.key!r}: a service has one "
-                            f"provider; make {process.key!r} connect to it instead")
-                    if port is not None and port in ports and ports[port] != name:
-                        raise PortConflictError(
-                            f"port {port} of service {ports[port]!r} is already the fixed port of service "
-                            f"{name!r}: choose another port")
+        for name, port in services.items():
+            other = self._declared_provider(name)
+            if other is not None and other is not process:
+                raise ServiceConflictError(
+                    f"service {name!r} is already bound by process {other.key!r}: a service has one "
+                    f"provider; make {process.key!r} connect to it instead")
+            holder = self._declared_ports.get(port) if port is not None else None
+            if holder is not None and holder != name and self._declared_provider(holder, port) is not None:
+                raise PortConflictError(
+                    f"port {port} of service {name!r} is already the fixed port of service "
+                    f"{holder!r}: choose another port")
+        for name, port in services.items():
+            self._declared_providers[name] = process
+            if port is not None:
+                self._declared_ports[port] = name
+
+    def _declared_provider(self, name: str, port: Optional[int] = None) -> Optional[ProcessSpec]:
+        """The process recorded as providing ``name`` (with fixed ``port``, if given), if it still does."""
+        process = self._declared_providers.get(name)
+        if process is None or process.experiment is not self:
+            return None
+        for provided in (process.bound, process.exposed):
+            if name in provided and (port is None or provided[name] == port):
+                return process
+        return None
 
     # --- queries ------------------------------------------------------------------
     def get_process(self, name: str) -> ProcessSpec:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from symphony import Cluster, ExperimentSpec
+from symphony import Cluster, ExperimentSpec, ProcessSpec
 from symphony.errors import (DuplicateNameError, InvalidNameError, InvalidQuantityError,
                              PodLevelSettingError, PortConflictError, ServiceConflictError,
                              SpecError, UnboundServiceError, UnknownBackendError)
@@ -93,6 +93,20 @@ def test_service_shapes_and_conflicts():
     with pytest.raises(SpecError, match=r"^binds\(\) takes a name, a list of names or a mapping of names to ports, "
                                         r"got 42$"):
         b.binds(42)
+
+
+def test_a_process_added_to_a_group_of_the_experiment_is_checked_for_conflicts():
+    exp = ExperimentSpec("rl")
+    exp.new_process("a", "true").binds({"replay": 7000})
+    group = exp.new_process_group("g")
+    with pytest.raises(ServiceConflictError, match="^service 'replay' is already bound by process 'a'"):
+        group.add_process(ProcessSpec("b", "true").binds("replay"))
+    with pytest.raises(PortConflictError, match="^port 7000 of service 'params' is already the fixed port of "
+                                                "service 'replay': choose another port$"):
+        group.add_process(ProcessSpec("c", "true").binds({"params": 7000}))
+    assert group.processes == {}
+    group.add_process(ProcessSpec("d", "true").binds({"params": 7001}))
+    assert exp.service_providers()["params"].key == "g/d"
 
 
 def test_connect_without_binder_fails_at_validation():

@@ -134,6 +134,8 @@ def test_a_ring_closed_by_binding_the_last_service_is_refused_too():
     with pytest.raises(WaitingCycleError, match=r"b -> a -> b \(b waits for 'sa', a waits for 'sb'\)"):
         b.binds("sb")
     assert "sb" not in b.bound
+    exp.new_process("c", command="c").binds({"sb": 7000})  # the refused binding left no provider behind
+    exp.validate()
 
 
 def test_waiting_for_ones_own_service_is_a_ring_of_one():
