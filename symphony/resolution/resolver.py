@@ -22,7 +22,7 @@ from .addresses import AddressBook, AddressingRule, resolve_addresses
 from .capabilities import FEATURES, Capabilities, CapabilityError, Support
 from .checks import (check_container_cwd, check_experiment_name, check_image, check_labels, check_mount_paths, check_reserved_labels,
                      check_toleration, gpu_amounts)
-from .limits import check_exec_size
+from .limits import SharedEnv, check_exec_size
 from .resolved import ResolvedCheck, ResolvedExperiment, ResolvedPod, ResolvedProcess, ResolvedWait
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ def resolve(exp: "ExperimentSpec", rule: AddressingRule, target: Target) -> Reso
     symph_env.update(target.extra_env)
     ports = book.ports()
     cwd_here = os.getcwd()
+    shared = SharedEnv({**target.inherited_env, **symph_env})
 
     units: List[Tuple[str, Optional["ProcessGroupSpec"], List["ProcessSpec"]]] = \
         [(process.name, None, [process]) for process in exp.list_processes()]
@@ -101,7 +102,7 @@ def resolve(exp: "ExperimentSpec", rule: AddressingRule, target: Target) -> Reso
         owner: Union["ProcessGroupSpec", "ProcessSpec"] = group if group is not None else members[0]
         pod = _pod(pod_name, order, group, owner, uses)
         for process in members:
-            resolved = _process(process, position, target, symph_env, ports, bool(secrets), cwd_here, uses)
+            resolved = _process(process, position, target, symph_env, shared, ports, bool(secrets), cwd_here, uses)
             resolved.checks = _checks(process, book, target.shell)
             pod.processes.append(resolved)
             processes.append(resolved)
@@ -132,7 +133,8 @@ def _pod(name: str, order: int, group: Optional["ProcessGroupSpec"],
 
 
 def _process(process: "ProcessSpec", position: int, target: Target, symph_env: Mapping[str, str],
-             ports: Mapping[str, int], with_secrets: bool, cwd_here: str, uses: _Uses) -> ResolvedProcess:
+             shared: SharedEnv, ports: Mapping[str, int], with_secrets: bool, cwd_here: str,
+             uses: _Uses) -> ResolvedProcess:
     key = process.key
     what = f"process {key!r}"
     capabilities = target.capabilities
@@ -171,6 +173,8 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
             raise SpecError(f"process {key!r}: working directory {cwd} does not exist: create it or fix cwd=")
 
     env = user_env(process)
+    own = {name: value for name, value in env.items() if name not in symph_env}  # (Symphony's variables win)
+    own["SYMPH_PROCESS"] = key
     env.update(symph_env)
     env["SYMPH_PROCESS"] = key
 
@@ -190,7 +194,7 @@ def _process(process: "ProcessSpec", position: int, target: Target, symph_env: M
     if overlays:
         uses.use("container_yml", what)
 
-    check_exec_size(key, launch.argv, {**target.inherited_env, **env} if target.inherited_env else env)
+    check_exec_size(key, launch.argv, own, shared)  # its whole environment: the shared one, its own on top
     return ResolvedProcess(
         key=key, name=process.name, group=process.group.name if process.group is not None else "",
         pod=process.pod_name, position=position, launch=launch, env=env, cwd=cwd, image=image,
