@@ -91,6 +91,12 @@ class LocalPlan(_PlainData):
         lines = [f"# {self.backend} experiment {self.experiment!r}: {len(self.processes)} processes",
                  "# ports: " + (", ".join(f"{name}={port}" for name, port in sorted(self.ports.items())) or "none")]
         lines += [f"# {note}" for note in self.not_applied]
+        # what every process gets (every service's address...) is printed once, not once per process
+        shared = shared_env(self.processes) if len(self.processes) > 1 else {}
+        if shared:
+            lines.append("env of every process:")
+            lines += [f"  {name}={shlex.quote(value)}" for name, value in sorted(shared.items())
+                      if name != RUN_ID_VAR]
         for process in self.processes:
             lines.append(f"process {process.key}")
             lines.append(f"  command: {shlex.join(process.argv)}")
@@ -99,8 +105,9 @@ class LocalPlan(_PlainData):
             lines.append(f"  log: {process.log_path}")
             lines += [f"  ready: {describe_check(check)}" for check in process.checks]
             lines += [f"  waits: {describe_wait(wait)}" for wait in process.waits]
-            lines.append("  env:")
-            for name, value in sorted(process.env.items()):
+            own = _own_env(process.env, shared) if shared else process.env
+            lines.append("  env (and every process's):" if shared else "  env:")
+            for name, value in sorted(own.items()):
                 if name != RUN_ID_VAR:
                     lines.append(f"    {name}={shlex.quote(value)}")
         return "\n".join(lines)
