@@ -14,10 +14,14 @@ processes running:
 * ``symphony p``: the wall time of the command (a new Python process, as a user runs it).
 
 Every process Symphony starts is handed every service's address (``SYMPH_<S>_HOST/_PORT/_ADDR``
-for all N services): its environment grows with N, the baseline's does not (it gets its own
-port only), so the ratio includes that work of the kernel and of each interpreter's start.
+for all N services), so its environment grows with N: at 1,000 services each Python start
+reads 3,000 more variables, which on this machine makes every process's start-up about a
+third slower, whoever starts it. The baseline therefore starts the very processes Symphony
+plans (the same command line, cwd and environment, from the launch's dry-run plan): the
+ratio is the launcher's cost, not the cost of the environment a user asked for.
+``--minimal`` adds the old baseline beside it: each process handed only its own port.
 
-    python bench/local_launch.py [--sizes 10,100,400,1000] [--repeat 1] [--idle 3]
+    python bench/local_launch.py [--sizes 10,100,400,1000] [--repeat 1] [--idle 3] [--minimal]
 
 ``measure_local(n)`` returns one size's figures as a dict (``symphony_s``, ``baseline_s``,
 ``idle_cpu_pct``, ``p_s``) for other scripts (bench/scaling.py).
@@ -38,17 +42,39 @@ SERVER = ("import os, socket, time; s = socket.create_server(('127.0.0.1', int(o
           "time.sleep(3600)")
 
 
-def run_popen(n):
-    """Seconds for a plain Popen loop of ``n`` servers until every port accepts."""
+def declare(cluster, name, n):
+    exp = cluster.new_experiment(name)
+    for i in range(n):
+        exp.new_process(f"p{i}", command=sys.executable, args=["-c", SERVER.format(i=i)]).binds(f"s{i}")
+    return exp
+
+
+def planned_processes(n):
+    """``[(argv, cwd, env)]``: the processes Symphony would start for ``n`` servers (its dry-run plan)."""
+    from symphony import Cluster
+    cluster = Cluster.new("local")
+    plan = cluster.plan(declare(cluster, f"bench-plan-{n}", n))
+    return [(process.argv, process.cwd, {**os.environ, **process.env}) for process in plan.processes], plan.ports
+
+
+def minimal_processes(n):
+    """The same servers, each handed only its own port."""
     ports = free_ports(n)
+    return [([sys.executable, "-c", SERVER.format(i=i)], None, {**os.environ, f"SYMPH_S{i}_PORT": str(port)})
+            for i, port in enumerate(ports)], {f"s{i}": port for i, port in enumerate(ports)}
+
+
+def run_popen(n, minimal=False):
+    """Seconds for a plain Popen loop of ``n`` servers until every port accepts: the processes Symphony
+    plans, or (``minimal``) each with only its own port."""
+    processes, ports = minimal_processes(n) if minimal else planned_processes(n)
     start = time.perf_counter()
     children = []
     try:
-        for i, port in enumerate(ports):
-            env = {**os.environ, f"SYMPH_S{i}_PORT": str(port)}
-            children.append(subprocess.Popen([sys.executable, "-c", SERVER.format(i=i)], env=env,
-                                             start_new_session=True, stdout=subprocess.DEVNULL))
-        wait_until_listening(ports)
+        for argv, cwd, env in processes:
+            children.append(subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                                             stdout=subprocess.DEVNULL))
+        wait_until_listening(ports.values())
         return time.perf_counter() - start
     finally:
         for child in children:
@@ -113,10 +139,7 @@ def run_symphony(n, name, idle_seconds=3.0):
     _warm_up(cluster)
     start = time.perf_counter()
     try:
-        exp = cluster.new_experiment(name)
-        for i in range(n):
-            exp.new_process(f"p{i}", command=sys.executable, args=["-c", SERVER.format(i=i)]).binds(f"s{i}")
-        plan = cluster.launch(exp)
+        plan = cluster.launch(declare(cluster, name, n))
         wait_until_listening(plan.ports.values())
         elapsed = time.perf_counter() - start
         time.sleep(1.0)  # the launch's last state writes and index passes settle
@@ -131,14 +154,18 @@ def run_symphony(n, name, idle_seconds=3.0):
             cluster.delete(name)
 
 
-def measure_local(n, repeat=1, idle_seconds=3.0):
-    """One size's figures, medians of ``repeat`` alternating runs: ``baseline_s`` (Popen loop),
-    ``symphony_s`` (launch until every port accepts), ``ratio``, ``idle_cpu_pct`` (the supervisor
-    and its guardian, % of one core, with the ``n`` processes running), ``p_s`` (``symphony p``)."""
+def measure_local(n, repeat=1, idle_seconds=3.0, minimal=False):
+    """One size's figures, medians of ``repeat`` alternating runs: ``baseline_s`` (Popen loop of the
+    processes Symphony plans), ``symphony_s`` (launch until every port accepts), ``ratio``,
+    ``idle_cpu_pct`` (the supervisor and its guardian, % of one core, with the ``n`` processes
+    running), ``p_s`` (``symphony p``); with ``minimal``, ``minimal_s`` (the Popen loop of processes
+    handed only their own port) too."""
     os.environ.setdefault("SYMPHONY_HOME", tempfile.mkdtemp(prefix="symphony-bench-"))
-    baseline, launch, idle, listing = [], [], [], []
+    baseline, least, launch, idle, listing = [], [], [], [], []
     for _ in range(repeat):
         baseline.append(run_popen(n))
+        if minimal:
+            least.append(run_popen(n, minimal=True))
         seconds, cpu, p_time = run_symphony(n, f"bench-{n}-{uuid.uuid4().hex[:6]}", idle_seconds)
         launch.append(seconds)
         idle.append(cpu)
@@ -146,6 +173,8 @@ def measure_local(n, repeat=1, idle_seconds=3.0):
     result = {"n": n, "baseline_s": statistics.median(baseline), "symphony_s": statistics.median(launch),
               "idle_cpu_pct": statistics.median(idle), "p_s": statistics.median(listing)}
     result["ratio"] = result["symphony_s"] / result["baseline_s"]
+    if minimal:
+        result["minimal_s"] = statistics.median(least)
     return result
 
 
@@ -154,14 +183,19 @@ def main():
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--sizes", default="10,100,400,1000")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds over which idle CPU is measured")
+    parser.add_argument("--minimal", action="store_true",
+                        help="also a Popen loop of the servers each handed only its own port")
     args = parser.parse_args()
     rows = []
-    print("| processes | Popen loop (s) | Symphony local (s) | ratio | supervisor idle CPU | symphony p (s) | p vs first |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    minimal = " Popen, own port only (s) | vs own port only |" if args.minimal else ""
+    print("| processes | Popen loop (s) | Symphony local (s) | ratio |" + minimal
+          + " supervisor idle CPU | symphony p (s) | p vs first |")
+    print("|---:|---:|---:|---:|" + ("---:|---:|" if args.minimal else "") + "---:|---:|---:|")
     for n in (int(s) for s in args.sizes.split(",")):
-        row = measure_local(n, args.repeat, args.idle)
+        row = measure_local(n, args.repeat, args.idle, minimal=args.minimal)
         rows.append(row)
-        print(f"| {n} | {row['baseline_s']:.3f} | {row['symphony_s']:.3f} | {row['ratio']:.2f}× | "
+        extra = f" {row['minimal_s']:.3f} | {row['symphony_s'] / row['minimal_s']:.2f}× |" if args.minimal else ""
+        print(f"| {n} | {row['baseline_s']:.3f} | {row['symphony_s']:.3f} | {row['ratio']:.2f}× |{extra} "
               f"{row['idle_cpu_pct']:.2f} % | {row['p_s']:.3f} | {row['p_s'] / rows[0]['p_s']:.2f}× |", flush=True)
     print(f"\nmedian of {args.repeat} alternating run(s) per size; {os.cpu_count()} cores; load average "
           f"{os.getloadavg()[0]:.1f} at the end; python {sys.version.split()[0]}")

@@ -7,7 +7,8 @@ For local, tmux and Docker, N processes that each bind their own port are launch
 every port accepts a connection, side by side (alternating, in this one run) with the
 engine's plain baseline:
 
-* local: a ``subprocess.Popen`` loop of the same command lines (``bench/local_launch.py``);
+* local: a ``subprocess.Popen`` loop of the very processes Symphony plans: command lines, cwd and
+  environment (``bench/local_launch.py``);
 * tmux: one chained tmux call building the same windows (``bench/tmux_launch.py``);
 * Docker: raw Docker SDK calls, and ``docker-compose up -d`` of the same services
   (``bench/docker_launch.py``; Docker sizes are separate, ``--docker-sizes``).
