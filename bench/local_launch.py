@@ -37,6 +37,7 @@ import time
 import uuid
 
 from listening import free_ports, wait_until_listening
+from installed import compile_sources
 
 SERVER = ("import os, socket, time; s = socket.create_server(('127.0.0.1', int(os.environ['SYMPH_S{i}_PORT']))); "
           "time.sleep(3600)")
@@ -179,6 +180,7 @@ def measure_local(n, repeat=1, idle_seconds=3.0, minimal=False):
 
 
 def main():
+    compile_sources()  # measured as installed: bytecode compiled (see bench/installed.py)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--sizes", default="10,100,400,1000")
