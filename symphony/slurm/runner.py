@@ -29,23 +29,85 @@ The output goes straight into the log file; beside it, the ``--since`` index
 SIGTERM, then SIGKILL after the grace period.
 """
 
-import json
 import os
-import signal
 import sys
 import time
+
+# The C halves of ``signal`` and ``json``: the Python modules import ``enum`` and ``re``, which are
+# half of this program's start-up (about 12 ms of 25), paid by every process of a launch.
+try:
+    import _signal as signal
+except ImportError:  # (an interpreter without it: the same names, from the module)
+    import signal  # type: ignore[no-redef]
+try:
+    import _json
+except ImportError:
+    _json = None
 
 #: how often the ``--since`` index is brought up to date while the process runs (host.logs.INDEX_INTERVAL)
 INDEX_INTERVAL = 0.5
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 
 
+class _Decoding:
+    """What ``_json``'s scanner asks of a decoder: plain JSON, as ``json.loads`` reads it."""
+    strict = True
+    object_hook = object_pairs_hook = parse_constant = None
+    parse_float, parse_int = float, int
+    memo: dict = {}
+
+
+def _json_loads(text):
+    """``json.loads(text)`` for a document that is one object, by the C scanner alone."""
+    text = text.strip()
+    if _json is not None and text:
+        try:
+            return _json.make_scanner(_Decoding())(text, 0)[0]
+        except (TypeError, AttributeError, StopIteration):
+            pass  # another interpreter's scanner, or not JSON: the module decodes it, or says what is wrong
+    import json
+    return json.loads(text)
+
+
+def _json_dumps(value):
+    """``json.dumps(value)`` of the flat records this program writes: strings, numbers, None, booleans,
+    lists of those, by the C string encoder alone (ASCII, escaped as ``json.dumps`` escapes)."""
+    if _json is None:
+        import json
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+        return repr(value)
+    if isinstance(value, str):
+        return _json.encode_basestring_ascii(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_json_dumps, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_json_dumps(str(key))}: {_json_dumps(item)}" for key, item in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _signal_name(number):
+    """``SIGTERM`` for 15, as :func:`symphony.host.processes.signal_name` names it (only when a process was
+    killed: the module's enum is imported then)."""
+    import signal as named
+    try:
+        return named.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _load(step_file):
     """The step file, or with ``-`` the same from stdin: the driver starts the step before the addresses are
     known, and writes it there once they are (a pipe, unlike a file on a shared file system, is never stale)."""
     if step_file != "-":
-        with open(step_file) as handle:
-            return json.load(handle)
+        with open(step_file, "rb") as handle:
+            return _json_loads(handle.read().decode())
     chunks = []
     while True:
         chunk = os.read(0, 65536)
@@ -54,7 +116,7 @@ def _load(step_file):
         chunks.append(chunk)
     if not chunks:
         sys.exit(0)  # the launch failed before it told this step anything: nothing ran, nothing to record
-    return json.loads(b"".join(chunks))
+    return _json_loads(b"".join(chunks).decode())
 
 
 class Runner:
@@ -69,7 +131,7 @@ class Runner:
         self.record.update(fields)
         path = self.step["status"]
         with open(path + ".tmp", "w") as handle:
-            json.dump(self.record, handle)
+            handle.write(_json_dumps(self.record))
         os.replace(path + ".tmp", path)
 
     def index(self):
@@ -150,7 +212,7 @@ class Runner:
             self.index()
             ended = time.time()
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-            name = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else None
+            name = _signal_name(os.WTERMSIG(status)) if os.WIFSIGNALED(status) else None
             kind = 0 if code == 0 else (2 if name else 1)
             if stopping or step["decision"][kind] != "1":
                 self.write(state="killed" if name else "exited", exit_code=code, signal=name, finished=ended)
@@ -215,7 +277,7 @@ def probe(words):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from probe import probe as look
     del sys.path[0]
-    os.write(1, (json.dumps(look(count, fixed, (low, high))) + "\n").encode())
+    os.write(1, (_json_dumps(look(count, fixed, (low, high))) + "\n").encode())
 
 
 def main(argv):
