@@ -10,13 +10,13 @@ index interval, as with ``kubectl logs --since``, which is per line but coarse.
 """
 
 import os
-import re
 import time
 
 from ..errors import SymphonyError
 
 INDEX_INTERVAL = 0.5
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
+#: a ``--since`` duration; matched with ``re`` imported when one is read (the supervisor never reads one)
+_DURATION = r"^(\d+(?:\.\d+)?)(s|m|h|d)$"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -26,7 +26,8 @@ def parse_since(text):
         return None
     if isinstance(text, (int, float)) and not isinstance(text, bool) and text >= 0:
         return float(text)
-    match = _DURATION.match(str(text).strip())
+    import re
+    match = re.match(_DURATION, str(text).strip())
     if not match:
         raise SymphonyError(f"invalid --since {text!r}: use a number followed by s, m, h or d, e.g. 5s, 2m, 3h")
     return float(match.group(1)) * _UNITS[match.group(2)]

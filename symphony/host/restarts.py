@@ -14,7 +14,7 @@ quick failure in a row, at most :data:`MAX_BACKOFF_SECONDS`; a run that lasted
 :data:`STABLE_RUN_SECONDS` resets the count (:func:`failures_in_a_row`).
 """
 
-from typing import List, Optional
+from __future__ import annotations  # (annotations stay text: nothing imports ``typing`` for the supervisor)
 
 #: a process that ran at least this long resets its restart backoff
 STABLE_RUN_SECONDS = 10.0
@@ -25,12 +25,12 @@ ALWAYS = "Always"
 ON_FAILURE = "OnFailure"
 
 
-def failed(exit_code: Optional[int], signal: Optional[str]) -> bool:
+def failed(exit_code: int | None, signal: str | None) -> bool:
     """Whether a run that ended with ``exit_code`` (None: not known) or ``signal`` (its name) failed."""
     return signal is not None or exit_code != 0
 
 
-def should_restart(policy: Optional[str], exit_code: Optional[int], signal: Optional[str]) -> bool:
+def should_restart(policy: str | None, exit_code: int | None, signal: str | None) -> bool:
     """Whether a process under restart ``policy`` (None: not known, so Never) runs again after ending this way."""
     return policy == ALWAYS or (policy == ON_FAILURE and failed(exit_code, signal))
 
@@ -45,7 +45,7 @@ def restart_delay(backoff: float, failures: int) -> float:
     return min(MAX_BACKOFF_SECONDS, backoff * 2 ** max(0, failures - 1))
 
 
-def restart_delays(backoff: float) -> List[float]:
+def restart_delays(backoff: float) -> list[float]:
     """Every delay ``restart_delay`` can give for ``backoff``, by failures in a row, up to the cap.
 
     Runners that must not import Python (the tmux window's Perl, a container's shell, a Slurm

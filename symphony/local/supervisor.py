@@ -60,7 +60,6 @@ re-parented to it rather than to init, so it reaps them too.
 """
 
 import ctypes
-import json
 import os
 import select
 import signal
@@ -69,6 +68,7 @@ import subprocess
 import sys
 import time
 
+from ..host import plainjson
 from ..host.logs import INDEX_INTERVAL, IndexWriter
 from ..host.plan import LocalPlan, stored_shared_env
 from ..host.processes import proc_stat, run_process_keys, signal_name, stop_run
@@ -814,7 +814,7 @@ def main(argv=None):
     if row is None:  # deleted before its supervisor got going: nothing to supervise
         _report(f"error experiment {experiment!r} was deleted meanwhile")
         return 1
-    stored = json.loads(row["plan"])
+    stored = plainjson.loads(row["plan"])
     plan, shared_env = LocalPlan.from_dict(stored, whole_env=False), stored_shared_env(stored)
     _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
     _become_subreaper()

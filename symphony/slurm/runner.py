@@ -33,63 +33,20 @@ import os
 import sys
 import time
 
-# The C halves of ``signal`` and ``json``: the Python modules import ``enum`` and ``re``, which are
-# half of this program's start-up (about 12 ms of 25), paid by every process of a launch.
+# The C half of ``signal``, and JSON by the C half of ``json`` (symphony/host/plainjson.py, loaded by
+# path): the Python modules import ``enum`` and ``re``, which were half of this program's start-up
+# (about 12 ms of 25), paid by every process of a launch.
 try:
     import _signal as signal
 except ImportError:  # (an interpreter without it: the same names, from the module)
     import signal  # type: ignore[no-redef]
-try:
-    import _json
-except ImportError:
-    _json = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host"))
+from plainjson import dumps as _json_dumps, loads as _json_loads  # noqa: E402
+del sys.path[0]
 
 #: how often the ``--since`` index is brought up to date while the process runs (host.logs.INDEX_INTERVAL)
 INDEX_INTERVAL = 0.5
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
-
-
-class _Decoding:
-    """What ``_json``'s scanner asks of a decoder: plain JSON, as ``json.loads`` reads it."""
-    strict = True
-    object_hook = object_pairs_hook = parse_constant = None
-    parse_float, parse_int = float, int
-    memo: dict = {}
-
-
-def _json_loads(text):
-    """``json.loads(text)`` for a document that is one object, by the C scanner alone."""
-    text = text.strip()
-    if _json is not None and text:
-        try:
-            return _json.make_scanner(_Decoding())(text, 0)[0]
-        except (TypeError, AttributeError, StopIteration):
-            pass  # another interpreter's scanner, or not JSON: the module decodes it, or says what is wrong
-    import json
-    return json.loads(text)
-
-
-def _json_dumps(value):
-    """``json.dumps(value)`` of the flat records this program writes: strings, numbers, None, booleans,
-    lists of those, by the C string encoder alone (ASCII, escaped as ``json.dumps`` escapes)."""
-    if _json is None:
-        import json
-        return json.dumps(value)
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
-        return repr(value)
-    if isinstance(value, str):
-        return _json.encode_basestring_ascii(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_json_dumps, value)) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_json_dumps(str(key))}: {_json_dumps(item)}" for key, item in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _signal_name(number):

@@ -41,3 +41,15 @@ def test_the_supervisor_and_its_checks_load_neither_the_resolution_stage_nor_dat
     assert {"symphony.local.supervisor", "symphony.local.readiness", "symphony.host.plan"} <= loaded
     assert not {name for name in loaded if name in ("dataclasses", "inspect", "ast", "site")
                 or name.startswith(("symphony.resolution", "symphony.spec"))}
+
+
+def test_the_supervisor_starts_its_processes_without_importing_json_or_typing():
+    """Every launch waits for these imports (about 6 ms together): the plan is read by the C half of json."""
+    boot = SUPERVISOR_BOOT.split("; from ")[0]
+    script = f"{boot}; import symphony.local.supervisor; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-S", "-c", script, PACKAGE_ROOT], capture_output=True, text=True,
+                            timeout=60, cwd="/")
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "symphony.local.supervisor" in loaded
+    assert not loaded & {"json", "typing"}

@@ -1,6 +1,6 @@
-"""The Slurm runner reads its step and writes its status with ``_json``'s C halves only (no ``json``,
-``re`` or ``enum`` import in each of a launch's runners): what it reads and writes is what the
-``json`` module would read and write."""
+"""The Slurm runner reads its step and writes its status with ``_json``'s C halves only
+(:mod:`symphony.host.plainjson`: no ``json``, ``re`` or ``enum`` import in each of a launch's
+runners): what it reads and writes is what the ``json`` module would read and write."""
 
 import json
 import os
@@ -9,6 +9,7 @@ import sys
 
 from hypothesis import given, strategies as st
 
+from symphony.host import plainjson
 from symphony.slurm import runner
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
@@ -17,19 +18,19 @@ records = st.dictionaries(st.text(), scalars | st.lists(scalars, max_size=4), ma
 
 @given(records)
 def test_a_record_is_written_as_json_writes_it(record):
-    assert runner._json_dumps(record) == json.dumps(record)
+    assert plainjson.dumps(record) == json.dumps(record)
 
 
 @given(records)
 def test_a_step_is_read_as_json_reads_it(record):
     text = json.dumps(record, indent=1)
     expected = json.loads(text)
-    assert json.dumps(runner._json_loads(" \n" + text + "\n")) == json.dumps(expected)
+    assert json.dumps(plainjson.loads(" \n" + text + "\n")) == json.dumps(expected)
 
 
 def test_a_step_that_is_not_json_is_refused_by_the_json_module():
     try:
-        runner._json_loads('{"argv": ')
+        plainjson.loads('{"argv": ')
     except json.JSONDecodeError as exc:
         assert "Expecting value" in str(exc)
     else:
