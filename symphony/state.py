@@ -161,6 +161,10 @@ def _sqlite_driver() -> Any:
         return sqlite3
 
 
+#: an experiment's row without what grows with its processes (its spec and plan)
+_BRIEF_COLUMNS = "backend, name, run_id, created, status, supervisor_pid, adoptions"
+
+
 class StateStore:
     """Thin access layer over the SQLite file; each method is one short transaction."""
 
@@ -247,9 +251,12 @@ class StateStore:
         rows = self.db.execute("SELECT name FROM experiments WHERE backend = ? ORDER BY created", (backend,))
         return [row[0] for row in rows]
 
-    def get_experiment(self, backend: str, name: str) -> Optional[sqlite3.Row]:
+    def get_experiment(self, backend: str, name: str, brief: bool = False) -> Optional[sqlite3.Row]:
+        """The experiment's row; ``brief``: without its spec and plan, which grow with its processes
+        (``symphony p`` of 1,000 processes needs neither, and reading them took longer than its rows)."""
+        columns = _BRIEF_COLUMNS if brief else "*"
         row: Optional[sqlite3.Row] = self.db.execute(
-            "SELECT * FROM experiments WHERE backend = ? AND name = ?", (backend, name)).fetchone()
+            f"SELECT {columns} FROM experiments WHERE backend = ? AND name = ?", (backend, name)).fetchone()
         return row
 
     def insert_experiment(self, backend: str, name: str, run_id: str, spec: Mapping[str, Any],

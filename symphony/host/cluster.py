@@ -163,8 +163,8 @@ class HostCluster(HostProcessActions, Cluster):
     def list_experiments(self):
         return self.store.experiment_names(self.backend_name)
 
-    def _experiment_row(self, name):
-        row = self.store.get_experiment(self.backend_name, name)
+    def _experiment_row(self, name, brief=False):
+        row = self.store.get_experiment(self.backend_name, name, brief=brief)
         if row is None:
             raise ExperimentNotFoundError(f"no experiment {name!r} on the {self.backend_name} backend: `symphony ls` lists them")
         return row

@@ -109,11 +109,12 @@ class LocalCluster(HostCluster):
         if self.store.claim_supervision(self.backend_name, row["name"], row["supervisor_pid"], os.getpid()):
             from ..host.plan import LocalPlan
             import json
-            self._start_supervisor(LocalPlan.from_dict(json.loads(row["plan"]), whole_env=False), adopt=True)
-        return self._experiment_row(row["name"])
+            plan = self._experiment_row(row["name"])["plan"]
+            self._start_supervisor(LocalPlan.from_dict(json.loads(plan), whole_env=False), adopt=True)
+        return self._experiment_row(row["name"], brief=True)
 
     def describe_experiment(self, name):
-        row = self._ensure_supervised(self._experiment_row(name))
+        row = self._ensure_supervised(self._experiment_row(name, brief=True))
         adopted = f"re-adopted after its supervisor died ({row['adoptions']}×)" if row["adoptions"] else ""
         readiness = read_document(os.path.join(self._log_dir(name), READINESS_FILE))
         now = time.time()

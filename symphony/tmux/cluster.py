@@ -216,7 +216,7 @@ class TmuxCluster(HostCluster):
         return panes, None
 
     def describe_experiment(self, name):
-        row = self._experiment_row(name)
+        row = self._experiment_row(name, brief=True)  # (its spec and plan grow with its processes)
         server_name = self._server_of(name)
         panes, gone = self._panes(name, server_name)
         # after asking tmux: a runner appends its process's end before it ends, so a dead pane's end is read too

@@ -351,3 +351,22 @@ def test_servers_listen_on_loopback_unless_asked_otherwise(tmp_path):
         env = plan.processes[0].env
         assert env["SYMPH_BIND_HOST"] == bind_host
         assert env["SYMPH_WEB_HOST"] == "127.0.0.1", "clients on this machine still connect over loopback"
+
+
+def test_describing_an_experiment_reads_neither_its_spec_nor_its_plan(local_cluster):
+    """Both grow with the experiment (with 1,000 processes, reading them took longer than the process rows):
+    ``symphony p`` needs only the experiment's state, its processes' rows and the readiness document."""
+    exp = local_cluster.new_experiment("brief")
+    exp.new_process("a", command=sys.executable, args=["-c", "import time; time.sleep(60)"]).binds("svc")
+    local_cluster.launch(exp)
+    try:
+        statements = []
+        local_cluster.store.db.set_trace_callback(statements.append)
+        try:
+            assert [s.state for s in local_cluster.describe_experiment("brief")] == [ProcessState.RUNNING]
+        finally:
+            local_cluster.store.db.set_trace_callback(None)
+        read = [sql for sql in statements if "FROM experiments" in sql]
+        assert read and not [sql for sql in read if "*" in sql or "plan" in sql or "spec" in sql], read
+    finally:
+        local_cluster.delete("brief")
