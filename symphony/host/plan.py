@@ -106,7 +106,7 @@ class LocalPlan(_PlainData):
             lines += [f"  ready: {describe_check(check)}" for check in process.checks]
             lines += [f"  waits: {describe_wait(wait)}" for wait in process.waits]
             own = _own_env(process.env, shared) if shared else process.env
-            lines.append("  env (and every process's):" if shared else "  env:")
+            lines.append("  env (besides every process's, above):" if shared else "  env:")
             for name, value in sorted(own.items()):
                 if name != RUN_ID_VAR:
                     lines.append(f"    {name}={shlex.quote(value)}")

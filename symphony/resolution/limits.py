@@ -20,6 +20,10 @@ _POINTER = struct.calcsize("P")
 _FS_ENCODING = sys.getfilesystemencoding()
 
 
+def _encoded(string: str) -> bytes:
+    return string.encode(_FS_ENCODING, "surrogateescape")
+
+
 class SharedEnv:
     """The variables every process of a launch gets (the launching environment, every service's
     address), measured once: a thousand processes sharing 3,000 variables would otherwise
@@ -27,7 +31,7 @@ class SharedEnv:
 
     def __init__(self, env: Mapping[str, str]):
         self.env = env
-        joined = "\0".join(map("=".join, env.items())).encode(_FS_ENCODING, "surrogateescape")
+        joined = _encoded("\0".join(map("=".join, env.items())))
         #: the encoded strings, kept only if one of them may be too long (checked per process, to name it)
         self.long_strings = joined.split(b"\0") if len(joined) >= MAX_ARG_STRLEN else None
         self.bytes = (len(joined) + 1 + len(env) * _POINTER) if env else 0
@@ -39,10 +43,6 @@ class SharedEnv:
 
 
 _NOTHING_SHARED = SharedEnv({})
-
-
-def _encoded(string: str) -> bytes:
-    return string.encode(_FS_ENCODING, "surrogateescape")
 
 
 def check_exec_size(key: str, argv: List[str], env: Mapping[str, str], shared: SharedEnv = _NOTHING_SHARED) -> None:

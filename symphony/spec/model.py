@@ -712,8 +712,7 @@ class ProcessGroupSpec(_ContainerSettings, _PodSettings):
             raise DuplicateNameError(f"process group {self.name!r} already has a process named {process.name!r}: "
                                      f"choose another name")
         if self.experiment is not None:
-            for name, port in {**process.bound, **process.exposed}.items():
-                self.experiment._check_new_services(process, {name: port})
+            self.experiment._check_services_of(process)
         process.group, process.experiment = self, self.experiment
         self.processes[process.name] = process
         return process
@@ -936,8 +935,7 @@ class ExperimentSpec:
         ``add_process`` did."""
         _check_detached(process)
         self._check_free_pod_name(process.name, "process")
-        for name, port in {**process.bound, **process.exposed}.items():
-            self._check_new_services(process, {name: port})
+        self._check_services_of(process)
         process.experiment = self
         self.processes[process.name] = process
         return process
@@ -953,8 +951,7 @@ class ExperimentSpec:
                             f"got {brief(group)}: use exp.new_process_group(name)")
         self._check_free_pod_name(group.name, "process group")
         for process in group.processes.values():
-            for name, port in {**process.bound, **process.exposed}.items():
-                self._check_new_services(process, {name: port})
+            self._check_services_of(process)
         group.experiment = self
         for process in group.processes.values():
             process.experiment = self
@@ -1011,6 +1008,12 @@ class ExperimentSpec:
             self._declared_providers[name] = process
             if port is not None:
                 self._declared_ports[port] = name
+
+    def _check_services_of(self, process: ProcessSpec) -> None:
+        """:meth:`_check_new_services` for a process made on its own, joining this experiment with the
+        services it already declared (one at a time: two of its own on one fixed port are refused too)."""
+        for name, port in {**process.bound, **process.exposed}.items():
+            self._check_new_services(process, {name: port})
 
     def _declared_provider(self, name: str, port: Optional[int] = None) -> Optional[ProcessSpec]:
         """The process recorded as providing ``name`` (with fixed ``port``, if given), if it still does."""

@@ -2,11 +2,13 @@
 measured once (``SharedEnv``) or with each process's whole environment."""
 
 import os
+import struct
 
-import pytest
 
 from symphony.errors import SpecError
 from symphony.resolution.limits import EXEC_HEADROOM, MAX_ARG_STRLEN, SharedEnv, check_exec_size
+
+POINTER = struct.calcsize("P")
 
 
 def refusal(argv, own, shared=None):
@@ -24,9 +26,9 @@ def arguments_of_size(size):
     """An argv whose strings, their NULs and their pointers take ``size`` bytes (each under MAX_ARG_STRLEN)."""
     argv = []
     while size > 0:
-        length = min(100_000, size - 9)  # the string, its NUL, its pointer
+        length = min(100_000, size - 1 - POINTER)  # the string, its NUL, its pointer
         argv.append("a" * length)
-        size -= length + 9
+        size -= length + 1 + POINTER
     assert size == 0
     return argv
 
@@ -37,7 +39,7 @@ def test_the_shared_part_counts_as_if_every_variable_were_measured_with_the_proc
     own = {"SYMPH_PROCESS": "p", "SYMPH_S7_ADDR": "x" * 500}  # one shared name the process sets itself
     whole = {**shared, **own}
     # an argument that brings the whole just to the limit, and one byte over it
-    base = len("\0".join(f"{k}={v}" for k, v in whole.items()).encode()) + 1 + len(whole) * 8
+    base = len("\0".join(f"{k}={v}" for k, v in whole.items()).encode()) + 1 + len(whole) * POINTER
     for extra, refused in ((0, False), (1, True)):
         argv = arguments_of_size(limit - base + extra)
         assert (refusal(argv, whole) is not None) == refused
