@@ -264,7 +264,8 @@ class Snapshot:
 
     Reading 20 logs takes a while, during which processes keep restarting. A process whose
     two readings (before and after its log) agree on its state and restart count is judged
-    exactly: the count must be what its log implies. One that changed in between is read again
+    exactly: the count must be what its log implies, once the run it counts has written its
+    first line (a running process one run ahead of its log is read again until then). One that changed in between is read again
     (up to SETTLE_SECONDS); if it never holds still, its count must at least lie between the two
     readings and within one of what the log implies (the log and the count are not read at the
     same instant).
@@ -299,6 +300,11 @@ class Snapshot:
                 runs = self.analyses[name].run_count
                 if first.state == second.state and first.restarts == second.restarts:
                     wanted = self.backend.counted_restarts(runs, second.state)
+                    if second.state == ProcessState.RUNNING and second.restarts == wanted + 1 and not last_chance:
+                        # restarted, but the new run has not written its first line yet (a loaded
+                        # machine can take seconds to start a Python program): read it again
+                        still.append(name)
+                        continue
                     self.mismatches.pop(name, None)
                     if second.restarts != wanted:
                         self.mismatches[name] = (f"describe_experiment says {second.restarts} restart(s) "
