@@ -21,6 +21,7 @@ SQLite's included, and a concurrent writer can then corrupt the database.
 
 from __future__ import annotations
 
+import _weakref
 import contextlib
 import enum
 import os
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
     from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 #: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
-#: (2: processes.start_ticks)
-SCHEMA_VERSION = 2
+#: (2: processes.start_ticks; 3: experiments.supervisor_ticks)
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     created REAL NOT NULL,
     status TEXT NOT NULL,
     supervisor_pid INTEGER,
+    supervisor_ticks INTEGER,
     adoptions INTEGER NOT NULL DEFAULT 0,
     spec TEXT NOT NULL,
     plan TEXT NOT NULL,
@@ -87,6 +89,9 @@ ADDED_COLUMNS = (
     # when the process of ``pid`` started, in clock ticks since boot (/proc/<pid>/stat): with the pid,
     # its identity, which no wall-clock step changes (NULL in rows an older Symphony wrote)
     ("processes", "start_ticks", "INTEGER"),
+    # the supervisor's start ticks: with its pid, what a delete stops even before the supervisor
+    # carries the run's marker (a supervisor forked out of the launcher, before its exec)
+    ("experiments", "supervisor_ticks", "INTEGER"),
 )
 
 
@@ -162,7 +167,7 @@ def _sqlite_driver() -> Any:
 
 
 #: an experiment's row without what grows with its processes (its spec and plan)
-_BRIEF_COLUMNS = "backend, name, run_id, created, status, supervisor_pid, adoptions"
+_BRIEF_COLUMNS = "backend, name, run_id, created, status, supervisor_pid, supervisor_ticks, adoptions"
 
 
 class StateStore:
@@ -174,12 +179,8 @@ class StateStore:
         if not os.path.exists(self.path):
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         driver = _sqlite_driver()
-        self.db: sqlite3.Connection = driver.connect(self.path, timeout=30, isolation_level=None)
-        self.db.row_factory = driver.Row
         try:
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._connect()
             self._ensure_schema()
         except StateError:
             self.db.close()
@@ -187,10 +188,24 @@ class StateStore:
         except driver.DatabaseError as exc:
             if isinstance(exc, driver.OperationalError) and "locked" in str(exc):
                 raise  # busy for longer than the timeout: not a damaged file
-            self.db.close()
+            if hasattr(self, "db"):
+                self.db.close()
             raise StateError(f"{self.path} is not a usable Symphony state database ({exc}): move it aside "
                              f"(Symphony then starts a new one; running experiments are forgotten), or set "
                              f"SYMPHONY_HOME to another directory") from None
+
+    def _connect(self) -> None:
+        driver = _sqlite_driver()
+        self.db: sqlite3.Connection = driver.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = driver.Row
+        try:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            # WAL + NORMAL: no corruption on a crash, and commits do not wait for fsync
+            self.db.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            self.db.close()
+            raise
+        _OPEN.append(_weakref.ref(self))
 
     def _ensure_schema(self) -> None:
         """Create or upgrade the tables; the common case (already current) is one PRAGMA read."""
@@ -377,3 +392,66 @@ class StateStore:
         """Record service -> port for an experiment; caller holds a transaction."""
         self.db.executemany("INSERT INTO ports (port, backend, experiment, service) VALUES (?, ?, ?, ?)",
                             [(port, backend, experiment, service) for service, port in ports.items()])
+
+
+#: the stores this process opened (weak references): closed for the moment of a fork (:func:`closed_for_fork`)
+_OPEN: list[Any] = []
+
+
+@contextlib.contextmanager
+def closed_for_fork() -> Iterator[None]:
+    """Close this process's connections to state databases for the moment of a ``fork()``, then reopen them.
+
+    SQLite keeps per-process records of the files it has open (their POSIX locks, the WAL's shared
+    memory). A child forked while a connection is open inherits a copy of them, and a connection it
+    opens itself then works on that copy of the parent's bookkeeping (locks it does not hold, a mapping
+    it cannot lock): SQLite's rule is that no connection crosses a fork. Closed here, there is none.
+    Only the parent reopens (the child never leaves the ``with``: it ``exec``s or exits)."""
+    stores = []
+    for reference in list(_OPEN):
+        store = reference()
+        if store is None:
+            _OPEN.remove(reference)
+            continue
+        try:
+            store.db.total_changes  # (raises once the connection is closed)
+        except Exception:
+            _OPEN.remove(reference)
+            continue
+        if store.db.in_transaction:
+            raise StateError("a state database transaction is open: cannot fork now")
+        stores.append(store)
+    for store in stores:
+        _OPEN.remove(next(reference for reference in _OPEN if reference() is store))
+        store.db.close()
+    parent = os.getpid()
+    try:
+        if _database_files_open():
+            # a connection closed while a statement of it lived on (a cursor held by a traceback, a
+            # cycle) stays open until that statement goes: collect what nothing reaches, then look again
+            import gc
+            gc.collect()
+            if _database_files_open():
+                raise StateError("a state database connection of this process is still open: cannot fork now")
+        yield
+    finally:
+        if os.getpid() == parent:
+            for store in stores:
+                store._connect()
+
+
+def _database_files_open() -> bool:
+    """Whether any file descriptor of this process refers to a state database or its WAL files:
+    then SQLite still holds records of it, whatever connection objects say."""
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return True  # (cannot tell: assume the worst)
+    for fd in descriptors:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(("/state.db", "/state.db-wal", "/state.db-shm", "/state.db-journal")):
+            return True
+    return False

@@ -28,7 +28,7 @@ from ..errors import BackendSettingError, ExperimentNotFoundError, SymphonyError
 from ..state import ExperimentStatus, StateStore, open_private, private_dir
 from .actions import HostProcessActions
 from .logs import parse_since, read_log
-from .processes import RUN_ID_VAR, stop_run
+from .processes import RUN_ID_VAR, stop_run, supervisor_and_guardian
 
 
 class HostCluster(HostProcessActions, Cluster):
@@ -152,8 +152,10 @@ class HostCluster(HostProcessActions, Cluster):
 
     def _remove(self, name, run_id):
         recorded = [(row["pid"], row["start_ticks"]) for row in self.store.processes(self.backend_name, name)]
+        row = self.store.get_experiment(self.backend_name, name, brief=True)
+        daemons = supervisor_and_guardian(row["supervisor_pid"], row["supervisor_ticks"]) if row is not None else []
         with delete_progress(name, len(recorded), state="stopped") as progress:
-            stop_run(run_id, grace=self.grace, recorded=recorded,
+            stop_run(run_id, grace=self.grace, recorded=recorded + daemons,
                      remaining_count=lambda left: progress.update(max(0, len(recorded) - left)))
         self.store.delete_experiment(self.backend_name, name)
         import shutil

@@ -155,6 +155,24 @@ def is_recorded_process(pid, ticks):
     return stat is not None and stat.state != "Z" and stat.start_ticks == ticks
 
 
+def supervisor_and_guardian(pid, ticks):
+    """``[(pid, start ticks)]`` of a recorded supervisor and of its guardian, as they run now (empty if the
+    supervisor is gone): what a delete stops besides the processes, by identity, since daemons forked
+    out of the launcher carry the run's marker only once they have turned into interpreters of their own.
+
+    The guardian is the supervisor's parent only while it is the leader of the session the supervisor
+    was started in: once the guardian died, the parent is whoever adopted the orphan (init, a user's
+    subreaper), never to be stopped."""
+    stat = proc_stat(pid) if pid and ticks is not None else None
+    if stat is None or stat.state == "Z" or stat.start_ticks != ticks:
+        return []
+    found = [(pid, ticks)]
+    parent = proc_stat(stat.ppid)
+    if parent is not None and stat.session == stat.ppid and parent.session == stat.ppid:
+        found.append((stat.ppid, parent.start_ticks))
+    return found
+
+
 def stop_run(run_id, grace=5.0, recorded=(), remaining_count=lambda left: None):
     """SIGTERM every process of the run and their process groups, SIGKILL after ``grace``.
 

@@ -13,23 +13,16 @@ import time
 
 from ..cluster import ProcessStatus
 from ..cluster.progress import launch_progress
-from ..errors import LaunchError, SymphonyError
+from ..errors import LaunchError, StateError, SymphonyError
 from ..host.cluster import HostCluster
 from ..host.readiness import READINESS_FILE, apply_readiness, read_document
 from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
-from ..state import ExperimentStatus
+from ..state import ExperimentStatus, closed_for_fork
 from ..status import FINAL_STATES, ProcessState
+from .boot import GUARDIAN_BOOT, PACKAGE_ROOT, SUPERVISOR_BOOT, interpreter  # noqa: F401 (PACKAGE_ROOT: its old home)
 
 READY_TIMEOUT = 120.0
-#: the directory holding this ``symphony`` package: the supervisor imports it from there
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-#: how the supervisor's interpreter starts (``-S``, then this with the package root, the backend, the
-#: experiment and the options): it needs nothing but the standard library and this package, so the
-#: ``site`` step (the environment's search path, its .pth files and what they import: a third of an
-#: interpreter's start-up, which every launch waits for) is left out and the package root takes the
-#: place of the current directory on the search path (nothing there can shadow a module it imports)
-SUPERVISOR_BOOT = "import sys; sys.path[0] = sys.argv.pop(1); from symphony.local.supervisor import main; sys.exit(main())"
 
 
 class LocalCluster(HostCluster):
@@ -45,21 +38,60 @@ class LocalCluster(HostCluster):
         import subprocess  # (here: `symphony p` never starts one, and subprocess brings threading)
         env = {**os.environ, RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
         return subprocess.Popen(
-            [sys.executable, "-S", "-c", SUPERVISOR_BOOT, PACKAGE_ROOT, backend, experiment]
+            interpreter(SUPERVISOR_BOOT) + [backend, experiment]
             + (["--adopt"] if adopt else []) + (["--wait"] if wait else []),
             stdin=subprocess.PIPE if wait else subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, close_fds=True)
 
+    #: how a launch starts the supervisor: ``"fork"`` it out of this process where that is safe
+    #: (:func:`_may_fork`), else (and with ``"exec"``) a new interpreter
+    supervisor_start = "fork"
+
     def _prepare_start(self, exp, run_id):
-        """Start the supervisor's interpreter now, while the launch plans and records the experiment:
-        its start-up (an interpreter, its imports: a third of a second, more on a loaded machine)
-        then costs the launch nothing. It waits for :meth:`_start_supervisor`'s word on its stdin,
-        and ends without it (:meth:`_abandon_start`, or this process gone)."""
+        """Get the supervisor's start going while the launch plans and records the experiment.
+
+        Where this process may fork (:func:`_may_fork`), nothing: the supervisor will be a fork of it,
+        with every module it needs imported already (:func:`symphony.local.supervisor.forked_start`).
+        Else its interpreter starts now: its start-up (tens of milliseconds of CPU, more on a loaded
+        machine) then overlaps the planning. It waits for :meth:`_start_supervisor`'s word on its
+        stdin, and ends without it (:meth:`_abandon_start`, or this process gone)."""
         self._early = getattr(self, "_early", {})
-        self._early[run_id] = self._spawn_supervisor(self.backend_name, exp.name, run_id, wait=True)
+        if self.supervisor_start == "fork" and _may_fork():
+            from . import supervisor  # noqa: F401  (its import: while nothing waits on it)
+            self._early[run_id] = FORK
+        else:
+            self._early[run_id] = self._spawn_supervisor(self.backend_name, exp.name, run_id, wait=True)
+
+    def _fork_supervisor(self, plan):
+        """The first fork of a supervisor forked out of this process, as a launcher to read (None if
+        this process cannot fork now: then a new interpreter is started)."""
+        from .supervisor import forked_start
+        if not _may_fork():  # (a thread started since the launch began)
+            return None
+        for stream in (sys.stdout, sys.stderr):  # (nothing buffered here may be written twice)
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        read_fd, write_fd = os.pipe()
+        env = {RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}
+        try:
+            with closed_for_fork():
+                pid = os.fork()
+                if pid == 0:
+                    os.close(read_fd)
+                    forked_start(plan.backend, plan.experiment, write_fd, env,  # (never returns)
+                                 supervisor_argv=interpreter(SUPERVISOR_BOOT),
+                                 guardian_argv=interpreter(GUARDIAN_BOOT))
+        except (OSError, StateError):
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        os.close(write_fd)
+        return _ForkedLauncher(pid, read_fd)
 
     def _abandon_start(self, run_id):
         early = getattr(self, "_early", {}).pop(run_id, None)
-        if early is not None:
+        if early is not None and early is not FORK:
             early.kill()
             early.wait()
             early.stdin.close()
@@ -67,7 +99,11 @@ class LocalCluster(HostCluster):
 
     def _start_supervisor(self, plan, adopt=False):
         launcher = getattr(self, "_early", {}).pop(plan.run_id, None) if not adopt else None
-        if launcher is not None:
+        if launcher is FORK:
+            launcher = self._fork_supervisor(plan)
+            if launcher is None:
+                launcher = self._spawn_supervisor(plan.backend, plan.experiment, plan.run_id)
+        elif launcher is not None:
             try:
                 with launcher.stdin:
                     launcher.stdin.write(b"go\n")
@@ -147,6 +183,40 @@ class LocalCluster(HostCluster):
         except SymphonyError:  # deleted meanwhile, or no supervisor could be started: nothing more will come
             return False
         return True
+
+
+#: (in ``_early``) this launch forks its supervisor
+FORK = object()
+
+
+def _may_fork():
+    """Whether a supervisor may be forked out of this process: Linux, and one thread only. A fork keeps
+    only the calling thread; a lock another thread held at that moment (in the allocator, in a
+    library) would stay held forever in the child, so a process with threads starts a new interpreter."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+class _ForkedLauncher:
+    """The first fork of a supervisor forked out of this process, read like the ``Popen`` of one
+    started as a new interpreter: it exits at once; the daemon answers on ``stdout``."""
+
+    def __init__(self, pid, read_fd):
+        self.pid = pid
+        self.stdout = os.fdopen(read_fd, "rb")
+
+    def wait(self):
+        while True:
+            try:
+                return os.waitpid(self.pid, 0)[1]
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return 0
 
 
 def _read_answer(fd, deadline, progress=None):

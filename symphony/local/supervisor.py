@@ -6,9 +6,13 @@ restart them by policy and keep the log index. One small daemon per experiment
 does that; it is double-forked with no terminal, so closing the terminal that
 launched the experiment changes nothing.
 
-It is started as ``python -m symphony.local.supervisor <backend> <experiment>`` (by a
-launch, without the ``site`` step: :data:`symphony.local.cluster.SUPERVISOR_BOOT`);
-the plan is read from the state database. It reports readiness on its stdout
+A launcher with one thread forks it (:func:`forked_start`): the fork has every module it needs
+imported already, starts the processes at once, and only then ``exec``s a clean interpreter of
+its own (:func:`_hand_over`), which keeps its pid and so its children, and sheds the launcher's
+memory and state. A launcher with threads (a fork keeps only the calling thread, and a lock
+another one held stays held) starts it as ``python -m symphony.local.supervisor <backend>
+<experiment>`` instead (without the ``site`` step: :data:`symphony.local.cluster.SUPERVISOR_BOOT`),
+its interpreter starting while the launch plans. Either way the plan is read from the state database. It reports readiness on its stdout
 (a pipe to the launcher): ``started <count>`` as processes start (at most one line per
 ``STARTED_REPORT_INTERVAL``, so the launcher can show progress on a terminal), then ``ok``
 once every process has started, or ``error <message>`` after stopping whatever it had started.
@@ -70,9 +74,10 @@ import time
 
 from ..host import plainjson
 from ..host.logs import INDEX_INTERVAL, IndexWriter
+from .guardian import Guardian, exit_records, exits_dir, forget_exit, read_exit, record_exit
 from ..host.plan import LocalPlan, stored_shared_env
-from ..host.processes import proc_stat, run_process_keys, signal_name, stop_run
-from ..host.restarts import STABLE_RUN_SECONDS, failures_in_a_row, restart_delay, should_restart
+from ..host.processes import RUN_ID_VAR, proc_stat, run_process_keys, signal_name, stop_run
+from ..host.restarts import failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
 
@@ -190,7 +195,7 @@ class Supervisor:
     def __init__(self, store, plan, shared_env=None):
         """``plan``'s processes hold the variables of their own, ``shared_env`` those they all have (as
         the plan is stored); or each holds its whole environment, and ``shared_env`` is None."""
-        self.store = store
+        self._store = store
         self.plan = plan
         self.children = [Supervised(p) for p in plan.processes]
         self.exits = exits_dir(plan)
@@ -208,6 +213,17 @@ class Supervisor:
                 self._begin_readiness()
             else:
                 self.readiness_due = True
+
+    @property
+    def store(self):
+        """The state store, opened on first use: a start opens it after its processes started."""
+        if self._store is None:
+            self._store = StateStore()
+        return self._store
+
+    @store.setter
+    def store(self, store):
+        self._store = store
 
     def _begin_readiness(self):
         """Set up the readiness checks, of the processes running so far too.
@@ -266,8 +282,9 @@ class Supervisor:
         if updates:
             self.store.update_processes(self.plan.backend, self.plan.experiment, updates)
 
-    def start_all(self, started=None):
-        """Start every process, except those held until the services they wait for are ready.
+    def start_all(self, started=None, experiment_fields=None):
+        """Start every process, except those held until the services they wait for are ready; then
+        record them, and ``experiment_fields`` of the experiment, in one transaction.
 
         ``started(count)`` is told how many have started so far: after the first start, then at
         most once per ``STARTED_REPORT_INTERVAL`` (the last count is the caller's ``ok``)."""
@@ -292,7 +309,7 @@ class Supervisor:
         if self.readiness is not None:
             self.readiness.flush()
         self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
-                                    experiment_fields={"status": ExperimentStatus.RUNNING})
+                                    experiment_fields={"status": ExperimentStatus.RUNNING, **(experiment_fields or {})})
 
     def start_held(self):
         """Start the held processes whose services are ready (or whose deadline says start anyway);
@@ -336,7 +353,7 @@ class Supervisor:
                 continue
             if child is not None:
                 code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
-                _record_exit(self.exits, info.si_pid, code)
+                record_exit(self.exits, info.si_pid, code)
                 ended.append((child, code))
             try:
                 os.waitpid(info.si_pid, 0)
@@ -345,7 +362,7 @@ class Supervisor:
         if ended:
             self._record({child.plan.key: self.finished(child, code) for child, code in ended})
             for child, _ in ended:
-                _forget_exit(self.exits, child.last_pid)
+                forget_exit(self.exits, child.last_pid)
 
     def adopt(self, rows, run_id):
         """Take over the processes of a supervisor that died (killed, OOM...).
@@ -393,9 +410,31 @@ class Supervisor:
             for child in self.children:
                 if child.pid is not None:
                     self.readiness.provider_started(child)
-        for name in _exit_records(self.exits):  # records of ends already in the state
+        for name in exit_records(self.exits):  # records of ends already in the state
             if not any(c.adopted and str(c.pid) == name for c in self.children):
-                _forget_exit(self.exits, name)
+                forget_exit(self.exits, name)
+
+    def resume(self, rows):
+        """Take up the processes this very process started before it handed over (``exec``): the rows
+        say which run, and they are still its children (an ``exec`` keeps the pid and the children),
+        reaped as any other, so nothing is adopted. Nothing else was due before the hand-over."""
+        rows = {row["key"]: row for row in rows}
+        for child in self.children:
+            row = rows.get(child.plan.key)
+            if row is None:  # deleted meanwhile (then this supervisor stops): what runs is still its child
+                row = {"restarts": 0, "started": None, "status": None}
+            child.restarts, child.started = row["restarts"], row["started"]
+            if row["status"] == ProcessState.RUNNING and row["pid"]:
+                child.pid, child.start_ticks = row["pid"], row["start_ticks"]
+                self.by_pid[child.pid] = child
+            elif row["status"] == ProcessState.WAITING and self.readiness is not None and child.plan.waits:
+                self.readiness.hold(child)
+        if self.readiness_due:
+            self._begin_readiness()
+        elif self.readiness is not None:
+            for child in self.children:
+                if child.pid is not None:
+                    self.readiness.provider_started(child)
 
     def _watch(self, child):
         """Be told when the adopted ``child`` ends; look at it once now (it may have ended, or be another's)."""
@@ -421,7 +460,7 @@ class Supervisor:
             if child.pidfd is None:
                 child.recheck_at = time.monotonic() + FALLBACK_POLL_SECONDS
             return None
-        code = _read_exit(self.exits, child.pid, child.start_ticks)
+        code = read_exit(self.exits, child.pid, child.start_ticks)
         if code is None and ours:  # a zombie: its guardian records its status before reaping it
             child.unrecorded_since = child.unrecorded_since or time.monotonic()
             if time.monotonic() - child.unrecorded_since < EXIT_RECORD_WAIT_SECONDS:
@@ -596,152 +635,6 @@ def _ran_for(child, now):
     return now - (child.started or now)
 
 
-def exits_dir(plan):
-    """Where the ends of processes are recorded before they are reaped (by the supervisor or its guardian)."""
-    return os.path.join(os.path.dirname(plan.processes[0].log_path), "exits")
-
-
-def _exit_records(directory):
-    try:
-        return [name for name in os.listdir(directory) if name.isdigit()]
-    except OSError:
-        return []
-
-
-def _forget_exit(directory, pid):
-    """Remove the record of ``pid``'s end once the state holds it."""
-    try:
-        os.unlink(os.path.join(directory, str(pid)))
-    except OSError:
-        pass
-
-
-def _read_exit(directory, pid, start_ticks):
-    """The recorded exit code (minus the signal) of ``pid``, None if none was recorded.
-
-    The record is removed once read. ``start_ticks`` (None: not known) must match the
-    record's, so that a record of an earlier process with the same pid is never taken.
-    """
-    path = os.path.join(directory, str(pid))
-    try:
-        with open(path) as handle:
-            ticks, code = (int(field) for field in handle.read().split())
-        os.unlink(path)
-    except (OSError, ValueError):
-        return None
-    return code if start_ticks in (None, ticks) else None
-
-
-def _record_exit(directory, pid, code):
-    """Write ``pid``'s start time and exit code (minus the signal) atomically, readable by the owner only."""
-    stat = proc_stat(pid)  # still there: the caller has not reaped it yet
-    if stat is None:
-        return
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        pass
-    except OSError:
-        return  # the experiment was deleted: nobody will ask
-    temporary = os.path.join(directory, f".{pid}.tmp")
-    try:
-        with open_private(temporary, "w") as handle:
-            handle.write(f"{stat.start_ticks} {code}\n")
-        os.replace(temporary, os.path.join(directory, str(pid)))
-    except OSError:
-        pass
-
-
-class Guardian:
-    """The supervisor's parent for as long as the experiment has processes (see the module's docstring).
-
-    While the supervisor lives, it only waits for it. Once it is dead, its orphans (subreaper:
-    ours, not init's) end here: each one's status is recorded before it is reaped (``WNOWAIT``),
-    so that whoever finds the pid gone also finds its record; and a replacement supervisor is
-    started, unless the supervisor ended on purpose (exit 0: its experiment finished or was
-    deleted), the experiment is no longer running, or someone else replaced it first.
-    """
-
-    def __init__(self, backend, experiment, plan, shared_env, supervisor_pid):
-        self.backend, self.experiment, self.plan, self.shared_env = backend, experiment, plan, shared_env
-        self.supervisor_pid = supervisor_pid
-        self.directory = exits_dir(plan)
-        self.supervisor_since = time.monotonic()
-        self.quick_deaths = 0
-        self.replace_at = None  # (monotonic) when to start the next supervisor
-        self.dead_pid = None  # the supervisor to replace, as its row names it
-
-    def run(self):
-        while True:
-            waiting = self.replace_at is not None
-            try:
-                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (os.WNOHANG if waiting else 0))
-            except ChildProcessError:
-                if not waiting:
-                    return
-                ended = None
-            except InterruptedError:
-                continue
-            if ended is None:
-                if time.monotonic() >= self.replace_at:
-                    self.replace()
-                else:
-                    time.sleep(min(0.05, max(0.0, self.replace_at - time.monotonic())))
-                continue
-            if ended.si_pid == self.supervisor_pid:
-                self.supervisor_died(ended)
-            else:
-                code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-                _record_exit(self.directory, ended.si_pid, code)
-            try:
-                os.waitpid(ended.si_pid, 0)
-            except ChildProcessError:
-                pass
-
-    def supervisor_died(self, ended):
-        self.dead_pid, self.supervisor_pid = self.supervisor_pid, None
-        if ended.si_code == os.CLD_EXITED and ended.si_status == 0:
-            return  # it ended on purpose
-        lived = time.monotonic() - self.supervisor_since
-        self.quick_deaths = 0 if lived >= STABLE_RUN_SECONDS else self.quick_deaths + 1
-        delay = 0.0 if self.quick_deaths <= 1 else restart_delay(1.0, self.quick_deaths - 1)
-        print(f"supervisor {self.dead_pid} died ({_how(ended)}); replacing it in {delay:g} s", file=sys.stderr,
-              flush=True)
-        self.replace_at = time.monotonic() + delay
-
-    def replace(self):
-        self.replace_at = None
-        try:
-            store = StateStore()
-            try:
-                # the row names the dead supervisor, or still this guardian if it died before saying its pid
-                claimed = any(store.claim_supervision(self.backend, self.experiment, dead, os.getpid())
-                              for dead in (self.dead_pid, os.getpid()))
-            finally:
-                store.close()  # no connection may cross fork()
-        except Exception as exc:  # (a state database that cannot be used now: try again, later)
-            print(f"cannot replace the supervisor: {exc}", file=sys.stderr, flush=True)
-            self.quick_deaths += 1
-            self.replace_at = time.monotonic() + restart_delay(1.0, self.quick_deaths)
-            return
-        if not claimed:
-            return  # deleted, finished, or replaced by a query meanwhile: only the orphans' ends are ours
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = supervise(self.backend, self.experiment, self.plan, self.shared_env, adopting=True)
-            finally:
-                os._exit(code)
-        self.supervisor_pid, self.supervisor_since = pid, time.monotonic()
-
-
-def _how(ended):
-    if ended.si_code == os.CLD_EXITED:
-        return f"exit {ended.si_status}"
-    return signal_name(ended.si_status)
-
-
 def _become_subreaper():
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -758,13 +651,28 @@ def _detach_stdio(log_path):
     os.close(log)
 
 
-def supervise(backend, experiment, plan, shared_env, adopting, report=lambda message: None,
-              report_progress=lambda message: None):
-    """Be the supervisor of ``experiment``: start its processes (or adopt the running ones), then
-    watch them until they are done or the experiment is stopped. Returns the exit code.
-    ``report`` is told the outcome of the start (once), ``report_progress`` how far it got."""
+#: the signals a supervisor acts on: held (blocked) across the ``exec`` of a hand-over, so none is lost
+HANDED_OVER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+#: how long a supervisor forked out of the launcher waits, once every process started, before it turns into
+#: a clean interpreter of its own (``exec``): that start-up (a few tens of milliseconds of CPU) would else
+#: compete with the processes' own. Any signal (a process ended, a stop) ends the wait at once.
+HANDOVER_SECONDS = 0.3
+#: the same for its guardian, from the supervisor's fork on (only the supervisor's end ends it sooner)
+GUARDIAN_HANDOVER_SECONDS = 1.0
+
+
+def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda message: None,
+              report_progress=lambda message: None, hand_over=None):
+    """Be the supervisor of ``experiment``: start its processes, then watch them until they are done or
+    the experiment is stopped. Returns the exit code.
+
+    ``mode``: ``"start"``; ``"adopt"`` the running processes of a supervisor that died; ``"resume"``
+    after a hand-over: the running processes are this process's own children, started by it before its
+    ``exec``. ``report`` is told the outcome of the start (once), ``report_progress`` how far it got.
+    ``hand_over``: the command line (without the backend and experiment) that this supervisor, forked out
+    of the launcher, ``exec``s once its processes started (:func:`forked_start`)."""
     _become_subreaper()  # not inherited across fork()
-    store = StateStore()
+    store = StateStore() if mode != "start" else None  # (a start opens it once its processes started)
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
@@ -776,56 +684,194 @@ def supervise(backend, experiment, plan, shared_env, adopting, report=lambda mes
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, request_stop)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    store.update_experiment(backend, experiment, supervisor_pid=os.getpid())
-    if adopting:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)  # (held across a hand-over: come now)
+    stat = proc_stat(os.getpid())
+    identity = dict(supervisor_pid=os.getpid(), supervisor_ticks=stat.start_ticks if stat else None)
+    if store is not None:
+        store.update_experiment(backend, experiment, **identity)
+    if mode == "adopt":
         supervisor.adopt(store.processes(backend, experiment), plan.run_id)
         store.count_adoption(backend, experiment)
         report("ok")
         supervisor.run(read_fd)
         return 0
+    if mode == "resume":
+        row = store.get_experiment(backend, experiment, brief=True)
+        supervisor.resume(store.processes(backend, experiment))
+        if row is None or row["status"] != ExperimentStatus.RUNNING:
+            supervisor.stopping = True  # deleted (or being deleted) during the hand-over
+        supervisor.reap()  # what ended during the hand-over
+        supervisor.run(read_fd)
+        return 0
     try:
-        supervisor.start_all(started=lambda count: report_progress(f"started {count}"))
+        supervisor.start_all(started=lambda count: report_progress(f"started {count}"), experiment_fields=identity)
     except OSError as exc:
         supervisor.stop_all()
         program = getattr(exc, "filename", None) or ""
         report(f"error cannot start {program}: {exc.strerror or exc}")
         return 1
     report("ok")
+    if hand_over is not None:
+        supervisor.store.close()
+        _hand_over(supervisor, hand_over + [backend, experiment, "--resume"])
+        supervisor.store = None  # (the exec failed: supervise on, here, with a store of its own)
     supervisor.run(read_fd)
     return 0
 
 
-def main(argv=None):
-    """``<backend> <experiment> [--adopt] [--wait]``: start the plan's processes, or adopt the running ones;
-    ``--wait``: first wait (imports done) for the launcher's ``go`` on stdin, once it recorded the experiment."""
-    argv = argv or sys.argv[1:]
-    backend, experiment = argv[:2]
-    adopting = "--adopt" in argv[2:]
-    if "--wait" in argv[2:]:
-        _preload()
-        if sys.stdin.readline() != "go\n":
-            return 0  # started early by a launch that failed before it was recorded: nothing to do
-    if os.fork() > 0:
-        os._exit(0)  # first fork's parent: the launcher reaps it at once
-    os.setsid()
+def _hand_over(supervisor, argv):
+    """Turn this supervisor, forked out of the launcher, into a clean interpreter (``argv``): the same
+    process, so its processes stay its children, without the launcher's memory, modules and state.
+
+    Nothing has happened yet that only memory would hold (no restart is due, no check has run), so
+    the new image rebuilds everything from the state (``--resume``). It waits ``HANDOVER_SECONDS``
+    first, unless a process is held for a service (then the checks must run) or a signal comes:
+    blocked meanwhile, the signals stay pending across the ``exec`` and arrive once the new image
+    handles them. Returns only if the ``exec`` failed."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDED_OVER_SIGNALS)
+    if supervisor.stopping:  # a stop came during the start: stop here
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
+        return
+    held = supervisor.readiness is not None and supervisor.readiness.held
+    if not held:
+        caught = signal.sigtimedwait(HANDED_OVER_SIGNALS, HANDOVER_SECONDS)
+        if caught is not None and caught.si_signo != signal.SIGCHLD:
+            os.kill(os.getpid(), caught.si_signo)  # (taken by the wait: pending again, for the new image)
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        print(f"cannot hand over to a clean interpreter ({exc}); supervising on in the launcher's fork",
+              file=sys.stderr, flush=True)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
+
+
+def load_recorded(backend, experiment):
+    """``(plan, shared env)`` of the recorded experiment, None if it is no longer recorded."""
     store = StateStore()
-    row = store.get_experiment(backend, experiment)
-    store.close()  # a connection must not cross fork()
-    if row is None:  # deleted before its supervisor got going: nothing to supervise
+    try:
+        row = store.get_experiment(backend, experiment)
+    finally:
+        store.close()  # a connection must not cross fork()
+    if row is None:
+        return None
+    stored = plainjson.loads(row["plan"])
+    return LocalPlan.from_dict(stored, whole_env=False), stored_shared_env(stored)
+
+
+def supervise_recorded(backend, experiment, mode):
+    """:func:`supervise` the recorded experiment (a guardian's replacement supervisor, a hand-over's new image)."""
+    recorded = load_recorded(backend, experiment)
+    if recorded is None:  # deleted meanwhile: stop whatever of the run is still ours
+        run_id = os.environ.get(RUN_ID_VAR)
+        if run_id and mode == "resume":
+            stop_run(run_id, grace=1.0)
+            _reap_all()
+        return 0
+    plan, shared_env = recorded
+    return supervise(backend, experiment, plan, shared_env, mode)
+
+
+def _reap_all():
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None):
+    """After the first fork: lead a session, detach from the terminal, split into the guardian (this
+    process) and the supervisor (its child), which :func:`supervise`s. With ``guardian_argv``, the
+    guardian ``exec``s that clean interpreter (after ``GUARDIAN_HANDOVER_SECONDS``, or at once when the
+    supervisor ends); with ``supervisor_argv``, the supervisor hands
+    over to one once its processes started (a start forked out of the launcher: :func:`forked_start`)."""
+    os.setsid()
+    recorded = load_recorded(backend, experiment)
+    if recorded is None:  # deleted before its supervisor got going: nothing to supervise
         _report(f"error experiment {experiment!r} was deleted meanwhile")
         return 1
-    stored = plainjson.loads(row["plan"])
-    plan, shared_env = LocalPlan.from_dict(stored, whole_env=False), stored_shared_env(stored)
+    plan, shared_env = recorded
     _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
     _become_subreaper()
     supervisor_pid = os.fork()
     if supervisor_pid > 0:
         try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
             _release_stdout()
-            Guardian(backend, experiment, plan, shared_env, supervisor_pid).run()
+            if guardian_argv is not None:
+                # its own interpreter, once the processes had their moment; the supervisor's end (the one
+                # event a guardian acts on) ends the wait at once, and stays pending for the new image
+                signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD,))
+                signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)
+                try:
+                    os.execv(guardian_argv[0], guardian_argv + [backend, experiment, str(supervisor_pid),
+                                                                exits_dir(plan)])
+                except OSError as exc:
+                    print(f"cannot start a clean guardian ({exc}); guarding in the launcher's fork",
+                          file=sys.stderr, flush=True)
+            Guardian(backend, experiment, exits_dir(plan), supervisor_pid).run()
         finally:
             os._exit(0)
-    return supervise(backend, experiment, plan, shared_env, adopting, report=_report, report_progress=_tell)
+    return supervise(backend, experiment, plan, shared_env, mode, report=_report, report_progress=_tell,
+                     hand_over=supervisor_argv)
+
+
+def forked_start(backend, experiment, report_fd, env, supervisor_argv, guardian_argv):
+    """Start the recorded experiment's supervisor from a fork of the launcher (called in the fork's child).
+
+    Why: a new interpreter and its imports (tens of milliseconds of CPU) come before the first process of
+    a launch that starts one; the launcher has everything imported already. The fork becomes the
+    guardian and the supervisor as :func:`main` would (``env``: the variables the supervisor's command
+    line would be given), starts the processes, and only then does each turn into a clean interpreter of
+    its own (``exec``) once the processes had their moment: the supervisor (:func:`_hand_over`), and the
+    guardian a little later (its start-up competes with theirs too). ``report_fd``: the pipe the launcher reads the
+    start's outcome from. Never returns: this is a copy of the launcher, whose own exit handlers,
+    buffers and objects must not run or be finalised here."""
+    code = 1
+    try:
+        import gc
+        gc.disable()  # (an unreachable object of the launcher's, finalised here, would act on its behalf)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)  # (not the launcher's handlers; an ignored SIGCHLD reaps alone)
+        os.environ.update(env)
+        if os.fork() > 0:
+            os._exit(0)  # first fork's parent: the launcher reaps it at once
+        os.dup2(report_fd, 1)
+        os.closerange(3, _fd_limit())  # the launcher's files, sockets and state database are not ours
+        code = _daemon(backend, experiment, "start", guardian_argv=guardian_argv, supervisor_argv=supervisor_argv)
+    except BaseException as exc:
+        _tell(f"error the supervisor's start failed: {exc!r}")
+    finally:
+        os._exit(code)
+
+
+def _fd_limit():
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        return 65536
+
+
+def main(argv=None):
+    """``<backend> <experiment> [--adopt] [--wait] [--resume] [--replace]``: start the plan's processes, or
+    adopt the running ones (``--replace``: as the guardian's replacement for a supervisor that died); ``--wait``: first wait (imports done) for the launcher's ``go`` on stdin, once it
+    recorded the experiment; ``--resume``: supervise the processes this process started before its
+    ``exec`` (a hand-over, see :func:`_hand_over`)."""
+    argv = argv or sys.argv[1:]
+    backend, experiment = argv[:2]
+    if "--resume" in argv[2:]:
+        return supervise_recorded(backend, experiment, "resume")
+    if "--replace" in argv[2:]:  # its guardian's child already: no daemon steps
+        return supervise_recorded(backend, experiment, "adopt")
+    mode = "adopt" if "--adopt" in argv[2:] else "start"
+    if "--wait" in argv[2:]:
+        _preload()
+        if sys.stdin.readline() != "go\n":
+            return 0  # started early by a launch that failed before it was recorded: nothing to do
+    if os.fork() > 0:
+        os._exit(0)  # first fork's parent: the launcher reaps it at once
+    return _daemon(backend, experiment, mode)
 
 
 def _preload():

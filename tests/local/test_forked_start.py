@@ -1,0 +1,260 @@
+"""A launch forks its supervisor out of the launching process, which then turns into a clean interpreter.
+
+Why: a new interpreter and its imports come before the first process of a launch that starts
+one; a fork of the launcher has everything imported already. What must hold, all checked here
+on real processes:
+
+* the experiment's processes are the supervisor's own children, before and after its ``exec``
+  into a clean interpreter (``--resume``), and the guardian is a clean interpreter too;
+* nothing of the launcher stays with them: not its memory, not its open files or sockets;
+* a process ending during the hand-over, and a delete during it, are handled as at any other time;
+* a launcher with threads (where a fork is unsafe) starts a new interpreter instead, as does
+  ``supervisor_start = "exec"``; the launcher's state database keeps working after a fork.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from symphony import Cluster
+from symphony.errors import StateError
+from symphony.host.processes import proc_stat
+from symphony.local import cluster as local_module
+from symphony.state import StateStore, closed_for_fork
+from symphony.status import ProcessState
+from waiting import wait_for
+
+SLEEPER = "import time; time.sleep(60)"
+
+#: what every launcher below runs first: a fresh interpreter with one thread, as a user's script
+#: (the test process itself may have threads by now: other tests leave some)
+PRELUDE = """
+import json, os, sys, time
+from symphony import Cluster
+from symphony.local.cluster import _may_fork
+assert _may_fork(), "the launcher has threads"
+cluster = Cluster.new("local", grace=1.0, restart_backoff=0.1)
+SLEEPER = {sleeper!r}
+"""
+
+
+def launcher(script):
+    """Run ``script`` (after :data:`PRELUDE`) in a new interpreter; what it printed, as JSON."""
+    result = subprocess.run([sys.executable, "-c", PRELUDE.format(sleeper=SLEEPER) + textwrap.dedent(script)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().decode().rstrip("\0").split("\0")
+
+
+def environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return dict(item.split("=", 1) for item in handle.read().decode().split("\0") if "=" in item)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
+
+
+def supervisor_of(cluster, name):
+    return cluster.store.get_experiment("local", name)["supervisor_pid"]
+
+
+def handed_over(pid):
+    return cmdline(pid)[-1] == "--resume"
+
+
+@pytest.fixture
+def cluster():
+    return Cluster.new("local", grace=1.0, restart_backoff=0.1)
+
+
+def test_the_supervisor_forks_then_becomes_a_clean_interpreter_whose_children_the_processes_stay(cluster):
+    seen = launcher("""
+        ballast = bytearray(300 * 1024 * 1024)  # the launcher's memory, which the supervisor must not keep
+        ballast[::4096] = b"x" * len(ballast[::4096])
+        exp = cluster.new_experiment("forked")
+        for i in range(3):
+            exp.new_process(f"p{i}", command=sys.executable, args=["-c", SLEEPER])
+        cluster.launch(exp)
+        supervisor = cluster.store.get_experiment("local", "forked")["supervisor_pid"]
+        with open(f"/proc/{supervisor}/cmdline", "rb") as handle:
+            first = handle.read().decode().rstrip("\\0").split("\\0")
+        print(json.dumps({"supervisor": supervisor, "cmdline": first,
+                          "pids": [s.pid for s in cluster.describe_experiment("forked")]}))
+        """)
+    try:
+        supervisor = supervisor_of(cluster, "forked")
+        assert seen["supervisor"] == supervisor
+        assert seen["cmdline"][:2] == [sys.executable, "-c"], "the supervisor was a fork of the launcher at first"
+        assert [proc_stat(pid).ppid for pid in seen["pids"]] == [supervisor] * 3
+        wait_for(lambda: handed_over(supervisor), timeout=10)
+        assert cmdline(supervisor)[-3:] == ["local", "forked", "--resume"]
+        assert environ(supervisor)["SYMPH_RUN_ID"] == cluster.store.get_experiment("local", "forked")["run_id"]
+        assert rss_kib(supervisor) < 100 * 1024, "the supervisor kept the launcher's memory"
+        guardian = proc_stat(supervisor).ppid
+        wait_for(lambda: "symphony.local.guardian" in " ".join(cmdline(guardian)), timeout=10)
+        assert rss_kib(guardian) < 100 * 1024
+        assert [proc_stat(pid).ppid for pid in seen["pids"]] == [supervisor] * 3, "an exec keeps its children"
+        statuses = cluster.describe_experiment("forked")
+        assert [s.state for s in statuses] == [ProcessState.RUNNING] * 3
+        assert [s.pid for s in statuses] == seen["pids"]
+        assert not any(s.detail for s in statuses), "nothing was adopted: they are its own children"
+        assert cluster.store.get_experiment("local", "forked")["adoptions"] == 0
+    finally:
+        cluster.delete("forked")
+
+
+def test_the_launchers_open_sockets_stay_with_the_launcher(cluster):
+    seen = launcher("""
+        import socket
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.set_inheritable(True)  # (even one a child would inherit)
+        exp = cluster.new_experiment("sockets")
+        exp.new_process("p", command=sys.executable, args=["-c", SLEEPER])
+        cluster.launch(exp)
+        supervisor = cluster.store.get_experiment("local", "sockets")["supervisor_pid"]
+        with open(f"/proc/{supervisor}/stat") as handle:
+            guardian = int(handle.read().rsplit(")", 1)[1].split()[1])
+        target = f"socket:[{os.fstat(listener.fileno()).st_ino}]"
+        holders = []
+        for pid in (supervisor, guardian, cluster.describe_experiment("sockets")[0].pid):
+            if target in {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}:
+                holders.append(pid)
+        print(json.dumps({"port": listener.getsockname()[1], "holders": holders}))
+        """)
+    try:
+        assert seen["holders"] == [], "the launcher's listening socket was kept by the experiment's daemons"
+        socket.create_server(("127.0.0.1", seen["port"])).close()  # the launcher is gone: the port is free
+    finally:
+        cluster.delete("sockets")
+
+
+def test_a_process_ending_during_the_hand_over_is_restarted(cluster):
+    seen = launcher("""
+        import symphony.local.supervisor
+        symphony.local.supervisor.HANDOVER_SECONDS = 30  # (the fork's too) only the process's end ends the wait
+        exp = cluster.new_experiment("quick")
+        exp.new_process("fails", command=sys.executable, args=["-c", "import sys; sys.exit(3)"]) \\
+            .restart_policy("OnFailure")
+        exp.new_process("stays", command=sys.executable, args=["-c", SLEEPER])
+        cluster.launch(exp)
+        print(json.dumps({"supervisor": cluster.store.get_experiment("local", "quick")["supervisor_pid"]}))
+        """)
+    try:
+        wait_for(lambda: next(s for s in cluster.describe_experiment("quick") if s.key == "fails").restarts >= 3,
+                 timeout=15)  # (not 30 s: the first end ended the hand-over's wait)
+        supervisor = supervisor_of(cluster, "quick")
+        assert supervisor == seen["supervisor"] and handed_over(supervisor)
+        stays = next(s for s in cluster.describe_experiment("quick") if s.key == "stays")
+        assert stays.state is ProcessState.RUNNING and proc_stat(stays.pid).ppid == supervisor
+    finally:
+        cluster.delete("quick")
+
+
+def test_a_delete_during_the_hand_over_leaves_nothing_running():
+    seen = launcher("""
+        from symphony.host.processes import find_run_processes, is_alive
+        import symphony.local.supervisor
+        symphony.local.supervisor.HANDOVER_SECONDS = 30  # (the fork's too) the delete comes during the wait
+        outcomes = []
+        for attempt in range(3):
+            name = f"gone-{attempt}"
+            exp = cluster.new_experiment(name)
+            for i in range(4):
+                exp.new_process(f"p{i}", command=sys.executable, args=["-c", SLEEPER])
+            cluster.launch(exp)
+            row = cluster.store.get_experiment("local", name)
+            supervisor = row["supervisor_pid"]
+            with open(f"/proc/{supervisor}/cmdline", "rb") as handle:
+                before_hand_over = handle.read().rstrip(b"\\0").split(b"\\0")[-1] != b"--resume"
+            with open(f"/proc/{supervisor}/stat") as handle:
+                guardian = int(handle.read().rsplit(")", 1)[1].split()[1])
+            began = time.monotonic()
+            cluster.delete(name)
+            outcomes.append({"seconds": time.monotonic() - began})
+            outcomes[-1].update({"before_hand_over": before_hand_over, "left": find_run_processes(row["run_id"]),
+                             "supervisor_alive": is_alive(supervisor), "guardian_alive": is_alive(guardian),
+                             "listed": name in cluster.list_experiments()})
+        print(json.dumps(outcomes))
+        """)
+    for outcome in seen:
+        assert outcome["before_hand_over"], "the delete must come before the hand-over"
+        assert outcome["seconds"] < 1.0, "the supervisor must stop at once, not be killed after the grace"
+        assert outcome["left"] == [] and not outcome["listed"]
+        assert not outcome["supervisor_alive"] and not outcome["guardian_alive"]
+
+
+def test_a_launcher_with_threads_starts_a_new_interpreter_instead(cluster):
+    """(In this test process, which may have threads of other tests' already.)"""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not local_module._may_fork()
+        exp = cluster.new_experiment("threads")
+        exp.new_process("p", command=sys.executable, args=["-c", SLEEPER])
+        cluster.launch(exp)
+    finally:
+        stop.set()
+        thread.join()
+    try:
+        supervisor = supervisor_of(cluster, "threads")
+        assert "--wait" in cmdline(supervisor) and not handed_over(supervisor)
+        assert cluster.describe_experiment("threads")[0].state is ProcessState.RUNNING
+    finally:
+        cluster.delete("threads")
+
+
+def test_supervisor_start_exec_starts_a_new_interpreter(cluster, monkeypatch):
+    monkeypatch.setattr(cluster, "supervisor_start", "exec")
+    exp = cluster.new_experiment("exec")
+    exp.new_process("p", command=sys.executable, args=["-c", SLEEPER])
+    cluster.launch(exp)
+    try:
+        supervisor = supervisor_of(cluster, "exec")
+        assert "--wait" in cmdline(supervisor)
+        time.sleep(0.5)
+        assert not handed_over(supervisor)
+    finally:
+        cluster.delete("exec")
+
+
+def test_every_store_of_the_launcher_works_after_the_fork():
+    seen = launcher("""
+        from symphony.state import StateStore
+        other = StateStore()  # another store on the same database (a second cluster object, the CLI's)
+        names = []
+        for attempt in range(2):  # (the second: after a delete, with cursors of the first left to collect)
+            exp = cluster.new_experiment("stores")
+            exp.new_process("p", command=sys.executable, args=["-c", SLEEPER])
+            cluster.launch(exp)
+            with open(f"/proc/{cluster.store.get_experiment('local', 'stores')['supervisor_pid']}/cmdline") as h:
+                forked = h.read().rstrip("\\0").split("\\0")[-1] != "--wait"
+            names.append([other.experiment_names("local"), cluster.list_experiments(), forked])
+            with cluster.store.transaction():
+                pass
+            cluster.delete("stores")
+        print(json.dumps(names + [other.experiment_names("local")]))
+        """)
+    assert seen == [[["stores"], ["stores"], True], [["stores"], ["stores"], True], []]
+
+
+def test_no_fork_while_a_state_transaction_is_open():
+    store = StateStore()
+    with store.transaction():
+        with pytest.raises(StateError, match="transaction"):
+            with closed_for_fork():
+                pass
+    assert store.experiment_names("local") == []
