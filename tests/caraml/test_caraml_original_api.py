@@ -249,6 +249,9 @@ def test_a_sender_talking_to_a_plain_server_says_so():
 
 def test_0x_push_pull_across_processes():
     port = free_port()
+    # bound before the pusher starts: a pusher that connects, sends and closes before anything listens
+    # keeps its messages only for its linger (1 s), which a loaded machine can outlast
+    puller = ZmqPuller(host=HOST, port=port, deserializer="pickle", timeout=10)
     child = start_python(f"""
         from caraml.zmq import ZmqPusher
         pusher = ZmqPusher(host="{HOST}", port={port}, serializer="pickle")
@@ -256,7 +259,6 @@ def test_0x_push_pull_across_processes():
             pusher.push(i)
         pusher.close()
     """)
-    puller = ZmqPuller(host=HOST, port=port, deserializer="pickle", timeout=10)
     assert [puller.pull() for _ in range(20)] == list(range(20))
     finish(child)
     puller.close()
