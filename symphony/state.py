@@ -353,17 +353,26 @@ class StateStore:
         self._update("processes", "backend = ? AND experiment = ? AND key = ?", (backend, experiment, key), fields)
 
     def update_processes(self, backend: str, experiment: str, updates: Mapping[str, Mapping[str, Any]],
-                         experiment_fields: Optional[Mapping[str, Any]] = None) -> None:
+                         experiment_fields: Optional[Mapping[str, Any]] = None,
+                         if_status: Optional[ExperimentStatus] = None) -> bool:
         """Several process updates in one transaction: ``{key: {column: value}}``, and the experiment's
         ``experiment_fields`` with them. One commit for a batch: a launch of 1,000 processes is one
-        write, not 1,000 (each a lock, a WAL append and, for readers, a changed database)."""
+        write, not 1,000 (each a lock, a WAL append and, for readers, a changed database).
+        ``if_status``: only if the experiment's row has that status (a start that a delete overtook
+        writes nothing); returns whether the updates were written."""
         with self.transaction():
+            if if_status is not None:
+                row = self.db.execute("SELECT status FROM experiments WHERE backend = ? AND name = ?",
+                                      (backend, experiment)).fetchone()
+                if row is None or row["status"] != if_status:
+                    return False
             for key, fields in updates.items():
                 self._execute_update("processes", "backend = ? AND experiment = ? AND key = ?",
                                      (backend, experiment, key), fields)
             if experiment_fields:
                 self._execute_update("experiments", "backend = ? AND name = ?", (backend, experiment),
                                      experiment_fields)
+        return True
 
     def _update(self, table: str, where: str, params: Tuple[Any, ...], fields: Mapping[str, Any]) -> None:
         with self.transaction():
@@ -437,7 +446,20 @@ def closed_for_fork() -> Iterator[None]:
     finally:
         if os.getpid() == parent:
             for store in stores:
-                store._connect()
+                _reconnect(store)
+
+
+def _reconnect(store: StateStore) -> None:
+    """Open ``store``'s connection again after a fork; a moment's failure (the file busy, descriptors
+    short) is retried, as the fork has happened and the launch must be able to roll back."""
+    for attempt in range(20):
+        try:
+            store._connect()
+            return
+        except Exception:
+            if attempt == 19:
+                raise
+            time.sleep(0.05)
 
 
 def _database_files_open() -> bool:

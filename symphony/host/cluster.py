@@ -144,13 +144,14 @@ class HostCluster(HostProcessActions, Cluster):
     # --- delete -------------------------------------------------------------------
     def delete(self, name):
         """Stop every process of the experiment (and anything they spawned), then forget it."""
-        row = self._experiment_row(name)
-        self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
+        row = self._experiment_row(name, brief=True)
         self._remove(name, row["run_id"])
         if self.current_experiment() == name:
             self.set_experiment(None)
 
     def _remove(self, name, run_id):
+        # first: a supervisor starting or restarting processes meanwhile stops at the sight of it
+        self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
         recorded = [(row["pid"], row["start_ticks"]) for row in self.store.processes(self.backend_name, name)]
         row = self.store.get_experiment(self.backend_name, name, brief=True)
         daemons = supervisor_and_guardian(row["supervisor_pid"], row["supervisor_ticks"]) if row is not None else []

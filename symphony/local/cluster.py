@@ -196,7 +196,16 @@ def _may_fork():
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return False
     try:
-        return len(os.listdir("/proc/self/task")) == 1
+        if len(os.listdir("/proc/self/task")) != 1:
+            return False
+        # the clean interpreter the fork turns into is this one (an embedded interpreter's sys.executable
+        # is its host program): else a start that fails there would only show once the launch said ok
+        if os.path.realpath(sys.executable or "") != os.path.realpath("/proc/self/exe"):
+            return False
+        # a launcher that is itself a process of a run: until their exec, the forked daemons would show
+        # that run's marker (their /proc environ is the launcher's), and its delete would stop them
+        with open("/proc/self/environ", "rb") as handle:
+            return f"\0{RUN_ID_VAR}=".encode() not in b"\0" + handle.read()
     except OSError:
         return False
 

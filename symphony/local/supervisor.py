@@ -284,13 +284,16 @@ class Supervisor:
 
     def start_all(self, started=None, experiment_fields=None):
         """Start every process, except those held until the services they wait for are ready; then
-        record them, and ``experiment_fields`` of the experiment, in one transaction.
+        record them, and ``experiment_fields`` of the experiment, in one transaction, unless a delete
+        came first (then ``stopping`` is set: the caller stops what was started).
 
         ``started(count)`` is told how many have started so far: after the first start, then at
         most once per ``STARTED_REPORT_INTERVAL`` (the last count is the caller's ``ok``)."""
         updates = {}
         count, reported_at = 0, None
         for child in self.children:
+            if self.stopping:  # a delete overtook the start (see supervise)
+                break
             if child.plan.waits:
                 self.readiness.hold(child)
                 open_private(child.plan.log_path, "a").close()  # (there for `logs`, and watched like the others')
@@ -308,8 +311,11 @@ class Supervisor:
             self._begin_readiness()
         if self.readiness is not None:
             self.readiness.flush()
-        self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
-                                    experiment_fields={"status": ExperimentStatus.RUNNING, **(experiment_fields or {})})
+        if not self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
+                                           experiment_fields={"status": ExperimentStatus.RUNNING,
+                                                              **(experiment_fields or {})},
+                                           if_status=ExperimentStatus.STARTING):
+            self.stopping = True  # deleted (or being deleted) meanwhile: nothing of it may run on
 
     def start_held(self):
         """Start the held processes whose services are ready (or whose deadline says start anyway);
@@ -672,7 +678,7 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
     ``hand_over``: the command line (without the backend and experiment) that this supervisor, forked out
     of the launcher, ``exec``s once its processes started (:func:`forked_start`)."""
     _become_subreaper()  # not inherited across fork()
-    store = StateStore() if mode != "start" else None  # (a start opens it once its processes started)
+    store = StateStore()
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
@@ -686,9 +692,9 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)  # (held across a hand-over: come now)
     stat = proc_stat(os.getpid())
-    identity = dict(supervisor_pid=os.getpid(), supervisor_ticks=stat.start_ticks if stat else None)
-    if store is not None:
-        store.update_experiment(backend, experiment, **identity)
+    # before anything starts: a delete finds this supervisor by it, even before it carries the run's marker
+    store.update_experiment(backend, experiment, supervisor_pid=os.getpid(),
+                            supervisor_ticks=stat.start_ticks if stat else None)
     if mode == "adopt":
         supervisor.adopt(store.processes(backend, experiment), plan.run_id)
         store.count_adoption(backend, experiment)
@@ -704,17 +710,24 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
         supervisor.run(read_fd)
         return 0
     try:
-        supervisor.start_all(started=lambda count: report_progress(f"started {count}"), experiment_fields=identity)
+        supervisor.start_all(started=lambda count: report_progress(f"started {count}"))
     except OSError as exc:
         supervisor.stop_all()
         program = getattr(exc, "filename", None) or ""
         report(f"error cannot start {program}: {exc.strerror or exc}")
         return 1
+    if supervisor.stopping:  # deleted during the start (the launcher's own roll-back, or a delete)
+        supervisor.stop_all()
+        report(f"error experiment {experiment!r} was deleted during its start")
+        return 0
     report("ok")
     if hand_over is not None:
         supervisor.store.close()
         _hand_over(supervisor, hand_over + [backend, experiment, "--resume"])
         supervisor.store = None  # (the exec failed: supervise on, here, with a store of its own)
+        import gc
+        gc.enable()
+        supervisor.reap()  # (an end the hand-over's wait took)
     supervisor.run(read_fd)
     return 0
 
@@ -725,9 +738,10 @@ def _hand_over(supervisor, argv):
 
     Nothing has happened yet that only memory would hold (no restart is due, no check has run), so
     the new image rebuilds everything from the state (``--resume``). It waits ``HANDOVER_SECONDS``
-    first, unless a process is held for a service (then the checks must run) or a signal comes:
-    blocked meanwhile, the signals stay pending across the ``exec`` and arrive once the new image
-    handles them. Returns only if the ``exec`` failed."""
+    first, unless a process is held for a service (then the checks must run) or a signal comes: a
+    process's end (the new image reaps it), or a stop, which this process then carries out itself
+    (returning). Blocked meanwhile, a signal that comes later stays pending across the ``exec`` and
+    arrives once the new image handles it. Returns on a stop, or if the ``exec`` failed."""
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDED_OVER_SIGNALS)
     if supervisor.stopping:  # a stop came during the start: stop here
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
@@ -735,8 +749,10 @@ def _hand_over(supervisor, argv):
     held = supervisor.readiness is not None and supervisor.readiness.held
     if not held:
         caught = signal.sigtimedwait(HANDED_OVER_SIGNALS, HANDOVER_SECONDS)
-        if caught is not None and caught.si_signo != signal.SIGCHLD:
-            os.kill(os.getpid(), caught.si_signo)  # (taken by the wait: pending again, for the new image)
+        if caught is not None and caught.si_signo != signal.SIGCHLD:  # a stop: done here, no new image
+            os.kill(os.getpid(), caught.si_signo)  # (taken by the wait: pending again, for its handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
+            return
     try:
         os.execv(argv[0], argv)
     except OSError as exc:
@@ -764,21 +780,36 @@ def supervise_recorded(backend, experiment, mode):
     if recorded is None:  # deleted meanwhile: stop whatever of the run is still ours
         run_id = os.environ.get(RUN_ID_VAR)
         if run_id and mode == "resume":
-            stop_run(run_id, grace=1.0)
+            own = _own_children()
+            stop_run(run_id, grace=1.0, recorded=[(pid, stat.start_ticks) for pid in own
+                                                  if (stat := proc_stat(pid)) is not None])
             _reap_all()
         return 0
     plan, shared_env = recorded
     return supervise(backend, experiment, plan, shared_env, mode)
 
 
+def _own_children():
+    """Pids of this process's children (``/proc``): a child that cleared its environment lost the run's marker."""
+    own, found = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (stat := proc_stat(int(name))) is not None and stat.ppid == own:
+            found.append(int(name))
+    return found
+
+
 def _reap_all():
-    while True:
+    """Reap every child that has ended (none left running after a stop: at most a few seconds' wait)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         try:
-            os.waitpid(-1, 0)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         except InterruptedError:
             continue
+        if pid == 0:
+            time.sleep(0.05)
 
 
 def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None):
@@ -832,13 +863,11 @@ def forked_start(backend, experiment, report_fd, env, supervisor_argv, guardian_
     try:
         import gc
         gc.disable()  # (an unreachable object of the launcher's, finalised here, would act on its behalf)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)  # (not the launcher's handlers; an ignored SIGCHLD reaps alone)
+        os.dup2(report_fd, 1)  # (first: whatever is said from here on goes to the launcher's pipe)
+        _shed_launcher_state()
         os.environ.update(env)
         if os.fork() > 0:
             os._exit(0)  # first fork's parent: the launcher reaps it at once
-        os.dup2(report_fd, 1)
-        os.closerange(3, _fd_limit())  # the launcher's files, sockets and state database are not ours
         code = _daemon(backend, experiment, "start", guardian_argv=guardian_argv, supervisor_argv=supervisor_argv)
     except BaseException as exc:
         _tell(f"error the supervisor's start failed: {exc!r}")
@@ -846,11 +875,36 @@ def forked_start(backend, experiment, report_fd, env, supervisor_argv, guardian_
         os._exit(code)
 
 
-def _fd_limit():
+def _shed_launcher_state():
+    """What a fork of the launcher must not keep: its files and sockets (they stay the launcher's:
+    a listening socket kept here would hold its port for the experiment's life), its Python-level
+    signal handlers (default ones, and an ignored SIGCHLD would reap children unseen) and wake-up
+    descriptor, the fault handler's descriptor, and Python streams over descriptors it no longer has."""
+    signal.set_wakeup_fd(-1)
+    for number in range(1, signal.NSIG):
+        try:
+            if signal.getsignal(number) not in (signal.SIG_DFL, signal.SIG_IGN, None) or number == signal.SIGCHLD:
+                signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass  # (SIGKILL, SIGSTOP, numbers with no signal)
     try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        return 65536
+        import faulthandler
+        faulthandler.disable()
+    except ImportError:
+        pass
+    try:
+        descriptors = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        descriptors = range(3, 65536)
+    for fd in descriptors:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
 
 
 def main(argv=None):

@@ -158,6 +158,7 @@ class TmuxCluster(HostCluster):
     def _remove(self, name, run_id):
         """Close the session (if it is the one this run created), then stop every marked process
         (those the runners recorded included: a process that cleared its environment lost the marker)."""
+        self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
         self._ingest(name, run_id, deleting=True)
         if os.path.isdir(self._log_dir(name)):
             open_private(self._events(name) + DELETING_SUFFIX, "a").close()

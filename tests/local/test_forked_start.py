@@ -24,7 +24,7 @@ import pytest
 
 from symphony import Cluster
 from symphony.errors import StateError
-from symphony.host.processes import proc_stat
+from symphony.host.processes import find_run_processes, is_alive, proc_stat
 from symphony.local import cluster as local_module
 from symphony.state import StateStore, closed_for_fork
 from symphony.status import ProcessState
@@ -258,3 +258,34 @@ def test_no_fork_while_a_state_transaction_is_open():
             with closed_for_fork():
                 pass
     assert store.experiment_names("local") == []
+
+
+def test_a_delete_during_the_start_stops_it_and_leaves_nothing_running(cluster, tmp_path):
+    """A delete from elsewhere while the forked supervisor is still starting processes: the start stops,
+    the launch fails saying so, and nothing of the run is left, its late starts included."""
+    script = PRELUDE.format(sleeper=SLEEPER) + textwrap.dedent("""
+        from symphony.errors import LaunchError
+        exp = cluster.new_experiment("overtaken")
+        for i in range(300):
+            exp.new_process(f"p{i}", command="sleep", args=["60"])
+        try:
+            cluster.launch(exp)
+            print("launched")
+        except LaunchError as exc:
+            print(f"refused: {exc}")
+        """)
+    launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        def starting():
+            row = cluster.store.get_experiment("local", "overtaken", brief=True)
+            return row is not None and row["supervisor_pid"] and row["status"] == "starting" and row
+        row = wait_for(starting, timeout=60, interval=0.01)
+        cluster.delete("overtaken")
+        out, err = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 0, err
+    assert out.strip().startswith("refused: ") and "deleted during its start" in out, out
+    wait_for(lambda: not find_run_processes(row["run_id"]) and not is_alive(row["supervisor_pid"]), timeout=15)
+    assert "overtaken" not in cluster.list_experiments()
