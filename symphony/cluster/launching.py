@@ -34,7 +34,10 @@ def launch_lock(backend: str, name: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        try:  # (explicitly: a child forked meanwhile shares the descriptor's lock until it closes its copy)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
