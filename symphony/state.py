@@ -183,13 +183,13 @@ class StateStore:
             self._connect()
             self._ensure_schema()
         except StateError:
-            self.db.close()
+            self.close()
             raise
         except driver.DatabaseError as exc:
             if isinstance(exc, driver.OperationalError) and "locked" in str(exc):
                 raise  # busy for longer than the timeout: not a damaged file
-            if hasattr(self, "db"):
-                self.db.close()
+            if getattr(self, "_open", False):  # (else the connection failed, or closed itself)
+                self.close()
             raise StateError(f"{self.path} is not a usable Symphony state database ({exc}): move it aside "
                              f"(Symphony then starts a new one; running experiments are forgotten), or set "
                              f"SYMPHONY_HOME to another directory") from None
@@ -205,6 +205,7 @@ class StateStore:
         except BaseException:
             self.db.close()
             raise
+        self._open = True
         _OPEN.append(_weakref.ref(self))
 
     def _ensure_schema(self) -> None:
@@ -236,6 +237,7 @@ class StateStore:
 
     def close(self) -> None:
         self.db.close()
+        self._open = False
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -416,23 +418,12 @@ def closed_for_fork() -> Iterator[None]:
     opens itself then works on that copy of the parent's bookkeeping (locks it does not hold, a mapping
     it cannot lock): SQLite's rule is that no connection crosses a fork. Closed here, there is none.
     Only the parent reopens (the child never leaves the ``with``: it ``exec``s or exits)."""
-    stores = []
-    for reference in list(_OPEN):
-        store = reference()
-        if store is None:
-            _OPEN.remove(reference)
-            continue
-        try:
-            store.db.total_changes  # (raises once the connection is closed)
-        except Exception:
-            _OPEN.remove(reference)
-            continue
-        if store.db.in_transaction:
-            raise StateError("a state database transaction is open: cannot fork now")
-        stores.append(store)
+    stores = [store for store in (reference() for reference in _OPEN) if store is not None and store._open]
+    if any(store.db.in_transaction for store in stores):
+        raise StateError("a state database transaction is open: cannot fork now")
+    _OPEN.clear()  # (reopening registers them again)
     for store in stores:
-        _OPEN.remove(next(reference for reference in _OPEN if reference() is store))
-        store.db.close()
+        store.close()
     parent = os.getpid()
     try:
         if _database_files_open():

@@ -20,7 +20,7 @@ from ..resolution.capabilities import HOST, with_backend
 from ..host.processes import RUN_ID_VAR, is_alive, parent_pid
 from ..state import ExperimentStatus, closed_for_fork
 from ..status import FINAL_STATES, ProcessState
-from .boot import GUARDIAN_BOOT, PACKAGE_ROOT, SUPERVISOR_BOOT, interpreter  # noqa: F401 (PACKAGE_ROOT: its old home)
+from .boot import GUARDIAN_BOOT, SUPERVISOR_BOOT, interpreter
 
 READY_TIMEOUT = 120.0
 
@@ -219,13 +219,10 @@ class _ForkedLauncher:
         self.stdout = os.fdopen(read_fd, "rb")
 
     def wait(self):
-        while True:
-            try:
-                return os.waitpid(self.pid, 0)[1]
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                return 0
+        try:
+            return os.waitpid(self.pid, 0)[1]
+        except ChildProcessError:  # (reaped already: a SIGCHLD handler of the launcher's own)
+            return 0
 
 
 def _read_answer(fd, deadline, progress=None):

@@ -11,8 +11,9 @@ imported already, starts the processes at once, and only then ``exec``s a clean 
 its own (:func:`_hand_over`), which keeps its pid and so its children, and sheds the launcher's
 memory and state. A launcher with threads (a fork keeps only the calling thread, and a lock
 another one held stays held) starts it as ``python -m symphony.local.supervisor <backend>
-<experiment>`` instead (without the ``site`` step: :data:`symphony.local.cluster.SUPERVISOR_BOOT`),
-its interpreter starting while the launch plans. Either way the plan is read from the state database. It reports readiness on its stdout
+<experiment>`` instead (without the ``site`` step: :data:`symphony.local.boot.SUPERVISOR_BOOT`),
+its interpreter starting while the launch plans. Either way the plan is read from the state
+database. It reports readiness on its stdout
 (a pipe to the launcher): ``started <count>`` as processes start (at most one line per
 ``STARTED_REPORT_INTERVAL``, so the launcher can show progress on a terminal), then ``ok``
 once every process has started, or ``error <message>`` after stopping whatever it had started.
@@ -74,12 +75,12 @@ import time
 
 from ..host import plainjson
 from ..host.logs import INDEX_INTERVAL, IndexWriter
-from .guardian import Guardian, exit_records, exits_dir, forget_exit, read_exit, record_exit
 from ..host.plan import LocalPlan, stored_shared_env
-from ..host.processes import RUN_ID_VAR, proc_stat, run_process_keys, signal_name, stop_run
+from ..host.processes import RUN_ID_VAR, all_pids, proc_stat, run_process_keys, signal_name, stop_run
 from ..host.restarts import failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
+from .guardian import Guardian, exit_records, exits_dir, forget_exit, read_exit, record_exit
 
 PR_SET_CHILD_SUBREAPER = 36
 #: how long an adopted process that became a zombie may wait for its guardian to record its status
@@ -195,7 +196,7 @@ class Supervisor:
     def __init__(self, store, plan, shared_env=None):
         """``plan``'s processes hold the variables of their own, ``shared_env`` those they all have (as
         the plan is stored); or each holds its whole environment, and ``shared_env`` is None."""
-        self._store = store
+        self.store = store
         self.plan = plan
         self.children = [Supervised(p) for p in plan.processes]
         self.exits = exits_dir(plan)
@@ -213,17 +214,6 @@ class Supervisor:
                 self._begin_readiness()
             else:
                 self.readiness_due = True
-
-    @property
-    def store(self):
-        """The state store, opened on first use: a start opens it after its processes started."""
-        if self._store is None:
-            self._store = StateStore()
-        return self._store
-
-    @store.setter
-    def store(self, store):
-        self._store = store
 
     def _begin_readiness(self):
         """Set up the readiness checks, of the processes running so far too.
@@ -282,10 +272,10 @@ class Supervisor:
         if updates:
             self.store.update_processes(self.plan.backend, self.plan.experiment, updates)
 
-    def start_all(self, started=None, experiment_fields=None):
+    def start_all(self, started=None):
         """Start every process, except those held until the services they wait for are ready; then
-        record them, and ``experiment_fields`` of the experiment, in one transaction, unless a delete
-        came first (then ``stopping`` is set: the caller stops what was started).
+        record them in one transaction, unless a delete came first (then ``stopping`` is set: the
+        caller stops what was started).
 
         ``started(count)`` is told how many have started so far: after the first start, then at
         most once per ``STARTED_REPORT_INTERVAL`` (the last count is the caller's ``ok``)."""
@@ -312,8 +302,7 @@ class Supervisor:
         if self.readiness is not None:
             self.readiness.flush()
         if not self.store.update_processes(self.plan.backend, self.plan.experiment, updates,
-                                           experiment_fields={"status": ExperimentStatus.RUNNING,
-                                                              **(experiment_fields or {})},
+                                           experiment_fields={"status": ExperimentStatus.RUNNING},
                                            if_status=ExperimentStatus.STARTING):
             self.stopping = True  # deleted (or being deleted) meanwhile: nothing of it may run on
 
@@ -412,10 +401,7 @@ class Supervisor:
                 found[child.plan.key] = self._running_fields(child)
                 self._watch(child)
         self._record(found)
-        if self.readiness is not None:
-            for child in self.children:
-                if child.pid is not None:
-                    self.readiness.provider_started(child)
+        self._providers_started()
         for name in exit_records(self.exits):  # records of ends already in the state
             if not any(c.adopted and str(c.pid) == name for c in self.children):
                 forget_exit(self.exits, name)
@@ -424,6 +410,8 @@ class Supervisor:
         """Take up the processes this very process started before it handed over (``exec``): the rows
         say which run, and they are still its children (an ``exec`` keeps the pid and the children),
         reaped as any other, so nothing is adopted. Nothing else was due before the hand-over."""
+        if self.readiness_due:
+            self._begin_readiness()
         rows = {row["key"]: row for row in rows}
         for child in self.children:
             row = rows.get(child.plan.key)
@@ -435,9 +423,11 @@ class Supervisor:
                 self.by_pid[child.pid] = child
             elif row["status"] == ProcessState.WAITING and self.readiness is not None and child.plan.waits:
                 self.readiness.hold(child)
-        if self.readiness_due:
-            self._begin_readiness()
-        elif self.readiness is not None:
+        self._providers_started()
+
+    def _providers_started(self):
+        """Tell the readiness checks (if any) which processes run, once they were taken over."""
+        if self.readiness is not None:
             for child in self.children:
                 if child.pid is not None:
                     self.readiness.provider_started(child)
@@ -724,7 +714,7 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
     if hand_over is not None:
         supervisor.store.close()
         _hand_over(supervisor, hand_over + [backend, experiment, "--resume"])
-        supervisor.store = None  # (the exec failed: supervise on, here, with a store of its own)
+        supervisor.store = StateStore()  # (the exec failed: supervise on, here, with a store of its own)
         import gc
         gc.enable()
         supervisor.reap()  # (an end the hand-over's wait took)
@@ -791,11 +781,8 @@ def supervise_recorded(backend, experiment, mode):
 
 def _own_children():
     """Pids of this process's children (``/proc``): a child that cleared its environment lost the run's marker."""
-    own, found = os.getpid(), []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (stat := proc_stat(int(name))) is not None and stat.ppid == own:
-            found.append(int(name))
-    return found
+    own = os.getpid()
+    return [pid for pid in all_pids() if (stat := proc_stat(pid)) is not None and stat.ppid == own]
 
 
 def _reap_all():
@@ -816,8 +803,8 @@ def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None)
     """After the first fork: lead a session, detach from the terminal, split into the guardian (this
     process) and the supervisor (its child), which :func:`supervise`s. With ``guardian_argv``, the
     guardian ``exec``s that clean interpreter (after ``GUARDIAN_HANDOVER_SECONDS``, or at once when the
-    supervisor ends); with ``supervisor_argv``, the supervisor hands
-    over to one once its processes started (a start forked out of the launcher: :func:`forked_start`)."""
+    supervisor ends); with ``supervisor_argv``, the supervisor hands over to one once its processes
+    started (a start forked out of the launcher: :func:`forked_start`)."""
     os.setsid()
     recorded = load_recorded(backend, experiment)
     if recorded is None:  # deleted before its supervisor got going: nothing to supervise
@@ -854,11 +841,11 @@ def forked_start(backend, experiment, report_fd, env, supervisor_argv, guardian_
     Why: a new interpreter and its imports (tens of milliseconds of CPU) come before the first process of
     a launch that starts one; the launcher has everything imported already. The fork becomes the
     guardian and the supervisor as :func:`main` would (``env``: the variables the supervisor's command
-    line would be given), starts the processes, and only then does each turn into a clean interpreter of
-    its own (``exec``) once the processes had their moment: the supervisor (:func:`_hand_over`), and the
-    guardian a little later (its start-up competes with theirs too). ``report_fd``: the pipe the launcher reads the
-    start's outcome from. Never returns: this is a copy of the launcher, whose own exit handlers,
-    buffers and objects must not run or be finalised here."""
+    line would be given), starts the processes, and only then does each turn into a clean interpreter
+    of its own (``exec``) once the processes had their moment: the supervisor (:func:`_hand_over`),
+    and the guardian a little later (its start-up competes with theirs too). ``report_fd``: the pipe
+    the launcher reads the start's outcome from. Never returns: this is a copy of the launcher, whose
+    own exit handlers, buffers and objects must not run or be finalised here."""
     code = 1
     try:
         import gc
@@ -908,10 +895,11 @@ def _shed_launcher_state():
 
 
 def main(argv=None):
-    """``<backend> <experiment> [--adopt] [--wait] [--resume] [--replace]``: start the plan's processes, or
-    adopt the running ones (``--replace``: as the guardian's replacement for a supervisor that died); ``--wait``: first wait (imports done) for the launcher's ``go`` on stdin, once it
-    recorded the experiment; ``--resume``: supervise the processes this process started before its
-    ``exec`` (a hand-over, see :func:`_hand_over`)."""
+    """``<backend> <experiment> [--adopt] [--wait] [--resume] [--replace]``: start the plan's processes,
+    or adopt the running ones (``--replace``: as the guardian's replacement for a supervisor that died);
+    ``--wait``: first wait (imports done) for the launcher's ``go`` on stdin, once it recorded the
+    experiment; ``--resume``: supervise the processes this process started before its ``exec`` (a
+    hand-over, see :func:`_hand_over`)."""
     argv = argv or sys.argv[1:]
     backend, experiment = argv[:2]
     if "--resume" in argv[2:]:

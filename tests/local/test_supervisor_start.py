@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from symphony.local.cluster import PACKAGE_ROOT, SUPERVISOR_BOOT
+from symphony.local.boot import PACKAGE_ROOT, SUPERVISOR_BOOT
 from symphony.status import ProcessState
 
 
