@@ -103,6 +103,9 @@ class LocalCluster(HostCluster):
             launcher = self._fork_supervisor(plan)
             if launcher is None:
                 launcher = self._spawn_supervisor(plan.backend, plan.experiment, plan.run_id)
+            else:  # until it said ok: a roll-back waits for its daemons (see _remove)
+                self._forked_starts = getattr(self, "_forked_starts", {})
+                self._forked_starts[plan.run_id] = launcher
         elif launcher is not None:
             try:
                 with launcher.stdin:
@@ -115,13 +118,19 @@ class LocalCluster(HostCluster):
         if not adopt:
             self._fault_point("ready", plan)  # the supervisor runs, its processes may be starting
         deadline = time.monotonic() + READY_TIMEOUT
-        with launcher.stdout:
+        forked = isinstance(launcher, _ForkedLauncher)
+        try:
             if adopt:  # a query re-adopting running processes: nothing to show
                 answer = _read_answer(launcher.stdout.fileno(), deadline)
             else:
                 total = sum(1 for process in plan.processes if not process.waits)
                 with launch_progress(plan.experiment, total, state="running") as progress:
                     answer = _read_answer(launcher.stdout.fileno(), deadline, progress)
+        finally:
+            if not forked:
+                launcher.stdout.close()
+        if forked and answer == "ok":
+            self._forked_starts.pop(plan.run_id).stdout.close()
         if answer != "ok":
             if answer.startswith("error "):
                 raise LaunchError(f"launch of {plan.experiment!r} failed, nothing was left running: {answer[6:]}")
@@ -129,6 +138,17 @@ class LocalCluster(HostCluster):
             reason = "did not start in time" if remaining <= 0 else "died before starting the processes"
             raise LaunchError(f"the supervisor of {plan.experiment!r} {reason}; see "
                               f"{os.path.join(self._log_dir(plan.experiment), 'supervisor.log')}")
+
+    def _remove(self, name, run_id):
+        """A roll-back of a launch whose supervisor was forked out of this process first lets that start
+        end: until their ``exec`` its daemons carry no run marker, so nothing would find them. Marked
+        deleting, the supervisor stops what it started and exits, and its guardian (which holds the
+        pipe until its ``exec``) turns into an interpreter the stop below finds by its marker."""
+        forked = getattr(self, "_forked_starts", {}).pop(run_id, None)
+        if forked is not None:
+            self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
+            forked.drain(time.monotonic() + READY_TIMEOUT)
+        super()._remove(name, run_id)
 
     # --- queries ------------------------------------------------------------------
     def _ensure_supervised(self, row):
@@ -223,6 +243,15 @@ class _ForkedLauncher:
             return os.waitpid(self.pid, 0)[1]
         except ChildProcessError:  # (reaped already: a SIGCHLD handler of the launcher's own)
             return 0
+
+    def drain(self, deadline):
+        """Read the pipe until every daemon let go of it (or ``deadline``), then close it."""
+        import select
+        with self.stdout:
+            fd = self.stdout.fileno()
+            while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+                if not os.read(fd, 65536):
+                    return
 
 
 def _read_answer(fd, deadline, progress=None):

@@ -681,10 +681,11 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
         signal.signal(sig, request_stop)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)  # (held across a hand-over: come now)
-    stat = proc_stat(os.getpid())
-    # before anything starts: a delete finds this supervisor by it, even before it carries the run's marker
-    store.update_experiment(backend, experiment, supervisor_pid=os.getpid(),
-                            supervisor_ticks=stat.start_ticks if stat else None)
+    if mode != "resume":  # (a resumed supervisor is the same process: recorded before its hand-over)
+        stat = proc_stat(os.getpid())
+        # before anything starts: a delete finds this supervisor by it, even before it carries the run's marker
+        store.update_experiment(backend, experiment, supervisor_pid=os.getpid(),
+                                supervisor_ticks=stat.start_ticks if stat else None)
     if mode == "adopt":
         supervisor.adopt(store.processes(backend, experiment), plan.run_id)
         store.count_adoption(backend, experiment)
@@ -737,7 +738,7 @@ def _hand_over(supervisor, argv):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
         return
     held = supervisor.readiness is not None and supervisor.readiness.held
-    if not held:
+    if not held and not _a_child_ended():  # (one that ended before the signals were blocked: its SIGCHLD came)
         caught = signal.sigtimedwait(HANDED_OVER_SIGNALS, HANDOVER_SECONDS)
         if caught is not None and caught.si_signo != signal.SIGCHLD:  # a stop: done here, no new image
             os.kill(os.getpid(), caught.si_signo)  # (taken by the wait: pending again, for its handler)
@@ -749,6 +750,14 @@ def _hand_over(supervisor, argv):
         print(f"cannot hand over to a clean interpreter ({exc}); supervising on in the launcher's fork",
               file=sys.stderr, flush=True)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
+
+
+def _a_child_ended():
+    """Whether a child has ended and waits to be reaped (left so: the reaping is the new image's)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def load_recorded(backend, experiment):
@@ -816,6 +825,9 @@ def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None)
     supervisor_pid = os.fork()
     if supervisor_pid > 0:
         try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
+            # a forked start's guardian holds the launcher's pipe until its exec closes it: a roll-back reads
+            # to its end, so that it finds the guardian by its marker (os.dup's copy closes on exec)
+            holding = os.dup(1) if guardian_argv is not None else None
             _release_stdout()
             if guardian_argv is not None:
                 # its own interpreter, once the processes had their moment; the supervisor's end (the one
@@ -828,6 +840,8 @@ def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None)
                 except OSError as exc:
                     print(f"cannot start a clean guardian ({exc}); guarding in the launcher's fork",
                           file=sys.stderr, flush=True)
+            if holding is not None:
+                os.close(holding)
             Guardian(backend, experiment, exits_dir(plan), supervisor_pid).run()
         finally:
             os._exit(0)
