@@ -47,51 +47,54 @@ class LocalCluster(HostCluster):
     supervisor_start = "fork"
 
     def _prepare_start(self, exp, run_id):
-        """Get the supervisor's start going while the launch plans and records the experiment.
+        """Get the supervisor's start going while the launch plans and records the experiment; it then
+        waits for :meth:`_start_supervisor`'s word on its stdin, and ends without it (:meth:`_abandon_start`,
+        or this process gone).
 
-        Where this process may fork (:func:`_may_fork`), nothing: the supervisor will be a fork of it,
-        with every module it needs imported already (:func:`symphony.local.supervisor.forked_start`).
-        Else its interpreter starts now: its start-up (tens of milliseconds of CPU, more on a loaded
-        machine) then overlaps the planning. It waits for :meth:`_start_supervisor`'s word on its
-        stdin, and ends without it (:meth:`_abandon_start`, or this process gone)."""
+        Where this process may fork (:func:`_may_fork`), the supervisor is a fork of it, with every module
+        it needs imported already (:func:`symphony.local.supervisor.forked_start`). Else its interpreter
+        starts now: its start-up (tens of milliseconds of CPU, more on a loaded machine) then overlaps the
+        planning."""
         self._early = getattr(self, "_early", {})
-        if self.supervisor_start == "fork" and _may_fork():
-            from . import supervisor  # noqa: F401  (its import: while nothing waits on it)
-            self._early[run_id] = FORK
-        else:
-            self._early[run_id] = self._spawn_supervisor(self.backend_name, exp.name, run_id, wait=True)
+        launcher = self._fork_supervisor(exp.name, run_id) if self.supervisor_start == "fork" else None
+        if launcher is None:
+            launcher = self._spawn_supervisor(self.backend_name, exp.name, run_id, wait=True)
+        self._early[run_id] = launcher
 
-    def _fork_supervisor(self, plan):
-        """The first fork of a supervisor forked out of this process, as a launcher to read (None if
-        this process cannot fork now: then a new interpreter is started)."""
-        from .supervisor import forked_start
-        if not _may_fork():  # (a thread started since the launch began)
+    def _fork_supervisor(self, name, run_id):
+        """The first fork of a supervisor forked out of this process, as a launcher to read and to give
+        the word (None if this process cannot fork now: then a new interpreter is started)."""
+        if not _may_fork():
             return None
+        from .supervisor import forked_start
         for stream in (sys.stdout, sys.stderr):  # (nothing buffered here may be written twice)
             try:
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass
         read_fd, write_fd = os.pipe()
-        env = {RUN_ID_VAR: plan.run_id, "SYMPHONY_HOME": self.store.home}
+        go_read, go_write = os.pipe()
+        env = {RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
         try:
             with closed_for_fork():
                 pid = os.fork()
                 if pid == 0:
-                    os.close(read_fd)
-                    forked_start(plan.backend, plan.experiment, write_fd, env,  # (never returns)
-                                 supervisor_argv=interpreter(SUPERVISOR_BOOT),
+                    forked_start(self.backend_name, name, self._log_dir(name), write_fd, go_read, env,
+                                 supervisor_argv=interpreter(SUPERVISOR_BOOT),  # (never returns)
                                  guardian_argv=interpreter(GUARDIAN_BOOT))
         except (OSError, StateError):
-            os.close(read_fd)
-            os.close(write_fd)
+            for fd in (read_fd, write_fd, go_read, go_write):
+                os.close(fd)
             return None
         os.close(write_fd)
-        return _ForkedLauncher(pid, read_fd)
+        os.close(go_read)
+        return _ForkedLauncher(pid, read_fd, go_write)
 
     def _abandon_start(self, run_id):
         early = getattr(self, "_early", {}).pop(run_id, None)
-        if early is not None and early is not FORK:
+        if isinstance(early, _ForkedLauncher):
+            early.abandon(time.monotonic() + READY_TIMEOUT)
+        elif early is not None:
             early.kill()
             early.wait()
             early.stdin.close()
@@ -99,14 +102,10 @@ class LocalCluster(HostCluster):
 
     def _start_supervisor(self, plan, adopt=False):
         launcher = getattr(self, "_early", {}).pop(plan.run_id, None) if not adopt else None
-        if launcher is FORK:
-            launcher = self._fork_supervisor(plan)
-            if launcher is None:
-                launcher = self._spawn_supervisor(plan.backend, plan.experiment, plan.run_id)
-            else:  # until it said ok: a roll-back waits for its daemons (see _remove)
+        if launcher is not None:
+            if isinstance(launcher, _ForkedLauncher):  # until it said ok: a roll-back waits for its daemons
                 self._forked_starts = getattr(self, "_forked_starts", {})
                 self._forked_starts[plan.run_id] = launcher
-        elif launcher is not None:
             try:
                 with launcher.stdin:
                     launcher.stdin.write(b"go\n")
@@ -205,10 +204,6 @@ class LocalCluster(HostCluster):
         return True
 
 
-#: (in ``_early``) this launch forks its supervisor
-FORK = object()
-
-
 def _may_fork():
     """Whether a supervisor may be forked out of this process: Linux, and one thread only. A fork keeps
     only the calling thread; a lock another thread held at that moment (in the allocator, in a
@@ -231,12 +226,21 @@ def _may_fork():
 
 
 class _ForkedLauncher:
-    """The first fork of a supervisor forked out of this process, read like the ``Popen`` of one
-    started as a new interpreter: it exits at once; the daemon answers on ``stdout``."""
+    """The first fork of a supervisor forked out of this process, used like the ``Popen`` of one
+    started as a new interpreter: it exits at once; the daemon waits for its word on ``stdin`` and
+    answers on ``stdout``."""
 
-    def __init__(self, pid, read_fd):
+    def __init__(self, pid, read_fd, go_fd):
         self.pid = pid
         self.stdout = os.fdopen(read_fd, "rb")
+        self.stdin = os.fdopen(go_fd, "wb", buffering=0)
+
+    def abandon(self, deadline):
+        """No word will come (the launch failed before it recorded the experiment): its daemons end
+        on the end of the file, and have let go of the pipe (ended) when this returns."""
+        self.stdin.close()
+        self.wait()
+        self.drain(deadline)
 
     def wait(self):
         try:

@@ -4,10 +4,12 @@ The guardian is the supervisor's parent and a child subreaper (see
 :mod:`symphony.local.supervisor` for why it exists). It lives in a module of its own, with
 little more than the standard library's built-in modules at import, because a launch that
 forks the supervisor out of the launcher (:func:`symphony.local.supervisor.forked_start`)
-turns the guardian into a clean interpreter of its own (``exec``), a second after the
-experiment's processes began to start or at once if the supervisor ends: what this module
-imports is paid for in CPU at that moment, on every launch. What it needs only when a supervisor dies (the state store) is imported then, and a
-replacement supervisor is an interpreter of its own.
+turns the guardian into a clean interpreter of its own (``exec``), a second after the launch
+began or at once if the supervisor ends: what this module imports is paid for in CPU at that
+moment, while the experiment's processes start. What it needs only when a supervisor dies (the
+state store) is imported then, and a replacement supervisor is an interpreter of its own. It
+writes what it has to say to the experiment's ``supervisor.log`` itself (:func:`say`): its
+stdio is detached.
 
 The records: an end is written to ``<log dir>/exits/<pid>`` (start ticks and exit code) by
 whoever reaps the process, supervisor or guardian, before reaping it: only a parent learns a
@@ -23,9 +25,29 @@ from ..host.restarts import STABLE_RUN_SECONDS, restart_delay
 from .boot import SUPERVISOR_BOOT, interpreter
 
 
-def exits_dir(plan):
+def log_dir_of(plan):
+    """The experiment's log directory: its processes' logs, ``supervisor.log``, ``exits/``."""
+    return os.path.dirname(plan.processes[0].log_path)
+
+
+def exits_dir(log_dir):
     """Where the ends of processes are recorded before they are reaped (by the supervisor or its guardian)."""
-    return os.path.join(os.path.dirname(plan.processes[0].log_path), "exits")
+    return os.path.join(log_dir, "exits")
+
+
+def say(log_dir, message):
+    """Append one line to the experiment's ``supervisor.log`` (nothing if its directory is gone, or not
+    there yet: a guardian may outlive its experiment, and precede a launch's record of it)."""
+    try:
+        fd = os.open(os.path.join(log_dir, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, (message + "\n").encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def exit_records(directory):
@@ -90,10 +112,11 @@ class Guardian:
     deleted), the experiment is no longer running, or someone else replaced it first.
     """
 
-    def __init__(self, backend, experiment, directory, supervisor_pid):
+    def __init__(self, backend, experiment, log_dir, supervisor_pid):
         self.backend, self.experiment = backend, experiment
         self.supervisor_pid = supervisor_pid
-        self.directory = directory
+        self.log_dir = log_dir
+        self.directory = exits_dir(log_dir)
         self.supervisor_since = time.monotonic()
         self.quick_deaths = 0
         self.replace_at = None  # (monotonic) when to start the next supervisor
@@ -133,8 +156,7 @@ class Guardian:
         lived = time.monotonic() - self.supervisor_since
         self.quick_deaths = 0 if lived >= STABLE_RUN_SECONDS else self.quick_deaths + 1
         delay = 0.0 if self.quick_deaths <= 1 else restart_delay(1.0, self.quick_deaths - 1)
-        print(f"supervisor {self.dead_pid} died ({_how(ended)}); replacing it in {delay:g} s", file=sys.stderr,
-              flush=True)
+        say(self.log_dir, f"supervisor {self.dead_pid} died ({_how(ended)}); replacing it in {delay:g} s")
         self.replace_at = time.monotonic() + delay
 
     def replace(self):
@@ -149,15 +171,22 @@ class Guardian:
             finally:
                 store.close()  # no connection may cross fork()
         except Exception as exc:  # (a state database that cannot be used now: try again, later)
-            print(f"cannot replace the supervisor: {exc}", file=sys.stderr, flush=True)
+            say(self.log_dir, f"cannot replace the supervisor: {exc}")
             self.quick_deaths += 1
             self.replace_at = time.monotonic() + restart_delay(1.0, self.quick_deaths)
             return
-        if not claimed:
-            return  # deleted, finished, or replaced by a query meanwhile: only the orphans' ends are ours
+        if not claimed:  # deleted, finished, or replaced by a query meanwhile: only the orphans' ends are ours
+            say(self.log_dir, f"supervisor {self.dead_pid} not replaced: the experiment is no longer running, "
+                              "or another supervisor took it over")
+            return
         pid = os.fork()
         if pid == 0:
-            try:  # its child, so that the next death is this guardian's to see too
+            try:  # its child, so that the next death is this guardian's to see too; it logs where its guardian does
+                try:
+                    os.dup2(os.open(os.path.join(self.log_dir, "supervisor.log"),
+                                    os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), 2)
+                except OSError:
+                    pass  # (its stderr stays this guardian's)
                 argv = interpreter(SUPERVISOR_BOOT) + [self.backend, self.experiment, "--replace"]
                 os.execv(argv[0], argv)
             finally:
@@ -172,14 +201,14 @@ def _how(ended):
 
 
 def main(argv=None):
-    """``<backend> <experiment> <supervisor pid> <exits dir>``: the guardian of a forked start, after its
+    """``<backend> <experiment> <supervisor pid> <log dir>``: the guardian of a forked start, after its
     ``exec`` (it is already the supervisor's parent, a session leader and a subreaper, its stdio detached)."""
-    backend, experiment, supervisor_pid, directory = (argv or sys.argv[1:])[:4]
+    backend, experiment, supervisor_pid, log_dir = (argv or sys.argv[1:])[:4]
     import signal
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # (an ignored SIGCHLD, kept across exec, reaps alone)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD,))  # (blocked for the hand-over's wait)
     try:
-        Guardian(backend, experiment, directory, int(supervisor_pid)).run()
+        Guardian(backend, experiment, log_dir, int(supervisor_pid)).run()
     finally:
         os._exit(0)
 

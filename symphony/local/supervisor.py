@@ -6,17 +6,20 @@ restart them by policy and keep the log index. One small daemon per experiment
 does that; it is double-forked with no terminal, so closing the terminal that
 launched the experiment changes nothing.
 
-A launcher with one thread forks it (:func:`forked_start`): the fork has every module it needs
-imported already, starts the processes at once, and only then ``exec``s a clean interpreter of
-its own (:func:`_hand_over`), which keeps its pid and so its children, and sheds the launcher's
-memory and state. A launcher with threads (a fork keeps only the calling thread, and a lock
-another one held stays held) starts it as ``python -m symphony.local.supervisor <backend>
-<experiment>`` instead (without the ``site`` step: :data:`symphony.local.boot.SUPERVISOR_BOOT`),
-its interpreter starting while the launch plans. Either way the plan is read from the state
-database. It reports readiness on its stdout
-(a pipe to the launcher): ``started <count>`` as processes start (at most one line per
-``STARTED_REPORT_INTERVAL``, so the launcher can show progress on a terminal), then ``ok``
-once every process has started, or ``error <message>`` after stopping whatever it had started.
+A launcher with one thread forks it as the launch begins (:func:`forked_start`): the fork has
+every module it needs imported already, splits into the guardian and the supervisor while the
+launcher plans and records the experiment, starts the processes on the launcher's word, and only
+then ``exec``s a clean interpreter of its own (:func:`_hand_over`), which keeps its pid and so its
+children, and sheds the launcher's memory and state. A launcher with threads (a fork keeps only
+the calling thread, and a lock another one held stays held) starts it as ``python -m
+symphony.local.supervisor <backend> <experiment> --wait`` instead (without the ``site`` step:
+:data:`symphony.local.boot.SUPERVISOR_BOOT`), its interpreter starting while the launch plans.
+Either way it waits for the launcher's word (``go`` on its stdin, once the experiment is
+recorded; the end of the file if the launch failed first), and reads the plan from the state
+database. It reports readiness on its stdout (a pipe to the launcher): ``started <count>`` as
+processes start (at most one line per ``STARTED_REPORT_INTERVAL``, so the launcher can show
+progress on a terminal), then ``ok`` once every process has started, or ``error <message>``
+after stopping whatever it had started.
 
 **The guardian, and who replaces a supervisor that died.** The daemon's second fork keeps
 its parent alive as the supervisor's *guardian*, a child subreaper that sleeps in
@@ -80,7 +83,7 @@ from ..host.processes import RUN_ID_VAR, all_pids, proc_stat, run_process_keys, 
 from ..host.restarts import failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
-from .guardian import Guardian, exit_records, exits_dir, forget_exit, read_exit, record_exit
+from .guardian import Guardian, exit_records, exits_dir, forget_exit, log_dir_of, read_exit, record_exit, say
 
 PR_SET_CHILD_SUBREAPER = 36
 #: how long an adopted process that became a zombie may wait for its guardian to record its status
@@ -199,7 +202,7 @@ class Supervisor:
         self.store = store
         self.plan = plan
         self.children = [Supervised(p) for p in plan.processes]
-        self.exits = exits_dir(plan)
+        self.exits = exits_dir(log_dir_of(plan))
         self.by_pid = {}
         self.by_pidfd = {}
         self.stopping = False
@@ -653,12 +656,12 @@ HANDED_OVER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGC
 #: a clean interpreter of its own (``exec``): that start-up (a few tens of milliseconds of CPU) would else
 #: compete with the processes' own. Any signal (a process ended, a stop) ends the wait at once.
 HANDOVER_SECONDS = 0.3
-#: the same for its guardian, from the supervisor's fork on (only the supervisor's end ends it sooner)
+#: the same for its guardian, from its fork on as the launch begins (only the supervisor's end ends it sooner)
 GUARDIAN_HANDOVER_SECONDS = 1.0
 
 
 def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda message: None,
-              report_progress=lambda message: None, hand_over=None):
+              report_progress=lambda message: None, hand_over=None, store=None):
     """Be the supervisor of ``experiment``: start its processes, then watch them until they are done or
     the experiment is stopped. Returns the exit code.
 
@@ -666,9 +669,10 @@ def supervise(backend, experiment, plan, shared_env, mode="start", report=lambda
     after a hand-over: the running processes are this process's own children, started by it before its
     ``exec``. ``report`` is told the outcome of the start (once), ``report_progress`` how far it got.
     ``hand_over``: the command line (without the backend and experiment) that this supervisor, forked out
-    of the launcher, ``exec``s once its processes started (:func:`forked_start`)."""
+    of the launcher, ``exec``s once its processes started (:func:`forked_start`). ``store``: the state
+    store to use (by default, one of its own)."""
     _become_subreaper()  # not inherited across fork()
-    store = StateStore()
+    store = store or StateStore()
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)
@@ -760,13 +764,16 @@ def _a_child_ended():
         return False
 
 
-def load_recorded(backend, experiment):
-    """``(plan, shared env)`` of the recorded experiment, None if it is no longer recorded."""
-    store = StateStore()
+def load_recorded(backend, experiment, store=None):
+    """``(plan, shared env)`` of the recorded experiment, None if it is no longer recorded (read with
+    ``store``, or a store of its own, closed again: a connection must not cross a fork)."""
+    own = store is None
+    store = StateStore() if own else store
     try:
         row = store.get_experiment(backend, experiment)
     finally:
-        store.close()  # a connection must not cross fork()
+        if own:
+            store.close()
     if row is None:
         return None
     stored = plainjson.loads(row["plan"])
@@ -808,72 +815,137 @@ def _reap_all():
             time.sleep(0.05)
 
 
-def _daemon(backend, experiment, mode, guardian_argv=None, supervisor_argv=None):
+def _daemon(backend, experiment, mode):
     """After the first fork: lead a session, detach from the terminal, split into the guardian (this
-    process) and the supervisor (its child), which :func:`supervise`s. With ``guardian_argv``, the
-    guardian ``exec``s that clean interpreter (after ``GUARDIAN_HANDOVER_SECONDS``, or at once when the
-    supervisor ends); with ``supervisor_argv``, the supervisor hands over to one once its processes
-    started (a start forked out of the launcher: :func:`forked_start`)."""
+    process) and the supervisor (its child), which :func:`supervise`s."""
     os.setsid()
     recorded = load_recorded(backend, experiment)
     if recorded is None:  # deleted before its supervisor got going: nothing to supervise
         _report(f"error experiment {experiment!r} was deleted meanwhile")
         return 1
     plan, shared_env = recorded
-    _detach_stdio(os.path.join(os.path.dirname(plan.processes[0].log_path), "supervisor.log"))
+    log_dir = log_dir_of(plan)
+    _detach_stdio(os.path.join(log_dir, "supervisor.log"))
     _become_subreaper()
     supervisor_pid = os.fork()
     if supervisor_pid > 0:
         try:  # this parent stays, as the guardian; the supervisor, no session leader, can never get a terminal
-            # a forked start's guardian holds the launcher's pipe until its exec closes it: a roll-back reads
-            # to its end, so that it finds the guardian by its marker (os.dup's copy closes on exec)
-            holding = os.dup(1) if guardian_argv is not None else None
             _release_stdout()
-            if guardian_argv is not None:
-                # its own interpreter, once the processes had their moment; the supervisor's end (the one
-                # event a guardian acts on) ends the wait at once, and stays pending for the new image
-                signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD,))
-                signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)
-                try:
-                    os.execv(guardian_argv[0], guardian_argv + [backend, experiment, str(supervisor_pid),
-                                                                exits_dir(plan)])
-                except OSError as exc:
-                    print(f"cannot start a clean guardian ({exc}); guarding in the launcher's fork",
-                          file=sys.stderr, flush=True)
-            if holding is not None:
-                os.close(holding)
-            Guardian(backend, experiment, exits_dir(plan), supervisor_pid).run()
+            Guardian(backend, experiment, log_dir, supervisor_pid).run()
         finally:
             os._exit(0)
-    return supervise(backend, experiment, plan, shared_env, mode, report=_report, report_progress=_tell,
-                     hand_over=supervisor_argv)
+    return supervise(backend, experiment, plan, shared_env, mode, report=_report, report_progress=_tell)
 
 
-def forked_start(backend, experiment, report_fd, env, supervisor_argv, guardian_argv):
-    """Start the recorded experiment's supervisor from a fork of the launcher (called in the fork's child).
+def forked_start(backend, experiment, log_dir, report_fd, go_fd, env, supervisor_argv, guardian_argv):
+    """Start the supervisor of the experiment being launched from a fork of the launcher (called in the
+    fork's child, as the launch begins).
 
-    Why: a new interpreter and its imports (tens of milliseconds of CPU) come before the first process of
-    a launch that starts one; the launcher has everything imported already. The fork becomes the
-    guardian and the supervisor as :func:`main` would (``env``: the variables the supervisor's command
-    line would be given), starts the processes, and only then does each turn into a clean interpreter
-    of its own (``exec``) once the processes had their moment: the supervisor (:func:`_hand_over`),
-    and the guardian a little later (its start-up competes with theirs too). ``report_fd``: the pipe
-    the launcher reads the start's outcome from. Never returns: this is a copy of the launcher, whose
-    own exit handlers, buffers and objects must not run or be finalised here."""
+    Why: a new interpreter and its imports (tens of milliseconds of CPU) would come before the first
+    process; the launcher has everything imported already. And why as the launch begins: the forks,
+    the session, the state store's connection are all made while the launcher plans and records the
+    experiment (on another core), so that the launcher's word (``go`` on ``go_fd``, once the experiment
+    is recorded) finds a supervisor ready to start the first process. End of file instead: the launch
+    failed before it recorded anything, and the daemons end.
+
+    The fork becomes the guardian and the supervisor as :func:`main` would (``env``: the variables the
+    supervisor's command line would be given), and only once the processes had their moment does each
+    turn into a clean interpreter of its own (``exec``): the supervisor (:func:`_hand_over`), and the
+    guardian a little later (its start-up competes with theirs too). ``report_fd``: the pipe the
+    launcher reads the start's outcome from. Never returns: this is a copy of the launcher, whose own
+    exit handlers, buffers and objects must not run or be finalised here."""
     code = 1
     try:
         import gc
         gc.disable()  # (an unreachable object of the launcher's, finalised here, would act on its behalf)
         os.dup2(report_fd, 1)  # (first: whatever is said from here on goes to the launcher's pipe)
+        os.dup2(go_fd, 0)
         _shed_launcher_state()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # (not the launcher's terminal: the supervisor's log, once the launch made it)
+        os.close(devnull)
         os.environ.update(env)
         if os.fork() > 0:
-            os._exit(0)  # first fork's parent: the launcher reaps it at once
-        code = _daemon(backend, experiment, "start", guardian_argv=guardian_argv, supervisor_argv=supervisor_argv)
+            os._exit(0)  # first fork's parent: the launcher reaps it
+        code = _forked_daemon(backend, experiment, log_dir, supervisor_argv, guardian_argv)
     except BaseException as exc:
         _tell(f"error the supervisor's start failed: {exc!r}")
     finally:
         os._exit(code)
+
+
+def _forked_daemon(backend, experiment, log_dir, supervisor_argv, guardian_argv):
+    """:func:`_daemon` for a start forked out of the launcher: the guardian and the supervisor split
+    before the experiment is recorded; the supervisor then waits for the launcher's ``go``."""
+    os.setsid()
+    _become_subreaper()
+    supervisor_pid = os.fork()
+    if supervisor_pid > 0:
+        try:
+            _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv)
+        finally:
+            os._exit(0)
+    # the supervisor: its connection opened now (none of the launcher's crossed the fork), then the word
+    store = StateStore()
+    if not _go():  # the launch failed before it recorded the experiment: nothing to supervise
+        return 0
+    recorded = load_recorded(backend, experiment, store)
+    if recorded is None:  # deleted before its supervisor got going
+        _report(f"error experiment {experiment!r} was deleted meanwhile")
+        return 1
+    plan, shared_env = recorded
+    _detach_stdio(os.path.join(log_dir, "supervisor.log"))  # (there now: the launcher made it before its word)
+    return supervise(backend, experiment, plan, shared_env, "start", report=_report, report_progress=_tell,
+                     hand_over=supervisor_argv, store=store)
+
+
+def _go():
+    """Wait for the launcher's word on stdin: True for ``go``, False for the end of the file (it gave up)."""
+    word = b""
+    while not word.endswith(b"\n"):
+        chunk = os.read(0, 16)
+        if not chunk:
+            return False
+        word += chunk
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return word == b"go\n"
+
+
+def _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv):
+    """The guardian of a forked start, until it ``exec``s its clean interpreter (``guardian_argv``):
+    after ``GUARDIAN_HANDOVER_SECONDS``, or at once when the supervisor ends (the one event a guardian
+    acts on), which stays pending for the new image. A supervisor that ended on purpose (exit 0: the
+    launch gave up, or was overtaken by a delete, or its processes all ended) needs no new image: what is
+    left to guard (orphans' ends) is guarded here, and a launch that gave up waits for nothing more.
+
+    It holds the launcher's pipe until then: a roll-back reads to its end, so that it finds every
+    daemon by its run marker (``os.dup``'s copy closes on ``exec``)."""
+    holding = os.dup(1)
+    _release_stdout()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # (the launcher's word is the supervisor's to read)
+    os.close(devnull)
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD,))
+    signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)
+    if not _ended_with_zero(supervisor_pid):
+        try:
+            os.execv(guardian_argv[0], guardian_argv + [backend, experiment, str(supervisor_pid), log_dir])
+        except OSError as exc:
+            say(log_dir, f"cannot start a clean guardian ({exc}); guarding in the launcher's fork")
+    os.close(holding)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD,))
+    Guardian(backend, experiment, log_dir, supervisor_pid).run()
+
+
+def _ended_with_zero(pid):
+    """Whether the child ``pid`` has ended with exit status 0 (left unreaped)."""
+    try:
+        ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return ended is not None and ended.si_code == os.CLD_EXITED and ended.si_status == 0
 
 
 def _shed_launcher_state():

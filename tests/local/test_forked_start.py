@@ -289,3 +289,41 @@ def test_a_delete_during_the_start_stops_it_and_leaves_nothing_running(cluster, 
     assert out.strip().startswith("refused: ") and "deleted during its start" in out, out
     wait_for(lambda: not find_run_processes(row["run_id"]) and not is_alive(row["supervisor_pid"]), timeout=15)
     assert "overtaken" not in cluster.list_experiments()
+
+
+def test_a_launch_failing_before_it_recorded_the_experiment_leaves_no_forked_daemon():
+    """The supervisor and its guardian are forked as the launch begins, and wait for the launcher's word;
+    a launch that fails while it plans or records (here: at the recording step) gives none, and they end
+    before the launch's error reaches the caller."""
+    seen = launcher("""
+        def copies():
+            # forked daemons that have not turned into interpreters of their own show this launcher's cmdline
+            with open("/proc/self/cmdline", "rb") as handle:
+                mine = handle.read()
+            found = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        if handle.read() == mine and int(pid) != os.getpid():
+                            found.append(int(pid))
+                except OSError:
+                    pass
+            return found
+        during = []
+        def fail_at_record(step, detail):
+            if step == "record":
+                during.extend(copies())
+                raise RuntimeError("injected failure while recording")
+        cluster.fault_hook = fail_at_record
+        exp = cluster.new_experiment("unrecorded")
+        exp.new_process("p", command=sys.executable, args=["-c", SLEEPER])
+        try:
+            cluster.launch(exp)
+        except RuntimeError as exc:
+            error = str(exc)
+        print(json.dumps({"error": error, "during": during, "after": copies(),
+                          "listed": "unrecorded" in cluster.list_experiments()}))
+        """)
+    assert seen["error"] == "injected failure while recording"
+    assert len(seen["during"]) >= 2, "the guardian and the supervisor wait, forked, while the launch records"
+    assert seen["after"] == [] and not seen["listed"]
