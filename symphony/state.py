@@ -206,6 +206,7 @@ class StateStore:
             self.db.close()
             raise
         self._open = True
+        self._pid = os.getpid()  # (a fork's copy of this store is the parent's: never closed by the fork)
         _OPEN.append(_weakref.ref(self))
 
     def _ensure_schema(self) -> None:
@@ -238,6 +239,16 @@ class StateStore:
     def close(self) -> None:
         self.db.close()
         self._open = False
+
+    def __del__(self) -> None:
+        # A connection sits in a reference cycle (its statement cache refers back to it), so a store
+        # dropped unclosed would keep the database's files open until the next garbage collection: a
+        # launch's fork (see closed_for_fork) would then have to run one, for tens of milliseconds.
+        if getattr(self, "_open", False) and os.getpid() == self._pid:
+            try:
+                self.close()
+            except Exception:
+                pass  # (another thread's connection: left to the collector)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
