@@ -3,15 +3,17 @@
 import time
 
 
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    """Return ``predicate()``'s first truthy value; fail the test after ``timeout`` seconds."""
+def wait_for(predicate, timeout=20.0, interval=0.05, explain=None):
+    """Return ``predicate()``'s first truthy value; fail the test after ``timeout`` seconds (saying what
+    ``explain()`` returns then, if given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}"
+                         + (f"\n{explain()}" if explain is not None else ""))
 
 
 def process_gone(pid):

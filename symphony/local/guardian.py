@@ -191,6 +191,7 @@ class Guardian:
                 os.execv(argv[0], argv)
             finally:
                 os._exit(1)
+        say(self.log_dir, f"supervisor {pid} started, replacing {self.dead_pid}")
         self.supervisor_pid, self.supervisor_since = pid, time.monotonic()
 
 

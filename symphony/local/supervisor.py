@@ -205,6 +205,7 @@ class Supervisor:
         self.exits = exits_dir(log_dir_of(plan))
         self.by_pid = {}
         self.by_pidfd = {}
+        self.poller = None  # (run) what the pidfds are polled with, while they are
         self.stopping = False
         os.environ.update(shared_env or {})  # every process's environment but its own variables (see spawn)
         self.logs = None
@@ -446,8 +447,14 @@ class Supervisor:
         self.by_pidfd[child.pidfd] = child
 
     def _unwatch(self, child):
+        """Close ``child``'s pidfd (it fired, or its end was found otherwise): from here on it is looked at by
+        time (``recheck_at``), and a closed descriptor left in the poller would make every poll return at once."""
         if child.pidfd is not None:
-            self.by_pidfd.pop(child.pidfd, None)
+            if self.by_pidfd.pop(child.pidfd, None) is not None and self.poller is not None:
+                try:
+                    self.poller.unregister(child.pidfd)
+                except KeyError:
+                    pass
             os.close(child.pidfd)
             child.pidfd = None
 
@@ -455,7 +462,8 @@ class Supervisor:
         """Record the end of an adopted process that ended, with its recorded status; True if it ended."""
         stat = proc_stat(child.pid)
         ours = stat is not None and stat.start_ticks == child.start_ticks
-        if ours and stat.state != "Z":
+        # "X": being reaped by its guardian at this very moment (which recorded its end first): ended too
+        if ours and stat.state not in ("Z", "X"):
             if child.pidfd is None:
                 child.recheck_at = time.monotonic() + FALLBACK_POLL_SECONDS
             return None
@@ -552,7 +560,7 @@ class Supervisor:
         if self.readiness_due:
             self._begin_readiness()
         self.logs = LogWatch(self.children)
-        poller = select.poll()
+        poller = self.poller = select.poll()
         poller.register(wakeup_fd, select.POLLIN)
         readiness = self.readiness
         if readiness is not None:
@@ -583,8 +591,9 @@ class Supervisor:
                 elif fd == self.logs.fd:
                     self.logs.read(time.monotonic())
                 elif fd in self.by_pidfd:
-                    fired.add(self.by_pidfd[fd])
-                    poller.unregister(fd)  # (stays readable once it ended: looked at once, then rechecked by time)
+                    child = self.by_pidfd[fd]
+                    fired.add(child)
+                    self._unwatch(child)  # (stays readable once it ended: looked at once, then rechecked by time)
                 elif readiness is not None:
                     if fd == readiness.wake_read:
                         readiness.collect()

@@ -61,6 +61,18 @@ def kill_supervisor(pid):
     wait_for(lambda: process_gone(pid))
 
 
+def explain(cluster, name):
+    """The rows and the supervisor's log, for a wait that timed out."""
+    rows = [{k: r[k] for k in ("key", "status", "pid", "start_ticks", "exit_code", "signal", "restarts")}
+            for r in cluster.store.processes("local", name)]
+    try:
+        with open(os.path.join(cluster._log_dir(name), "supervisor.log")) as log:
+            said = log.read()
+    except OSError as exc:
+        said = str(exc)
+    return f"experiment: {dict(cluster.store.get_experiment('local', name, brief=True))}\nrows: {rows}\nsupervisor.log:\n{said}"
+
+
 def starts_logged(cluster, name, key):
     return list(cluster.get_log(name, key)).count("start")
 
@@ -109,7 +121,7 @@ def test_processes_ending_while_nobody_supervises_report_their_real_status(local
     wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=20)
     # nobody queries: the guardian's replacement supervisor records the ends and restarts by policy
     wait_for(lambda: [row(local_cluster, "unwatched", key)["status"] for key in ("succeeds", "fails-once")]
-             == ["exited", "exited"], timeout=30)
+             == ["exited", "exited"], timeout=30, explain=lambda: explain(local_cluster, "unwatched"))
     assert_real_endings(local_cluster, "unwatched")
     exits = os.path.join(os.path.dirname(row(local_cluster, "unwatched", "succeeds")["log_path"]), "exits")
     assert stat.S_IMODE(os.stat(exits).st_mode) == 0o700, "the guardian's records are private"

@@ -164,3 +164,35 @@ def test_log_growth_reaches_the_index_through_kernel_events(tmp_path):
     assert [line.split()[1] for line in (tmp_path / "b.log.idx").read_text().splitlines()] == ["5"]
     assert len((tmp_path / "a.log.idx").read_text().splitlines()) == 1, "a did not grow: not indexed again"
     os.close(watch.fd)
+
+
+def test_an_adopted_process_seen_while_its_guardian_reaps_it_has_ended(tmp_path, monkeypatch):
+    """While a parent reaps its child, ``/proc/<pid>/stat`` shows the state ``X`` for a moment, with
+    the child's start ticks still there. An adopted process seen so has ended (its guardian recorded
+    how before it reaped it): its end is taken from that record, not left for a look that never comes.
+    And a pidfd closed once its process's end is known leaves the poller, which would else wake at
+    once on every poll."""
+    import select
+    from symphony.local import supervisor as supervisor_module
+    from symphony.local.guardian import exits_dir, record_exit
+    plan = LocalPlan(backend="local", experiment="e", run_id="r", ports={}, processes=[
+        ProcessPlan(key="p", group="", name="p", argv=["true"], cwd="/", env={}, restart_policy="Never",
+                    log_path=str(tmp_path / "p.log"))])
+    supervisor = Supervisor(NoStore(), plan)
+    child = supervisor.children[0]
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    try:
+        child.pid, child.adopted, child.start_ticks = process.pid, True, proc_stat(process.pid).start_ticks
+        supervisor._watch(child)
+        supervisor.poller = select.poll()
+        supervisor.poller.register(child.pidfd, select.POLLIN)
+        wait_for(lambda: proc_stat(process.pid).state == "Z")
+        record_exit(exits_dir(str(tmp_path)), process.pid, 3)  # as its guardian does, before it reaps
+        being_reaped = proc_stat(process.pid)._replace(state="X")
+        monkeypatch.setattr(supervisor_module, "proc_stat", lambda pid: being_reaped)
+        fields = supervisor.check_adopted(child)
+    finally:
+        process.wait()
+    assert fields is not None and (fields["status"], fields["exit_code"]) == ("exited", 3)
+    assert child.pidfd is None and supervisor.by_pidfd == {}
+    assert supervisor.poller.poll(0) == [], "the closed pidfd left the poller"
