@@ -33,7 +33,7 @@ from symphony.status import ProcessState
 TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing, not needed to run `symphony p`)
 if TYPE_CHECKING:
     import sqlite3
-    from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+    from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 #: bump when SCHEMA changes, and list every column added since version 1 in ADDED_COLUMNS
 #: (2: processes.start_ticks; 3: experiments.supervisor_ticks)
@@ -240,15 +240,16 @@ class StateStore:
         self.db.close()
         self._open = False
 
-    def __del__(self) -> None:
+    def __del__(self, _getpid: Callable[[], int] = os.getpid) -> None:
         # A connection sits in a reference cycle (its statement cache refers back to it), so a store
         # dropped unclosed would keep the database's files open until the next garbage collection: a
         # launch's fork (see closed_for_fork) would then have to run one, for tens of milliseconds.
-        if getattr(self, "_open", False) and os.getpid() == self._pid:
-            try:
+        # (os.getpid bound at definition: at interpreter shutdown this module's globals may be gone)
+        try:
+            if getattr(self, "_open", False) and getattr(self, "_pid", None) == _getpid():
                 self.close()
-            except Exception:
-                pass  # (another thread's connection: left to the collector)
+        except Exception:
+            pass  # (another thread's connection: left to the collector)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -103,8 +103,8 @@ class HostCluster(HostProcessActions, Cluster):
     def apply(self, exp, prepared=None):
         store = self.store
         run_id = new_run_id(exp.name)
-        self._prepare_start(exp, run_id)
         try:
+            self._prepare_start(exp, run_id)
             with store.transaction():
                 if store.get_experiment(self.backend_name, exp.name) is not None:
                     raise self.experiment_exists_error(exp.name)  # launched from elsewhere since launch() looked
@@ -131,7 +131,8 @@ class HostCluster(HostProcessActions, Cluster):
 
     def _prepare_start(self, exp, run_id):
         """Begin whatever the backend's start step can do before the experiment is planned and recorded
-        (the local backend: its supervisor's interpreter starting up meanwhile). Nothing by default."""
+        (the local backend: its supervisor, forked or starting up as an interpreter, getting ready
+        meanwhile). Nothing by default."""
 
     def _abandon_start(self, run_id):
         """Undo :meth:`_prepare_start` for a launch that failed before :meth:`_start_supervisor` used it."""

@@ -12,6 +12,7 @@ import sys
 import time
 
 from ..cluster import ProcessStatus
+from ..cluster.launching import rollback_shield
 from ..cluster.progress import launch_progress
 from ..errors import LaunchError, StateError, SymphonyError
 from ..host.cluster import HostCluster
@@ -75,6 +76,7 @@ class LocalCluster(HostCluster):
         read_fd, write_fd = os.pipe()
         go_read, go_write = os.pipe()
         env = {RUN_ID_VAR: run_id, "SYMPHONY_HOME": self.store.home}
+        pid = None
         try:
             with closed_for_fork():
                 pid = os.fork()
@@ -82,13 +84,18 @@ class LocalCluster(HostCluster):
                     forked_start(self.backend_name, name, self._log_dir(name), write_fd, go_read, env,
                                  supervisor_argv=interpreter(SUPERVISOR_BOOT),  # (never returns)
                                  guardian_argv=interpreter(GUARDIAN_BOOT))
-        except (OSError, StateError):
-            for fd in (read_fd, write_fd, go_read, go_write):
-                os.close(fd)
-            return None
-        os.close(write_fd)
-        os.close(go_read)
-        return _ForkedLauncher(pid, read_fd, go_write)
+        except BaseException as exc:
+            if pid is None:  # nothing forked (a transaction open, a descriptor still open, no fork possible)
+                for fd in (read_fd, write_fd, go_read, go_write):
+                    os.close(fd)
+                if isinstance(exc, (OSError, StateError)):
+                    return None
+                raise
+            # forked, then the store could not be reopened, or Ctrl-C came: no word will come
+            with rollback_shield():
+                _ForkedLauncher(pid, read_fd, write_fd, go_read, go_write).abandon(time.monotonic() + READY_TIMEOUT)
+            raise
+        return _ForkedLauncher(pid, read_fd, write_fd, go_read, go_write)
 
     def _abandon_start(self, run_id):
         early = getattr(self, "_early", {}).pop(run_id, None)
@@ -141,11 +148,13 @@ class LocalCluster(HostCluster):
     def _remove(self, name, run_id):
         """A roll-back of a launch whose supervisor was forked out of this process first lets that start
         end: until their ``exec`` its daemons carry no run marker, so nothing would find them. Marked
-        deleting, the supervisor stops what it started and exits, and its guardian (which holds the
-        pipe until its ``exec``) turns into an interpreter the stop below finds by its marker."""
+        deleting, the supervisor stops what it started and exits, and its guardian, which holds the
+        pipe until then, either ends too (nothing left to guard) or turns into an interpreter the stop
+        below finds by its marker."""
         forked = getattr(self, "_forked_starts", {}).pop(run_id, None)
         if forked is not None:
             self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
+            forked.wait()
             forked.drain(time.monotonic() + READY_TIMEOUT)
         super()._remove(name, run_id)
 
@@ -230,10 +239,13 @@ class _ForkedLauncher:
     started as a new interpreter: it exits at once; the daemon waits for its word on ``stdin`` and
     answers on ``stdout``."""
 
-    def __init__(self, pid, read_fd, go_fd):
+    def __init__(self, pid, read_fd, write_fd, go_read, go_write):
+        """(The pipes' ends the daemons use, ``write_fd`` and ``go_read``, are closed here.)"""
+        os.close(write_fd)
+        os.close(go_read)
         self.pid = pid
         self.stdout = os.fdopen(read_fd, "rb")
-        self.stdin = os.fdopen(go_fd, "wb", buffering=0)
+        self.stdin = os.fdopen(go_write, "wb", buffering=0)
 
     def abandon(self, deadline):
         """No word will come (the launch failed before it recorded the experiment): its daemons end

@@ -5,7 +5,8 @@ The guardian is the supervisor's parent and a child subreaper (see
 little more than the standard library's built-in modules at import, because a launch that
 forks the supervisor out of the launcher (:func:`symphony.local.supervisor.forked_start`)
 turns the guardian into a clean interpreter of its own (``exec``), a second after the launch
-began or at once if the supervisor ends: what this module imports is paid for in CPU at that
+began or at once if the supervisor ends (unless it ended on purpose and left nothing to guard):
+what this module imports is paid for in CPU at that
 moment, while the experiment's processes start. What it needs only when a supervisor dies (the
 state store) is imported then, and a replacement supervisor is an interpreter of its own. It
 writes what it has to say to the experiment's ``supervisor.log`` itself (:func:`say`): its
@@ -203,13 +204,16 @@ def _how(ended):
 
 def main(argv=None):
     """``<backend> <experiment> <supervisor pid> <log dir>``: the guardian of a forked start, after its
-    ``exec`` (it is already the supervisor's parent, a session leader and a subreaper, its stdio detached)."""
+    ``exec`` (it is already the supervisor's parent, a session leader and a subreaper, its stdio detached;
+    supervisor pid 0: the supervisor ended on purpose, and only its orphans are left to guard)."""
     backend, experiment, supervisor_pid, log_dir = (argv or sys.argv[1:])[:4]
     import signal
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # (an ignored SIGCHLD, kept across exec, reaps alone)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD,))  # (blocked for the hand-over's wait)
     try:
         Guardian(backend, experiment, log_dir, int(supervisor_pid)).run()
+    except BaseException as exc:  # (its stderr is /dev/null: said where the experiment's supervisor speaks)
+        say(log_dir, f"the guardian failed: {exc!r}")
     finally:
         os._exit(0)
 

@@ -571,6 +571,12 @@ class Supervisor:
             poller.register(fd, select.POLLIN)
         listening = False
         while not self.stopping:
+            if self.all_done():  # (first thing: all may have ended before this loop began, e.g. during a hand-over)
+                if readiness is not None:
+                    readiness.close()
+                self.logs.flush(time.time())
+                self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
+                return
             now = time.monotonic()
             self.logs.due(now)
             if self.logs.listening != listening:
@@ -609,12 +615,6 @@ class Supervisor:
                 readiness.run_due(self.environment_of)
                 self.start_held()
                 readiness.flush()
-            if self.all_done():
-                if readiness is not None:
-                    readiness.close()
-                self.logs.flush(time.time())
-                self.store.update_experiment(self.plan.backend, self.plan.experiment, status=ExperimentStatus.FINISHED)
-                return
         self.stop_all()
 
 
@@ -888,6 +888,9 @@ def _forked_daemon(backend, experiment, log_dir, supervisor_argv, guardian_argv)
     before the experiment is recorded; the supervisor then waits for the launcher's ``go``."""
     os.setsid()
     _become_subreaper()
+    # (blocked before the fork: a supervisor ending at once must still end the guardian's wait; supervise()
+    # unblocks it in the supervisor)
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD,))
     supervisor_pid = os.fork()
     if supervisor_pid > 0:
         try:
@@ -899,9 +902,9 @@ def _forked_daemon(backend, experiment, log_dir, supervisor_argv, guardian_argv)
     if not _go():  # the launch failed before it recorded the experiment: nothing to supervise
         return 0
     recorded = load_recorded(backend, experiment, store)
-    if recorded is None:  # deleted before its supervisor got going
+    if recorded is None or recorded[0].run_id != os.environ.get(RUN_ID_VAR):  # deleted (and relaunched) meanwhile
         _report(f"error experiment {experiment!r} was deleted meanwhile")
-        return 1
+        return 0  # (on purpose: nothing for its guardian to replace)
     plan, shared_env = recorded
     _detach_stdio(os.path.join(log_dir, "supervisor.log"))  # (there now: the launcher made it before its word)
     return supervise(backend, experiment, plan, shared_env, "start", report=_report, report_progress=_tell,
@@ -926,8 +929,9 @@ def _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv
     """The guardian of a forked start, until it ``exec``s its clean interpreter (``guardian_argv``):
     after ``GUARDIAN_HANDOVER_SECONDS``, or at once when the supervisor ends (the one event a guardian
     acts on), which stays pending for the new image. A supervisor that ended on purpose (exit 0: the
-    launch gave up, or was overtaken by a delete, or its processes all ended) needs no new image: what is
-    left to guard (orphans' ends) is guarded here, and a launch that gave up waits for nothing more.
+    launch gave up, or was overtaken by a delete, or its processes all ended) is reaped here: with no
+    orphan of it left to guard, the guardian ends at once, and a launch that gave up waits for nothing
+    more; else the new image guards the orphans.
 
     It holds the launcher's pipe until then: a roll-back reads to its end, so that it finds every
     daemon by its run marker (``os.dup``'s copy closes on ``exec``)."""
@@ -936,16 +940,28 @@ def _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # (the launcher's word is the supervisor's to read)
     os.close(devnull)
-    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGCHLD,))
-    signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)
-    if not _ended_with_zero(supervisor_pid):
-        try:
-            os.execv(guardian_argv[0], guardian_argv + [backend, experiment, str(supervisor_pid), log_dir])
-        except OSError as exc:
-            say(log_dir, f"cannot start a clean guardian ({exc}); guarding in the launcher's fork")
+    signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)  # (blocked since before the fork)
+    if _ended_with_zero(supervisor_pid):
+        os.waitpid(supervisor_pid, 0)
+        if not _has_children():
+            os._exit(0)  # nothing to guard: gone before the launcher's pipe closes, as a roll-back expects
+        supervisor_pid = 0  # only its orphans are left to guard
+    try:
+        os.execv(guardian_argv[0], guardian_argv + [backend, experiment, str(supervisor_pid), log_dir])
+    except OSError as exc:
+        say(log_dir, f"cannot start a clean guardian ({exc}); guarding in the launcher's fork")
     os.close(holding)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD,))
     Guardian(backend, experiment, log_dir, supervisor_pid).run()
+
+
+def _has_children():
+    """Whether this process has a child, running or ended and unreaped."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def _ended_with_zero(pid):

@@ -327,3 +327,66 @@ def test_a_launch_failing_before_it_recorded_the_experiment_leaves_no_forked_dae
     assert seen["error"] == "injected failure while recording"
     assert len(seen["during"]) >= 2, "the guardian and the supervisor wait, forked, while the launch records"
     assert seen["after"] == [] and not seen["listed"]
+
+
+def test_what_a_supervisor_that_finished_at_once_left_behind_is_guarded_by_a_clean_guardian():
+    """A process that leaves a daemon behind and exits 0 at once, with no restart: the supervisor finishes
+    before its guardian's hand-over was due. The daemon, re-parented to the guardian, is still guarded by
+    a clean interpreter (which carries the run's marker, so a delete finds it), not by a copy of the
+    launcher; and the delete leaves nothing."""
+    seen = launcher("""
+        from symphony.host.processes import find_run_processes
+        exp = cluster.new_experiment("left-behind")
+        exp.new_process("p", command="sh", args=["-c", "sleep 60 & exit 0"]).restart_policy("Never")
+        cluster.launch(exp)
+        run_id = cluster.store.get_experiment("local", "left-behind")["run_id"]
+        deadline = time.monotonic() + 30
+        while cluster.store.get_experiment("local", "left-behind")["status"] != "finished":
+            assert time.monotonic() < deadline, "the experiment never finished"
+            time.sleep(0.05)
+        def parent_of(pid):
+            with open(f"/proc/{pid}/stat") as handle:
+                return int(handle.read().rsplit(")", 1)[1].split()[1])
+        def cmdline(pid):
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                return handle.read().decode().split("\\0")
+        orphan = next(pid for pid in find_run_processes(run_id) if cmdline(pid)[:1] == ["sleep"])
+        guardian = parent_of(orphan)
+        deadline = time.monotonic() + 30
+        while "symphony.local.guardian" not in " ".join(cmdline(guardian)):  # (exec'd at once, or after 1 s)
+            assert time.monotonic() < deadline, f"the orphan's parent is {cmdline(guardian)}"
+            time.sleep(0.05)
+        marked = guardian in find_run_processes(run_id)
+        cluster.delete("left-behind")
+        print(json.dumps({"marked": marked, "left": find_run_processes(run_id)}))
+        """)
+    assert seen["marked"], "the guardian carries the run's marker"
+    assert seen["left"] == []
+
+
+def test_an_experiment_whose_processes_all_ended_during_the_hand_over_finishes():
+    """Every process ends while the forked supervisor waits to hand over: the new image reaps them, and
+    must then see that all is done (no later event would tell it): the experiment finishes and its
+    supervisor and guardian end."""
+    seen = launcher("""
+        from symphony.host.processes import is_alive
+        exp = cluster.new_experiment("quick")
+        for i in range(3):
+            exp.new_process(f"p{i}", command="sh", args=["-c", "exit 0"]).restart_policy("Never")
+        cluster.launch(exp)
+        row = cluster.store.get_experiment("local", "quick")
+        with open(f"/proc/{row['supervisor_pid']}/stat") as handle:
+            guardian = int(handle.read().rsplit(")", 1)[1].split()[1])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+                cluster.store.get_experiment("local", "quick")["status"] != "finished"
+                or is_alive(row["supervisor_pid"]) or is_alive(guardian)):
+            time.sleep(0.05)
+        print(json.dumps({"status": cluster.store.get_experiment("local", "quick")["status"],
+                          "supervisor_alive": is_alive(row["supervisor_pid"]), "guardian_alive": is_alive(guardian),
+                          "states": [s.state for s in cluster.describe_experiment("quick")]}))
+        cluster.delete("quick")
+        """)
+    assert seen["states"] == ["exited"] * 3
+    assert seen["status"] == "finished"
+    assert not seen["supervisor_alive"] and not seen["guardian_alive"]
