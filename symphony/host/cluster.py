@@ -153,6 +153,7 @@ class HostCluster(HostProcessActions, Cluster):
     def _remove(self, name, run_id):
         # first: a supervisor starting or restarting processes meanwhile stops at the sight of it
         self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
+        self._before_stop(name, run_id)
         recorded = [(row["pid"], row["start_ticks"]) for row in self.store.processes(self.backend_name, name)]
         row = self.store.get_experiment(self.backend_name, name, brief=True)
         daemons = supervisor_and_guardian(row["supervisor_pid"], row["supervisor_ticks"]) if row is not None else []
@@ -162,6 +163,10 @@ class HostCluster(HostProcessActions, Cluster):
         self.store.delete_experiment(self.backend_name, name)
         import shutil
         shutil.rmtree(self._log_dir(name), ignore_errors=True)
+
+    def _before_stop(self, name, run_id):
+        """The backend's own part of a delete or roll-back, once the experiment is marked deleting and
+        before every process of the run is stopped. Nothing by default."""
 
     # --- queries ------------------------------------------------------------------
     def list_experiments(self):

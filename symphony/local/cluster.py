@@ -109,8 +109,9 @@ class LocalCluster(HostCluster):
 
     def _start_supervisor(self, plan, adopt=False):
         launcher = getattr(self, "_early", {}).pop(plan.run_id, None) if not adopt else None
+        forked = isinstance(launcher, _ForkedLauncher)
         if launcher is not None:
-            if isinstance(launcher, _ForkedLauncher):  # until it said ok: a roll-back waits for its daemons
+            if forked:  # until it said ok: a roll-back waits for its daemons
                 self._forked_starts = getattr(self, "_forked_starts", {})
                 self._forked_starts[plan.run_id] = launcher
             try:
@@ -124,7 +125,6 @@ class LocalCluster(HostCluster):
         if not adopt:
             self._fault_point("ready", plan)  # the supervisor runs, its processes may be starting
         deadline = time.monotonic() + READY_TIMEOUT
-        forked = isinstance(launcher, _ForkedLauncher)
         try:
             if adopt:  # a query re-adopting running processes: nothing to show
                 answer = _read_answer(launcher.stdout.fileno(), deadline)
@@ -136,7 +136,8 @@ class LocalCluster(HostCluster):
             if not forked:
                 launcher.stdout.close()
         if forked and answer == "ok":
-            self._forked_starts.pop(plan.run_id).stdout.close()
+            del self._forked_starts[plan.run_id]
+            launcher.stdout.close()
         if answer != "ok":
             if answer.startswith("error "):
                 raise LaunchError(f"launch of {plan.experiment!r} failed, nothing was left running: {answer[6:]}")
@@ -145,18 +146,15 @@ class LocalCluster(HostCluster):
             raise LaunchError(f"the supervisor of {plan.experiment!r} {reason}; see "
                               f"{os.path.join(self._log_dir(plan.experiment), 'supervisor.log')}")
 
-    def _remove(self, name, run_id):
+    def _before_stop(self, name, run_id):
         """A roll-back of a launch whose supervisor was forked out of this process first lets that start
         end: until their ``exec`` its daemons carry no run marker, so nothing would find them. Marked
-        deleting, the supervisor stops what it started and exits, and its guardian, which holds the
-        pipe until then, either ends too (nothing left to guard) or turns into an interpreter the stop
-        below finds by its marker."""
+        deleting (already), the supervisor stops what it started and exits, and its guardian, which
+        holds the pipe until then, either ends too (nothing left to guard) or turns into an interpreter
+        the stop that follows finds by its marker."""
         forked = getattr(self, "_forked_starts", {}).pop(run_id, None)
         if forked is not None:
-            self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
-            forked.wait()
-            forked.drain(time.monotonic() + READY_TIMEOUT)
-        super()._remove(name, run_id)
+            forked.abandon(time.monotonic() + READY_TIMEOUT)
 
     # --- queries ------------------------------------------------------------------
     def _ensure_supervised(self, row):
@@ -248,8 +246,9 @@ class _ForkedLauncher:
         self.stdin = os.fdopen(go_write, "wb", buffering=0)
 
     def abandon(self, deadline):
-        """No word will come (the launch failed before it recorded the experiment): its daemons end
-        on the end of the file, and have let go of the pipe (ended) when this returns."""
+        """Wait for the daemons to be done with this start: without the word (the launch failed before
+        it recorded the experiment) they end on the end of the file; after it, marked deleting, the
+        supervisor stops what it started. Either way they have let go of the pipe when this returns."""
         self.stdin.close()
         self.wait()
         self.drain(deadline)

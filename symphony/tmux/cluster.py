@@ -155,10 +155,9 @@ class TmuxCluster(HostCluster):
         ingest(self.store, name, run_id, self._events(name), deleting=deleting)
 
     # --- delete -------------------------------------------------------------------
-    def _remove(self, name, run_id):
-        """Close the session (if it is the one this run created), then stop every marked process
+    def _before_stop(self, name, run_id):
+        """Close the session (if it is the one this run created); every marked process is stopped next
         (those the runners recorded included: a process that cleared its environment lost the marker)."""
-        self.store.update_experiment(self.backend_name, name, status=ExperimentStatus.DELETING)
         self._ingest(name, run_id, deleting=True)
         if os.path.isdir(self._log_dir(name)):
             open_private(self._events(name) + DELETING_SUFFIX, "a").close()
@@ -168,8 +167,7 @@ class TmuxCluster(HostCluster):
             if marker.returncode == 0 and marker.stdout.strip() == f"{RUN_ID_VAR}={run_id}":
                 run_tmux(server, "kill-session", "-t", f"={name}")
         except BackendUnavailableError:
-            pass  # no usable tmux, so no session to close; the processes are still stopped below
-        super()._remove(name, run_id)
+            pass  # no usable tmux, so no session to close; the processes are still stopped next
 
     # --- queries ------------------------------------------------------------------
     def _session(self, name, server_name):
