@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import collections
-import contextlib
 import sys
 
 from ..config import SymphonyConfig
@@ -527,25 +526,15 @@ class Cluster(abc.ABC):
 
     def current_experiment(self) -> Optional[str]:
         """The experiment CLI verbs act on when none is named (set by launch and ``symphony exp``)."""
-        with self._settings_store() as store:
-            return store.get_setting(self._settings_key())
+        return self._settings_store().get_setting(self._settings_key())
 
     def set_experiment(self, name: Optional[str]) -> None:
-        with self._settings_store() as store:
-            store.set_setting(self._settings_key(), name)
+        self._settings_store().set_setting(self._settings_key(), name)
 
-    @contextlib.contextmanager
-    def _settings_store(self) -> Iterator["StateStore"]:
-        """The cluster's own state store if it keeps one, else one closed again at once: a connection
-        left to the garbage collector (it sits in a reference cycle) keeps its files open until a
-        collection, and a fork of this process must first find them all closed."""
-        kept = getattr(self, "store", None)
-        if kept is not None:
-            yield kept
-            return
-        from ..state import StateStore
-        store = StateStore()
-        try:
-            yield store
-        finally:
-            store.close()
+    def _settings_store(self) -> "StateStore":
+        """The cluster's own state store if it keeps one, else a new one (closed once dropped)."""
+        store: Optional["StateStore"] = getattr(self, "store", None)
+        if store is None:
+            from ..state import StateStore
+            store = StateStore()
+        return store

@@ -36,6 +36,21 @@ def exits_dir(log_dir):
     return os.path.join(log_dir, "exits")
 
 
+def peek_child(pid=0):
+    """``waitid`` without waiting or reaping, on the child ``pid`` (any child if 0): its record if it
+    ended, None if it runs, False if there is no such child."""
+    try:
+        return os.waitid(os.P_PID if pid else os.P_ALL, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+
+
+def ended_on_purpose(ended):
+    """Whether ``waitid``'s record ``ended`` is an exit with status 0 (a supervisor ends so on purpose:
+    its experiment finished or was deleted)."""
+    return bool(ended) and ended.si_code == os.CLD_EXITED and ended.si_status == 0
+
+
 def say(log_dir, message):
     """Append one line to the experiment's ``supervisor.log`` (nothing if its directory is gone, or not
     there yet: a guardian may outlive its experiment, and precede a launch's record of it)."""
@@ -152,8 +167,8 @@ class Guardian:
 
     def supervisor_died(self, ended):
         self.dead_pid, self.supervisor_pid = self.supervisor_pid, None
-        if ended.si_code == os.CLD_EXITED and ended.si_status == 0:
-            return  # it ended on purpose
+        if ended_on_purpose(ended):
+            return
         lived = time.monotonic() - self.supervisor_since
         self.quick_deaths = 0 if lived >= STABLE_RUN_SECONDS else self.quick_deaths + 1
         delay = 0.0 if self.quick_deaths <= 1 else restart_delay(1.0, self.quick_deaths - 1)

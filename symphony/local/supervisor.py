@@ -83,7 +83,8 @@ from ..host.processes import RUN_ID_VAR, all_pids, proc_stat, run_process_keys, 
 from ..host.restarts import failures_in_a_row, restart_delay, should_restart
 from ..state import ExperimentStatus, StateStore, open_private
 from ..status import ProcessState
-from .guardian import Guardian, exit_records, exits_dir, forget_exit, log_dir_of, read_exit, record_exit, say
+from .guardian import (Guardian, ended_on_purpose, exit_records, exits_dir, forget_exit, log_dir_of, peek_child,
+                       read_exit, record_exit, say)
 
 PR_SET_CHILD_SUBREAPER = 36
 #: how long an adopted process that became a zombie may wait for its guardian to record its status
@@ -650,12 +651,17 @@ def _become_subreaper():
         pass  # not Linux: daemonised grandchildren go to init; delete still finds them by run id
 
 
-def _detach_stdio(log_path):
+def _to_devnull(fd):
+    """Point descriptor ``fd`` (0, 1 or 2) at /dev/null: what was there is let go of."""
     devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _detach_stdio(log_path):
+    _to_devnull(0)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 2)
-    os.close(devnull)
     os.close(log)
 
 
@@ -751,7 +757,7 @@ def _hand_over(supervisor, argv):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
         return
     held = supervisor.readiness is not None and supervisor.readiness.held
-    if not held and not _a_child_ended():  # (one that ended before the signals were blocked: its SIGCHLD came)
+    if not held and not peek_child():  # (one that ended before the signals were blocked: its SIGCHLD came)
         caught = signal.sigtimedwait(HANDED_OVER_SIGNALS, HANDOVER_SECONDS)
         if caught is not None and caught.si_signo != signal.SIGCHLD:  # a stop: done here, no new image
             os.kill(os.getpid(), caught.si_signo)  # (taken by the wait: pending again, for its handler)
@@ -763,14 +769,6 @@ def _hand_over(supervisor, argv):
         print(f"cannot hand over to a clean interpreter ({exc}); supervising on in the launcher's fork",
               file=sys.stderr, flush=True)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
-
-
-def _a_child_ended():
-    """Whether a child has ended and waits to be reaped (left so: the reaping is the new image's)."""
-    try:
-        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return False
 
 
 def load_recorded(backend, experiment, store=None):
@@ -791,23 +789,24 @@ def load_recorded(backend, experiment, store=None):
 
 def supervise_recorded(backend, experiment, mode):
     """:func:`supervise` the recorded experiment (a guardian's replacement supervisor, a hand-over's new image)."""
-    recorded = load_recorded(backend, experiment)
+    store = StateStore()
+    recorded = load_recorded(backend, experiment, store)
     if recorded is None:  # deleted meanwhile: stop whatever of the run is still ours
+        store.close()
         run_id = os.environ.get(RUN_ID_VAR)
         if run_id and mode == "resume":
-            own = _own_children()
-            stop_run(run_id, grace=1.0, recorded=[(pid, stat.start_ticks) for pid in own
-                                                  if (stat := proc_stat(pid)) is not None])
+            stop_run(run_id, grace=1.0, recorded=_own_children())
             _reap_all()
         return 0
     plan, shared_env = recorded
-    return supervise(backend, experiment, plan, shared_env, mode)
+    return supervise(backend, experiment, plan, shared_env, mode, store=store)
 
 
 def _own_children():
-    """Pids of this process's children (``/proc``): a child that cleared its environment lost the run's marker."""
+    """``[(pid, start ticks)]`` of this process's children (``/proc``): a child that cleared its environment
+    lost the run's marker."""
     own = os.getpid()
-    return [pid for pid in all_pids() if (stat := proc_stat(pid)) is not None and stat.ppid == own]
+    return [(pid, stat.start_ticks) for pid in all_pids() if (stat := proc_stat(pid)) is not None and stat.ppid == own]
 
 
 def _reap_all():
@@ -818,8 +817,6 @@ def _reap_all():
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
-        except InterruptedError:
-            continue
         if pid == 0:
             time.sleep(0.05)
 
@@ -828,10 +825,9 @@ def _daemon(backend, experiment, mode):
     """After the first fork: lead a session, detach from the terminal, split into the guardian (this
     process) and the supervisor (its child), which :func:`supervise`s."""
     os.setsid()
-    recorded = load_recorded(backend, experiment)
-    if recorded is None:  # deleted before its supervisor got going: nothing to supervise
-        _report(f"error experiment {experiment!r} was deleted meanwhile")
-        return 1
+    recorded = _recorded_for_this_run(backend, experiment)
+    if recorded is None:
+        return 0
     plan, shared_env = recorded
     log_dir = log_dir_of(plan)
     _detach_stdio(os.path.join(log_dir, "supervisor.log"))
@@ -870,9 +866,7 @@ def forked_start(backend, experiment, log_dir, report_fd, go_fd, env, supervisor
         os.dup2(report_fd, 1)  # (first: whatever is said from here on goes to the launcher's pipe)
         os.dup2(go_fd, 0)
         _shed_launcher_state()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)  # (not the launcher's terminal: the supervisor's log, once the launch made it)
-        os.close(devnull)
+        _to_devnull(2)  # (not the launcher's terminal: the supervisor's log, once the launch made it)
         os.environ.update(env)
         if os.fork() > 0:
             os._exit(0)  # first fork's parent: the launcher reaps it
@@ -901,14 +895,24 @@ def _forked_daemon(backend, experiment, log_dir, supervisor_argv, guardian_argv)
     store = StateStore()
     if not _go():  # the launch failed before it recorded the experiment: nothing to supervise
         return 0
-    recorded = load_recorded(backend, experiment, store)
-    if recorded is None or recorded[0].run_id != os.environ.get(RUN_ID_VAR):  # deleted (and relaunched) meanwhile
-        _report(f"error experiment {experiment!r} was deleted meanwhile")
-        return 0  # (on purpose: nothing for its guardian to replace)
+    recorded = _recorded_for_this_run(backend, experiment, store)
+    if recorded is None:
+        return 0
     plan, shared_env = recorded
     _detach_stdio(os.path.join(log_dir, "supervisor.log"))  # (there now: the launcher made it before its word)
     return supervise(backend, experiment, plan, shared_env, "start", report=_report, report_progress=_tell,
                      hand_over=supervisor_argv, store=store)
+
+
+def _recorded_for_this_run(backend, experiment, store=None):
+    """:func:`load_recorded` at a start, None (and the launcher told why) if the experiment was deleted
+    before its supervisor got going, or deleted and launched again (another run): the caller then ends
+    with 0, on purpose, so that no guardian replaces it."""
+    recorded = load_recorded(backend, experiment, store)
+    if recorded is None or recorded[0].run_id != os.environ.get(RUN_ID_VAR):
+        _report(f"error experiment {experiment!r} was deleted meanwhile")
+        return None
+    return recorded
 
 
 def _go():
@@ -919,9 +923,6 @@ def _go():
         if not chunk:
             return False
         word += chunk
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
     return word == b"go\n"
 
 
@@ -937,13 +938,11 @@ def _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv
     daemon by its run marker (``os.dup``'s copy closes on ``exec``)."""
     holding = os.dup(1)
     _release_stdout()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # (the launcher's word is the supervisor's to read)
-    os.close(devnull)
+    _to_devnull(0)  # (the launcher's word is the supervisor's to read)
     signal.sigtimedwait((signal.SIGCHLD,), GUARDIAN_HANDOVER_SECONDS)  # (blocked since before the fork)
-    if _ended_with_zero(supervisor_pid):
+    if ended_on_purpose(peek_child(supervisor_pid)):
         os.waitpid(supervisor_pid, 0)
-        if not _has_children():
+        if peek_child() is False:
             os._exit(0)  # nothing to guard: gone before the launcher's pipe closes, as a roll-back expects
         supervisor_pid = 0  # only its orphans are left to guard
     try:
@@ -953,24 +952,6 @@ def _forked_guardian(backend, experiment, log_dir, supervisor_pid, guardian_argv
     os.close(holding)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD,))
     Guardian(backend, experiment, log_dir, supervisor_pid).run()
-
-
-def _has_children():
-    """Whether this process has a child, running or ended and unreaped."""
-    try:
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return True
-
-
-def _ended_with_zero(pid):
-    """Whether the child ``pid`` has ended with exit status 0 (left unreaped)."""
-    try:
-        ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return ended is not None and ended.si_code == os.CLD_EXITED and ended.si_status == 0
 
 
 def _shed_launcher_state():
@@ -1055,9 +1036,7 @@ def _tell(message):
 
 def _release_stdout():
     """Let go of the launcher's pipe: it reads until the end of the file if no answer came."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    _to_devnull(1)
 
 
 if __name__ == "__main__":

@@ -348,12 +348,15 @@ def test_what_a_supervisor_that_finished_at_once_left_behind_is_guarded_by_a_cle
             with open(f"/proc/{pid}/stat") as handle:
                 return int(handle.read().rsplit(")", 1)[1].split()[1])
         def cmdline(pid):
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                return handle.read().decode().split("\\0")
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    return handle.read().decode().split("\\0")
+            except OSError:  # (ended meanwhile: the supervisor, say)
+                return []
         orphan = next(pid for pid in find_run_processes(run_id) if cmdline(pid)[:1] == ["sleep"])
-        guardian = parent_of(orphan)
         deadline = time.monotonic() + 30
-        while "symphony.local.guardian" not in " ".join(cmdline(guardian)):  # (exec'd at once, or after 1 s)
+        # (its parent: the supervisor until it exits, then the guardian, exec'd at once or after 1 s)
+        while "symphony.local.guardian" not in " ".join(cmdline(guardian := parent_of(orphan))):
             assert time.monotonic() < deadline, f"the orphan's parent is {cmdline(guardian)}"
             time.sleep(0.05)
         marked = guardian in find_run_processes(run_id)
